@@ -1,0 +1,559 @@
+//! Accounts (logins) and patients (people), and the facility-scoped view staff get.
+//!
+//! Every query that returns patient data takes either the owning [`AccountId`] or a
+//! [`FacilityId`]; there is deliberately no "get patient by id" without a scope.
+
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use serde::Serialize;
+use tsunagu_db::{Db, DbResultExt, Tx, on_unique, sqlx};
+use tsunagu_kernel::values::{kana_name, person_name};
+use tsunagu_kernel::{
+    AccountId, Clock, DomainError, DomainResult, Email, FacilityId, FieldError, Phone, PatientId,
+    Sex,
+};
+
+/// A login: a proved mobile number and a password.
+#[derive(Debug, Clone, Serialize)]
+pub struct Account {
+    /// Id.
+    pub id: AccountId,
+    /// Mobile number (E.164).
+    pub phone: Phone,
+    /// Verified email address, if any.
+    pub email: Option<Email>,
+    /// Where notices go: `sms` or `email`.
+    pub notify_channel: String,
+    /// argon2id hash.
+    #[serde(skip)]
+    pub password_hash: String,
+    /// Consecutive failed logins.
+    #[serde(skip)]
+    pub failed_logins: i64,
+    /// No login is accepted before this instant (ms).
+    #[serde(skip)]
+    pub next_login_at: i64,
+}
+
+/// How a patient relates to the account that manages it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// The account holder.
+    #[serde(rename = "self")]
+    Myself,
+    /// A family member managed by the holder.
+    Family,
+    /// Created by staff with no account.
+    None,
+}
+
+impl Relation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Relation::Myself => "self",
+            Relation::Family => "family",
+            Relation::None => "none",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "self" => Relation::Myself,
+            "family" => Relation::Family,
+            _ => Relation::None,
+        }
+    }
+}
+
+/// A person who receives care.
+#[derive(Debug, Clone, Serialize)]
+pub struct Patient {
+    /// Id.
+    pub id: PatientId,
+    /// The managing account, if any.
+    pub account_id: Option<AccountId>,
+    /// Relation to that account.
+    pub relation: Relation,
+    /// 姓.
+    pub family_name: String,
+    /// 名.
+    pub given_name: String,
+    /// セイ.
+    pub family_name_kana: String,
+    /// メイ.
+    pub given_name_kana: String,
+    /// Birth date.
+    pub birth_date: Option<Date>,
+    /// Sex.
+    pub sex: Option<Sex>,
+}
+
+impl Patient {
+    /// 姓 名.
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.family_name, self.given_name)
+    }
+    /// セイ メイ.
+    pub fn full_kana(&self) -> String {
+        format!("{} {}", self.family_name_kana, self.given_name_kana)
+    }
+}
+
+/// A patient's details as entered, validated.
+#[derive(Debug, Clone)]
+pub struct NewPatient {
+    /// 姓.
+    pub family_name: String,
+    /// 名.
+    pub given_name: String,
+    /// セイ.
+    pub family_name_kana: String,
+    /// メイ.
+    pub given_name_kana: String,
+    /// Birth date.
+    pub birth_date: Date,
+    /// Sex.
+    pub sex: Sex,
+}
+
+impl NewPatient {
+    /// Validates form input, reporting every bad field at once.
+    pub fn parse(
+        family_name: &str,
+        given_name: &str,
+        family_name_kana: &str,
+        given_name_kana: &str,
+        birth_date: &str,
+        sex: &str,
+        today: Date,
+    ) -> DomainResult<Self> {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let f = v.check(person_name("family_name", family_name, 40))?;
+        let g = v.check(person_name("given_name", given_name, 40))?;
+        let fk = v.check(kana_name("family_name_kana", family_name_kana, 40))?;
+        let gk = v.check(kana_name("given_name_kana", given_name_kana, 40))?;
+        let b = v.check(parse_birth_date("birth_date", birth_date, today))?;
+        let s = v.check(Sex::parse("sex", sex))?;
+        v.finish()?;
+        match (f, g, fk, gk, b, s) {
+            (Some(f), Some(g), Some(fk), Some(gk), Some(b), Some(s)) => Ok(Self {
+                family_name: f,
+                given_name: g,
+                family_name_kana: fk,
+                given_name_kana: gk,
+                birth_date: b,
+                sex: s,
+            }),
+            _ => Err(DomainError::internal(anyhow::anyhow!("validator accepted incomplete input"))),
+        }
+    }
+}
+
+/// Parses `YYYY-MM-DD` (what `<input type=date>` sends) and rejects future or absurd dates.
+pub fn parse_birth_date(field: &'static str, s: &str, today: Date) -> DomainResult<Date> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(DomainError::invalid(field, "error.birth_date.required"));
+    }
+    let d: Date = s
+        .parse()
+        .map_err(|_| DomainError::invalid(field, "error.birth_date.invalid"))?;
+    if d > today {
+        return Err(DomainError::invalid(field, "error.birth_date.future"));
+    }
+    if d.year() < 1868 {
+        return Err(DomainError::Invalid(vec![
+            FieldError::new(field, "error.birth_date.too_old").arg("year", 1868),
+        ]));
+    }
+    Ok(d)
+}
+
+const ACCOUNT_COLUMNS: &str =
+    "id, phone, email, email_verified_at, notify_channel, password_hash, failed_logins, next_login_at";
+const PATIENT_COLUMNS: &str = "id, account_id, relation, family_name, given_name, \
+    family_name_kana, given_name_kana, birth_date, sex";
+
+fn row_to_account(r: &sqlx::any::AnyRow) -> Result<Account, sqlx::Error> {
+    use sqlx::Row;
+    let email: Option<String> = r.try_get("email")?;
+    let verified: Option<i64> = r.try_get("email_verified_at")?;
+    Ok(Account {
+        id: AccountId(r.try_get("id")?),
+        phone: Phone::from_stored(r.try_get("phone")?),
+        email: email.filter(|_| verified.is_some()).map(Email::from_stored),
+        notify_channel: r.try_get("notify_channel")?,
+        password_hash: r.try_get("password_hash")?,
+        failed_logins: r.try_get("failed_logins")?,
+        next_login_at: r.try_get("next_login_at")?,
+    })
+}
+
+fn row_to_patient(r: &sqlx::any::AnyRow) -> Result<Patient, sqlx::Error> {
+    use sqlx::Row;
+    let birth: Option<String> = r.try_get("birth_date")?;
+    let sex: Option<i64> = r.try_get("sex")?;
+    Ok(Patient {
+        id: PatientId(r.try_get("id")?),
+        account_id: r.try_get::<Option<i64>, _>("account_id")?.map(AccountId),
+        relation: Relation::parse(&r.try_get::<String, _>("relation")?),
+        family_name: r.try_get("family_name")?,
+        given_name: r.try_get("given_name")?,
+        family_name_kana: r.try_get("family_name_kana")?,
+        given_name_kana: r.try_get("given_name_kana")?,
+        birth_date: birth.and_then(|b| b.parse().ok()),
+        sex: sex.and_then(Sex::from_code),
+    })
+}
+
+/// A patient as a facility's staff see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FacilityPatient {
+    /// The patient.
+    #[serde(flatten)]
+    pub patient: Patient,
+    /// The facility's chart number (カルテ番号 / 診察券番号).
+    pub chart_number: Option<String>,
+}
+
+/// Storage of accounts and patients.
+#[derive(Debug, Clone)]
+pub struct PatientStore {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl PatientStore {
+    /// The store on `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Creates an account and its holder's patient profile in the caller's transaction.
+    pub async fn create_account_in(
+        &self,
+        tx: &mut Tx,
+        phone: &Phone,
+        password_hash: &str,
+        me: &NewPatient,
+    ) -> DomainResult<(AccountId, PatientId)> {
+        let now = self.clock.now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO accounts (phone, password_hash, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) RETURNING id",
+        )
+        .bind(phone.e164())
+        .bind(password_hash)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(on_unique("error.phone.taken"))?;
+        let account = AccountId(id);
+        let pid = self.insert_patient_in(tx, Some(account), Relation::Myself, me).await?;
+        Ok((account, pid))
+    }
+
+    async fn insert_patient_in(
+        &self,
+        tx: &mut Tx,
+        account: Option<AccountId>,
+        relation: Relation,
+        p: &NewPatient,
+    ) -> DomainResult<PatientId> {
+        let now = self.clock.now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO patients (account_id, relation, family_name, given_name, \
+             family_name_kana, given_name_kana, birth_date, sex, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+        )
+        .bind(account.map(|a| a.0))
+        .bind(relation.as_str())
+        .bind(&p.family_name)
+        .bind(&p.given_name)
+        .bind(&p.family_name_kana)
+        .bind(&p.given_name_kana)
+        .bind(p.birth_date.to_string())
+        .bind(p.sex.code())
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .or_internal()?;
+        Ok(PatientId(id))
+    }
+
+    /// Finds an account by its number.
+    pub async fn account_by_phone(&self, phone: &Phone) -> DomainResult<Option<Account>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE phone = $1"
+        )))
+        .bind(phone.e164())
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        row.as_ref().map(row_to_account).transpose().or_internal()
+    }
+
+    /// An account by id.
+    pub async fn account(&self, id: AccountId) -> DomainResult<Account> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        )))
+        .bind(id.0)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        row_to_account(&row).or_internal()
+    }
+
+    /// Records a login outcome: failures and the earliest next attempt.
+    pub async fn set_login_state(&self, id: AccountId, failed: i64, next_at: i64) -> DomainResult<()> {
+        sqlx::query("UPDATE accounts SET failed_logins = $2, next_login_at = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(failed)
+            .bind(next_at)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Replaces the password hash and clears the failure counter.
+    pub async fn set_password(&self, id: AccountId, hash: &str) -> DomainResult<()> {
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $2, failed_logins = 0, next_login_at = 0, \
+             updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(hash)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    /// Changes the login number (already proved by a code).
+    pub async fn set_phone(&self, id: AccountId, phone: &Phone) -> DomainResult<()> {
+        sqlx::query("UPDATE accounts SET phone = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(phone.e164())
+            .bind(self.clock.now_ms())
+            .execute(self.db.pool())
+            .await
+            .map_err(on_unique("error.phone.taken"))?;
+        Ok(())
+    }
+
+    /// Sets a verified email address.
+    pub async fn set_verified_email(&self, id: AccountId, email: &Email) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        sqlx::query(
+            "UPDATE accounts SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(email.as_str())
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    /// Chooses where notices go; email requires a verified address.
+    pub async fn set_notify_channel(&self, id: AccountId, channel: &str) -> DomainResult<()> {
+        let account = self.account(id).await?;
+        match channel {
+            "sms" => {}
+            "email" if account.email.is_some() => {}
+            "email" => return Err(DomainError::invalid("notify_channel", "error.notify.needs_email")),
+            _ => return Err(DomainError::invalid("notify_channel", "error.invalid_choice")),
+        }
+        sqlx::query("UPDATE accounts SET notify_channel = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(channel)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Every patient the account manages: itself first, then family by creation.
+    pub async fn patients_of(&self, account: AccountId) -> DomainResult<Vec<Patient>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PATIENT_COLUMNS} FROM patients WHERE account_id = $1 \
+             ORDER BY CASE relation WHEN 'self' THEN 0 ELSE 1 END, id"
+        )))
+        .bind(account.0)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        rows.iter().map(row_to_patient).collect::<Result<_, _>>().or_internal()
+    }
+
+    /// One patient the account manages; `NotFound` for anyone else's.
+    pub async fn patient_of(&self, account: AccountId, id: PatientId) -> DomainResult<Patient> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {PATIENT_COLUMNS} FROM patients WHERE account_id = $1 AND id = $2"
+        )))
+        .bind(account.0)
+        .bind(id.0)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        row_to_patient(&row).or_internal()
+    }
+
+    /// Adds a family member to an account.
+    pub async fn add_family(&self, account: AccountId, p: &NewPatient) -> DomainResult<PatientId> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM patients WHERE account_id = $1")
+            .bind(account.0)
+            .fetch_one(self.db.pool())
+            .await
+            .or_internal()?;
+        // A household, not a clinic: a cap keeps a hijacked account from becoming a registry.
+        if count >= 11 {
+            return Err(DomainError::Conflict("error.family.too_many"));
+        }
+        let mut tx = self.db.begin().await?;
+        let id = self.insert_patient_in(&mut tx, Some(account), Relation::Family, p).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Updates a patient the account manages.
+    pub async fn update_of(&self, account: AccountId, id: PatientId, p: &NewPatient) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE patients SET family_name = $3, given_name = $4, family_name_kana = $5, \
+             given_name_kana = $6, birth_date = $7, sex = $8, updated_at = $9 \
+             WHERE account_id = $1 AND id = $2",
+        )
+        .bind(account.0)
+        .bind(id.0)
+        .bind(&p.family_name)
+        .bind(&p.given_name)
+        .bind(&p.family_name_kana)
+        .bind(&p.given_name_kana)
+        .bind(p.birth_date.to_string())
+        .bind(p.sex.code())
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Removes a family member (never the holder) from the account. The person's record
+    /// stays for facilities that treated them; only the account's link goes.
+    pub async fn remove_family(&self, account: AccountId, id: PatientId) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE patients SET account_id = NULL, relation = 'none', updated_at = $3 \
+             WHERE account_id = $1 AND id = $2 AND relation = 'family'",
+        )
+        .bind(account.0)
+        .bind(id.0)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Makes a patient known to a facility (idempotent), optionally with a chart number.
+    pub async fn register_at(
+        &self,
+        facility: FacilityId,
+        patient: PatientId,
+        chart_number: Option<&str>,
+    ) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        sqlx::query(
+            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (facility_id, patient_id) DO NOTHING",
+        )
+        .bind(facility.0)
+        .bind(patient.0)
+        .bind(chart_number)
+        .bind(now)
+        .execute(self.db.pool())
+        .await
+        .map_err(on_unique("error.chart_number.taken"))?;
+        Ok(())
+    }
+
+    /// The patients known to a facility.
+    pub async fn list_at(&self, facility: FacilityId, limit: i64) -> DomainResult<Vec<FacilityPatient>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.{}, fp.chart_number FROM patients p \
+             JOIN facility_patients fp ON fp.patient_id = p.id \
+             WHERE fp.facility_id = $1 ORDER BY p.family_name_kana, p.given_name_kana, p.id LIMIT $2",
+            PATIENT_COLUMNS.replace(", ", ", p.")
+        )))
+        .bind(facility.0)
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        rows.iter()
+            .map(|r| {
+                use sqlx::Row;
+                Ok(FacilityPatient {
+                    patient: row_to_patient(r)?,
+                    chart_number: r.try_get("chart_number")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .or_internal()
+    }
+
+    /// One patient as a facility sees them; `NotFound` if unknown to that facility.
+    pub async fn get_at(&self, facility: FacilityId, id: PatientId) -> DomainResult<FacilityPatient> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT p.{}, fp.chart_number FROM patients p \
+             JOIN facility_patients fp ON fp.patient_id = p.id \
+             WHERE fp.facility_id = $1 AND p.id = $2",
+            PATIENT_COLUMNS.replace(", ", ", p.")
+        )))
+        .bind(facility.0)
+        .bind(id.0)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        use sqlx::Row;
+        Ok(FacilityPatient {
+            patient: row_to_patient(&row).or_internal()?,
+            chart_number: row.try_get("chart_number").or_internal()?,
+        })
+    }
+
+    /// Sets a facility's chart number for a patient it knows.
+    pub async fn set_chart_number_at(
+        &self,
+        facility: FacilityId,
+        id: PatientId,
+        chart_number: Option<&str>,
+    ) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE facility_patients SET chart_number = $3 WHERE facility_id = $1 AND patient_id = $2",
+        )
+        .bind(facility.0)
+        .bind(id.0)
+        .bind(chart_number)
+        .execute(self.db.pool())
+        .await
+        .map_err(on_unique("error.chart_number.taken"))?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,427 @@
+//! The account use cases: sign-up, login, password reset, phone and email changes, and the
+//! staff/operator logins with their second factor.
+
+use std::sync::Arc;
+
+use tsunagu_db::{Db, DbResultExt, sqlx};
+use tsunagu_i18n::{Lang, t, t_args};
+use tsunagu_kernel::secret::{new_token, token_digest};
+use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, Email, FacilityId, Phone};
+use tsunagu_notifications::{Channel, Outbox, OutgoingMessage};
+
+use crate::codes::{CodeStore, Purpose};
+use crate::password;
+use crate::patients::{NewPatient, PatientStore};
+use crate::ratelimit::{Limit, RateLimiter};
+use crate::sessions::{Realm, SessionStore};
+use crate::staff::{LoginTable, StaffStore};
+
+/// The knobs of the login and code rules, in one place (tests shorten nothing: they move
+/// the clock).
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    /// Failures before each further attempt is delayed.
+    pub free_failures: i64,
+    /// First delay after `free_failures` (doubles each time).
+    pub first_delay_ms: i64,
+    /// Failures that lock the login.
+    pub lock_after: i64,
+    /// How long a lock lasts.
+    pub lock_ms: i64,
+    /// Minimum gap between two codes to one number.
+    pub resend_cooldown_ms: i64,
+}
+
+impl Default for LoginPolicy {
+    fn default() -> Self {
+        Self {
+            free_failures: 3,
+            first_delay_ms: 5_000,
+            lock_after: 10,
+            lock_ms: 30 * 60 * 1000,
+            resend_cooldown_ms: 60_000,
+        }
+    }
+}
+
+impl LoginPolicy {
+    /// The earliest next attempt after `failed` consecutive failures at `now`.
+    pub fn next_attempt_at(&self, failed: i64, now: i64) -> i64 {
+        if failed >= self.lock_after {
+            now + self.lock_ms
+        } else if failed > self.free_failures {
+            let exp = (failed - self.free_failures - 1).min(10);
+            now + (self.first_delay_ms << exp).min(self.lock_ms)
+        } else {
+            0
+        }
+    }
+}
+
+const HOUR: i64 = 3600 * 1000;
+const CODE_PER_NUMBER: Limit = Limit { max: 5, window_ms: HOUR, key: "error.rate.codes_number" };
+const CODE_PER_IP: Limit = Limit { max: 20, window_ms: HOUR, key: "error.rate.codes_ip" };
+const VERIFY_PER_IP: Limit = Limit { max: 60, window_ms: HOUR, key: "error.rate.tries_ip" };
+const LOGIN_PER_IP: Limit = Limit { max: 60, window_ms: 15 * 60 * 1000, key: "error.rate.logins_ip" };
+
+/// Email verification links live a day.
+const EMAIL_LINK_TTL_MS: i64 = 24 * HOUR;
+
+/// The account services.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    /// Patients and accounts.
+    pub patients: PatientStore,
+    /// Staff and operators.
+    pub staff: StaffStore,
+    /// Sessions.
+    pub sessions: SessionStore,
+    /// SMS codes.
+    pub codes: CodeStore,
+    /// Rate limits.
+    pub limiter: RateLimiter,
+    outbox: Outbox,
+    policy: LoginPolicy,
+}
+
+impl Accounts {
+    /// Wires the services over one database.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox) -> Self {
+        Self {
+            patients: PatientStore::new(db.clone(), clock.clone()),
+            staff: StaffStore::new(db.clone(), clock.clone()),
+            sessions: SessionStore::new(db.clone(), clock.clone()),
+            codes: CodeStore::new(db.clone(), clock.clone()),
+            limiter: RateLimiter::new(db.clone(), clock.clone()),
+            db,
+            clock,
+            outbox,
+            policy: LoginPolicy::default(),
+        }
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The login policy in force.
+    pub fn policy(&self) -> LoginPolicy {
+        self.policy
+    }
+
+    /// Sends a code for `purpose` to `phone`, honouring cooldown and rate limits.
+    /// For `Reset`, an unknown number gets no SMS but the same answer, so the form does not
+    /// reveal who has an account.
+    pub async fn send_code(&self, purpose: Purpose, phone: &Phone, ip: &str, lang: Lang) -> DomainResult<()> {
+        if let Some(since) = self.codes.since_last(purpose, phone).await?
+            && since < self.policy.resend_cooldown_ms
+        {
+            let wait = (self.policy.resend_cooldown_ms - since) / 1000 + 1;
+            return Err(DomainError::TooManyRequests {
+                key: "error.code.cooldown",
+                retry_after_secs: u64::try_from(wait).unwrap_or(60),
+            });
+        }
+        self.limiter.hit(&format!("code:ip:{ip}"), CODE_PER_IP).await?;
+        self.limiter
+            .hit(&format!("code:phone:{}", phone.e164()), CODE_PER_NUMBER)
+            .await?;
+        let existing = self.patients.account_by_phone(phone).await?;
+        match (purpose, &existing) {
+            (Purpose::Signup | Purpose::PhoneChange, Some(_)) => {
+                return Err(DomainError::invalid("phone", "error.phone.taken"));
+            }
+            (Purpose::Reset, None) => return Ok(()),
+            _ => {}
+        }
+        let mut tx = self.db.begin_write().await?;
+        let code = self.codes.issue_in(&mut tx, purpose, phone).await?;
+        let key = match purpose {
+            Purpose::Signup => "sms.signup_code",
+            Purpose::Reset => "sms.reset_code",
+            Purpose::PhoneChange => "sms.phone_change_code",
+        };
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel: Channel::Sms,
+                    destination: phone.e164().to_string(),
+                    subject: String::new(),
+                    body: t_args(lang, key, &[("code", code.as_str()), ("minutes", "10")]),
+                    purpose: purpose.as_str(),
+                    facility_id: None,
+                    account_id: existing.map(|a| a.id),
+                },
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(())
+    }
+
+    /// Checks a code typed by the user (rate-limited per address as well as per code).
+    pub async fn check_code(&self, purpose: Purpose, phone: &Phone, code: &str, ip: &str) -> DomainResult<()> {
+        self.limiter.hit(&format!("verify:ip:{ip}"), VERIFY_PER_IP).await?;
+        self.codes.verify(purpose, phone, code).await
+    }
+
+    /// Creates the account once the number is proved and the form is valid.
+    pub async fn complete_signup(
+        &self,
+        phone: &Phone,
+        password_input: &str,
+        me: &NewPatient,
+    ) -> DomainResult<AccountId> {
+        let pw = password::validate_new("password", password_input)?;
+        let hash = password::hash(pw).await?;
+        let mut tx = self.db.begin_write().await?;
+        let (account, _) = self
+            .patients
+            .create_account_in(&mut tx, phone, &hash, me)
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(account)
+    }
+
+    /// Checks phone and password; applies the slow-down and lock rules.
+    pub async fn patient_login(&self, phone_input: &str, password_input: &str, ip: &str) -> DomainResult<AccountId> {
+        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+        let phone = Phone::parse("phone", phone_input)?;
+        if password_input.is_empty() {
+            return Err(DomainError::invalid("password", "error.password.required"));
+        }
+        let now = self.clock.now_ms();
+        let Some(account) = self.patients.account_by_phone(&phone).await? else {
+            // Same work as a real check, so timing does not reveal unknown numbers.
+            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            return Err(DomainError::Unauthorized("error.login.failed"));
+        };
+        check_not_throttled(account.next_login_at, now)?;
+        if password::verify(password_input.to_string(), account.password_hash.clone()).await? {
+            self.patients.set_login_state(account.id, 0, 0).await?;
+            Ok(account.id)
+        } else {
+            let failed = account.failed_logins + 1;
+            self.patients
+                .set_login_state(account.id, failed, self.policy.next_attempt_at(failed, now))
+                .await?;
+            Err(self.failure_error(failed))
+        }
+    }
+
+    fn failure_error(&self, failed: i64) -> DomainError {
+        if failed >= self.policy.lock_after {
+            DomainError::TooManyRequests {
+                key: "error.login.locked",
+                retry_after_secs: u64::try_from(self.policy.lock_ms / 1000).unwrap_or(1800),
+            }
+        } else {
+            DomainError::Unauthorized("error.login.failed")
+        }
+    }
+
+    /// Sets a new password after a reset code was proved; ends every session.
+    pub async fn complete_reset(&self, phone: &Phone, password_input: &str) -> DomainResult<AccountId> {
+        let pw = password::validate_new("password", password_input)?;
+        let account = self
+            .patients
+            .account_by_phone(phone)
+            .await?
+            .ok_or(DomainError::invalid("phone", "error.reset.no_account"))?;
+        let hash = password::hash(pw).await?;
+        self.patients.set_password(account.id, &hash).await?;
+        self.sessions.delete_all(Realm::Patient, account.id.0).await?;
+        Ok(account.id)
+    }
+
+    /// Changes the password of a signed-in account after checking the current one.
+    pub async fn change_password(&self, account: AccountId, current: &str, new: &str) -> DomainResult<()> {
+        let a = self.patients.account(account).await?;
+        if !password::verify(current.to_string(), a.password_hash).await? {
+            return Err(DomainError::invalid("current_password", "error.password.current_wrong"));
+        }
+        let pw = password::validate_new("password", new)?;
+        let hash = password::hash(pw).await?;
+        self.patients.set_password(account, &hash).await
+    }
+
+    /// Sends a verification link to a new email address.
+    pub async fn request_email(&self, account: AccountId, email: &Email, base_url: &str, lang: Lang) -> DomainResult<()> {
+        self.limiter
+            .hit(
+                &format!("email:acct:{}", account.0),
+                Limit { max: 5, window_ms: HOUR, key: "error.rate.emails" },
+            )
+            .await?;
+        let token = new_token();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO email_verifications (token_digest, account_id, email, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_digest(&token))
+        .bind(account.0)
+        .bind(email.as_str())
+        .bind(now + EMAIL_LINK_TTL_MS)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .or_internal()?;
+        let link = format!("{base_url}/my/email/verify?token={token}");
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel: Channel::Email,
+                    destination: email.as_str().to_string(),
+                    subject: t(lang, "mail.verify.subject").into_owned(),
+                    body: t_args(lang, "mail.verify.body", &[("link", link.as_str()), ("hours", "24")]),
+                    purpose: "email_verify",
+                    facility_id: None,
+                    account_id: Some(account),
+                },
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(())
+    }
+
+    /// Follows a verification link: the address becomes the account's verified email.
+    pub async fn verify_email(&self, token: &str) -> DomainResult<AccountId> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let row: Option<(i64, String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT account_id, email, expires_at, used_at FROM email_verifications WHERE token_digest = $1",
+        )
+        .bind(token_digest(token))
+        .fetch_optional(&mut *tx)
+        .await
+        .or_internal()?;
+        let Some((account, email, expires_at, used_at)) = row else {
+            return Err(DomainError::invalid("token", "error.email_link.invalid"));
+        };
+        if used_at.is_some() {
+            return Err(DomainError::invalid("token", "error.email_link.used"));
+        }
+        if expires_at <= now {
+            return Err(DomainError::invalid("token", "error.email_link.expired"));
+        }
+        sqlx::query("UPDATE email_verifications SET used_at = $2 WHERE token_digest = $1")
+            .bind(token_digest(token))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        sqlx::query("UPDATE accounts SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1")
+            .bind(account)
+            .bind(&email)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        tx.commit().await.or_internal()?;
+        Ok(AccountId(account))
+    }
+
+    /// Checks a staff login at a facility; returns the staff id and whether TOTP must be
+    /// entered (`Some(true)`), enrolled (`Some(false)`), or is not required (`None`).
+    pub async fn staff_login(
+        &self,
+        facility: FacilityId,
+        require_totp_all: bool,
+        login_id: &str,
+        password_input: &str,
+        ip: &str,
+    ) -> DomainResult<(i64, Option<bool>)> {
+        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+        let login_id = login_id.trim().to_ascii_lowercase();
+        let now = self.clock.now_ms();
+        let user = self.staff.find_login(facility, &login_id).await?;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            return Err(DomainError::Unauthorized("error.login.failed"));
+        };
+        check_not_throttled(user.next_login_at, now)?;
+        if !password::verify(password_input.to_string(), user.password_hash.clone()).await? {
+            let failed = user.failed_logins + 1;
+            self.staff
+                .set_login_state(LoginTable::Staff, user.id.0, failed, self.policy.next_attempt_at(failed, now))
+                .await?;
+            return Err(self.failure_error(failed));
+        }
+        self.staff.set_login_state(LoginTable::Staff, user.id.0, 0, 0).await?;
+        let needs = user.role.always_needs_totp() || require_totp_all || user.totp_enabled;
+        Ok((user.id.0, needs.then_some(user.totp_enabled)))
+    }
+
+    /// Checks an operator login; operators always use TOTP. Returns the id and whether TOTP
+    /// is already enrolled.
+    pub async fn operator_login(&self, login_id: &str, password_input: &str, ip: &str) -> DomainResult<(i64, bool)> {
+        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+        let now = self.clock.now_ms();
+        let Some(op) = self.staff.find_operator(login_id.trim()).await? else {
+            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            return Err(DomainError::Unauthorized("error.login.failed"));
+        };
+        check_not_throttled(op.next_login_at, now)?;
+        if !password::verify(password_input.to_string(), op.password_hash.clone()).await? {
+            let failed = op.failed_logins + 1;
+            self.staff
+                .set_login_state(LoginTable::Operators, op.id.0, failed, self.policy.next_attempt_at(failed, now))
+                .await?;
+            return Err(self.failure_error(failed));
+        }
+        self.staff.set_login_state(LoginTable::Operators, op.id.0, 0, 0).await?;
+        Ok((op.id.0, op.totp_enabled))
+    }
+
+    /// Checks a TOTP code for a staff member or operator (enrolling it if not yet enabled).
+    /// Wrong codes count as login failures.
+    pub async fn check_totp(&self, table: LoginTable, id: i64, secret: Option<&str>, last_step: i64, code: &str, failed: i64) -> DomainResult<()> {
+        let Some(secret) = secret else {
+            return Err(DomainError::invalid("code", "error.totp.not_enrolled"));
+        };
+        let now = self.clock.now();
+        let secs = u64::try_from(now.as_second()).unwrap_or(0);
+        match crate::totp::verify(secret, code, secs, last_step)? {
+            Some(step) if self.staff.accept_totp_step(table, id, step).await? => Ok(()),
+            _ => {
+                let failed = failed + 1;
+                self.staff
+                    .set_login_state(table, id, failed, self.policy.next_attempt_at(failed, now.as_millisecond()))
+                    .await?;
+                Err(DomainError::invalid("code", "error.totp.wrong"))
+            }
+        }
+    }
+}
+
+fn check_not_throttled(next_login_at: i64, now: i64) -> DomainResult<()> {
+    if next_login_at > now {
+        return Err(DomainError::TooManyRequests {
+            key: "error.login.slow_down",
+            retry_after_secs: u64::try_from((next_login_at - now) / 1000 + 1).unwrap_or(1),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_slows_then_locks() {
+        let p = LoginPolicy::default();
+        assert_eq!(p.next_attempt_at(1, 0), 0);
+        assert_eq!(p.next_attempt_at(3, 0), 0);
+        assert_eq!(p.next_attempt_at(4, 0), 5_000);
+        assert_eq!(p.next_attempt_at(5, 0), 10_000);
+        assert_eq!(p.next_attempt_at(9, 0), 160_000);
+        assert_eq!(p.next_attempt_at(10, 0), 30 * 60 * 1000);
+    }
+}

@@ -1,0 +1,265 @@
+//! Settings for `tsunagu serve` and friends.
+//!
+//! Layers, later wins: the defaults in code → the TOML file given with `--config` (or
+//! `tsunagu.toml` in the working directory if present) → `TSUNAGU_*` environment variables
+//! (`__` nests: `TSUNAGU_SMTP__HOST`) → command-line flags. Unknown keys are an error so
+//! a typo fails at start-up instead of being silently ignored. Secrets are [`Secret`]s,
+//! whose `Debug` never prints the value.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// A value that must not appear in logs or debug output.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl Secret {
+    /// The secret value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Everything `tsunagu serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address the platform listens on.
+    pub listen: String,
+    /// Directory for the SQLite databases and stored files when no URL is given.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty for SQLite under `data_dir`.
+    pub database_url: String,
+    /// The URL patients and staff reach the platform at, used in links sent by SMS and email.
+    /// Empty: `http://{listen}`.
+    pub public_url: String,
+    /// Largest number of pooled database connections.
+    pub max_connections: u32,
+    /// Load demo data at start-up when the database is empty.
+    pub demo: bool,
+    /// Mark session cookies `Secure`; on by default when `public_url` is https.
+    pub secure_cookies: Option<bool>,
+    /// Log as JSON lines instead of human-readable text.
+    pub log_json: bool,
+    /// Outgoing email through SMTP; absent: messages are captured for `/dev/outbox`.
+    pub smtp: Option<SmtpSettings>,
+    /// Outgoing SMS through Twilio's Messages API; absent: captured for `/dev/outbox`.
+    pub sms: Option<SmsSettings>,
+    /// The eligibility service (オンライン資格確認) started beside the platform.
+    pub eligibility: EligibilitySettings,
+    /// Job workers.
+    pub jobs: JobSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            max_connections: 16,
+            demo: true,
+            secure_cookies: None,
+            log_json: false,
+            smtp: None,
+            sms: None,
+            eligibility: EligibilitySettings::default(),
+            jobs: JobSettings::default(),
+        }
+    }
+}
+
+/// SMTP relay for email.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Relay host name.
+    pub host: String,
+    /// Relay port (587 submission with STARTTLS, 465 implicit TLS, 25 or a test port plain).
+    pub port: u16,
+    /// `starttls`, `tls` or `none` (only for a relay on this machine or in tests).
+    #[serde(default = "default_tls")]
+    pub tls: String,
+    /// Login user, if the relay requires authentication.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Login password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// The From address, e.g. `tsunagu <no-reply@clinic.example>`.
+    pub from: String,
+}
+
+fn default_tls() -> String {
+    "starttls".into()
+}
+
+/// Twilio Messages API credentials.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    /// API base URL; Twilio's is `https://api.twilio.com`. Tests point it at a local server.
+    #[serde(default = "default_twilio")]
+    pub base_url: String,
+    /// Account SID (`AC…`).
+    pub account_sid: String,
+    /// Auth token.
+    pub auth_token: Secret,
+    /// Sender: a Twilio number in E.164, or an alphanumeric sender ID (≤ 11 characters).
+    pub from: String,
+}
+
+fn default_twilio() -> String {
+    "https://api.twilio.com".into()
+}
+
+/// Where the eligibility service runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EligibilitySettings {
+    /// Address for the in-process eligibility service; empty to not start it.
+    pub listen: String,
+    /// Its own database URL; empty: a SQLite file `eligibility.db` under `data_dir`.
+    pub database_url: String,
+    /// Base URL of an external eligibility service; when set, none is started here.
+    pub external_url: String,
+}
+
+impl Default for EligibilitySettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".into(),
+            database_url: String::new(),
+            external_url: String::new(),
+        }
+    }
+}
+
+/// Background job workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobSettings {
+    /// Number of workers claiming jobs in this process.
+    pub workers: usize,
+    /// How often an idle worker looks for due jobs, in milliseconds.
+    pub poll_ms: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            poll_ms: 500,
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` (or `./tsunagu.toml` if it exists), then `TSUNAGU_*`.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) => {
+                if !path.exists() {
+                    anyhow::bail!("config file {} does not exist", path.display());
+                }
+                fig = fig.merge(Toml::file(path));
+            }
+            None => {
+                let default = Path::new("tsunagu.toml");
+                if default.exists() {
+                    fig = fig.merge(Toml::file(default));
+                }
+            }
+        }
+        // Variables the CLI reads itself (TSUNAGU_CONFIG, TSUNAGU_TEST_…) are not settings.
+        let env = Env::prefixed("TSUNAGU_")
+            .split("__")
+            .ignore(&["config", "test_database_url"]);
+        fig = fig.merge(env);
+        Ok(fig.extract()?)
+    }
+
+    /// The database URL in effect: the configured one, or a SQLite file in the data dir.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            sqlite_url(&self.data_dir.join("tsunagu.db"))
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The eligibility database URL in effect.
+    pub fn effective_eligibility_database_url(&self) -> String {
+        if self.eligibility.database_url.is_empty() {
+            sqlite_url(&self.data_dir.join("eligibility.db"))
+        } else {
+            self.eligibility.database_url.clone()
+        }
+    }
+
+    /// The public base URL (no trailing slash).
+    pub fn effective_public_url(&self, bound: &str) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{bound}")
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or_else(|| self.public_url.starts_with("https://"))
+    }
+}
+
+/// A SQLite URL that creates the file if missing.
+pub fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = SmsSettings {
+            base_url: "x".into(),
+            account_sid: "AC1".into(),
+            auth_token: Secret("hunter2".into()),
+            from: "+815000000000".into(),
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_fail() {
+        let fig = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("listne = \"x\""));
+        assert!(fig.extract::<Settings>().is_err());
+    }
+
+    #[test]
+    fn nested_file_values_apply() {
+        let fig = Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(
+            "listen = \"0.0.0.0:9000\"\n[smtp]\nhost = \"mail\"\nport = 25\ntls = \"none\"\nfrom = \"a@b.jp\"\n",
+        ));
+        let s: Settings = fig.extract().unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        assert_eq!(s.smtp.unwrap().port, 25);
+    }
+}

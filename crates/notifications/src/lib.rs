@@ -1,0 +1,16 @@
+//! Notifications leave the platform through one outbox.
+//!
+//! A message is a row in `outbox_messages` plus an `outbox.send` job, written in the
+//! caller's transaction, so a sign-up code or a reminder exists exactly when the action
+//! that caused it committed. The job delivers through the configured transport and keeps
+//! the delivery status on the row. With no transport configured for a channel, the row is
+//! marked `captured`: nothing leaves the machine and the operator page `/dev/outbox`
+//! shows what would have been sent.
+
+mod outbox;
+pub mod sms;
+pub mod smtp;
+
+pub use outbox::{Channel, OutboxRow, Outbox, OutgoingMessage, SendOutboxJob, Transports};
+pub use sms::{SendFailure, SmsSender, TwilioSms};
+pub use smtp::{EmailSender, SmtpEmail};
