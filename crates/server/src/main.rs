@@ -1,1 +1,193 @@
-fn main() {}
+//! The `tsunagu` command: wiring only. See `tsunagu --help`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tsunagu_config::Settings;
+use tsunagu_server::{Application, Hooks, demo, open_db};
+
+/// tsunagu — online medical care (オンライン診療) for Japanese clinics.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// TOML settings file (default: ./tsunagu.toml if present).
+    #[arg(long, global = true, env = "TSUNAGU_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory for SQLite files.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// `postgres://…` to use PostgreSQL instead of SQLite.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the platform (pages, API, job workers).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080; env TSUNAGU_LISTEN).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Do not load demo data into an empty database.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load the demo data into an empty database and print the logins.
+    Demo,
+    /// Operator tasks.
+    Admin {
+        #[command(subcommand)]
+        task: AdminTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTask {
+    /// Audit log tasks.
+    Audit {
+        #[command(subcommand)]
+        task: AuditTask,
+    },
+    /// Create a platform operator account.
+    CreateOperator {
+        /// Login id.
+        login_id: String,
+        /// Display name.
+        #[arg(long, default_value = "operator")]
+        name: String,
+        /// Initial password (read from TSUNAGU_NEW_PASSWORD if omitted).
+        #[arg(long, env = "TSUNAGU_NEW_PASSWORD")]
+        password: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditTask {
+    /// Walk the hash chain; exit 1 if a row was changed, removed or inserted.
+    Verify,
+}
+
+fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let mut s = Settings::load(cli.config.as_deref())?;
+    if let Some(d) = &cli.data_dir {
+        s.data_dir = d.clone();
+    }
+    if let Some(u) = &cli.database_url {
+        s.database_url = u.clone();
+    }
+    Ok(s)
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("TSUNAGU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut settings = load_settings(&cli)?;
+    init_tracing(settings.log_json);
+    match cli.command {
+        Command::Serve { listen, no_demo } => {
+            if let Some(l) = listen {
+                settings.listen = l;
+            }
+            if no_demo {
+                settings.demo = false;
+            }
+            let app = Application::build(&settings, Hooks::default()).await?;
+            let base = app.base_url().to_string();
+            println!("{}", demo::banner(&base));
+            if app.state().config.dev_outbox {
+                println!("  No SMS/SMTP provider configured: messages are kept at {base}/dev/outbox (operator login).\n  Nothing leaves this machine.\n");
+            }
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("shutting down");
+                let _ = tx.send(true);
+            });
+            app.run_until_stopped(rx).await
+        }
+        Command::Migrate => {
+            open_db(&settings).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo => {
+            settings.demo = true;
+            settings.listen = "127.0.0.1:0".into();
+            let app = Application::build(&settings, Hooks { no_workers: true, ..Hooks::default() }).await?;
+            println!("{}", demo::banner("http://127.0.0.1:8080"));
+            app.state().db.close().await;
+            Ok(())
+        }
+        Command::Admin { task } => admin(&settings, task).await,
+    }
+}
+
+async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
+    let db = open_db(settings).await?;
+    let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> = std::sync::Arc::new(tsunagu_kernel::SystemClock);
+    match task {
+        AdminTask::Audit { task: AuditTask::Verify } => {
+            let log = tsunagu_audit::AuditLog::new(db.clone(), clock);
+            match log.verify().await? {
+                tsunagu_audit::Verdict::Intact { rows, head } => {
+                    println!("audit log intact: {rows} rows, head {head}");
+                    Ok(())
+                }
+                tsunagu_audit::Verdict::Broken { seq, reason } => {
+                    eprintln!("audit log BROKEN at row {seq}: {reason}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        AdminTask::CreateOperator { login_id, name, password } => {
+            let pw = tsunagu_accounts::password::validate_new("password", &password)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = tsunagu_accounts::password::hash(pw).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let store = tsunagu_accounts::StaffStore::new(db.clone(), clock);
+            store
+                .create_operator(login_id.trim(), &name, &hash)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .context("creating operator")?;
+            println!("operator {login_id} created; TOTP is enrolled at first login");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

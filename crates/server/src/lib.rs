@@ -1,0 +1,171 @@
+//! Start-up: settings → database → services → HTTP server, job workers and housekeeping,
+//! all stopped together on Ctrl-C or SIGTERM. Production and tests share this path
+//! ([`Application::build`] binds port 0 in tests).
+
+pub mod demo;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::watch;
+use tsunagu_config::Settings;
+use tsunagu_db::Db;
+use tsunagu_jobs::{JobQueue, Runner};
+use tsunagu_kernel::{Clock, SystemClock};
+use tsunagu_notifications::{Outbox, SmtpEmail, Transports, TwilioSms};
+use tsunagu_web::{AppState, WebConfig};
+
+/// Things tests change that the settings file must not expose.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Replaces the system clock.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Replaces the transports built from settings.
+    pub transports: Option<Transports>,
+    /// Don't start job workers (tests drain the queue themselves).
+    pub no_workers: bool,
+}
+
+/// Builds the transports the settings ask for.
+pub fn transports_from(settings: &Settings) -> anyhow::Result<Transports> {
+    Ok(Transports {
+        sms: match &settings.sms {
+            Some(s) => Some(Arc::new(TwilioSms::new(s.clone())?)),
+            None => None,
+        },
+        email: match &settings.smtp {
+            Some(s) => Some(Arc::new(SmtpEmail::new(s)?)),
+            None => None,
+        },
+    })
+}
+
+/// Opens the database named by the settings (creating the data directory for SQLite)
+/// and migrates it.
+pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
+    let url = settings.effective_database_url();
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    }
+    let db = Db::connect(&url, settings.max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// A running platform.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    runner: Runner,
+    workers: usize,
+    poll: Duration,
+    base_url: String,
+}
+
+impl Application {
+    /// Connects, migrates, loads demo data if asked and the database is empty, and binds.
+    pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
+        let clock: Arc<dyn Clock> = hooks.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        let db = open_db(settings).await?;
+        let listener = tokio::net::TcpListener::bind(&settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let bound = listener.local_addr()?.to_string();
+        let base_url = settings.effective_public_url(&bound);
+        let transports = match hooks.transports {
+            Some(t) => t,
+            None => transports_from(settings)?,
+        };
+        let jobs = JobQueue::new(db.clone(), clock.clone());
+        let outbox = Outbox::new(db.clone(), clock.clone(), jobs.clone(), transports.clone());
+        let state = AppState::new(
+            db.clone(),
+            clock.clone(),
+            outbox.clone(),
+            jobs.clone(),
+            WebConfig {
+                public_url: base_url.clone(),
+                secure_cookies: settings.cookies_secure(),
+                dev_outbox: transports.captures_any(),
+            },
+        );
+        if settings.demo {
+            demo::load_if_empty(&state).await?;
+        }
+        let mut handlers = HashMap::new();
+        let (kind, h) = outbox.handler();
+        handlers.insert(kind, h);
+        let runner = Runner::new(jobs, handlers);
+        Ok(Self {
+            listener,
+            state,
+            runner,
+            workers: if hooks.no_workers { 0 } else { settings.jobs.workers },
+            poll: Duration::from_millis(settings.jobs.poll_ms),
+            base_url,
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The shared state (tests reach the services through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The job runner (tests drain the queue with it).
+    pub fn runner(&self) -> &Runner {
+        &self.runner
+    }
+
+    /// Serves until `shutdown` turns true; then stops accepting, finishes in-flight
+    /// requests and jobs, and closes the database.
+    pub async fn run_until_stopped(self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let app = tsunagu_web::app(self.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let mut http_stop = shutdown.clone();
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+        let workers = self.runner.clone().run(self.workers, self.poll, shutdown.clone());
+        let housekeeping = housekeeping(self.state.clone(), shutdown.clone());
+        let (http, (), ()) = tokio::join!(
+            async { server.await.context("HTTP server") },
+            async {
+                if self.workers > 0 {
+                    workers.await;
+                }
+            },
+            housekeeping,
+        );
+        self.state.db.close().await;
+        http
+    }
+}
+
+/// Deletes expired sessions and old rate-limit events every ten minutes.
+async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = state.accounts.sessions.purge().await {
+            tracing::warn!(error = %e, "session purge failed");
+        }
+        if let Err(e) = state.accounts.limiter.purge().await {
+            tracing::warn!(error = %e, "rate-limit purge failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+            _ = stop.wait_for(|s| *s) => break,
+        }
+    }
+}

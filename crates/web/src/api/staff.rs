@@ -1,0 +1,220 @@
+//! Staff API: login with TOTP, the facility's patients (audited), failed jobs.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use tsunagu_accounts::staff::LoginTable;
+use tsunagu_accounts::{Realm, Stage};
+use tsunagu_kernel::{DomainError, PatientId, StaffId};
+use utoipa::ToSchema;
+
+use super::{ApiJson, ApiStaff, bearer_session};
+use crate::error::{AppError, AppResult};
+use crate::pages::signup_support::OriginExt;
+use crate::session::ClientIp;
+use crate::state::AppState;
+
+/// Facility, login id and password.
+#[derive(Deserialize, ToSchema)]
+pub struct StaffLoginBody {
+    /// The facility's slug (施設ID).
+    #[serde(default)]
+    pub facility: String,
+    /// Login id.
+    #[serde(default)]
+    pub login_id: String,
+    /// Password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// A staff token and what it still needs.
+#[derive(Serialize, ToSchema)]
+pub struct StaffLoginResponse {
+    /// Bearer token.
+    pub token: String,
+    /// `none` (usable now), `required` (POST `/staff/totp`), or `enrol` (GET
+    /// `/staff/totp/enrol`, then POST `/staff/totp`).
+    pub totp: String,
+}
+
+/// Staff login; the token is limited until the TOTP step is done.
+#[utoipa::path(post, path = "/api/v1/staff/login", tag = "staff", request_body = StaffLoginBody,
+    responses((status = 200, body = StaffLoginResponse), (status = 401), (status = 429)))]
+pub async fn staff_login(State(st): State<AppState>, ClientIp(ip): ClientIp, origin: OriginExt, ApiJson(b): ApiJson<StaffLoginBody>) -> AppResult<Json<StaffLoginResponse>> {
+    let facility = match st.facilities.by_slug(&b.facility).await {
+        Ok(f) => f,
+        Err(DomainError::NotFound) => return Err(AppError(DomainError::Unauthorized("error.login.failed"))),
+        Err(e) => return Err(e.into()),
+    };
+    let (id, totp) = st
+        .accounts
+        .staff_login(facility.id, facility.require_totp_all, &b.login_id, &b.password, &ip)
+        .await?;
+    let (stage, label) = match totp {
+        None => (Stage::Full, "none"),
+        Some(true) => (Stage::NeedsTotp, "required"),
+        Some(false) => (Stage::NeedsTotpEnrol, "enrol"),
+    };
+    let (token, _) = st
+        .accounts
+        .sessions
+        .create(Realm::Staff, Some(id), Some(facility.id), stage, &origin.0, serde_json::Map::new())
+        .await?;
+    Ok(Json(StaffLoginResponse { token, totp: label.into() }))
+}
+
+/// A TOTP secret to enrol.
+#[derive(Serialize, ToSchema)]
+pub struct EnrolResponse {
+    /// Base32 secret for manual entry.
+    pub secret: String,
+    /// `otpauth://` URL for a QR code.
+    pub otpauth_url: String,
+}
+
+/// Starts TOTP enrolment for a token in the `enrol` state.
+#[utoipa::path(get, path = "/api/v1/staff/totp/enrol", tag = "staff", security(("bearer" = [])), responses((status = 200, body = EnrolResponse), (status = 401)))]
+pub async fn totp_enrol(State(st): State<AppState>, req: axum::extract::Request) -> AppResult<Json<EnrolResponse>> {
+    let (parts, _) = req.into_parts();
+    let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
+    let (Stage::NeedsTotpEnrol, Some(id), Some(fid)) = (s.stage, s.principal_id, s.facility_id) else {
+        return Err(AppError(DomainError::Unauthorized("error.api.token_invalid")));
+    };
+    let user = st.accounts.staff.get(fid, StaffId(id)).await?;
+    let facility = st.facilities.get(fid).await?;
+    let secret = match user.totp_secret {
+        Some(s) => s,
+        None => {
+            let s = tsunagu_accounts::totp::new_secret();
+            st.accounts.staff.set_totp_secret(LoginTable::Staff, id, &s).await?;
+            s
+        }
+    };
+    let otpauth_url = tsunagu_accounts::totp::provisioning_url(&secret, "tsunagu", &format!("{}@{}", user.login_id, facility.slug))?;
+    Ok(Json(EnrolResponse { secret, otpauth_url }))
+}
+
+/// A TOTP code.
+#[derive(Deserialize, ToSchema)]
+pub struct TotpBody {
+    /// 6 digits from the authenticator app.
+    #[serde(default)]
+    pub code: String,
+}
+
+/// Completes the second factor; returns a new full token (the limited one ends).
+#[utoipa::path(post, path = "/api/v1/staff/totp", tag = "staff", security(("bearer" = [])), request_body = TotpBody,
+    responses((status = 200, body = super::auth::TokenResponse), (status = 422), (status = 401)))]
+pub async fn totp(State(st): State<AppState>, origin: OriginExt, req: axum::extract::Request) -> AppResult<Json<super::auth::TokenResponse>> {
+    let (parts, body) = req.into_parts();
+    let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| AppError(DomainError::invalid("code", "error.form.too_large")))?;
+    let b: TotpBody = serde_json::from_slice(&bytes).map_err(|_| AppError(DomainError::invalid("code", "error.code.required")))?;
+    let (true, Some(id), Some(fid)) = (
+        matches!(s.stage, Stage::NeedsTotp | Stage::NeedsTotpEnrol),
+        s.principal_id,
+        s.facility_id,
+    ) else {
+        return Err(AppError(DomainError::Unauthorized("error.api.token_invalid")));
+    };
+    let user = st.accounts.staff.get(fid, StaffId(id)).await?;
+    st.accounts
+        .check_totp(LoginTable::Staff, id, user.totp_secret.as_deref(), user.totp_last_step, &b.code, user.failed_logins)
+        .await?;
+    st.accounts.sessions.delete_digest(&s.digest).await?;
+    let (token, _) = st
+        .accounts
+        .sessions
+        .create(Realm::Staff, Some(id), Some(fid), Stage::Full, &origin.0, serde_json::Map::new())
+        .await?;
+    Ok(Json(super::auth::TokenResponse { token }))
+}
+
+/// A patient as the facility knows them.
+#[derive(Serialize, ToSchema)]
+pub struct FacilityPatientDto {
+    /// The patient.
+    #[serde(flatten)]
+    pub patient: super::patient::PatientDto,
+    /// カルテ番号.
+    pub chart_number: Option<String>,
+}
+
+fn to_dto(fp: &tsunagu_accounts::patients::FacilityPatient) -> FacilityPatientDto {
+    FacilityPatientDto {
+        patient: super::patient::PatientDto::from(&fp.patient),
+        chart_number: fp.chart_number.clone(),
+    }
+}
+
+/// The facility's patients (audited as one list access).
+#[utoipa::path(get, path = "/api/v1/staff/patients", tag = "staff", security(("bearer" = [])), responses((status = 200, body = [FacilityPatientDto])))]
+pub async fn patients(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff) -> AppResult<Json<Vec<FacilityPatientDto>>> {
+    let list = st.accounts.patients.list_at(me.scope(), 500).await?;
+    crate::pages::staff_support::audit_access(&st, &me, None, "patient.list", format!("count={}", list.len()), &ip).await?;
+    Ok(Json(list.iter().map(to_dto).collect()))
+}
+
+/// One patient of the facility (audited).
+#[utoipa::path(get, path = "/api/v1/staff/patients/{id}", tag = "staff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = FacilityPatientDto), (status = 404)))]
+pub async fn patient(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff, Path(id): Path<i64>) -> AppResult<Json<FacilityPatientDto>> {
+    let fp = st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
+    crate::pages::staff_support::audit_access(&st, &me, Some(PatientId(id)), "patient.view", String::new(), &ip).await?;
+    Ok(Json(to_dto(&fp)))
+}
+
+/// A chart number.
+#[derive(Deserialize, ToSchema)]
+pub struct ChartBody {
+    /// Up to 20 letters, digits or hyphens; empty clears it.
+    #[serde(default)]
+    pub chart_number: String,
+}
+
+/// Sets the facility's chart number of a patient (audited).
+#[utoipa::path(put, path = "/api/v1/staff/patients/{id}/chart-number", tag = "staff", security(("bearer" = [])), request_body = ChartBody,
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+pub async fn set_chart_number(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff, Path(id): Path<i64>, ApiJson(b): ApiJson<ChartBody>) -> AppResult<StatusCode> {
+    st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
+    let chart = crate::pages::staff_support::parse_chart_number(&b.chart_number)?;
+    st.accounts.patients.set_chart_number_at(me.scope(), PatientId(id), chart.as_deref()).await?;
+    crate::pages::staff_support::audit_access(&st, &me, Some(PatientId(id)), "patient.update", "chart_number".into(), &ip).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A job that ran out of attempts.
+#[derive(Serialize, ToSchema)]
+pub struct FailedJobDto {
+    /// Id.
+    pub id: i64,
+    /// Kind (`outbox.send`…).
+    pub kind: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Last error.
+    pub last_error: Option<String>,
+    /// Enqueued at (ms).
+    pub created_at: i64,
+}
+
+/// The facility's failed jobs.
+#[utoipa::path(get, path = "/api/v1/staff/jobs/failed", tag = "staff", security(("bearer" = [])), responses((status = 200, body = [FailedJobDto])))]
+pub async fn failed_jobs(State(st): State<AppState>, ApiStaff(me): ApiStaff) -> AppResult<Json<Vec<FailedJobDto>>> {
+    let jobs = st.jobs.failed(Some(me.scope())).await?;
+    Ok(Json(
+        jobs.into_iter()
+            .map(|j| FailedJobDto {
+                id: j.id.0,
+                kind: j.kind,
+                attempts: j.attempts,
+                last_error: j.last_error,
+                created_at: j.created_at,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,42 @@
+//! The OpenAPI document of `/api/v1`, served at `/api/openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tsunagu API", description = "Online medical care for Japanese clinics. Errors: `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`, messages in the `Accept-Language` (Japanese by default)."),
+    paths(
+        api::signup_code, api::signup_verify, api::signup_complete, api::login, api::logout,
+        api::password_code, api::password_reset,
+        api::me, api::family_list, api::family_add, api::family_update, api::family_remove,
+        api::email_request, api::password_change, api::access_log, api::logout_everywhere,
+        api::facilities, api::facility,
+        api::staff_login, api::totp_enrol, api::totp, api::patients, api::patient,
+        api::set_chart_number, api::failed_jobs,
+    ),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "me"), (name = "facilities"), (name = "staff"))
+)]
+pub struct ApiDoc;
+
+/// Serves the document.
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,580 @@
+//! Staff pages: login with TOTP, the facility dashboard, patients (every read and write
+//! audited), failed jobs, and the admin's settings.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tsunagu_accounts::staff::{LoginTable, NewStaff, StaffStore};
+use tsunagu_accounts::{Realm, Role, Session, Stage, StaffUser};
+use tsunagu_audit::{Entry, Event};
+use tsunagu_kernel::{DomainError, JobId, PatientId, StaffId};
+
+use super::signup::OriginExt;
+use super::{form_status, page, page_status};
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::session::{ClientIp, Sess, SetSession, StaffMember, see_other};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/login", get(login_form).post(login_post))
+        .route("/staff/totp", get(totp_form).post(totp_post))
+        .route("/staff/totp/enrol", get(enrol_form).post(totp_post))
+        .route("/staff/logout", post(logout))
+        .route("/staff", get(home))
+        .route("/staff/patients", get(patients))
+        .route("/staff/patients/{id}", get(patient))
+        .route("/staff/patients/{id}/chart", post(set_chart))
+        .route("/staff/jobs", get(jobs))
+        .route("/staff/jobs/{id}/retry", post(retry_job))
+        .route("/staff/settings", get(settings))
+        .route("/staff/settings/totp", post(set_totp_policy))
+        .route("/staff/staff", post(add_staff))
+        .route("/staff/audit", get(audit))
+}
+
+/// The shared login form of staff and operators.
+#[derive(Template)]
+#[template(path = "staff_login.html")]
+pub struct LoginPage {
+    pub ctx: PageCtx,
+    pub errors: FormErrors,
+    pub title_key: &'static str,
+    pub action: &'static str,
+    pub with_facility: bool,
+    pub facility: String,
+    pub login_id: String,
+}
+
+async fn login_form(ctx: PageCtx) -> AppResult<Response> {
+    page(&LoginPage {
+        ctx,
+        errors: FormErrors::none(),
+        title_key: "staff_login.title",
+        action: "/staff/login",
+        with_facility: true,
+        facility: String::new(),
+        login_id: String::new(),
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    pub facility: String,
+    #[serde(default)]
+    pub login_id: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+async fn login_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(s): Sess,
+    ClientIp(ip): ClientIp,
+    origin: OriginExt,
+    Form(f): Form<LoginForm>,
+) -> AppResult<Response> {
+    let res = async {
+        let facility = match st.facilities.by_slug(&f.facility).await {
+            Ok(fac) => fac,
+            Err(DomainError::NotFound) => return Err(DomainError::Unauthorized("error.login.failed")),
+            Err(e) => return Err(e),
+        };
+        let (id, totp) = st
+            .accounts
+            .staff_login(facility.id, facility.require_totp_all, &f.login_id, &f.password, &ip)
+            .await?;
+        Ok((facility, id, totp))
+    }
+    .await;
+    match res {
+        Ok((facility, id, totp)) => {
+            let (stage, next) = match totp {
+                None => (Stage::Full, "/staff"),
+                Some(true) => (Stage::NeedsTotp, "/staff/totp"),
+                Some(false) => (Stage::NeedsTotpEnrol, "/staff/totp/enrol"),
+            };
+            st.accounts.sessions.delete_digest(&s.digest).await?;
+            let (token, _) = st
+                .accounts
+                .sessions
+                .create(Realm::Staff, Some(id), Some(facility.id), stage, &origin.0, serde_json::Map::new())
+                .await?;
+            if stage == Stage::Full {
+                audit_login(&st, &facility.id, id, &ip).await?;
+            }
+            Ok(SetSession::Token(Realm::Staff, token).on(see_other(next)))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            page_status(
+                form_status(&errors),
+                &LoginPage {
+                    ctx,
+                    errors,
+                    title_key: "staff_login.title",
+                    action: "/staff/login",
+                    with_facility: true,
+                    facility: f.facility,
+                    login_id: f.login_id,
+                },
+            )
+        }
+    }
+}
+
+async fn audit_login(st: &AppState, facility: &tsunagu_kernel::FacilityId, id: i64, ip: &str) -> AppResult<()> {
+    let user = st.accounts.staff.get(*facility, StaffId(id)).await?;
+    st.audit
+        .append(Entry {
+            actor: tsunagu_audit::Actor {
+                kind: "staff",
+                id: Some(id),
+                label: format!("{} ({})", user.display_name, user.role.as_str()),
+            },
+            facility_id: Some(*facility),
+            patient_id: None,
+            action: "staff.login",
+            detail: String::new(),
+            ip: ip.to_string(),
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The shared TOTP page of staff and operators.
+#[derive(Template)]
+#[template(path = "totp.html")]
+pub struct TotpPage {
+    pub ctx: PageCtx,
+    pub errors: FormErrors,
+    pub action: &'static str,
+    pub qr_svg: Option<String>,
+    pub secret: String,
+}
+
+/// Renders an `otpauth://` URL as an inline SVG QR code.
+pub fn qr_svg(data: &str) -> Result<String, DomainError> {
+    let code = qrcode::QrCode::new(data.as_bytes()).map_err(DomainError::internal)?;
+    Ok(code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build())
+}
+
+fn pending_staff(s: &Session, want: Stage) -> Option<(i64, tsunagu_kernel::FacilityId)> {
+    (s.realm == Realm::Staff && s.stage == want)
+        .then_some(())
+        .and_then(|()| Some((s.principal_id?, s.facility_id?)))
+}
+
+async fn totp_form(ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
+    if pending_staff(&s, Stage::NeedsTotp).is_none() {
+        return Ok(see_other("/staff/login"));
+    }
+    page(&TotpPage {
+        ctx,
+        errors: FormErrors::none(),
+        action: "/staff/totp",
+        qr_svg: None,
+        secret: String::new(),
+    })
+}
+
+/// Starts (or shows again) TOTP enrolment: a fresh secret is stored, not yet enabled.
+async fn enrol_form(State(st): State<AppState>, ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
+    let Some((id, fid)) = pending_staff(&s, Stage::NeedsTotpEnrol) else {
+        return Ok(see_other("/staff/login"));
+    };
+    let user = st.accounts.staff.get(fid, StaffId(id)).await?;
+    let facility = st.facilities.get(fid).await?;
+    enrol_page(&st, ctx, FormErrors::none(), &user, &facility.slug).await
+}
+
+async fn enrol_page(st: &AppState, ctx: PageCtx, errors: FormErrors, user: &StaffUser, slug: &str) -> AppResult<Response> {
+    let secret = match &user.totp_secret {
+        Some(s) => s.clone(),
+        None => {
+            let s = tsunagu_accounts::totp::new_secret();
+            st.accounts.staff.set_totp_secret(LoginTable::Staff, user.id.0, &s).await?;
+            s
+        }
+    };
+    let url = tsunagu_accounts::totp::provisioning_url(&secret, "tsunagu", &format!("{}@{}", user.login_id, slug))?;
+    page_status(
+        form_status(&errors),
+        &TotpPage {
+            ctx,
+            errors,
+            action: "/staff/totp/enrol",
+            qr_svg: Some(qr_svg(&url)?),
+            secret,
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct CodeForm {
+    #[serde(default)]
+    pub code: String,
+}
+
+async fn totp_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(s): Sess,
+    ClientIp(ip): ClientIp,
+    origin: OriginExt,
+    Form(f): Form<CodeForm>,
+) -> AppResult<Response> {
+    let enrolling = s.stage == Stage::NeedsTotpEnrol;
+    let Some((id, fid)) = pending_staff(&s, s.stage).filter(|_| s.stage != Stage::Full && s.stage != Stage::Anonymous) else {
+        return Ok(see_other("/staff/login"));
+    };
+    let user = st.accounts.staff.get(fid, StaffId(id)).await?;
+    let res = st
+        .accounts
+        .check_totp(LoginTable::Staff, id, user.totp_secret.as_deref(), user.totp_last_step, &f.code, user.failed_logins)
+        .await;
+    match res {
+        Ok(()) => {
+            st.accounts.sessions.delete_digest(&s.digest).await?;
+            let (token, _) = st
+                .accounts
+                .sessions
+                .create(Realm::Staff, Some(id), Some(fid), Stage::Full, &origin.0, serde_json::Map::new())
+                .await?;
+            audit_login(&st, &fid, id, &ip).await?;
+            Ok(SetSession::Token(Realm::Staff, token).on(see_other("/staff")))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            if enrolling {
+                let facility = st.facilities.get(fid).await?;
+                enrol_page(&st, ctx, errors, &user, &facility.slug).await
+            } else {
+                page_status(
+                    form_status(&errors),
+                    &TotpPage {
+                        ctx,
+                        errors,
+                        action: "/staff/totp",
+                        qr_svg: None,
+                        secret: String::new(),
+                    },
+                )
+            }
+        }
+    }
+}
+
+async fn logout(State(st): State<AppState>, Sess(s): Sess) -> AppResult<Response> {
+    st.accounts.sessions.delete_digest(&s.digest).await?;
+    Ok(SetSession::Clear(Realm::Staff).on(see_other("/staff/login")))
+}
+
+#[derive(Template)]
+#[template(path = "staff_home.html")]
+struct Home {
+    ctx: PageCtx,
+    facility_name: String,
+    staff_name: String,
+    role_key: &'static str,
+    is_admin: bool,
+    failed_jobs: usize,
+    slug: String,
+}
+
+async fn home(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppResult<Response> {
+    let failed_jobs = st.jobs.failed(Some(me.scope())).await?.len();
+    page(&Home {
+        ctx,
+        facility_name: me.facility.name.clone(),
+        staff_name: me.user.display_name.clone(),
+        role_key: me.user.role.label_key(),
+        is_admin: me.user.role == Role::Admin,
+        failed_jobs,
+        slug: me.facility.slug.clone(),
+    })
+}
+
+/// A patient row on staff pages.
+pub struct PatientRow {
+    id: i64,
+    chart: String,
+    name: String,
+    kana: String,
+    birth: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_patients.html")]
+struct Patients {
+    ctx: PageCtx,
+    rows: Vec<PatientRow>,
+}
+
+/// Records one staff access to patient data.
+pub async fn audit_access(
+    st: &AppState,
+    me: &StaffMember,
+    patient: Option<PatientId>,
+    action: &'static str,
+    detail: String,
+    ip: &str,
+) -> AppResult<()> {
+    st.audit
+        .append(Entry {
+            actor: me.actor(),
+            facility_id: Some(me.scope()),
+            patient_id: patient,
+            action,
+            detail,
+            ip: ip.to_string(),
+            request_id: String::new(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn patients(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp) -> AppResult<Response> {
+    let list = st.accounts.patients.list_at(me.scope(), 500).await?;
+    audit_access(&st, &me, None, "patient.list", format!("count={}", list.len()), &ip).await?;
+    let rows = list
+        .into_iter()
+        .map(|fp| PatientRow {
+            id: fp.patient.id.0,
+            chart: fp.chart_number.clone().unwrap_or_default(),
+            name: fp.patient.full_name(),
+            kana: fp.patient.full_kana(),
+            birth: fp.patient.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+        })
+        .collect();
+    page(&Patients { ctx, rows })
+}
+
+#[derive(Template)]
+#[template(path = "staff_patient.html")]
+struct PatientPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    id: i64,
+    name: String,
+    kana: String,
+    birth: String,
+    sex_key: &'static str,
+    has_account: bool,
+    chart: String,
+}
+
+async fn patient_page(st: &AppState, ctx: PageCtx, me: &StaffMember, id: PatientId, errors: FormErrors, chart_input: Option<String>) -> AppResult<Response> {
+    let fp = st.accounts.patients.get_at(me.scope(), id).await?;
+    page_status(
+        form_status(&errors),
+        &PatientPage {
+            ctx,
+            errors,
+            id: id.0,
+            name: fp.patient.full_name(),
+            kana: fp.patient.full_kana(),
+            birth: fp.patient.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            sex_key: fp.patient.sex.map_or("sex.unset", tsunagu_kernel::Sex::label_key),
+            has_account: fp.patient.account_id.is_some(),
+            chart: chart_input.unwrap_or_else(|| fp.chart_number.unwrap_or_default()),
+        },
+    )
+}
+
+async fn patient(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp, Path(id): Path<i64>) -> AppResult<Response> {
+    // Scope first: an id of another facility's patient is "not found" and is not audited
+    // as an access, because nothing was shown.
+    st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
+    audit_access(&st, &me, Some(PatientId(id)), "patient.view", String::new(), &ip).await?;
+    patient_page(&st, ctx, &me, PatientId(id), FormErrors::none(), None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct ChartForm {
+    #[serde(default)]
+    chart_number: String,
+}
+
+/// Validates a chart number: up to 20 letters, digits or hyphens; empty clears it.
+pub fn parse_chart_number(s: &str) -> Result<Option<String>, DomainError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > 20 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(DomainError::invalid("chart_number", "error.chart_number.invalid"));
+    }
+    Ok(Some(s.to_string()))
+}
+
+async fn set_chart(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(f): Form<ChartForm>,
+) -> AppResult<Response> {
+    let pid = PatientId(id);
+    st.accounts.patients.get_at(me.scope(), pid).await?;
+    let res = async {
+        let chart = parse_chart_number(&f.chart_number)?;
+        st.accounts.patients.set_chart_number_at(me.scope(), pid, chart.as_deref()).await
+    }
+    .await;
+    match res {
+        Ok(()) => {
+            audit_access(&st, &me, Some(pid), "patient.update", "chart_number".into(), &ip).await?;
+            Ok(see_other(&format!("/staff/patients/{id}")))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            patient_page(&st, ctx, &me, pid, errors, Some(f.chart_number)).await
+        }
+    }
+}
+
+/// The failed-jobs page of staff and operators.
+#[derive(Template)]
+#[template(path = "jobs.html")]
+pub struct JobsPage {
+    pub ctx: PageCtx,
+    pub jobs: Vec<tsunagu_jobs::JobRow>,
+    pub retry_base: &'static str,
+    pub back: &'static str,
+}
+
+async fn jobs(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppResult<Response> {
+    let jobs = st.jobs.failed(Some(me.scope())).await?;
+    page(&JobsPage {
+        ctx,
+        jobs,
+        retry_base: "/staff/jobs",
+        back: "/staff",
+    })
+}
+
+async fn retry_job(State(st): State<AppState>, me: StaffMember, Path(id): Path<i64>) -> AppResult<Response> {
+    st.jobs.retry(JobId(id), Some(me.scope())).await?;
+    Ok(see_other("/staff/jobs"))
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct StaffForm {
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_settings.html")]
+struct Settings {
+    ctx: PageCtx,
+    errors: FormErrors,
+    require_totp_all: bool,
+    staff: Vec<StaffUser>,
+    form: StaffForm,
+}
+
+async fn settings_page(st: &AppState, ctx: PageCtx, me: &StaffMember, errors: FormErrors, form: StaffForm) -> AppResult<Response> {
+    let facility = st.facilities.get(me.scope()).await?;
+    let staff = st.accounts.staff.list(me.scope()).await?;
+    page_status(
+        form_status(&errors),
+        &Settings {
+            ctx,
+            errors,
+            require_totp_all: facility.require_totp_all,
+            staff,
+            form,
+        },
+    )
+}
+
+async fn settings(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppResult<Response> {
+    me.require_admin()?;
+    settings_page(&st, ctx, &me, FormErrors::none(), StaffForm { role: "doctor".into(), ..StaffForm::default() }).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct TotpPolicyForm {
+    #[serde(default)]
+    require_all: Option<String>,
+}
+
+async fn set_totp_policy(State(st): State<AppState>, me: StaffMember, ClientIp(ip): ClientIp, Form(f): Form<TotpPolicyForm>) -> AppResult<Response> {
+    me.require_admin()?;
+    st.facilities.set_require_totp_all(me.scope(), f.require_all.is_some()).await?;
+    audit_access(&st, &me, None, "facility.totp_policy", format!("require_all={}", f.require_all.is_some()), &ip).await?;
+    Ok(see_other("/staff/settings"))
+}
+
+async fn add_staff(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp, Form(f): Form<StaffForm>) -> AppResult<Response> {
+    me.require_admin()?;
+    let res = async {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let login_id = v.check(StaffStore::parse_login_id("login_id", &f.login_id))?;
+        let name = v.check(tsunagu_kernel::values::person_name("display_name", &f.display_name, 60))?;
+        let role = v.check(Role::parse("role", &f.role))?;
+        let pw = v.check(tsunagu_accounts::password::validate_new("password", &f.password))?;
+        v.finish()?;
+        let (Some(login_id), Some(display_name), Some(role), Some(pw)) = (login_id, name, role, pw) else {
+            return Err(DomainError::internal(anyhow::anyhow!("validated staff form incomplete")));
+        };
+        let hash = tsunagu_accounts::password::hash(pw).await?;
+        st.accounts
+            .staff
+            .create(me.scope(), &NewStaff { login_id, display_name, role, medical_registration_year: None }, &hash)
+            .await
+    }
+    .await;
+    match res {
+        Ok(id) => {
+            audit_access(&st, &me, None, "staff.create", format!("staff_id={}", id.0), &ip).await?;
+            Ok(see_other("/staff/settings"))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            settings_page(&st, ctx, &me, errors, StaffForm { password: String::new(), ..f }).await
+        }
+    }
+}
+
+/// The audit page of facility admins and operators.
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditPage {
+    pub ctx: PageCtx,
+    pub events: Vec<Event>,
+    pub verdict: Option<String>,
+    pub show_verify: bool,
+    pub back: &'static str,
+}
+
+async fn audit(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppResult<Response> {
+    me.require_admin()?;
+    let events = st.audit.recent(Some(me.scope()), 300).await?;
+    page(&AuditPage {
+        ctx,
+        events,
+        verdict: None,
+        show_verify: false,
+        back: "/staff",
+    })
+}

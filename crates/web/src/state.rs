@@ -1,0 +1,64 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use tsunagu_accounts::Accounts;
+use tsunagu_audit::AuditLog;
+use tsunagu_clinics::FacilityStore;
+use tsunagu_db::Db;
+use tsunagu_jobs::JobQueue;
+use tsunagu_kernel::Clock;
+use tsunagu_notifications::Outbox;
+
+use crate::metrics::Metrics;
+
+/// Web-layer settings derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct WebConfig {
+    /// Base URL for links in messages (no trailing slash).
+    pub public_url: String,
+    /// `Secure` on cookies.
+    pub secure_cookies: bool,
+    /// Whether `/dev/outbox` is offered (some channel has no transport).
+    pub dev_outbox: bool,
+}
+
+/// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The platform database.
+    pub db: Db,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Accounts, staff, sessions.
+    pub accounts: Accounts,
+    /// Organisations and facilities.
+    pub facilities: FacilityStore,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// The notification outbox.
+    pub outbox: Outbox,
+    /// The job queue.
+    pub jobs: JobQueue,
+    /// Settings.
+    pub config: Arc<WebConfig>,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Wires the services over one database.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox, jobs: JobQueue, config: WebConfig) -> Self {
+        Self {
+            accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
+            facilities: FacilityStore::new(db.clone(), clock.clone()),
+            audit: AuditLog::new(db.clone(), clock.clone()),
+            outbox,
+            jobs,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            db,
+            clock,
+        }
+    }
+}
