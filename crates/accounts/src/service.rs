@@ -116,6 +116,10 @@ impl Accounts {
     /// For `Reset`, an unknown number gets no SMS but the same answer, so the form does not
     /// reveal who has an account.
     pub async fn send_code(&self, purpose: Purpose, phone: &Phone, ip: &str, lang: Lang) -> DomainResult<()> {
+        let existing = self.patients.account_by_phone(phone).await?;
+        if matches!(purpose, Purpose::Signup | Purpose::PhoneChange) && existing.is_some() {
+            return Err(DomainError::invalid("phone", "error.phone.taken"));
+        }
         if let Some(since) = self.codes.since_last(purpose, phone).await?
             && since < self.policy.resend_cooldown_ms
         {
@@ -129,13 +133,9 @@ impl Accounts {
         self.limiter
             .hit(&format!("code:phone:{}", phone.e164()), CODE_PER_NUMBER)
             .await?;
-        let existing = self.patients.account_by_phone(phone).await?;
-        match (purpose, &existing) {
-            (Purpose::Signup | Purpose::PhoneChange, Some(_)) => {
-                return Err(DomainError::invalid("phone", "error.phone.taken"));
-            }
-            (Purpose::Reset, None) => return Ok(()),
-            _ => {}
+        if purpose == Purpose::Reset && existing.is_none() {
+            // Same answer as for a real account, after the same limits.
+            return Ok(());
         }
         let mut tx = self.db.begin_write().await?;
         let code = self.codes.issue_in(&mut tx, purpose, phone).await?;

@@ -1,0 +1,11 @@
+//! Black-box tests: the real application on port 0, on SQLite (a temp file) or, when
+//! `TSUNAGU_TEST_DATABASE_URL` is set, on a fresh PostgreSQL database per test.
+//! One test binary for the whole suite (see STYLE.md); one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod helpers;
+mod jobs_outbox;
+mod platform;
+mod staff;
+mod tenancy;
