@@ -71,7 +71,12 @@ impl CodeStore {
 
     /// Issues a new code in the caller's transaction (so it exists only if the SMS that
     /// carries it was queued) and returns it in clear for the message.
-    pub async fn issue_in(&self, tx: &mut Tx, purpose: Purpose, phone: &Phone) -> DomainResult<String> {
+    pub async fn issue_in(
+        &self,
+        tx: &mut Tx,
+        purpose: Purpose,
+        phone: &Phone,
+    ) -> DomainResult<String> {
         let now = self.clock.now_ms();
         sqlx::query(
             "UPDATE verification_codes SET consumed_at = $3 \

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, on_unique, sqlx};
 use tsunagu_kernel::values::{kana_name, person_name};
 use tsunagu_kernel::{
-    AccountId, Clock, DomainError, DomainResult, Email, FacilityId, FieldError, Phone, PatientId,
+    AccountId, Clock, DomainError, DomainResult, Email, FacilityId, FieldError, PatientId, Phone,
     Sex,
 };
 
@@ -145,7 +145,9 @@ impl NewPatient {
                 birth_date: b,
                 sex: s,
             }),
-            _ => Err(DomainError::internal(anyhow::anyhow!("validator accepted incomplete input"))),
+            _ => Err(DomainError::internal(anyhow::anyhow!(
+                "validator accepted incomplete input"
+            ))),
         }
     }
 }
@@ -170,8 +172,7 @@ pub fn parse_birth_date(field: &'static str, s: &str, today: Date) -> DomainResu
     Ok(d)
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "id, phone, email, email_verified_at, notify_channel, password_hash, failed_logins, next_login_at";
+const ACCOUNT_COLUMNS: &str = "id, phone, email, email_verified_at, notify_channel, password_hash, failed_logins, next_login_at";
 const PATIENT_COLUMNS: &str = "id, account_id, relation, family_name, given_name, \
     family_name_kana, given_name_kana, birth_date, sex";
 
@@ -250,7 +251,9 @@ impl PatientStore {
         .await
         .map_err(on_unique("error.phone.taken"))?;
         let account = AccountId(id);
-        let pid = self.insert_patient_in(tx, Some(account), Relation::Myself, me).await?;
+        let pid = self
+            .insert_patient_in(tx, Some(account), Relation::Myself, me)
+            .await?;
         Ok((account, pid))
     }
 
@@ -308,7 +311,12 @@ impl PatientStore {
     }
 
     /// Records a login outcome: failures and the earliest next attempt.
-    pub async fn set_login_state(&self, id: AccountId, failed: i64, next_at: i64) -> DomainResult<()> {
+    pub async fn set_login_state(
+        &self,
+        id: AccountId,
+        failed: i64,
+        next_at: i64,
+    ) -> DomainResult<()> {
         sqlx::query("UPDATE accounts SET failed_logins = $2, next_login_at = $3 WHERE id = $1")
             .bind(id.0)
             .bind(failed)
@@ -367,8 +375,18 @@ impl PatientStore {
         match channel {
             "sms" => {}
             "email" if account.email.is_some() => {}
-            "email" => return Err(DomainError::invalid("notify_channel", "error.notify.needs_email")),
-            _ => return Err(DomainError::invalid("notify_channel", "error.invalid_choice")),
+            "email" => {
+                return Err(DomainError::invalid(
+                    "notify_channel",
+                    "error.notify.needs_email",
+                ));
+            }
+            _ => {
+                return Err(DomainError::invalid(
+                    "notify_channel",
+                    "error.invalid_choice",
+                ));
+            }
         }
         sqlx::query("UPDATE accounts SET notify_channel = $2 WHERE id = $1")
             .bind(id.0)
@@ -389,7 +407,10 @@ impl PatientStore {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter().map(row_to_patient).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_patient)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// One patient the account manages; `NotFound` for anyone else's.
@@ -418,13 +439,20 @@ impl PatientStore {
             return Err(DomainError::Conflict("error.family.too_many"));
         }
         let mut tx = self.db.begin().await?;
-        let id = self.insert_patient_in(&mut tx, Some(account), Relation::Family, p).await?;
+        let id = self
+            .insert_patient_in(&mut tx, Some(account), Relation::Family, p)
+            .await?;
         tx.commit().await.or_internal()?;
         Ok(id)
     }
 
     /// Updates a patient the account manages.
-    pub async fn update_of(&self, account: AccountId, id: PatientId, p: &NewPatient) -> DomainResult<()> {
+    pub async fn update_of(
+        &self,
+        account: AccountId,
+        id: PatientId,
+        p: &NewPatient,
+    ) -> DomainResult<()> {
         let r = sqlx::query(
             "UPDATE patients SET family_name = $3, given_name = $4, family_name_kana = $5, \
              given_name_kana = $6, birth_date = $7, sex = $8, updated_at = $9 \
@@ -490,7 +518,11 @@ impl PatientStore {
     }
 
     /// The patients known to a facility.
-    pub async fn list_at(&self, facility: FacilityId, limit: i64) -> DomainResult<Vec<FacilityPatient>> {
+    pub async fn list_at(
+        &self,
+        facility: FacilityId,
+        limit: i64,
+    ) -> DomainResult<Vec<FacilityPatient>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT p.{}, fp.chart_number FROM patients p \
              JOIN facility_patients fp ON fp.patient_id = p.id \
@@ -515,7 +547,11 @@ impl PatientStore {
     }
 
     /// One patient as a facility sees them; `NotFound` if unknown to that facility.
-    pub async fn get_at(&self, facility: FacilityId, id: PatientId) -> DomainResult<FacilityPatient> {
+    pub async fn get_at(
+        &self,
+        facility: FacilityId,
+        id: PatientId,
+    ) -> DomainResult<FacilityPatient> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT p.{}, fp.chart_number FROM patients p \
              JOIN facility_patients fp ON fp.patient_id = p.id \

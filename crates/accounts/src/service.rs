@@ -59,10 +59,26 @@ impl LoginPolicy {
 }
 
 const HOUR: i64 = 3600 * 1000;
-const CODE_PER_NUMBER: Limit = Limit { max: 5, window_ms: HOUR, key: "error.rate.codes_number" };
-const CODE_PER_IP: Limit = Limit { max: 20, window_ms: HOUR, key: "error.rate.codes_ip" };
-const VERIFY_PER_IP: Limit = Limit { max: 60, window_ms: HOUR, key: "error.rate.tries_ip" };
-const LOGIN_PER_IP: Limit = Limit { max: 60, window_ms: 15 * 60 * 1000, key: "error.rate.logins_ip" };
+const CODE_PER_NUMBER: Limit = Limit {
+    max: 5,
+    window_ms: HOUR,
+    key: "error.rate.codes_number",
+};
+const CODE_PER_IP: Limit = Limit {
+    max: 20,
+    window_ms: HOUR,
+    key: "error.rate.codes_ip",
+};
+const VERIFY_PER_IP: Limit = Limit {
+    max: 60,
+    window_ms: HOUR,
+    key: "error.rate.tries_ip",
+};
+const LOGIN_PER_IP: Limit = Limit {
+    max: 60,
+    window_ms: 15 * 60 * 1000,
+    key: "error.rate.logins_ip",
+};
 
 /// Email verification links live a day.
 const EMAIL_LINK_TTL_MS: i64 = 24 * HOUR;
@@ -115,7 +131,13 @@ impl Accounts {
     /// Sends a code for `purpose` to `phone`, honouring cooldown and rate limits.
     /// For `Reset`, an unknown number gets no SMS but the same answer, so the form does not
     /// reveal who has an account.
-    pub async fn send_code(&self, purpose: Purpose, phone: &Phone, ip: &str, lang: Lang) -> DomainResult<()> {
+    pub async fn send_code(
+        &self,
+        purpose: Purpose,
+        phone: &Phone,
+        ip: &str,
+        lang: Lang,
+    ) -> DomainResult<()> {
         let existing = self.patients.account_by_phone(phone).await?;
         if matches!(purpose, Purpose::Signup | Purpose::PhoneChange) && existing.is_some() {
             return Err(DomainError::invalid("phone", "error.phone.taken"));
@@ -129,7 +151,9 @@ impl Accounts {
                 retry_after_secs: u64::try_from(wait).unwrap_or(60),
             });
         }
-        self.limiter.hit(&format!("code:ip:{ip}"), CODE_PER_IP).await?;
+        self.limiter
+            .hit(&format!("code:ip:{ip}"), CODE_PER_IP)
+            .await?;
         self.limiter
             .hit(&format!("code:phone:{}", phone.e164()), CODE_PER_NUMBER)
             .await?;
@@ -163,8 +187,16 @@ impl Accounts {
     }
 
     /// Checks a code typed by the user (rate-limited per address as well as per code).
-    pub async fn check_code(&self, purpose: Purpose, phone: &Phone, code: &str, ip: &str) -> DomainResult<()> {
-        self.limiter.hit(&format!("verify:ip:{ip}"), VERIFY_PER_IP).await?;
+    pub async fn check_code(
+        &self,
+        purpose: Purpose,
+        phone: &Phone,
+        code: &str,
+        ip: &str,
+    ) -> DomainResult<()> {
+        self.limiter
+            .hit(&format!("verify:ip:{ip}"), VERIFY_PER_IP)
+            .await?;
         self.codes.verify(purpose, phone, code).await
     }
 
@@ -187,8 +219,15 @@ impl Accounts {
     }
 
     /// Checks phone and password; applies the slow-down and lock rules.
-    pub async fn patient_login(&self, phone_input: &str, password_input: &str, ip: &str) -> DomainResult<AccountId> {
-        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+    pub async fn patient_login(
+        &self,
+        phone_input: &str,
+        password_input: &str,
+        ip: &str,
+    ) -> DomainResult<AccountId> {
+        self.limiter
+            .hit(&format!("login:ip:{ip}"), LOGIN_PER_IP)
+            .await?;
         let phone = Phone::parse("phone", phone_input)?;
         if password_input.is_empty() {
             return Err(DomainError::invalid("password", "error.password.required"));
@@ -196,7 +235,8 @@ impl Accounts {
         let now = self.clock.now_ms();
         let Some(account) = self.patients.account_by_phone(&phone).await? else {
             // Same work as a real check, so timing does not reveal unknown numbers.
-            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            let _ =
+                password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
         check_not_throttled(account.next_login_at, now)?;
@@ -224,7 +264,11 @@ impl Accounts {
     }
 
     /// Sets a new password after a reset code was proved; ends every session.
-    pub async fn complete_reset(&self, phone: &Phone, password_input: &str) -> DomainResult<AccountId> {
+    pub async fn complete_reset(
+        &self,
+        phone: &Phone,
+        password_input: &str,
+    ) -> DomainResult<AccountId> {
         let pw = password::validate_new("password", password_input)?;
         let account = self
             .patients
@@ -233,15 +277,25 @@ impl Accounts {
             .ok_or(DomainError::invalid("phone", "error.reset.no_account"))?;
         let hash = password::hash(pw).await?;
         self.patients.set_password(account.id, &hash).await?;
-        self.sessions.delete_all(Realm::Patient, account.id.0).await?;
+        self.sessions
+            .delete_all(Realm::Patient, account.id.0)
+            .await?;
         Ok(account.id)
     }
 
     /// Changes the password of a signed-in account after checking the current one.
-    pub async fn change_password(&self, account: AccountId, current: &str, new: &str) -> DomainResult<()> {
+    pub async fn change_password(
+        &self,
+        account: AccountId,
+        current: &str,
+        new: &str,
+    ) -> DomainResult<()> {
         let a = self.patients.account(account).await?;
         if !password::verify(current.to_string(), a.password_hash).await? {
-            return Err(DomainError::invalid("current_password", "error.password.current_wrong"));
+            return Err(DomainError::invalid(
+                "current_password",
+                "error.password.current_wrong",
+            ));
         }
         let pw = password::validate_new("password", new)?;
         let hash = password::hash(pw).await?;
@@ -249,11 +303,21 @@ impl Accounts {
     }
 
     /// Sends a verification link to a new email address.
-    pub async fn request_email(&self, account: AccountId, email: &Email, base_url: &str, lang: Lang) -> DomainResult<()> {
+    pub async fn request_email(
+        &self,
+        account: AccountId,
+        email: &Email,
+        base_url: &str,
+        lang: Lang,
+    ) -> DomainResult<()> {
         self.limiter
             .hit(
                 &format!("email:acct:{}", account.0),
-                Limit { max: 5, window_ms: HOUR, key: "error.rate.emails" },
+                Limit {
+                    max: 5,
+                    window_ms: HOUR,
+                    key: "error.rate.emails",
+                },
             )
             .await?;
         let token = new_token();
@@ -279,7 +343,11 @@ impl Accounts {
                     channel: Channel::Email,
                     destination: email.as_str().to_string(),
                     subject: t(lang, "mail.verify.subject").into_owned(),
-                    body: t_args(lang, "mail.verify.body", &[("link", link.as_str()), ("hours", "24")]),
+                    body: t_args(
+                        lang,
+                        "mail.verify.body",
+                        &[("link", link.as_str()), ("hours", "24")],
+                    ),
                     purpose: "email_verify",
                     facility_id: None,
                     account_id: Some(account),
@@ -316,13 +384,15 @@ impl Accounts {
             .execute(&mut *tx)
             .await
             .or_internal()?;
-        sqlx::query("UPDATE accounts SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1")
-            .bind(account)
-            .bind(&email)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .or_internal()?;
+        sqlx::query(
+            "UPDATE accounts SET email = $2, email_verified_at = $3, updated_at = $3 WHERE id = $1",
+        )
+        .bind(account)
+        .bind(&email)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .or_internal()?;
         tx.commit().await.or_internal()?;
         Ok(AccountId(account))
     }
@@ -337,51 +407,84 @@ impl Accounts {
         password_input: &str,
         ip: &str,
     ) -> DomainResult<(i64, Option<bool>)> {
-        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+        self.limiter
+            .hit(&format!("login:ip:{ip}"), LOGIN_PER_IP)
+            .await?;
         let login_id = login_id.trim().to_ascii_lowercase();
         let now = self.clock.now_ms();
         let user = self.staff.find_login(facility, &login_id).await?;
         let Some(user) = user.filter(|u| !u.disabled) else {
-            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            let _ =
+                password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
         check_not_throttled(user.next_login_at, now)?;
         if !password::verify(password_input.to_string(), user.password_hash.clone()).await? {
             let failed = user.failed_logins + 1;
             self.staff
-                .set_login_state(LoginTable::Staff, user.id.0, failed, self.policy.next_attempt_at(failed, now))
+                .set_login_state(
+                    LoginTable::Staff,
+                    user.id.0,
+                    failed,
+                    self.policy.next_attempt_at(failed, now),
+                )
                 .await?;
             return Err(self.failure_error(failed));
         }
-        self.staff.set_login_state(LoginTable::Staff, user.id.0, 0, 0).await?;
+        self.staff
+            .set_login_state(LoginTable::Staff, user.id.0, 0, 0)
+            .await?;
         let needs = user.role.always_needs_totp() || require_totp_all || user.totp_enabled;
         Ok((user.id.0, needs.then_some(user.totp_enabled)))
     }
 
     /// Checks an operator login; operators always use TOTP. Returns the id and whether TOTP
     /// is already enrolled.
-    pub async fn operator_login(&self, login_id: &str, password_input: &str, ip: &str) -> DomainResult<(i64, bool)> {
-        self.limiter.hit(&format!("login:ip:{ip}"), LOGIN_PER_IP).await?;
+    pub async fn operator_login(
+        &self,
+        login_id: &str,
+        password_input: &str,
+        ip: &str,
+    ) -> DomainResult<(i64, bool)> {
+        self.limiter
+            .hit(&format!("login:ip:{ip}"), LOGIN_PER_IP)
+            .await?;
         let now = self.clock.now_ms();
         let Some(op) = self.staff.find_operator(login_id.trim()).await? else {
-            let _ = password::verify(password_input.to_string(), password::dummy_hash().into()).await;
+            let _ =
+                password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
         check_not_throttled(op.next_login_at, now)?;
         if !password::verify(password_input.to_string(), op.password_hash.clone()).await? {
             let failed = op.failed_logins + 1;
             self.staff
-                .set_login_state(LoginTable::Operators, op.id.0, failed, self.policy.next_attempt_at(failed, now))
+                .set_login_state(
+                    LoginTable::Operators,
+                    op.id.0,
+                    failed,
+                    self.policy.next_attempt_at(failed, now),
+                )
                 .await?;
             return Err(self.failure_error(failed));
         }
-        self.staff.set_login_state(LoginTable::Operators, op.id.0, 0, 0).await?;
+        self.staff
+            .set_login_state(LoginTable::Operators, op.id.0, 0, 0)
+            .await?;
         Ok((op.id.0, op.totp_enabled))
     }
 
     /// Checks a TOTP code for a staff member or operator (enrolling it if not yet enabled).
     /// Wrong codes count as login failures.
-    pub async fn check_totp(&self, table: LoginTable, id: i64, secret: Option<&str>, last_step: i64, code: &str, failed: i64) -> DomainResult<()> {
+    pub async fn check_totp(
+        &self,
+        table: LoginTable,
+        id: i64,
+        secret: Option<&str>,
+        last_step: i64,
+        code: &str,
+        failed: i64,
+    ) -> DomainResult<()> {
         let Some(secret) = secret else {
             return Err(DomainError::invalid("code", "error.totp.not_enrolled"));
         };
@@ -392,7 +495,12 @@ impl Accounts {
             _ => {
                 let failed = failed + 1;
                 self.staff
-                    .set_login_state(table, id, failed, self.policy.next_attempt_at(failed, now.as_millisecond()))
+                    .set_login_state(
+                        table,
+                        id,
+                        failed,
+                        self.policy.next_attempt_at(failed, now.as_millisecond()),
+                    )
                     .await?;
                 Err(DomainError::invalid("code", "error.totp.wrong"))
             }

@@ -111,6 +111,9 @@ impl Session {
     }
 }
 
+/// A session row: principal, facility, stage, csrf, data, last seen, expiry.
+type SessionRow = (Option<i64>, Option<i64>, String, String, String, i64, i64);
+
 /// Session storage.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
@@ -185,7 +188,7 @@ impl SessionStore {
     pub async fn get(&self, realm: Realm, token: &str) -> DomainResult<Option<Session>> {
         let now = self.clock.now_ms();
         let digest = token_digest(token);
-        let row: Option<(Option<i64>, Option<i64>, String, String, String, i64, i64)> = sqlx::query_as(
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT principal_id, facility_id, stage, csrf, data, last_seen_at, expires_at \
              FROM sessions WHERE id_digest = $1 AND realm = $2",
         )
@@ -194,7 +197,8 @@ impl SessionStore {
         .fetch_optional(self.db.pool())
         .await
         .or_internal()?;
-        let Some((principal_id, facility_id, stage, csrf, data, last_seen, expires_at)) = row else {
+        let Some((principal_id, facility_id, stage, csrf, data, last_seen, expires_at)) = row
+        else {
             return Ok(None);
         };
         if expires_at <= now {
@@ -204,13 +208,15 @@ impl SessionStore {
         let stage = Stage::parse(&stage);
         // Touch at most once a minute: a page with many requests should not write each time.
         if now - last_seen > 60_000 {
-            sqlx::query("UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_digest = $1")
-                .bind(&digest)
-                .bind(now)
-                .bind(now + realm.idle_ms(stage))
-                .execute(self.db.pool())
-                .await
-                .or_internal()?;
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_digest = $1",
+            )
+            .bind(&digest)
+            .bind(now)
+            .bind(now + realm.idle_ms(stage))
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
         }
         let data = match serde_json::from_str::<serde_json::Value>(&data) {
             Ok(serde_json::Value::Object(m)) => m,

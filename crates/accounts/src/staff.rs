@@ -227,7 +227,12 @@ impl StaffStore {
     }
 
     /// Creates a staff member at a facility.
-    pub async fn create(&self, facility: FacilityId, s: &NewStaff, password_hash: &str) -> DomainResult<StaffId> {
+    pub async fn create(
+        &self,
+        facility: FacilityId,
+        s: &NewStaff,
+        password_hash: &str,
+    ) -> DomainResult<StaffId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO staff_users (facility_id, login_id, display_name, role, password_hash, \
              medical_registration_year, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -246,7 +251,11 @@ impl StaffStore {
     }
 
     /// Finds a staff login at a facility.
-    pub async fn find_login(&self, facility: FacilityId, login_id: &str) -> DomainResult<Option<StaffUser>> {
+    pub async fn find_login(
+        &self,
+        facility: FacilityId,
+        login_id: &str,
+    ) -> DomainResult<Option<StaffUser>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {STAFF_COLUMNS} FROM staff_users WHERE facility_id = $1 AND login_id = $2"
         )))
@@ -281,11 +290,19 @@ impl StaffStore {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter().map(row_to_staff).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_staff)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// Creates an operator.
-    pub async fn create_operator(&self, login_id: &str, name: &str, password_hash: &str) -> DomainResult<OperatorId> {
+    pub async fn create_operator(
+        &self,
+        login_id: &str,
+        name: &str,
+        password_hash: &str,
+    ) -> DomainResult<OperatorId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO operators (login_id, display_name, password_hash, created_at) \
              VALUES ($1, $2, $3, $4) RETURNING id",
@@ -326,7 +343,13 @@ impl StaffStore {
     }
 
     /// Records a login outcome.
-    pub async fn set_login_state(&self, t: LoginTable, id: i64, failed: i64, next_at: i64) -> DomainResult<()> {
+    pub async fn set_login_state(
+        &self,
+        t: LoginTable,
+        id: i64,
+        failed: i64,
+        next_at: i64,
+    ) -> DomainResult<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {} SET failed_logins = $2, next_login_at = $3 WHERE id = $1",
             t.name()

@@ -37,7 +37,12 @@ pub fn provisioning_url(secret_b32: &str, issuer: &str, account: &str) -> Domain
 }
 
 /// Checks `code` at `unix_secs`; returns the matched step if it is newer than `last_step`.
-pub fn verify(secret_b32: &str, code: &str, unix_secs: u64, last_step: i64) -> DomainResult<Option<i64>> {
+pub fn verify(
+    secret_b32: &str,
+    code: &str,
+    unix_secs: u64,
+    last_step: i64,
+) -> DomainResult<Option<i64>> {
     let code: String = code.chars().filter(char::is_ascii_digit).collect();
     if code.len() != 6 {
         return Ok(None);
@@ -48,7 +53,9 @@ pub fn verify(secret_b32: &str, code: &str, unix_secs: u64, last_step: i64) -> D
         if step <= last_step || step < 0 {
             continue;
         }
-        let candidate = t.generate(u64::try_from(step).unwrap_or(0) * 30).to_string();
+        let candidate = t
+            .generate(u64::try_from(step).unwrap_or(0) * 30)
+            .to_string();
         if bool::from(candidate.as_bytes().ct_eq(code.as_bytes())) {
             return Ok(Some(step));
         }
@@ -64,7 +71,7 @@ pub fn current_code(secret_b32: &str, unix_secs: u64) -> DomainResult<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -74,10 +81,22 @@ mod tests {
         let now = 1_800_000_000;
         let code = current_code(&s, now).unwrap();
         let step = verify(&s, &code, now, 0).unwrap().unwrap();
-        assert_eq!(verify(&s, &code, now, step).unwrap(), None, "replay refused");
-        assert_eq!(verify(&s, &code, now + 31, 0).unwrap(), Some(step), "one step of skew");
+        assert_eq!(
+            verify(&s, &code, now, step).unwrap(),
+            None,
+            "replay refused"
+        );
+        assert_eq!(
+            verify(&s, &code, now + 31, 0).unwrap(),
+            Some(step),
+            "one step of skew"
+        );
         assert_eq!(verify(&s, &code, now + 95, 0).unwrap(), None, "too old");
         assert_eq!(verify(&s, "12345", now, 0).unwrap(), None);
-        assert!(provisioning_url(&s, "tsunagu", "doctor@clinic").unwrap().starts_with("otpauth://totp/"));
+        assert!(
+            provisioning_url(&s, "tsunagu", "doctor@clinic")
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
     }
 }

@@ -212,12 +212,17 @@ impl AuditLog {
 
     /// Staff accesses to any of `patients`, newest first: what a patient sees as
     /// "who viewed my record".
-    pub async fn staff_access_to(&self, patients: &[PatientId], limit: i64) -> DomainResult<Vec<Event>> {
+    pub async fn staff_access_to(
+        &self,
+        patients: &[PatientId],
+        limit: i64,
+    ) -> DomainResult<Vec<Event>> {
         if patients.is_empty() {
             return Ok(Vec::new());
         }
         // Ids are integers we produced; binding a list portably needs one placeholder each.
-        let placeholders: Vec<String> = (0..patients.len()).map(|i| format!("${}", i + 2)).collect();
+        let placeholders: Vec<String> =
+            (0..patients.len()).map(|i| format!("${}", i + 2)).collect();
         let sql = format!(
             "SELECT {COLUMNS} FROM audit_events WHERE actor_kind = 'staff' AND patient_id IN ({}) \
              ORDER BY seq DESC LIMIT $1",
@@ -228,11 +233,18 @@ impl AuditLog {
             q = q.bind(p.0);
         }
         let rows = q.fetch_all(self.db.pool()).await.or_internal()?;
-        rows.iter().map(row_to_event).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_event)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// The newest events of one facility (for its admins), or of all (operators).
-    pub async fn recent(&self, facility: Option<FacilityId>, limit: i64) -> DomainResult<Vec<Event>> {
+    pub async fn recent(
+        &self,
+        facility: Option<FacilityId>,
+        limit: i64,
+    ) -> DomainResult<Vec<Event>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM audit_events WHERE ($1 IS NULL OR facility_id = $1) \
              ORDER BY seq DESC LIMIT $2"
@@ -242,7 +254,10 @@ impl AuditLog {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter().map(row_to_event).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_event)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// Walks the whole chain and reports the first broken link.

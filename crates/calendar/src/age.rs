@@ -80,7 +80,7 @@ pub fn is_preschool(birth: Date, on: Date) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

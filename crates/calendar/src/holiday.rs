@@ -290,7 +290,7 @@ fn equinox_day(year: i16, base: i64) -> Option<i8> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

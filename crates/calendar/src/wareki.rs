@@ -464,7 +464,7 @@ fn take_number(s: &str, max_width: usize) -> Option<(u32, usize, &str)> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 

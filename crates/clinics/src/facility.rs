@@ -105,7 +105,10 @@ impl NewFacility {
         let pref = match prefecture.trim().parse::<i64>() {
             Ok(p) if (1..=47).contains(&p) => Some(p),
             _ => {
-                v.push(tsunagu_kernel::FieldError::new("prefecture", "error.prefecture.invalid"));
+                v.push(tsunagu_kernel::FieldError::new(
+                    "prefecture",
+                    "error.prefecture.invalid",
+                ));
                 None
             }
         };
@@ -121,7 +124,9 @@ impl NewFacility {
                 phone: phone.trim().chars().take(30).collect(),
                 slug,
             }),
-            _ => Err(DomainError::internal(anyhow::anyhow!("validator accepted incomplete input"))),
+            _ => Err(DomainError::internal(anyhow::anyhow!(
+                "validator accepted incomplete input"
+            ))),
         }
     }
 }
@@ -133,7 +138,8 @@ pub fn parse_slug(field: &'static str, s: &str) -> DomainResult<String> {
         return Err(DomainError::invalid(field, "error.required"));
     }
     let ok = (3..=40).contains(&s.len())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-');
     if !ok {
@@ -142,15 +148,16 @@ pub fn parse_slug(field: &'static str, s: &str) -> DomainResult<String> {
     Ok(s)
 }
 
-const COLUMNS: &str =
-    "id, organisation_id, name, kind, prefecture, address, phone, time_zone, slug, require_totp_all";
+const COLUMNS: &str = "id, organisation_id, name, kind, prefecture, address, phone, time_zone, slug, require_totp_all";
 
 fn row_to_facility(r: &sqlx::any::AnyRow) -> Result<Facility, sqlx::Error> {
     use sqlx::Row;
     let kind: String = r.try_get("kind")?;
     Ok(Facility {
         id: FacilityId(r.try_get("id")?),
-        organisation_id: r.try_get::<Option<i64>, _>("organisation_id")?.map(OrganisationId),
+        organisation_id: r
+            .try_get::<Option<i64>, _>("organisation_id")?
+            .map(OrganisationId),
         name: r.try_get("name")?,
         kind: FacilityKind::parse("kind", &kind).unwrap_or(FacilityKind::Clinic),
         prefecture: r.try_get("prefecture")?,
@@ -198,7 +205,10 @@ impl FacilityStore {
                 .or_internal()?;
         Ok(rows
             .into_iter()
-            .map(|(id, name)| Organisation { id: OrganisationId(id), name })
+            .map(|(id, name)| Organisation {
+                id: OrganisationId(id),
+                name,
+            })
             .collect())
     }
 
@@ -257,7 +267,10 @@ impl FacilityStore {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter().map(row_to_facility).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_facility)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// Sets whether every staff role must use TOTP.

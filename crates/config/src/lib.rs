@@ -30,6 +30,22 @@ impl Secret {
     }
 }
 
+/// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
+const SETTING_KEYS: [&str; 12] = [
+    "listen",
+    "data_dir",
+    "database_url",
+    "public_url",
+    "max_connections",
+    "demo",
+    "secure_cookies",
+    "log_json",
+    "smtp",
+    "sms",
+    "eligibility",
+    "jobs",
+];
+
 /// Everything `tsunagu serve` can be told.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,10 +199,14 @@ impl Settings {
                 }
             }
         }
-        // Variables the CLI reads itself (TSUNAGU_CONFIG, TSUNAGU_TEST_…) are not settings.
+        // Only variables naming a setting: others with the prefix (TSUNAGU_LOG,
+        // TSUNAGU_CONFIG, TSUNAGU_TEST_DATABASE_URL…) belong to other readers.
         let env = Env::prefixed("TSUNAGU_")
-            .split("__")
-            .ignore(&["config", "test_database_url"]);
+            .filter(|key| {
+                let top = key.as_str().split("__").next().unwrap_or("");
+                SETTING_KEYS.iter().any(|k| top.eq_ignore_ascii_case(k))
+            })
+            .split("__");
         fig = fig.merge(env);
         Ok(fig.extract()?)
     }
@@ -231,7 +251,7 @@ pub fn sqlite_url(path: &Path) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -251,6 +271,20 @@ mod tests {
         let fig = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::string("listne = \"x\""));
         assert!(fig.extract::<Settings>().is_err());
+    }
+
+    #[test]
+    fn environment_overrides_and_foreign_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TSUNAGU_LISTEN", "0.0.0.0:9999");
+            jail.set_env("TSUNAGU_JOBS__WORKERS", "7");
+            jail.set_env("TSUNAGU_LOG", "debug");
+            jail.set_env("TSUNAGU_BIN", "/x");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen, "0.0.0.0:9999");
+            assert_eq!(s.jobs.workers, 7);
+            Ok(())
+        });
     }
 
     #[test]

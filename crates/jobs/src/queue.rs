@@ -223,7 +223,12 @@ impl JobQueue {
 
     /// Records a failed attempt: requeued with backoff, or `failed` when attempts ran out.
     /// Returns the new status.
-    pub async fn fail(&self, job: &JobRow, error: &str, permanent: bool) -> DomainResult<JobStatus> {
+    pub async fn fail(
+        &self,
+        job: &JobRow,
+        error: &str,
+        permanent: bool,
+    ) -> DomainResult<JobStatus> {
         let now = self.clock.now_ms();
         let error: String = error.chars().take(500).collect();
         let (status, run_at) = if permanent || job.attempts >= job.max_attempts {
@@ -252,26 +257,28 @@ impl JobQueue {
 
     /// Failed jobs: of one facility, or all when `facility` is `None` (operators).
     pub async fn failed(&self, facility: Option<FacilityId>) -> DomainResult<Vec<JobRow>> {
-        let rows = match facility {
-            Some(f) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "SELECT {COLUMNS} FROM jobs WHERE status = 'failed' AND facility_id = $1 \
+        let rows =
+            match facility {
+                Some(f) => {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {COLUMNS} FROM jobs WHERE status = 'failed' AND facility_id = $1 \
                      ORDER BY id DESC LIMIT 200"
-                )))
-                .bind(f.0)
-                .fetch_all(self.db.pool())
-                .await
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    )))
+                    .bind(f.0)
+                    .fetch_all(self.db.pool())
+                    .await
+                }
+                None => sqlx::query(sqlx::AssertSqlSafe(format!(
                     "SELECT {COLUMNS} FROM jobs WHERE status = 'failed' ORDER BY id DESC LIMIT 200"
                 )))
                 .fetch_all(self.db.pool())
-                .await
+                .await,
             }
-        }
-        .or_internal()?;
-        rows.iter().map(row_to_job).collect::<Result<_, _>>().or_internal()
+            .or_internal()?;
+        rows.iter()
+            .map(row_to_job)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// One job by id.

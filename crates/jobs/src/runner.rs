@@ -112,7 +112,9 @@ impl Runner {
                 });
                 match tokio::spawn(fut).await {
                     Ok(r) => r,
-                    Err(e) => Err(JobError::Retry(anyhow::anyhow!("job handler panicked: {e}"))),
+                    Err(e) => Err(JobError::Retry(anyhow::anyhow!(
+                        "job handler panicked: {e}"
+                    ))),
                 }
             }
             None => Err(JobError::Retry(anyhow::anyhow!(

@@ -229,7 +229,7 @@ pub fn kana_name(field: &'static str, input: &str, max_chars: usize) -> DomainRe
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -245,7 +245,11 @@ mod tests {
             " 090 1234 5678 ",
             "+81 (0)90-1234-5678",
         ] {
-            assert_eq!(Phone::parse("phone", s).unwrap().e164(), "+819012345678", "{s}");
+            assert_eq!(
+                Phone::parse("phone", s).unwrap().e164(),
+                "+819012345678",
+                "{s}"
+            );
         }
         assert_eq!(
             Phone::parse("phone", "070-1111-2222").unwrap().e164(),
@@ -285,10 +289,20 @@ mod tests {
             "Taro@example.jp"
         );
         assert_eq!(
-            Email::parse("email", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ").unwrap().as_str(),
+            Email::parse("email", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ")
+                .unwrap()
+                .as_str(),
             "taro@example.jp"
         );
-        for s in ["", "taro", "taro@", "@example.jp", "taro@example", "ta ro@example.jp", "taro@ex..jp"] {
+        for s in [
+            "",
+            "taro",
+            "taro@",
+            "@example.jp",
+            "taro@example",
+            "ta ro@example.jp",
+            "taro@ex..jp",
+        ] {
             assert!(Email::parse("email", s).is_err(), "{s}");
         }
     }

@@ -11,6 +11,6 @@ mod outbox;
 pub mod sms;
 pub mod smtp;
 
-pub use outbox::{Channel, OutboxRow, Outbox, OutgoingMessage, SendOutboxJob, Transports};
+pub use outbox::{Channel, Outbox, OutboxRow, OutgoingMessage, SendOutboxJob, Transports};
 pub use sms::{SendFailure, SmsSender, TwilioSms};
 pub use smtp::{EmailSender, SmtpEmail};

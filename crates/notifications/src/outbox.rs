@@ -202,7 +202,10 @@ impl Outbox {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter().map(row_to_outbox).collect::<Result<_, _>>().or_internal()
+        rows.iter()
+            .map(row_to_outbox)
+            .collect::<Result<_, _>>()
+            .or_internal()
     }
 
     /// One message.
@@ -250,7 +253,8 @@ impl Outbox {
         };
         match result {
             None => {
-                self.set_status(row.id, "captured", None, None, Some(now)).await?;
+                self.set_status(row.id, "captured", None, None, Some(now))
+                    .await?;
                 Ok(())
             }
             Some(Ok(provider_ref)) => {

@@ -24,7 +24,8 @@ pub enum SendFailure {
 /// Sends a text message; returns the provider's message id.
 pub trait SmsSender: Send + Sync {
     /// Sends `body` to the E.164 number `to`.
-    fn send<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<String, SendFailure>>;
+    fn send<'a>(&'a self, to: &'a str, body: &'a str)
+    -> BoxFuture<'a, Result<String, SendFailure>>;
 }
 
 /// Twilio's Messages API over HTTPS.
@@ -63,17 +64,23 @@ impl TwilioSms {
         let resp = self
             .http
             .post(url)
-            .basic_auth(&self.settings.account_sid, Some(self.settings.auth_token.expose()))
-            .form(&[("To", to), ("From", self.settings.from.as_str()), ("Body", body)])
+            .basic_auth(
+                &self.settings.account_sid,
+                Some(self.settings.auth_token.expose()),
+            )
+            .form(&[
+                ("To", to),
+                ("From", self.settings.from.as_str()),
+                ("Body", body),
+            ])
             .send()
             .await
             .map_err(|e| SendFailure::Temporary(format!("SMS provider unreachable: {e}")))?;
         let status = resp.status();
         if status.is_success() {
-            let msg: TwilioMessage = resp
-                .json()
-                .await
-                .map_err(|e| SendFailure::Temporary(format!("unreadable SMS provider reply: {e}")))?;
+            let msg: TwilioMessage = resp.json().await.map_err(|e| {
+                SendFailure::Temporary(format!("unreadable SMS provider reply: {e}"))
+            })?;
             return Ok(msg.sid);
         }
         let err: Option<TwilioError> = resp.json().await.ok();
@@ -96,7 +103,11 @@ impl TwilioSms {
 }
 
 impl SmsSender for TwilioSms {
-    fn send<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<String, SendFailure>> {
+    fn send<'a>(
+        &'a self,
+        to: &'a str,
+        body: &'a str,
+    ) -> BoxFuture<'a, Result<String, SendFailure>> {
         Box::pin(self.send_impl(to, body))
     }
 }

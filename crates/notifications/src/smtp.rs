@@ -28,7 +28,9 @@ pub struct SmtpEmail {
 
 impl std::fmt::Debug for SmtpEmail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpEmail").field("from", &self.from).finish()
+        f.debug_struct("SmtpEmail")
+            .field("from", &self.from)
+            .finish()
     }
 }
 
@@ -45,7 +47,8 @@ impl SmtpEmail {
             .port(s.port)
             .timeout(Some(std::time::Duration::from_secs(20)));
         if let (Some(user), Some(pass)) = (&s.username, &s.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
         }
         Ok(Self {
             transport: builder.build(),

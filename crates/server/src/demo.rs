@@ -5,9 +5,9 @@
 //! Loaded only into an empty database, so it never overwrites real data.
 
 use tsunagu_accounts::NewPatient;
+use tsunagu_accounts::Role;
 use tsunagu_accounts::password::hash_blocking;
 use tsunagu_accounts::staff::NewStaff;
-use tsunagu_accounts::Role;
 use tsunagu_clinics::{FacilityKind, NewFacility};
 use tsunagu_kernel::{DomainError, FacilityId, OrganisationId, Phone, Sex};
 use tsunagu_web::AppState;
@@ -17,9 +17,33 @@ pub const DEMO_PASSWORD: &str = "tsunagu-demo-2026";
 
 /// (slug, name, kind, prefecture, address, phone, in the group)
 const FACILITIES: [(&str, &str, FacilityKind, i64, &str, &str, bool); 3] = [
-    ("tsunagu-central", "つなぐ中央病院", FacilityKind::Hospital, 13, "千代田区丸の内1-1-1", "03-0000-1111", true),
-    ("tsunagu-north", "つなぐ北病院", FacilityKind::Hospital, 11, "さいたま市浦和区高砂2-2-2", "048-000-2222", true),
-    ("sapporo-hikari", "札幌西ひかりクリニック", FacilityKind::Clinic, 1, "札幌市西区琴似3-3-3", "011-000-3333", false),
+    (
+        "tsunagu-central",
+        "つなぐ中央病院",
+        FacilityKind::Hospital,
+        13,
+        "千代田区丸の内1-1-1",
+        "03-0000-1111",
+        true,
+    ),
+    (
+        "tsunagu-north",
+        "つなぐ北病院",
+        FacilityKind::Hospital,
+        11,
+        "さいたま市浦和区高砂2-2-2",
+        "048-000-2222",
+        true,
+    ),
+    (
+        "sapporo-hikari",
+        "札幌西ひかりクリニック",
+        FacilityKind::Clinic,
+        1,
+        "札幌市西区琴似3-3-3",
+        "011-000-3333",
+        false,
+    ),
 ];
 
 /// (login suffix, name, role, 医籍登録年)
@@ -48,7 +72,10 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
             .await
             .map_err(DomainError::internal)??
     };
-    let org: OrganisationId = st.facilities.create_organisation("医療法人社団つなぐ会").await?;
+    let org: OrganisationId = st
+        .facilities
+        .create_organisation("医療法人社団つなぐ会")
+        .await?;
     let mut ids: Vec<FacilityId> = Vec::new();
     for (slug, name, kind, pref, address, phone, grouped) in FACILITIES {
         let id = st
@@ -80,7 +107,10 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
         }
         ids.push(id);
     }
-    st.accounts.staff.create_operator("ops", "運営 担当", &hash).await?;
+    st.accounts
+        .staff
+        .create_operator("ops", "運営 担当", &hash)
+        .await?;
 
     let yamada = Phone::parse("phone", "090-0000-0001")?;
     let mut tx = st.db.begin_write().await?;
@@ -98,23 +128,61 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
     let (_, sato_id) = st
         .accounts
         .patients
-        .create_account_in(&mut tx, &sato, &hash, &person("佐藤", "美咲", "サトウ", "ミサキ", "1992-11-03", Sex::Female)?)
+        .create_account_in(
+            &mut tx,
+            &sato,
+            &hash,
+            &person(
+                "佐藤",
+                "美咲",
+                "サトウ",
+                "ミサキ",
+                "1992-11-03",
+                Sex::Female,
+            )?,
+        )
         .await?;
     tx.commit().await.map_err(tsunagu_db::internal)?;
     let child = st
         .accounts
         .patients
-        .add_family(yamada_acct, &person("山田", "花子", "ヤマダ", "ハナコ", "2019-06-20", Sex::Female)?)
+        .add_family(
+            yamada_acct,
+            &person(
+                "山田",
+                "花子",
+                "ヤマダ",
+                "ハナコ",
+                "2019-06-20",
+                Sex::Female,
+            )?,
+        )
         .await?;
     if let (Some(central), Some(clinic)) = (ids.first(), ids.get(2)) {
-        st.accounts.patients.register_at(*central, yamada_id, Some("C-00101")).await?;
-        st.accounts.patients.register_at(*central, child, Some("C-00102")).await?;
-        st.accounts.patients.register_at(*clinic, sato_id, Some("1001")).await?;
+        st.accounts
+            .patients
+            .register_at(*central, yamada_id, Some("C-00101"))
+            .await?;
+        st.accounts
+            .patients
+            .register_at(*central, child, Some("C-00102"))
+            .await?;
+        st.accounts
+            .patients
+            .register_at(*clinic, sato_id, Some("1001"))
+            .await?;
     }
     Ok(())
 }
 
-fn person(f: &str, g: &str, fk: &str, gk: &str, birth: &str, sex: Sex) -> Result<NewPatient, DomainError> {
+fn person(
+    f: &str,
+    g: &str,
+    fk: &str,
+    gk: &str,
+    birth: &str,
+    sex: Sex,
+) -> Result<NewPatient, DomainError> {
     Ok(NewPatient {
         family_name: f.into(),
         given_name: g.into(),
@@ -130,9 +198,15 @@ pub fn banner(base: &str) -> String {
     let mut s = String::new();
     s.push_str(&format!("\n  tsunagu is running at {base}\n\n"));
     s.push_str(&format!("  Patients (phone + password):   {base}/login\n"));
-    s.push_str(&format!("    090-0000-0001 / {DEMO_PASSWORD}   山田 太郎 (family: 山田 花子)\n"));
-    s.push_str(&format!("    090-0000-0002 / {DEMO_PASSWORD}   佐藤 美咲\n"));
-    s.push_str(&format!("  Staff (facility ID + login ID): {base}/staff/login\n"));
+    s.push_str(&format!(
+        "    090-0000-0001 / {DEMO_PASSWORD}   山田 太郎 (family: 山田 花子)\n"
+    ));
+    s.push_str(&format!(
+        "    090-0000-0002 / {DEMO_PASSWORD}   佐藤 美咲\n"
+    ));
+    s.push_str(&format!(
+        "  Staff (facility ID + login ID): {base}/staff/login\n"
+    ));
     for (slug, name, ..) in FACILITIES {
         s.push_str(&format!("    {slug:<16} {name}\n"));
     }
@@ -140,6 +214,8 @@ pub fn banner(base: &str) -> String {
         "    login IDs: admin, doctor, doctor2, nurse, clerk — password {DEMO_PASSWORD}\n"
     ));
     s.push_str("    admins and doctors enrol TOTP (any authenticator app) at first login\n");
-    s.push_str(&format!("  Operator: {base}/ops/login   ops / {DEMO_PASSWORD} (TOTP at first login)\n"));
+    s.push_str(&format!(
+        "  Operator: {base}/ops/login   ops / {DEMO_PASSWORD} (TOTP at first login)\n"
+    ));
     s
 }

@@ -103,7 +103,11 @@ impl Application {
             listener,
             state,
             runner,
-            workers: if hooks.no_workers { 0 } else { settings.jobs.workers },
+            workers: if hooks.no_workers {
+                0
+            } else {
+                settings.jobs.workers
+            },
             poll: Duration::from_millis(settings.jobs.poll_ms),
             base_url,
         })
@@ -138,7 +142,10 @@ impl Application {
         let server = axum::serve(self.listener, app).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|s| *s).await;
         });
-        let workers = self.runner.clone().run(self.workers, self.poll, shutdown.clone());
+        let workers = self
+            .runner
+            .clone()
+            .run(self.workers, self.poll, shutdown.clone());
         let housekeeping = housekeeping(self.state.clone(), shutdown.clone());
         let (http, (), ()) = tokio::join!(
             async { server.await.context("HTTP server") },

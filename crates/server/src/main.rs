@@ -85,7 +85,8 @@ fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
 
 fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TSUNAGU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter =
+        EnvFilter::try_from_env("TSUNAGU_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     if json {
         builder.json().init();
@@ -111,7 +112,9 @@ async fn main() -> anyhow::Result<()> {
             let base = app.base_url().to_string();
             println!("{}", demo::banner(&base));
             if app.state().config.dev_outbox {
-                println!("  No SMS/SMTP provider configured: messages are kept at {base}/dev/outbox (operator login).\n  Nothing leaves this machine.\n");
+                println!(
+                    "  No SMS/SMTP provider configured: messages are kept at {base}/dev/outbox (operator login).\n  Nothing leaves this machine.\n"
+                );
             }
             let (tx, rx) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
@@ -129,7 +132,14 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo => {
             settings.demo = true;
             settings.listen = "127.0.0.1:0".into();
-            let app = Application::build(&settings, Hooks { no_workers: true, ..Hooks::default() }).await?;
+            let app = Application::build(
+                &settings,
+                Hooks {
+                    no_workers: true,
+                    ..Hooks::default()
+                },
+            )
+            .await?;
             println!("{}", demo::banner("http://127.0.0.1:8080"));
             app.state().db.close().await;
             Ok(())
@@ -140,9 +150,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
     let db = open_db(settings).await?;
-    let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> = std::sync::Arc::new(tsunagu_kernel::SystemClock);
+    let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> =
+        std::sync::Arc::new(tsunagu_kernel::SystemClock);
     match task {
-        AdminTask::Audit { task: AuditTask::Verify } => {
+        AdminTask::Audit {
+            task: AuditTask::Verify,
+        } => {
             let log = tsunagu_audit::AuditLog::new(db.clone(), clock);
             match log.verify().await? {
                 tsunagu_audit::Verdict::Intact { rows, head } => {
@@ -155,10 +168,16 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
                 }
             }
         }
-        AdminTask::CreateOperator { login_id, name, password } => {
+        AdminTask::CreateOperator {
+            login_id,
+            name,
+            password,
+        } => {
             let pw = tsunagu_accounts::password::validate_new("password", &password)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let hash = tsunagu_accounts::password::hash(pw).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = tsunagu_accounts::password::hash(pw)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let store = tsunagu_accounts::StaffStore::new(db.clone(), clock);
             store
                 .create_operator(login_id.trim(), &name, &hash)

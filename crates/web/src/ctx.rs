@@ -101,7 +101,10 @@ pub fn format_ms(ms: i64, tz: &str) -> String {
 
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = parts.extensions.get::<Session>();
         Ok(Self {
             lang: request_lang(parts),
@@ -136,16 +139,24 @@ impl FormErrors {
         match e {
             DomainError::Invalid(fields) => {
                 for f in fields {
-                    let args: Vec<(&str, String)> = f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
-                    out.fields.push((f.field.to_string(), t_args(lang, f.key, &args)));
+                    let args: Vec<(&str, String)> =
+                        f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                    out.fields
+                        .push((f.field.to_string(), t_args(lang, f.key, &args)));
                 }
             }
             DomainError::Unauthorized(key) | DomainError::Conflict(key) => {
                 out.general.push(t(lang, key).into_owned());
             }
-            DomainError::TooManyRequests { key, retry_after_secs } => {
-                out.general
-                    .push(t_args(lang, key, &[("seconds", retry_after_secs.to_string())]));
+            DomainError::TooManyRequests {
+                key,
+                retry_after_secs,
+            } => {
+                out.general.push(t_args(
+                    lang,
+                    key,
+                    &[("seconds", retry_after_secs.to_string())],
+                ));
             }
             other => return Err(other),
         }

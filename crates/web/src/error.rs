@@ -97,7 +97,10 @@ impl IntoResponse for AppError {
                 retry_after: None,
                 internal: None,
             },
-            DomainError::TooManyRequests { key, retry_after_secs } => Parked {
+            DomainError::TooManyRequests {
+                key,
+                retry_after_secs,
+            } => Parked {
                 code: "too_many_requests",
                 key,
                 fields: vec![],
@@ -146,7 +149,8 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
             .fields
             .iter()
             .map(|f| {
-                let args: Vec<(&str, String)> = f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                let args: Vec<(&str, String)> =
+                    f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
                 serde_json::json!({
                     "field": f.field,
                     "code": f.key,

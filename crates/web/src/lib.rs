@@ -30,7 +30,7 @@ pub fn app(state: AppState) -> Router {
         state.clone(),
         session::page_session,
     ));
-    Router::new()
+    let router = Router::new()
         .merge(pages)
         .merge(pages::sessionless())
         .nest("/api/v1", api::router())
@@ -40,18 +40,26 @@ pub fn app(state: AppState) -> Router {
         .route("/static/app.css", get(security::css))
         .route("/static/app.js", get(security::js))
         .fallback(error::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn(security::headers))
-        .layer(security::request_layers())
-        .with_state(state)
+        .layer(axum::middleware::from_fn(security::headers));
+    security::with_request_layers(router).with_state(state)
 }
 
-async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+async fn health(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     if state.db.ping().await {
         (axum::http::StatusCode::OK, "ok").into_response()
     } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        )
+            .into_response()
     }
 }

@@ -62,7 +62,11 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.001, 2.0, 14))
         });
         let jobs = Family::<JobLabels, Gauge>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
@@ -106,7 +110,11 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 pub async fn serve(State(state): State<AppState>) -> Response {
     if let Ok(counts) = state.jobs.counts().await {
         for (status, n) in counts {
-            state.metrics.jobs.get_or_create(&JobLabels { status }).set(n);
+            state
+                .metrics
+                .jobs
+                .get_or_create(&JobLabels { status })
+                .set(n);
         }
     }
     let mut out = String::new();
@@ -114,7 +122,10 @@ pub async fn serve(State(state): State<AppState>) -> Response {
         return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         out,
     )
         .into_response()

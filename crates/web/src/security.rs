@@ -19,11 +19,20 @@ pub async fn headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Links carry tokens (email verification, video rooms): never leak them as referrers.
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
@@ -34,25 +43,18 @@ pub async fn headers(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Request id (set if absent, echoed back) and a trace span per request that records the
-/// method, the path without its query (queries may hold tokens) and the request id.
-pub fn request_layers() -> tower::ServiceBuilder<
-    tower::layer::util::Stack<
-        PropagateRequestIdLayer,
-        tower::layer::util::Stack<
-            TraceLayer<
-                tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-                fn(&Request) -> tracing::Span,
-            >,
-            tower::layer::util::Stack<SetRequestIdLayer<MakeRequestUuid>, tower::layer::util::Identity>,
-        >,
-    >,
-> {
+/// Adds the request id (set if absent, echoed back) and a trace span per request that
+/// records the method, the path without its query (queries may hold tokens) and the id.
+pub fn with_request_layers<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+) -> axum::Router<S> {
     let x_request_id = HeaderName::from_static("x-request-id");
-    tower::ServiceBuilder::new()
-        .layer(SetRequestIdLayer::new(x_request_id.clone(), MakeRequestUuid))
+    // Layers run outside-in in reverse order of `.layer` calls: the id is set first,
+    // then traced, then copied onto the response.
+    router
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(span as fn(&Request) -> tracing::Span))
-        .layer(PropagateRequestIdLayer::new(x_request_id))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
 fn span(req: &Request) -> tracing::Span {
@@ -71,7 +73,10 @@ pub async fn css() -> Response {
 
 /// The script (progressive enhancement only; every page works without it).
 pub async fn js() -> Response {
-    asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/app.js"),
+    )
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

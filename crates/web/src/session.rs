@@ -114,7 +114,11 @@ pub async fn page_session(State(state): State<AppState>, req: Request, next: Nex
     }
 }
 
-async fn page_session_inner(state: AppState, req: Request, next: Next) -> Result<Response, AppError> {
+async fn page_session_inner(
+    state: AppState,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
     let (mut parts, body) = req.into_parts();
     let realm = realm_of(parts.uri.path());
     let jar = CookieJar::from_headers(&parts.headers);
@@ -128,7 +132,14 @@ async fn page_session_inner(state: AppState, req: Request, next: Next) -> Result
             let (token, s) = state
                 .accounts
                 .sessions
-                .create(realm, None, None, Stage::Anonymous, &origin_of(&parts), serde_json::Map::new())
+                .create(
+                    realm,
+                    None,
+                    None,
+                    Stage::Anonymous,
+                    &origin_of(&parts),
+                    serde_json::Map::new(),
+                )
                 .await?;
             (s, Some(token))
         }
@@ -167,7 +178,11 @@ async fn page_session_inner(state: AppState, req: Request, next: Next) -> Result
 /// multipart uploads) and compares it with the session's. Gives the body back intact.
 async fn check_csrf(parts: &Parts, body: Body, expected: &str) -> Result<(bool, Body), AppError> {
     use subtle_eq::eq;
-    if let Some(h) = parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+    if let Some(h) = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+    {
         return Ok((eq(h, expected), body));
     }
     if let Some(q) = parts.uri.query() {
@@ -199,7 +214,10 @@ mod subtle_eq {
         if a.len() != b.len() || a.is_empty() {
             return false;
         }
-        a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 
@@ -215,7 +233,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Sess {
             .get::<Session>()
             .cloned()
             .map(Sess)
-            .ok_or_else(|| AppError(DomainError::internal(anyhow::anyhow!("page without session layer"))))
+            .ok_or_else(|| {
+                AppError(DomainError::internal(anyhow::anyhow!(
+                    "page without session layer"
+                )))
+            })
     }
 }
 
@@ -241,7 +263,11 @@ pub struct PatientUser {
 impl<S: Send + Sync> FromRequestParts<S> for PatientUser {
     type Rejection = ToLogin;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let s = parts.extensions.get::<Session>().cloned().ok_or(ToLogin("/login"))?;
+        let s = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or(ToLogin("/login"))?;
         match (s.realm, s.principal()) {
             (Realm::Patient, Some(id)) => Ok(Self {
                 account: tsunagu_kernel::AccountId(id),
@@ -283,20 +309,34 @@ impl StaffMember {
         if self.user.role == tsunagu_accounts::Role::Admin {
             Ok(())
         } else {
-            Err(AppError(DomainError::Forbidden("error.forbidden.admin_only")))
+            Err(AppError(DomainError::Forbidden(
+                "error.forbidden.admin_only",
+            )))
         }
     }
 }
 
 impl FromRequestParts<AppState> for StaffMember {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to("/staff/login").into_response();
-        let s = parts.extensions.get::<Session>().cloned().ok_or_else(to_login)?;
+        let s = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(to_login)?;
         let (Realm::Staff, Some(id), Some(fid)) = (s.realm, s.principal(), s.facility_id) else {
             return Err(to_login());
         };
-        let user = match state.accounts.staff.get(fid, tsunagu_kernel::StaffId(id)).await {
+        let user = match state
+            .accounts
+            .staff
+            .get(fid, tsunagu_kernel::StaffId(id))
+            .await
+        {
             Ok(u) if !u.disabled => u,
             Ok(_) | Err(DomainError::NotFound) => return Err(to_login()),
             Err(e) => return Err(AppError(e).into_response()),
@@ -306,7 +346,11 @@ impl FromRequestParts<AppState> for StaffMember {
             .get(fid)
             .await
             .map_err(|e| AppError(e).into_response())?;
-        Ok(Self { user, facility, session: s })
+        Ok(Self {
+            user,
+            facility,
+            session: s,
+        })
     }
 }
 
@@ -332,18 +376,33 @@ impl OperatorUser {
 
 impl FromRequestParts<AppState> for OperatorUser {
     type Rejection = Response;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let to_login = || Redirect::to("/ops/login").into_response();
-        let s = parts.extensions.get::<Session>().cloned().ok_or_else(to_login)?;
+        let s = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .ok_or_else(to_login)?;
         let (Realm::Operator, Some(id)) = (s.realm, s.principal()) else {
             return Err(to_login());
         };
-        let operator = match state.accounts.staff.operator(tsunagu_kernel::OperatorId(id)).await {
+        let operator = match state
+            .accounts
+            .staff
+            .operator(tsunagu_kernel::OperatorId(id))
+            .await
+        {
             Ok(o) => o,
             Err(DomainError::NotFound) => return Err(to_login()),
             Err(e) => return Err(AppError(e).into_response()),
         };
-        Ok(Self { operator, session: s })
+        Ok(Self {
+            operator,
+            session: s,
+        })
     }
 }
 

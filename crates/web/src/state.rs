@@ -48,7 +48,13 @@ pub struct AppState {
 
 impl AppState {
     /// Wires the services over one database.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox, jobs: JobQueue, config: WebConfig) -> Self {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        outbox: Outbox,
+        jobs: JobQueue,
+        config: WebConfig,
+    ) -> Self {
         Self {
             accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
             facilities: FacilityStore::new(db.clone(), clock.clone()),

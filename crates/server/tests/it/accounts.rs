@@ -21,15 +21,26 @@ async fn signup_through_the_pages_with_an_sms_code() {
     let before = count_accounts(&app).await;
 
     // Full-width digits and hyphens are accepted and stored as E.164.
-    let p = b.submit("/signup", "/signup", &[("phone", "０９０－１２３４－５６７８")]).await;
+    let p = b
+        .submit(
+            "/signup",
+            "/signup",
+            &[("phone", "０９０－１２３４－５６７８")],
+        )
+        .await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(p.location.as_deref(), Some("/signup/verify"));
     let code = app.last_code_to(NEW_PHONE).await;
     assert_eq!(code.len(), 6);
 
     let verify = b.get("/signup/verify").await;
-    assert!(verify.body.contains("090-1234-5678"), "shows the number the code went to");
-    let p = b.post("/signup/verify", &verify.csrf(), &[("code", &code)]).await;
+    assert!(
+        verify.body.contains("090-1234-5678"),
+        "shows the number the code went to"
+    );
+    let p = b
+        .post("/signup/verify", &verify.csrf(), &[("code", &code)])
+        .await;
     assert_eq!(p.location.as_deref(), Some("/signup/profile"));
     // No account exists until the last step.
     assert_eq!(count_accounts(&app).await, before);
@@ -62,8 +73,15 @@ async fn signup_through_the_pages_with_an_sms_code() {
         assert!(p.body.contains(msg), "missing message {msg}");
     }
     assert!(p.body.contains("value=\"新橋\""), "typed values are kept");
-    assert!(!p.body.contains("value=\"short\""), "passwords are never echoed");
-    assert_eq!(count_accounts(&app).await, before, "a failed step leaves no account");
+    assert!(
+        !p.body.contains("value=\"short\""),
+        "passwords are never echoed"
+    );
+    assert_eq!(
+        count_accounts(&app).await,
+        before,
+        "a failed step leaves no account"
+    );
 
     let p = b
         .submit(
@@ -86,11 +104,16 @@ async fn signup_through_the_pages_with_an_sms_code() {
     let my = b.get("/my?welcome=1").await;
     assert_eq!(my.status, 200);
     assert!(my.body.contains("新橋 太郎"));
-    assert!(my.body.contains("シンバシ タロウ"), "kana normalised to full-width katakana");
+    assert!(
+        my.body.contains("シンバシ タロウ"),
+        "kana normalised to full-width katakana"
+    );
     assert_eq!(count_accounts(&app).await, before + 1);
 
     // The number is now taken.
-    let p = b.submit("/signup", "/signup", &[("phone", "09012345678")]).await;
+    let p = b
+        .submit("/signup", "/signup", &[("phone", "09012345678")])
+        .await;
     assert_eq!(p.status, 422);
     assert!(p.body.contains("すでに登録されています"));
     app.stop().await;
@@ -102,7 +125,10 @@ async fn bad_phone_numbers_get_clear_messages_in_the_page_language() {
     let b = app.browser();
     for (input, msg) in [
         ("", "携帯電話番号を入力してください。"),
-        ("03-1234-5678", "携帯電話番号（060・070・080・090で始まる11桁）"),
+        (
+            "03-1234-5678",
+            "携帯電話番号（060・070・080・090で始まる11桁）",
+        ),
         ("090-12ab-5678", "電話番号は数字で入力してください"),
     ] {
         let p = b.submit("/signup", "/signup", &[("phone", input)]).await;
@@ -128,46 +154,81 @@ async fn bad_phone_numbers_get_clear_messages_in_the_page_language() {
 async fn codes_expire_burn_after_five_tries_and_resend_has_a_cooldown() {
     let app = TestApp::spawn().await;
     let api = app.api();
-    let (s, _) = api.post("/signup/code", json!({"phone": "090-1234-5678"})).await;
+    let (s, _) = api
+        .post("/signup/code", json!({"phone": "090-1234-5678"}))
+        .await;
     assert_eq!(s, 202);
     let code = app.last_code_to(NEW_PHONE).await;
 
     // Resend straight away: cooldown, with Retry-After in seconds.
-    let (s, v) = api.post("/signup/code", json!({"phone": "090-1234-5678"})).await;
+    let (s, v) = api
+        .post("/signup/code", json!({"phone": "090-1234-5678"}))
+        .await;
     assert_eq!(s, 429);
     assert!(v["error"]["message"].as_str().unwrap().contains("秒後"));
 
     // After 10 minutes the code is dead.
     app.advance(SignedDuration::from_mins(11));
-    let (s, v) = api.post("/signup/verify", json!({"phone": "09012345678", "code": code})).await;
+    let (s, v) = api
+        .post(
+            "/signup/verify",
+            json!({"phone": "09012345678", "code": code}),
+        )
+        .await;
     assert_eq!(s, 422);
     assert_eq!(v["error"]["fields"][0]["code"], "error.code.expired");
 
     // A new code; four wrong tries count down, the fifth burns it, the right one then fails.
-    let (s, _) = api.post("/signup/code", json!({"phone": "09012345678"})).await;
+    let (s, _) = api
+        .post("/signup/code", json!({"phone": "09012345678"}))
+        .await;
     assert_eq!(s, 202);
     let code = app.last_code_to(NEW_PHONE).await;
     let wrong = if code == "000000" { "111111" } else { "000000" };
     for left in (1..=4).rev() {
-        let (s, v) = api.post("/signup/verify", json!({"phone": "09012345678", "code": wrong})).await;
+        let (s, v) = api
+            .post(
+                "/signup/verify",
+                json!({"phone": "09012345678", "code": wrong}),
+            )
+            .await;
         assert_eq!(s, 422);
         assert_eq!(v["error"]["fields"][0]["code"], "error.code.wrong");
-        assert!(v["error"]["fields"][0]["message"].as_str().unwrap().contains(&format!("あと{left}回")));
+        assert!(
+            v["error"]["fields"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("あと{left}回"))
+        );
     }
-    let (_, v) = api.post("/signup/verify", json!({"phone": "09012345678", "code": wrong})).await;
+    let (_, v) = api
+        .post(
+            "/signup/verify",
+            json!({"phone": "09012345678", "code": wrong}),
+        )
+        .await;
     assert_eq!(v["error"]["fields"][0]["code"], "error.code.burnt");
-    let (s, v) = api.post("/signup/verify", json!({"phone": "09012345678", "code": code})).await;
+    let (s, v) = api
+        .post(
+            "/signup/verify",
+            json!({"phone": "09012345678", "code": code}),
+        )
+        .await;
     assert_eq!(s, 422);
     assert_eq!(v["error"]["fields"][0]["code"], "error.code.burnt");
 
     // Per-number limit: 5 sends an hour.
     for _ in 0..3 {
         app.advance(SignedDuration::from_secs(61));
-        let (s, _) = api.post("/signup/code", json!({"phone": "09012345678"})).await;
+        let (s, _) = api
+            .post("/signup/code", json!({"phone": "09012345678"}))
+            .await;
         assert_eq!(s, 202);
     }
     app.advance(SignedDuration::from_secs(61));
-    let (s, v) = api.post("/signup/code", json!({"phone": "09012345678"})).await;
+    let (s, v) = api
+        .post("/signup/code", json!({"phone": "09012345678"}))
+        .await;
     assert_eq!(s, 429, "{v}");
     assert_eq!(v["error"]["code"], "too_many_requests");
     app.stop().await;
@@ -177,9 +238,15 @@ async fn codes_expire_burn_after_five_tries_and_resend_has_a_cooldown() {
 async fn signup_through_the_api_and_my_page() {
     let app = TestApp::spawn().await;
     let api = app.api();
-    api.post("/signup/code", json!({"phone": "+81 90 1234 5678"})).await;
+    api.post("/signup/code", json!({"phone": "+81 90 1234 5678"}))
+        .await;
     let code = app.last_code_to(NEW_PHONE).await;
-    let (s, v) = api.post("/signup/verify", json!({"phone": "+81 90 1234 5678", "code": code})).await;
+    let (s, v) = api
+        .post(
+            "/signup/verify",
+            json!({"phone": "+81 90 1234 5678", "code": code}),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     let ticket = v["ticket"].as_str().unwrap().to_string();
     let (s, v) = api
@@ -196,7 +263,9 @@ async fn signup_through_the_api_and_my_page() {
     assert_eq!(v["phone"], "+819012345678");
     assert_eq!(v["patients"][0]["relation"], "self");
     // The ticket is single-use.
-    let (s, _) = api.post("/signup/complete", json!({"ticket": ticket})).await;
+    let (s, _) = api
+        .post("/signup/complete", json!({"ticket": ticket}))
+        .await;
     assert_eq!(s, 422);
     // Malformed JSON gets a normal, translated error.
     let r = reqwest::Client::new()
@@ -220,7 +289,10 @@ async fn failed_logins_slow_down_then_lock() {
     for _ in 0..4 {
         let (s, v) = api.post("/login", bad.clone()).await;
         assert_eq!(s, 401, "{v}");
-        assert_eq!(v["error"]["message"], "電話番号（ID）またはパスワードが正しくありません。");
+        assert_eq!(
+            v["error"]["message"],
+            "電話番号（ID）またはパスワードが正しくありません。"
+        );
     }
     // After the 4th failure the next try must wait 5 s, even with the right password.
     let good = json!({"phone": "090-0000-0001", "password": tsunagu_server::demo::DEMO_PASSWORD});
@@ -249,28 +321,55 @@ async fn password_reset_by_sms_code_ends_other_sessions() {
     let app = TestApp::spawn().await;
     let old = patient_token(&app, "090-0000-0001").await;
     let b = app.browser();
-    let p = b.submit("/password/forgot", "/password/forgot", &[("phone", "090-0000-0001")]).await;
+    let p = b
+        .submit(
+            "/password/forgot",
+            "/password/forgot",
+            &[("phone", "090-0000-0001")],
+        )
+        .await;
     assert_eq!(p.location.as_deref(), Some("/password/reset"));
     let code = app.last_code_to("+819000000001").await;
     // A weak new password is refused without burning the code.
     let p = b
-        .submit("/password/reset", "/password/reset", &[("code", &code), ("password", "abc"), ("password_confirm", "abc")])
+        .submit(
+            "/password/reset",
+            "/password/reset",
+            &[
+                ("code", &code),
+                ("password", "abc"),
+                ("password_confirm", "abc"),
+            ],
+        )
         .await;
     assert_eq!(p.status, 422);
     let p = b
         .submit(
             "/password/reset",
             "/password/reset",
-            &[("code", &code), ("password", "new-pass-2026"), ("password_confirm", "new-pass-2026")],
+            &[
+                ("code", &code),
+                ("password", "new-pass-2026"),
+                ("password_confirm", "new-pass-2026"),
+            ],
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/login?reset=1"), "{}", p.body);
     let (s, _) = app.api().with_token(&old).get("/me").await;
     assert_eq!(s, 401, "old sessions end");
-    let (s, _) = app.api().post("/login", json!({"phone": "09000000001", "password": "new-pass-2026"})).await;
+    let (s, _) = app
+        .api()
+        .post(
+            "/login",
+            json!({"phone": "09000000001", "password": "new-pass-2026"}),
+        )
+        .await;
     assert_eq!(s, 200);
     // Unknown numbers get the same answer and no SMS.
-    let (s, _) = app.api().post("/password/code", json!({"phone": "090-9999-0000"})).await;
+    let (s, _) = app
+        .api()
+        .post("/password/code", json!({"phone": "090-9999-0000"}))
+        .await;
     assert_eq!(s, 202);
     assert!(app.last_sms_to("+819099990000").await.is_none());
     app.stop().await;
@@ -281,14 +380,28 @@ async fn family_members_email_and_logout_everywhere() {
     let app = TestApp::spawn().await;
     let b = app.browser();
     let p = b
-        .submit("/login", "/login", &[("phone", "090-0000-0001"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", "090-0000-0001"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(p.location.as_deref(), Some("/my"));
     let p = b
         .submit(
             "/my/family/new",
             "/my/family/new",
-            &[("family_name", "山田"), ("given_name", "次郎"), ("family_name_kana", "ヤマダ"), ("given_name_kana", "ジロウ"), ("birth_date", "2021-08-01"), ("sex", "1")],
+            &[
+                ("family_name", "山田"),
+                ("given_name", "次郎"),
+                ("family_name_kana", "ヤマダ"),
+                ("given_name_kana", "ジロウ"),
+                ("birth_date", "2021-08-01"),
+                ("sex", "1"),
+            ],
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
@@ -296,13 +409,29 @@ async fn family_members_email_and_logout_everywhere() {
     assert!(my.body.contains("山田 次郎"));
 
     // Email: a link is mailed (captured), following it verifies the address.
-    let p = b.submit("/my/email", "/my/email", &[("email", "taro@example.jp")]).await;
+    let p = b
+        .submit("/my/email", "/my/email", &[("email", "taro@example.jp")])
+        .await;
     assert_eq!(p.location.as_deref(), Some("/my/email?sent=1"));
     app.drain().await;
-    let mail = app.state.outbox.recent(10).await.unwrap().into_iter().find(|m| m.channel == "email").unwrap();
+    let mail = app
+        .state
+        .outbox
+        .recent(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.channel == "email")
+        .unwrap();
     assert_eq!(mail.destination, "taro@example.jp");
     assert_eq!(mail.status, "captured");
-    let link = mail.body.lines().find(|l| l.contains("/my/email/verify?token=")).unwrap().trim().to_string();
+    let link = mail
+        .body
+        .lines()
+        .find(|l| l.contains("/my/email/verify?token="))
+        .unwrap()
+        .trim()
+        .to_string();
     let path = link.split_once(&app.base).unwrap().1.to_string();
     let p = app.browser().get(&path).await;
     assert_eq!(p.status, 200);
@@ -310,7 +439,9 @@ async fn family_members_email_and_logout_everywhere() {
     let p = app.browser().get(&path).await;
     assert_eq!(p.status, 400, "links are single-use");
     assert!(b.get("/my").await.body.contains("taro@example.jp"));
-    let p = b.submit("/my/email", "/my/email", &[("email", "not-an-address")]).await;
+    let p = b
+        .submit("/my/email", "/my/email", &[("email", "not-an-address")])
+        .await;
     assert_eq!(p.status, 422);
     assert!(p.body.contains("メールアドレスの形式が正しくありません"));
 
@@ -330,28 +461,46 @@ async fn session_id_rotates_at_login_and_csrf_is_required() {
     let app = TestApp::spawn().await;
     let b = app.browser();
     let login = b.get("/login").await;
-    let before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE realm = 'patient' AND principal_id IS NULL")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
+    let before: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE realm = 'patient' AND principal_id IS NULL",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
     assert!(before >= 1);
     // Without the token: refused, nothing happens.
     let r = b
         .http
         .post(format!("{}/login", app.base))
-        .form(&[("phone", "090-0000-0001"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .form(&[
+            ("phone", "090-0000-0001"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     let p = b
-        .post("/login", &login.csrf(), &[("phone", "090-0000-0001"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .post(
+            "/login",
+            &login.csrf(),
+            &[
+                ("phone", "090-0000-0001"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(p.status, 303);
-    let anon_after: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE realm = 'patient' AND principal_id IS NULL")
-        .fetch_one(app.state.db.pool())
-        .await
-        .unwrap();
-    assert_eq!(anon_after, before - 1, "the pre-login session is gone, a new id was issued");
+    let anon_after: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE realm = 'patient' AND principal_id IS NULL",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        anon_after,
+        before - 1,
+        "the pre-login session is gone, a new id was issued"
+    );
     app.stop().await;
 }

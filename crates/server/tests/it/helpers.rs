@@ -24,7 +24,9 @@ impl TestDb {
             Ok(admin) if !admin.is_empty() => {
                 let now = jiff::Timestamp::now().as_second();
                 let name = format!("tsunagu_t_{now}_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await.unwrap();
+                let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap();
                 // Databases left behind by killed runs, older than two hours.
                 let stale: Vec<(String,)> = sqlx::query_as(
                     "SELECT datname FROM pg_database WHERE datname LIKE 'tsunagu_t_%'",
@@ -33,11 +35,17 @@ impl TestDb {
                 .await
                 .unwrap();
                 for (d,) in stale {
-                    let ts: i64 = d.split('_').nth(2).and_then(|s| s.parse().ok()).unwrap_or(now);
+                    let ts: i64 = d
+                        .split('_')
+                        .nth(2)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(now);
                     if now - ts > 7200 {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{d}\"")))
-                            .execute(&mut conn)
-                            .await;
+                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS \"{d}\""
+                        )))
+                        .execute(&mut conn)
+                        .await;
                     }
                 }
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
@@ -53,7 +61,8 @@ impl TestDb {
                 }
             }
             _ => {
-                let dir = std::env::temp_dir().join(format!("tsunagu-test-{}", uuid::Uuid::new_v4().simple()));
+                let dir = std::env::temp_dir()
+                    .join(format!("tsunagu-test-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&dir).unwrap();
                 Self {
                     url: tsunagu_config::sqlite_url(&dir.join("t.db")),
@@ -77,9 +86,14 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg_name.take() {
             // Drop can't await; a small runtime on another thread does the cleanup.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
                 rt.block_on(async {
-                    if let Ok(mut c) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
+                    if let Ok(mut c) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                    {
                         let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
                             "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
                         )))
@@ -255,7 +269,12 @@ impl Page {
 
 impl Browser {
     pub async fn get(&self, path: &str) -> Page {
-        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         to_page(r).await
     }
 
@@ -327,7 +346,12 @@ impl Api {
         b
     }
 
-    pub async fn call(&self, m: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+    pub async fn call(
+        &self,
+        m: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
         let mut b = self.req(m, path);
         if let Some(body) = body {
             b = b.json(&body);
@@ -360,7 +384,10 @@ impl Api {
 pub async fn patient_token(app: &TestApp, phone: &str) -> String {
     let (s, v) = app
         .api()
-        .post("/login", serde_json::json!({"phone": phone, "password": tsunagu_server::demo::DEMO_PASSWORD}))
+        .post(
+            "/login",
+            serde_json::json!({"phone": phone, "password": tsunagu_server::demo::DEMO_PASSWORD}),
+        )
         .await;
     assert_eq!(s, 200, "{v}");
     v["token"].as_str().unwrap().to_string()
@@ -388,7 +415,9 @@ pub async fn staff_token(app: &TestApp, facility: &str, login: &str) -> String {
         _ => stored_secret(app, facility, login).await,
     };
     let code = totp_now(app, &secret);
-    let (s, v) = api.post("/staff/totp", serde_json::json!({"code": code})).await;
+    let (s, v) = api
+        .post("/staff/totp", serde_json::json!({"code": code}))
+        .await;
     assert_eq!(s, 200, "{v}");
     // Each TOTP step is accepted once: later logins in the same test need the next step.
     app.advance(SignedDuration::from_secs(30));
@@ -397,7 +426,14 @@ pub async fn staff_token(app: &TestApp, facility: &str, login: &str) -> String {
 
 pub async fn stored_secret(app: &TestApp, facility: &str, login: &str) -> String {
     let f = app.state.facilities.by_slug(facility).await.unwrap();
-    let u = app.state.accounts.staff.find_login(f.id, login).await.unwrap().unwrap();
+    let u = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, login)
+        .await
+        .unwrap()
+        .unwrap();
     u.totp_secret.unwrap()
 }
 

@@ -27,9 +27,20 @@ fn sms(to: &str, body: &str) -> OutgoingMessage {
 async fn a_claimed_job_survives_a_crash_and_backs_off_then_fails_visibly() {
     let app = TestApp::spawn().await;
     let q = &app.state.jobs;
-    let f = app.state.facilities.by_slug("tsunagu-central").await.unwrap();
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
     let id = q
-        .enqueue(NewJob { kind: "test.unknown", payload: "{}".into(), run_at: None, max_attempts: 3, facility_id: Some(f.id) })
+        .enqueue(NewJob {
+            kind: "test.unknown",
+            payload: "{}".into(),
+            run_at: None,
+            max_attempts: 3,
+            facility_id: Some(f.id),
+        })
         .await
         .unwrap();
     // A worker claims it and dies: nobody else gets it while the lease holds…
@@ -42,11 +53,17 @@ async fn a_claimed_job_survives_a_crash_and_backs_off_then_fails_visibly() {
     assert_eq!(again.id, id);
     assert_eq!(again.attempts, 2);
     // A failure requeues with backoff (≥ 12 s for the 2nd attempt's 30 s ± 20 %).
-    assert_eq!(q.fail(&again, "boom", false).await.unwrap(), JobStatus::Queued);
+    assert_eq!(
+        q.fail(&again, "boom", false).await.unwrap(),
+        JobStatus::Queued
+    );
     assert!(q.claim(60_000).await.unwrap().is_none(), "not due yet");
     app.advance(SignedDuration::from_mins(2));
     let third = q.claim(60_000).await.unwrap().unwrap();
-    assert_eq!(q.fail(&third, "boom again", false).await.unwrap(), JobStatus::Failed);
+    assert_eq!(
+        q.fail(&third, "boom again", false).await.unwrap(),
+        JobStatus::Failed
+    );
     // Visible to that facility's staff, with the error, and retryable.
     let failed = q.failed(Some(f.id)).await.unwrap();
     assert_eq!(failed.len(), 1);
@@ -65,7 +82,13 @@ async fn concurrent_workers_never_run_a_job_twice() {
     for _ in 0..30 {
         app.state
             .jobs
-            .enqueue(NewJob { kind: "test.x", payload: "{}".into(), run_at: None, max_attempts: 1, facility_id: None })
+            .enqueue(NewJob {
+                kind: "test.x",
+                payload: "{}".into(),
+                run_at: None,
+                max_attempts: 1,
+                facility_id: None,
+            })
             .await
             .unwrap();
     }
@@ -140,17 +163,42 @@ async fn sms_goes_through_the_twilio_api_and_failures_are_kept() {
     .unwrap();
     let app = TestApp::spawn_with(Options {
         demo: true,
-        transports: Transports { sms: Some(Arc::new(twilio)), email: None },
+        transports: Transports {
+            sms: Some(Arc::new(twilio)),
+            email: None,
+        },
     })
     .await;
-    let ok = app.state.outbox.enqueue(sms("+819012345678", "認証コード: 123456")).await.unwrap();
-    let bad = app.state.outbox.enqueue(sms("+819000000000", "x")).await.unwrap();
-    let flaky = app.state.outbox.enqueue(sms("+819011111111", "y")).await.unwrap();
+    let ok = app
+        .state
+        .outbox
+        .enqueue(sms("+819012345678", "認証コード: 123456"))
+        .await
+        .unwrap();
+    let bad = app
+        .state
+        .outbox
+        .enqueue(sms("+819000000000", "x"))
+        .await
+        .unwrap();
+    let flaky = app
+        .state
+        .outbox
+        .enqueue(sms("+819011111111", "y"))
+        .await
+        .unwrap();
     app.drain().await;
     let row = app.state.outbox.get(ok).await.unwrap();
     assert_eq!(row.status, "sent");
     assert_eq!(row.provider_ref.as_deref(), Some("SM0123456789abcdef"));
-    assert_eq!(seen.lock().unwrap()[0], ("+819012345678".into(), "TSUNAGU".into(), "認証コード: 123456".into()));
+    assert_eq!(
+        seen.lock().unwrap()[0],
+        (
+            "+819012345678".into(),
+            "TSUNAGU".into(),
+            "認証コード: 123456".into()
+        )
+    );
     // A rejected number fails at once, for good, with the provider's message.
     let row = app.state.outbox.get(bad).await.unwrap();
     assert_eq!(row.status, "failed");
@@ -167,16 +215,26 @@ async fn sms_goes_through_the_twilio_api_and_failures_are_kept() {
     let failed = app.state.jobs.failed(None).await.unwrap();
     assert_eq!(failed.len(), 2);
     // The sign-up flow uses the same path: a code really goes out.
-    app.api().post("/signup/code", json!({"phone": "070-1111-2222"})).await;
+    app.api()
+        .post("/signup/code", json!({"phone": "070-1111-2222"}))
+        .await;
     app.drain().await;
-    assert!(seen.lock().unwrap().iter().any(|(to, _, body)| to == "+817011112222" && body.contains("認証コード")));
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|(to, _, body)| to == "+817011112222" && body.contains("認証コード"))
+    );
     app.stop().await;
 }
 
+/// Recipients and raw data of one received mail.
+type Mail = (Vec<String>, Vec<u8>);
+
 #[derive(Clone, Default)]
 struct Inbox {
-    mails: Arc<Mutex<Vec<(Vec<String>, Vec<u8>)>>>,
-    current: Arc<Mutex<(Vec<String>, Vec<u8>)>>,
+    mails: Arc<Mutex<Vec<Mail>>>,
+    current: Arc<Mutex<Mail>>,
 }
 
 impl mailin_embedded::Handler for Inbox {
@@ -217,9 +275,20 @@ async fn email_goes_through_a_real_smtp_server() {
         from: "tsunagu <no-reply@tsunagu.test>".into(),
     })
     .unwrap();
-    let app = TestApp::spawn_with(Options { demo: true, transports: Transports { sms: None, email: Some(Arc::new(smtp)) } }).await;
+    let app = TestApp::spawn_with(Options {
+        demo: true,
+        transports: Transports {
+            sms: None,
+            email: Some(Arc::new(smtp)),
+        },
+    })
+    .await;
     let token = patient_token(&app, "090-0000-0001").await;
-    let (s, _) = app.api().with_token(&token).post("/me/email", json!({"email": "taro@example.jp"})).await;
+    let (s, _) = app
+        .api()
+        .with_token(&token)
+        .post("/me/email", json!({"email": "taro@example.jp"}))
+        .await;
     assert_eq!(s, 202);
     app.drain().await;
     let mails = inbox.mails.lock().unwrap().clone();
@@ -231,7 +300,11 @@ async fn email_goes_through_a_real_smtp_server() {
     let row = app.state.outbox.recent(1).await.unwrap().remove(0);
     assert_eq!(row.status, "sent");
     // A mailbox the server refuses (5xx) fails permanently, with the reason.
-    let (s, _) = app.api().with_token(&token).post("/me/email", json!({"email": "nobody@example.jp"})).await;
+    let (s, _) = app
+        .api()
+        .with_token(&token)
+        .post("/me/email", json!({"email": "nobody@example.jp"}))
+        .await;
     assert_eq!(s, 202);
     app.drain().await;
     let row = app.state.outbox.recent(1).await.unwrap().remove(0);

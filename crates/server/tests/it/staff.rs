@@ -14,17 +14,26 @@ async fn doctors_must_enrol_totp_and_codes_cannot_be_replayed() {
         .submit(
             "/staff/login",
             "/staff/login",
-            &[("facility", "tsunagu-central"), ("login_id", "doctor"), ("password", tsunagu_server::demo::DEMO_PASSWORD)],
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "doctor"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/staff/totp/enrol"));
     // Not signed in yet: the dashboard sends back to the login.
-    assert_eq!(b.get("/staff").await.location.as_deref(), Some("/staff/login"));
+    assert_eq!(
+        b.get("/staff").await.location.as_deref(),
+        Some("/staff/login")
+    );
     let enrol = b.get("/staff/totp/enrol").await;
     assert!(enrol.body.contains("<svg"), "QR code shown");
     let secret = stored_secret(&app, "tsunagu-central", "doctor").await;
     assert!(enrol.body.contains(&secret));
-    let p = b.post("/staff/totp/enrol", &enrol.csrf(), &[("code", "000000")]).await;
+    let p = b
+        .post("/staff/totp/enrol", &enrol.csrf(), &[("code", "000000")])
+        .await;
     assert_eq!(p.status, 422);
     assert!(p.body.contains("確認コードが正しくありません"));
     let code = totp_now(&app, &secret);
@@ -40,14 +49,26 @@ async fn doctors_must_enrol_totp_and_codes_cannot_be_replayed() {
         .submit(
             "/staff/login",
             "/staff/login",
-            &[("facility", "tsunagu-central"), ("login_id", "doctor"), ("password", tsunagu_server::demo::DEMO_PASSWORD)],
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "doctor"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/staff/totp"));
-    let p = b2.submit("/staff/totp", "/staff/totp", &[("code", &code)]).await;
+    let p = b2
+        .submit("/staff/totp", "/staff/totp", &[("code", &code)])
+        .await;
     assert_eq!(p.status, 422, "replayed code refused");
     app.advance(SignedDuration::from_secs(30));
-    let p = b2.submit("/staff/totp", "/staff/totp", &[("code", &totp_now(&app, &secret))]).await;
+    let p = b2
+        .submit(
+            "/staff/totp",
+            "/staff/totp",
+            &[("code", &totp_now(&app, &secret))],
+        )
+        .await;
     assert_eq!(p.location.as_deref(), Some("/staff"));
     app.stop().await;
 }
@@ -73,16 +94,40 @@ async fn clerks_skip_totp_until_the_admin_requires_it_for_all() {
 
     let admin = app.browser();
     admin
-        .submit("/staff/login", "/staff/login", &[("facility", "tsunagu-central"), ("login_id", "admin"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "admin"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
         .await;
     let secret = stored_or_enrol(&app, &admin).await;
-    let p = admin.submit("/staff/totp/enrol", "/staff/totp/enrol", &[("code", &totp_now(&app, &secret))]).await;
+    let p = admin
+        .submit(
+            "/staff/totp/enrol",
+            "/staff/totp/enrol",
+            &[("code", &totp_now(&app, &secret))],
+        )
+        .await;
     assert_eq!(p.location.as_deref(), Some("/staff"));
     // Non-admins cannot open the settings.
     let clerk_token = v_token(&app, "clerk").await;
-    let (s, _) = app.api().with_token(&clerk_token).get("/staff/patients").await;
+    let (s, _) = app
+        .api()
+        .with_token(&clerk_token)
+        .get("/staff/patients")
+        .await;
     assert_eq!(s, 200);
-    let p = admin.submit("/staff/settings", "/staff/settings/totp", &[("require_all", "1")]).await;
+    let p = admin
+        .submit(
+            "/staff/settings",
+            "/staff/settings/totp",
+            &[("require_all", "1")],
+        )
+        .await;
     assert_eq!(p.status, 303);
     let (_, v) = app
         .api()
@@ -90,7 +135,11 @@ async fn clerks_skip_totp_until_the_admin_requires_it_for_all() {
         .await;
     assert_eq!(v["totp"], "enrol");
     // A limited token (TOTP pending) reaches no patient data.
-    let (s, _) = app.api().with_token(v["token"].as_str().unwrap()).get("/staff/patients").await;
+    let (s, _) = app
+        .api()
+        .with_token(v["token"].as_str().unwrap())
+        .get("/staff/patients")
+        .await;
     assert_eq!(s, 401);
     app.stop().await;
 }
@@ -109,13 +158,32 @@ async fn nurse_cannot_reach_admin_pages() {
     let app = TestApp::spawn().await;
     let b = app.browser();
     let p = b
-        .submit("/staff/login", "/staff/login", &[("facility", "tsunagu-central"), ("login_id", "nurse"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "nurse"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(p.location.as_deref(), Some("/staff"));
     assert_eq!(b.get("/staff/settings").await.status, 403);
     assert_eq!(b.get("/staff/audit").await.status, 403);
     let csrf = b.get("/staff").await.csrf();
-    let p = b.post("/staff/staff", &csrf, &[("login_id", "evil"), ("display_name", "x"), ("role", "admin"), ("password", "pass-1234")]).await;
+    let p = b
+        .post(
+            "/staff/staff",
+            &csrf,
+            &[
+                ("login_id", "evil"),
+                ("display_name", "x"),
+                ("role", "admin"),
+                ("password", "pass-1234"),
+            ],
+        )
+        .await;
     assert_eq!(p.status, 403);
     app.stop().await;
 }
@@ -127,25 +195,62 @@ async fn staff_access_is_audited_and_the_patient_sees_who_looked() {
     let staff = app.api().with_token(&token);
     let (s, list) = staff.get("/staff/patients").await;
     assert_eq!(s, 200);
-    let yamada = list.as_array().unwrap().iter().find(|p| p["given_name"] == "太郎").unwrap()["id"].as_i64().unwrap();
+    let yamada = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["given_name"] == "太郎")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let (s, v) = staff.get(&format!("/staff/patients/{yamada}")).await;
     assert_eq!(s, 200);
     assert_eq!(v["chart_number"], "C-00101");
-    let (s, _) = staff.put(&format!("/staff/patients/{yamada}/chart-number"), json!({"chart_number": "C-99"})).await;
+    let (s, _) = staff
+        .put(
+            &format!("/staff/patients/{yamada}/chart-number"),
+            json!({"chart_number": "C-99"}),
+        )
+        .await;
     assert_eq!(s, 204);
-    let (s, v) = staff.put(&format!("/staff/patients/{yamada}/chart-number"), json!({"chart_number": "C-00102"})).await;
+    let (s, v) = staff
+        .put(
+            &format!("/staff/patients/{yamada}/chart-number"),
+            json!({"chart_number": "C-00102"}),
+        )
+        .await;
     assert_eq!(s, 409, "another patient's chart number: {v}");
-    let (s, _) = staff.put(&format!("/staff/patients/{yamada}/chart-number"), json!({"chart_number": "カルテ"})).await;
+    let (s, _) = staff
+        .put(
+            &format!("/staff/patients/{yamada}/chart-number"),
+            json!({"chart_number": "カルテ"}),
+        )
+        .await;
     assert_eq!(s, 422);
 
     // The patient sees the view and the change, by whom, on the page and in the API.
-    let me = app.api().with_token(&patient_token(&app, "090-0000-0001").await);
+    let me = app
+        .api()
+        .with_token(&patient_token(&app, "090-0000-0001").await);
     let (_, log) = me.get("/me/access-log").await;
-    let actions: Vec<&str> = log.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
     assert_eq!(actions, vec!["patient.update", "patient.view"]);
     assert!(log[0]["staff"].as_str().unwrap().contains("医師 一郎"));
     let b = app.browser();
-    b.submit("/login", "/login", &[("phone", "090-0000-0001"), ("password", tsunagu_server::demo::DEMO_PASSWORD)]).await;
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0001"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
     let page = b.get("/my/access-log").await;
     assert!(page.body.contains("つなぐ中央病院"));
     assert!(page.body.contains("患者情報の閲覧"));
@@ -163,13 +268,25 @@ async fn audit_verify_detects_a_changed_or_deleted_row() {
         staff.get(&format!("/staff/patients/{}", p["id"])).await;
     }
     let verdict = app.state.audit.verify().await.unwrap();
-    let tsunagu_audit::Verdict::Intact { rows, .. } = verdict else { panic!("{verdict:?}") };
+    let tsunagu_audit::Verdict::Intact { rows, .. } = verdict else {
+        panic!("{verdict:?}")
+    };
     assert!(rows >= 3);
 
     // The application cannot change the log: the database refuses.
     let pool = app.state.db.pool();
-    assert!(sqlx::query("UPDATE audit_events SET actor_label = 'x' WHERE seq = 2").execute(pool).await.is_err());
-    assert!(sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(pool).await.is_err());
+    assert!(
+        sqlx::query("UPDATE audit_events SET actor_label = 'x' WHERE seq = 2")
+            .execute(pool)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+            .execute(pool)
+            .await
+            .is_err()
+    );
 
     // Someone with the power to drop the guard changes a row: verify finds it.
     let drop_guard = if app.db.is_postgres() {
@@ -179,14 +296,23 @@ async fn audit_verify_detects_a_changed_or_deleted_row() {
     };
     sqlx::query(drop_guard).execute(pool).await.unwrap();
     if !app.db.is_postgres() {
-        sqlx::query("DROP TRIGGER audit_no_delete").execute(pool).await.unwrap();
+        sqlx::query("DROP TRIGGER audit_no_delete")
+            .execute(pool)
+            .await
+            .unwrap();
     }
-    sqlx::query("UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 2").execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET actor_label = 'someone else' WHERE seq = 2")
+        .execute(pool)
+        .await
+        .unwrap();
     match app.state.audit.verify().await.unwrap() {
         tsunagu_audit::Verdict::Broken { seq, .. } => assert_eq!(seq, 2),
         v => panic!("{v:?}"),
     }
-    sqlx::query("DELETE FROM audit_events WHERE seq = 2").execute(pool).await.unwrap();
+    sqlx::query("DELETE FROM audit_events WHERE seq = 2")
+        .execute(pool)
+        .await
+        .unwrap();
     match app.state.audit.verify().await.unwrap() {
         tsunagu_audit::Verdict::Broken { seq, reason } => {
             assert_eq!(seq, 2);
@@ -205,7 +331,11 @@ async fn concurrent_audit_appends_keep_one_chain() {
         let log = app.state.audit.clone();
         tasks.push(tokio::spawn(async move {
             log.append(tsunagu_audit::Entry {
-                actor: tsunagu_audit::Actor { kind: "system", id: None, label: format!("t{i}") },
+                actor: tsunagu_audit::Actor {
+                    kind: "system",
+                    id: None,
+                    label: format!("t{i}"),
+                },
                 facility_id: None,
                 patient_id: None,
                 action: "test.append",
@@ -224,6 +354,9 @@ async fn concurrent_audit_appends_keep_one_chain() {
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len(), 40);
-    assert!(matches!(app.state.audit.verify().await.unwrap(), tsunagu_audit::Verdict::Intact { .. }));
+    assert!(matches!(
+        app.state.audit.verify().await.unwrap(),
+        tsunagu_audit::Verdict::Intact { .. }
+    ));
     app.stop().await;
 }

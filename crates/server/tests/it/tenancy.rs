@@ -19,7 +19,10 @@ async fn patient_ids(app: &TestApp, facility: &str) -> Vec<i64> {
 }
 
 async fn audit_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(app.state.db.pool()).await.unwrap()
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -35,33 +38,66 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
     for (token, foreign) in [(&north_token, &central), (&clinic_token, &central)] {
         let api = app.api().with_token(token);
         let (_, list) = api.get("/staff/patients").await;
-        let listed: Vec<i64> = list.as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
+        let listed: Vec<i64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect();
         for id in foreign {
             assert!(!listed.contains(id));
             let before = audit_count(&app).await;
             let (s, _) = api.get(&format!("/staff/patients/{id}")).await;
             assert_eq!(s, 404);
-            let (s, _) = api.put(&format!("/staff/patients/{id}/chart-number"), json!({"chart_number": "X-1"})).await;
+            let (s, _) = api
+                .put(
+                    &format!("/staff/patients/{id}/chart-number"),
+                    json!({"chart_number": "X-1"}),
+                )
+                .await;
             assert_eq!(s, 404);
-            assert_eq!(audit_count(&app).await, before, "nothing shown, nothing recorded");
+            assert_eq!(
+                audit_count(&app).await,
+                before,
+                "nothing shown, nothing recorded"
+            );
         }
     }
     // The same through the pages.
     let b = app.browser();
     let p = b
-        .submit("/staff/login", "/staff/login", &[("facility", "tsunagu-north"), ("login_id", "clerk"), ("password", tsunagu_server::demo::DEMO_PASSWORD)])
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-north"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
         .await;
     assert_eq!(p.location.as_deref(), Some("/staff"));
     for id in &central {
         assert_eq!(b.get(&format!("/staff/patients/{id}")).await.status, 404);
         let csrf = b.get("/staff").await.csrf();
-        let p = b.post(&format!("/staff/patients/{id}/chart"), &csrf, &[("chart_number", "X-1")]).await;
+        let p = b
+            .post(
+                &format!("/staff/patients/{id}/chart"),
+                &csrf,
+                &[("chart_number", "X-1")],
+            )
+            .await;
         assert_eq!(p.status, 404);
     }
     let listing = b.get("/staff/patients").await;
     assert!(!listing.body.contains("山田"));
     // The chart numbers are untouched.
-    let f = app.state.facilities.by_slug("tsunagu-central").await.unwrap();
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
     let charts: Vec<Option<String>> = app
         .state
         .accounts
@@ -88,21 +124,40 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
         .await
         .unwrap();
     app.drain().await;
-    assert_eq!(app.state.jobs.get(job).await.unwrap().status, tsunagu_jobs::JobStatus::Failed);
-    let (_, failed) = app.api().with_token(&north_token).get("/staff/jobs/failed").await;
+    assert_eq!(
+        app.state.jobs.get(job).await.unwrap().status,
+        tsunagu_jobs::JobStatus::Failed
+    );
+    let (_, failed) = app
+        .api()
+        .with_token(&north_token)
+        .get("/staff/jobs/failed")
+        .await;
     assert!(failed.as_array().unwrap().is_empty());
     let csrf = b.get("/staff").await.csrf();
-    assert_eq!(b.post(&format!("/staff/jobs/{}/retry", job.0), &csrf, &[]).await.status, 404);
+    assert_eq!(
+        b.post(&format!("/staff/jobs/{}/retry", job.0), &csrf, &[])
+            .await
+            .status,
+        404
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn a_patient_reaches_nothing_of_another_patient() {
     let app = TestApp::spawn().await;
-    let sato = app.api().with_token(&patient_token(&app, "090-0000-0002").await);
+    let sato = app
+        .api()
+        .with_token(&patient_token(&app, "090-0000-0002").await);
     let yamada_token = patient_token(&app, "090-0000-0001").await;
     let (_, me) = app.api().with_token(&yamada_token).get("/me").await;
-    let yamada_ids: Vec<i64> = me["patients"].as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()).collect();
+    let yamada_ids: Vec<i64> = me["patients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
     assert_eq!(yamada_ids.len(), 2);
     for id in &yamada_ids {
         let (s, _) = sato
@@ -113,23 +168,48 @@ async fn a_patient_reaches_nothing_of_another_patient() {
         assert_eq!(s, 404);
     }
     let b = app.browser();
-    b.submit("/login", "/login", &[("phone", "090-0000-0002"), ("password", tsunagu_server::demo::DEMO_PASSWORD)]).await;
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0002"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
     for id in &yamada_ids {
         assert_eq!(b.get(&format!("/my/family/{id}/edit")).await.status, 404);
         let csrf = b.get("/my").await.csrf();
-        assert_eq!(b.post(&format!("/my/family/{id}/delete"), &csrf, &[]).await.status, 404);
+        assert_eq!(
+            b.post(&format!("/my/family/{id}/delete"), &csrf, &[])
+                .await
+                .status,
+            404
+        );
     }
     let (_, still) = app.api().with_token(&yamada_token).get("/me/family").await;
     assert_eq!(still.as_array().unwrap().len(), 2);
-    assert!(still.as_array().unwrap().iter().all(|p| p["family_name"] == "山田"));
+    assert!(
+        still
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["family_name"] == "山田")
+    );
     // A patient token is not a staff token, and vice versa.
     let (s, _) = sato.get("/staff/patients").await;
     assert_eq!(s, 401);
-    let staff = app.api().with_token(&staff_token(&app, "sapporo-hikari", "clerk").await);
+    let staff = app
+        .api()
+        .with_token(&staff_token(&app, "sapporo-hikari", "clerk").await);
     let (s, _) = staff.get("/me").await;
     assert_eq!(s, 401);
     // The holder cannot remove themself as if they were family.
-    let (s, _) = app.api().with_token(&yamada_token).delete(&format!("/me/family/{}", yamada_ids[0])).await;
+    let (s, _) = app
+        .api()
+        .with_token(&yamada_token)
+        .delete(&format!("/me/family/{}", yamada_ids[0]))
+        .await;
     assert_eq!(s, 404);
     app.stop().await;
 }

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use super::ApiJson;
 use crate::ctx::ReqLang;
 use crate::error::{AppError, AppResult};
+use crate::pages::signup_support::OriginExt;
 use crate::pages::signup_support::{check_confirm, today_jst};
 use crate::session::ClientIp;
-use crate::pages::signup_support::OriginExt;
 use crate::state::AppState;
 
 /// A phone number to send a code to.
@@ -28,9 +28,16 @@ pub struct PhoneBody {
 /// Sends a 6-digit sign-up code by SMS.
 #[utoipa::path(post, path = "/api/v1/signup/code", tag = "auth", request_body = PhoneBody,
     responses((status = 202, description = "Code sent"), (status = 422, description = "Bad number or number taken"), (status = 429, description = "Cooldown or rate limit")))]
-pub async fn signup_code(State(st): State<AppState>, ReqLang(lang): ReqLang, ClientIp(ip): ClientIp, ApiJson(b): ApiJson<PhoneBody>) -> AppResult<StatusCode> {
+pub async fn signup_code(
+    State(st): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<PhoneBody>,
+) -> AppResult<StatusCode> {
     let phone = Phone::parse("phone", &b.phone)?;
-    st.accounts.send_code(Purpose::Signup, &phone, &ip, lang).await?;
+    st.accounts
+        .send_code(Purpose::Signup, &phone, &ip, lang)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -55,9 +62,16 @@ pub struct SignupTicket {
 /// Checks a sign-up code and returns a ticket.
 #[utoipa::path(post, path = "/api/v1/signup/verify", tag = "auth", request_body = VerifyBody,
     responses((status = 200, body = SignupTicket), (status = 422, description = "Wrong, expired or burnt code")))]
-pub async fn signup_verify(State(st): State<AppState>, ClientIp(ip): ClientIp, origin: OriginExt, ApiJson(b): ApiJson<VerifyBody>) -> AppResult<Json<SignupTicket>> {
+pub async fn signup_verify(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    origin: OriginExt,
+    ApiJson(b): ApiJson<VerifyBody>,
+) -> AppResult<Json<SignupTicket>> {
     let phone = Phone::parse("phone", &b.phone)?;
-    st.accounts.check_code(Purpose::Signup, &phone, &b.code, &ip).await?;
+    st.accounts
+        .check_code(Purpose::Signup, &phone, &b.code, &ip)
+        .await?;
     let mut data = serde_json::Map::new();
     data.insert(
         "signup_verified".into(),
@@ -66,7 +80,14 @@ pub async fn signup_verify(State(st): State<AppState>, ClientIp(ip): ClientIp, o
     let (ticket, _) = st
         .accounts
         .sessions
-        .create(Realm::Patient, None, None, Stage::Anonymous, &origin.0, data)
+        .create(
+            Realm::Patient,
+            None,
+            None,
+            Stage::Anonymous,
+            &origin.0,
+            data,
+        )
         .await?;
     Ok(Json(SignupTicket { ticket }))
 }
@@ -110,19 +131,37 @@ pub struct TokenResponse {
 /// Creates the account from a ticket and returns a session token.
 #[utoipa::path(post, path = "/api/v1/signup/complete", tag = "auth", request_body = CompleteBody,
     responses((status = 201, body = TokenResponse), (status = 422, description = "Invalid fields or expired ticket"), (status = 409, description = "Number already registered")))]
-pub async fn signup_complete(State(st): State<AppState>, origin: OriginExt, ApiJson(b): ApiJson<CompleteBody>) -> AppResult<(StatusCode, Json<TokenResponse>)> {
+pub async fn signup_complete(
+    State(st): State<AppState>,
+    origin: OriginExt,
+    ApiJson(b): ApiJson<CompleteBody>,
+) -> AppResult<(StatusCode, Json<TokenResponse>)> {
     let s = st
         .accounts
         .sessions
         .get(Realm::Patient, &b.ticket)
         .await?
-        .ok_or(AppError(DomainError::invalid("ticket", "error.signup.ticket")))?;
+        .ok_or(AppError(DomainError::invalid(
+            "ticket",
+            "error.signup.ticket",
+        )))?;
     let phone = s
         .data
         .get("signup_verified")
-        .filter(|v| v.get("at").and_then(serde_json::Value::as_i64).is_some_and(|at| st.clock.now_ms() - at < 30 * 60 * 1000))
-        .and_then(|v| v.get("phone")?.as_str().map(|p| Phone::from_stored(p.to_string())))
-        .ok_or(AppError(DomainError::invalid("ticket", "error.signup.ticket")))?;
+        .filter(|v| {
+            v.get("at")
+                .and_then(serde_json::Value::as_i64)
+                .is_some_and(|at| st.clock.now_ms() - at < 30 * 60 * 1000)
+        })
+        .and_then(|v| {
+            v.get("phone")?
+                .as_str()
+                .map(|p| Phone::from_stored(p.to_string()))
+        })
+        .ok_or(AppError(DomainError::invalid(
+            "ticket",
+            "error.signup.ticket",
+        )))?;
     let form = crate::pages::signup_support::PatientForm {
         family_name: b.family_name,
         given_name: b.given_name,
@@ -136,16 +175,33 @@ pub async fn signup_complete(State(st): State<AppState>, origin: OriginExt, ApiJ
     };
     let mut v = tsunagu_kernel::error::Validator::new();
     let me = v.check(form.parse(today_jst(&st)))?;
-    v.check(tsunagu_accounts::password::validate_new("password", &b.password))?;
+    v.check(tsunagu_accounts::password::validate_new(
+        "password",
+        &b.password,
+    ))?;
     v.check(check_confirm(&form.password, &form.password_confirm))?;
     v.finish()?;
-    let me = me.ok_or_else(|| AppError(DomainError::internal(anyhow::anyhow!("validated profile missing"))))?;
-    let account = st.accounts.complete_signup(&phone, &b.password, &me).await?;
+    let me = me.ok_or_else(|| {
+        AppError(DomainError::internal(anyhow::anyhow!(
+            "validated profile missing"
+        )))
+    })?;
+    let account = st
+        .accounts
+        .complete_signup(&phone, &b.password, &me)
+        .await?;
     st.accounts.sessions.delete_digest(&s.digest).await?;
     let (token, _) = st
         .accounts
         .sessions
-        .create(Realm::Patient, Some(account.0), None, Stage::Full, &origin.0, serde_json::Map::new())
+        .create(
+            Realm::Patient,
+            Some(account.0),
+            None,
+            Stage::Full,
+            &origin.0,
+            serde_json::Map::new(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(TokenResponse { token })))
 }
@@ -164,19 +220,37 @@ pub struct LoginBody {
 /// Logs a patient in.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong number or password"), (status = 429, description = "Slowed down or locked")))]
-pub async fn login(State(st): State<AppState>, ClientIp(ip): ClientIp, origin: OriginExt, ApiJson(b): ApiJson<LoginBody>) -> AppResult<Json<TokenResponse>> {
-    let account = st.accounts.patient_login(&b.phone, &b.password, &ip).await?;
+pub async fn login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    origin: OriginExt,
+    ApiJson(b): ApiJson<LoginBody>,
+) -> AppResult<Json<TokenResponse>> {
+    let account = st
+        .accounts
+        .patient_login(&b.phone, &b.password, &ip)
+        .await?;
     let (token, _) = st
         .accounts
         .sessions
-        .create(Realm::Patient, Some(account.0), None, Stage::Full, &origin.0, serde_json::Map::new())
+        .create(
+            Realm::Patient,
+            Some(account.0),
+            None,
+            Stage::Full,
+            &origin.0,
+            serde_json::Map::new(),
+        )
         .await?;
     Ok(Json(TokenResponse { token }))
 }
 
 /// Ends the session of the bearer token (patient or staff).
 #[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204, description = "Logged out")))]
-pub async fn logout(State(st): State<AppState>, req: axum::extract::Request) -> AppResult<StatusCode> {
+pub async fn logout(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+) -> AppResult<StatusCode> {
     let (parts, _) = req.into_parts();
     for realm in [Realm::Patient, Realm::Staff] {
         if let Ok((_, s)) = super::bearer_session(&parts, &st, realm).await {
@@ -184,15 +258,24 @@ pub async fn logout(State(st): State<AppState>, req: axum::extract::Request) -> 
             return Ok(StatusCode::NO_CONTENT);
         }
     }
-    Err(AppError(DomainError::Unauthorized("error.api.token_invalid")))
+    Err(AppError(DomainError::Unauthorized(
+        "error.api.token_invalid",
+    )))
 }
 
 /// Sends a password-reset code (answers the same whether or not the number has an account).
 #[utoipa::path(post, path = "/api/v1/password/code", tag = "auth", request_body = PhoneBody,
     responses((status = 202, description = "Code sent if the number has an account")))]
-pub async fn password_code(State(st): State<AppState>, ReqLang(lang): ReqLang, ClientIp(ip): ClientIp, ApiJson(b): ApiJson<PhoneBody>) -> AppResult<StatusCode> {
+pub async fn password_code(
+    State(st): State<AppState>,
+    ReqLang(lang): ReqLang,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<PhoneBody>,
+) -> AppResult<StatusCode> {
     let phone = Phone::parse("phone", &b.phone)?;
-    st.accounts.send_code(Purpose::Reset, &phone, &ip, lang).await?;
+    st.accounts
+        .send_code(Purpose::Reset, &phone, &ip, lang)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -213,10 +296,16 @@ pub struct ResetBody {
 /// Sets a new password with a reset code; every session of the account ends.
 #[utoipa::path(post, path = "/api/v1/password/reset", tag = "auth", request_body = ResetBody,
     responses((status = 204, description = "Password changed"), (status = 422, description = "Wrong code or weak password")))]
-pub async fn password_reset(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiJson(b): ApiJson<ResetBody>) -> AppResult<StatusCode> {
+pub async fn password_reset(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(b): ApiJson<ResetBody>,
+) -> AppResult<StatusCode> {
     let phone = Phone::parse("phone", &b.phone)?;
     tsunagu_accounts::password::validate_new("password", &b.password)?;
-    st.accounts.check_code(Purpose::Reset, &phone, &b.code, &ip).await?;
+    st.accounts
+        .check_code(Purpose::Reset, &phone, &b.code, &ip)
+        .await?;
     st.accounts.complete_reset(&phone, &b.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,8 +34,14 @@ pub fn router() -> Router<AppState> {
         .route("/password/code", post(auth::password_code))
         .route("/password/reset", post(auth::password_reset))
         .route("/me", get(patient::me))
-        .route("/me/family", get(patient::family_list).post(patient::family_add))
-        .route("/me/family/{id}", put(patient::family_update).delete(patient::family_remove))
+        .route(
+            "/me/family",
+            get(patient::family_list).post(patient::family_add),
+        )
+        .route(
+            "/me/family/{id}",
+            put(patient::family_update).delete(patient::family_remove),
+        )
         .route("/me/email", post(patient::email_request))
         .route("/me/password", put(patient::password_change))
         .route("/me/access-log", get(patient::access_log))
@@ -47,26 +53,43 @@ pub fn router() -> Router<AppState> {
         .route("/staff/totp/enrol", get(staff::totp_enrol))
         .route("/staff/patients", get(staff::patients))
         .route("/staff/patients/{id}", get(staff::patient))
-        .route("/staff/patients/{id}/chart-number", put(staff::set_chart_number))
+        .route(
+            "/staff/patients/{id}/chart-number",
+            put(staff::set_chart_number),
+        )
         .route("/staff/jobs/failed", get(staff::failed_jobs))
 }
 
 /// The bearer token of a request.
 fn bearer(parts: &Parts) -> Option<String> {
-    let v = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?;
+    let v = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))?;
     Some(token.trim().to_string())
 }
 
 /// Loads the session behind the bearer token in `realm` (any stage).
-pub async fn bearer_session(parts: &Parts, state: &AppState, realm: Realm) -> Result<(String, Session), AppError> {
-    let token = bearer(parts).ok_or(AppError(DomainError::Unauthorized("error.api.token_missing")))?;
+pub async fn bearer_session(
+    parts: &Parts,
+    state: &AppState,
+    realm: Realm,
+) -> Result<(String, Session), AppError> {
+    let token = bearer(parts).ok_or(AppError(DomainError::Unauthorized(
+        "error.api.token_missing",
+    )))?;
     let s = state
         .accounts
         .sessions
         .get(realm, &token)
         .await?
-        .ok_or(AppError(DomainError::Unauthorized("error.api.token_invalid")))?;
+        .ok_or(AppError(DomainError::Unauthorized(
+            "error.api.token_invalid",
+        )))?;
     Ok((token, s))
 }
 
@@ -81,9 +104,14 @@ pub struct ApiPatient {
 
 impl FromRequestParts<AppState> for ApiPatient {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (_, s) = bearer_session(parts, state, Realm::Patient).await?;
-        let id = s.principal().ok_or(AppError(DomainError::Unauthorized("error.api.token_invalid")))?;
+        let id = s.principal().ok_or(AppError(DomainError::Unauthorized(
+            "error.api.token_invalid",
+        )))?;
         Ok(Self {
             account: tsunagu_kernel::AccountId(id),
             session: s,
@@ -97,19 +125,31 @@ pub struct ApiStaff(pub crate::session::StaffMember);
 
 impl FromRequestParts<AppState> for ApiStaff {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let (_, s) = bearer_session(parts, state, Realm::Staff).await?;
         let unauthorized = || AppError(DomainError::Unauthorized("error.api.token_invalid"));
         let (Some(id), Some(fid)) = (s.principal(), s.facility_id) else {
             return Err(unauthorized());
         };
-        let user = match state.accounts.staff.get(fid, tsunagu_kernel::StaffId(id)).await {
+        let user = match state
+            .accounts
+            .staff
+            .get(fid, tsunagu_kernel::StaffId(id))
+            .await
+        {
             Ok(u) if !u.disabled => u,
             Ok(_) | Err(DomainError::NotFound) => return Err(unauthorized()),
             Err(e) => return Err(e.into()),
         };
         let facility = state.facilities.get(fid).await?;
-        Ok(Self(crate::session::StaffMember { user, facility, session: s }))
+        Ok(Self(crate::session::StaffMember {
+            user,
+            facility,
+            session: s,
+        }))
     }
 }
 
@@ -120,7 +160,8 @@ pub struct ApiJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>: axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    axum::Json<T>:
+        axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
     S: Send + Sync,
 {
     type Rejection = AppError;
@@ -128,9 +169,10 @@ where
         use axum::extract::rejection::JsonRejection;
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(Self(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(AppError(DomainError::invalid("body", "error.json.content_type")))
-            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError(DomainError::invalid(
+                "body",
+                "error.json.content_type",
+            ))),
             Err(_) => Err(AppError(DomainError::invalid("body", "error.json.invalid"))),
         }
     }

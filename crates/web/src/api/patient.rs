@@ -88,7 +88,10 @@ pub async fn me(State(st): State<AppState>, user: ApiPatient) -> AppResult<Json<
 
 /// The account's patients.
 #[utoipa::path(get, path = "/api/v1/me/family", tag = "me", security(("bearer" = [])), responses((status = 200, body = [PatientDto])))]
-pub async fn family_list(State(st): State<AppState>, user: ApiPatient) -> AppResult<Json<Vec<PatientDto>>> {
+pub async fn family_list(
+    State(st): State<AppState>,
+    user: ApiPatient,
+) -> AppResult<Json<Vec<PatientDto>>> {
     let patients = st.accounts.patients.patients_of(user.account).await?;
     Ok(Json(patients.iter().map(PatientDto::from).collect()))
 }
@@ -134,7 +137,11 @@ impl PersonBody {
 /// Adds a family member.
 #[utoipa::path(post, path = "/api/v1/me/family", tag = "me", security(("bearer" = [])), request_body = PersonBody,
     responses((status = 201, body = PatientDto), (status = 422)))]
-pub async fn family_add(State(st): State<AppState>, user: ApiPatient, ApiJson(b): ApiJson<PersonBody>) -> AppResult<(StatusCode, Json<PatientDto>)> {
+pub async fn family_add(
+    State(st): State<AppState>,
+    user: ApiPatient,
+    ApiJson(b): ApiJson<PersonBody>,
+) -> AppResult<(StatusCode, Json<PatientDto>)> {
     let p = b.parse(&st)?;
     let id = st.accounts.patients.add_family(user.account, &p).await?;
     let created = st.accounts.patients.patient_of(user.account, id).await?;
@@ -144,19 +151,41 @@ pub async fn family_add(State(st): State<AppState>, user: ApiPatient, ApiJson(b)
 /// Updates one of the account's patients.
 #[utoipa::path(put, path = "/api/v1/me/family/{id}", tag = "me", security(("bearer" = [])), request_body = PersonBody,
     params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = PatientDto), (status = 404), (status = 422)))]
-pub async fn family_update(State(st): State<AppState>, user: ApiPatient, Path(id): Path<i64>, ApiJson(b): ApiJson<PersonBody>) -> AppResult<Json<PatientDto>> {
-    st.accounts.patients.patient_of(user.account, PatientId(id)).await?;
+pub async fn family_update(
+    State(st): State<AppState>,
+    user: ApiPatient,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<PersonBody>,
+) -> AppResult<Json<PatientDto>> {
+    st.accounts
+        .patients
+        .patient_of(user.account, PatientId(id))
+        .await?;
     let p = b.parse(&st)?;
-    st.accounts.patients.update_of(user.account, PatientId(id), &p).await?;
-    let updated = st.accounts.patients.patient_of(user.account, PatientId(id)).await?;
+    st.accounts
+        .patients
+        .update_of(user.account, PatientId(id), &p)
+        .await?;
+    let updated = st
+        .accounts
+        .patients
+        .patient_of(user.account, PatientId(id))
+        .await?;
     Ok(Json(PatientDto::from(&updated)))
 }
 
 /// Removes a family member from the account.
 #[utoipa::path(delete, path = "/api/v1/me/family/{id}", tag = "me", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404)))]
-pub async fn family_remove(State(st): State<AppState>, user: ApiPatient, Path(id): Path<i64>) -> AppResult<StatusCode> {
-    st.accounts.patients.remove_family(user.account, PatientId(id)).await?;
+pub async fn family_remove(
+    State(st): State<AppState>,
+    user: ApiPatient,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    st.accounts
+        .patients
+        .remove_family(user.account, PatientId(id))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -171,9 +200,16 @@ pub struct EmailBody {
 /// Sends a verification link to a new email address.
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "me", security(("bearer" = [])), request_body = EmailBody,
     responses((status = 202), (status = 422)))]
-pub async fn email_request(State(st): State<AppState>, ReqLang(lang): ReqLang, user: ApiPatient, ApiJson(b): ApiJson<EmailBody>) -> AppResult<StatusCode> {
+pub async fn email_request(
+    State(st): State<AppState>,
+    ReqLang(lang): ReqLang,
+    user: ApiPatient,
+    ApiJson(b): ApiJson<EmailBody>,
+) -> AppResult<StatusCode> {
     let email = Email::parse("email", &b.email)?;
-    st.accounts.request_email(user.account, &email, &st.config.public_url, lang).await?;
+    st.accounts
+        .request_email(user.account, &email, &st.config.public_url, lang)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -191,8 +227,14 @@ pub struct PasswordBody {
 /// Changes the password.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "me", security(("bearer" = [])), request_body = PasswordBody,
     responses((status = 204), (status = 422)))]
-pub async fn password_change(State(st): State<AppState>, user: ApiPatient, ApiJson(b): ApiJson<PasswordBody>) -> AppResult<StatusCode> {
-    st.accounts.change_password(user.account, &b.current_password, &b.password).await?;
+pub async fn password_change(
+    State(st): State<AppState>,
+    user: ApiPatient,
+    ApiJson(b): ApiJson<PasswordBody>,
+) -> AppResult<StatusCode> {
+    st.accounts
+        .change_password(user.account, &b.current_password, &b.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -213,8 +255,18 @@ pub struct AccessDto {
 
 /// Who viewed my record: staff accesses to the account's patients, newest first.
 #[utoipa::path(get, path = "/api/v1/me/access-log", tag = "me", security(("bearer" = [])), responses((status = 200, body = [AccessDto])))]
-pub async fn access_log(State(st): State<AppState>, user: ApiPatient) -> AppResult<Json<Vec<AccessDto>>> {
-    let ids: Vec<PatientId> = st.accounts.patients.patients_of(user.account).await?.iter().map(|p| p.id).collect();
+pub async fn access_log(
+    State(st): State<AppState>,
+    user: ApiPatient,
+) -> AppResult<Json<Vec<AccessDto>>> {
+    let ids: Vec<PatientId> = st
+        .accounts
+        .patients
+        .patients_of(user.account)
+        .await?
+        .iter()
+        .map(|p| p.id)
+        .collect();
     let events = st.audit.staff_access_to(&ids, 200).await?;
     Ok(Json(
         events
@@ -232,8 +284,14 @@ pub async fn access_log(State(st): State<AppState>, user: ApiPatient) -> AppResu
 
 /// Ends every session of the account.
 #[utoipa::path(post, path = "/api/v1/me/logout-everywhere", tag = "me", security(("bearer" = [])), responses((status = 204)))]
-pub async fn logout_everywhere(State(st): State<AppState>, user: ApiPatient) -> AppResult<StatusCode> {
-    st.accounts.sessions.delete_all(Realm::Patient, user.account.0).await?;
+pub async fn logout_everywhere(
+    State(st): State<AppState>,
+    user: ApiPatient,
+) -> AppResult<StatusCode> {
+    st.accounts
+        .sessions
+        .delete_all(Realm::Patient, user.account.0)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -273,20 +331,43 @@ pub struct PrefectureQuery {
 
 /// Clinics and hospitals, optionally of one prefecture.
 #[utoipa::path(get, path = "/api/v1/facilities", tag = "facilities", params(PrefectureQuery), responses((status = 200, body = [FacilityDto]), (status = 422)))]
-pub async fn facilities(State(st): State<AppState>, Query(q): Query<PrefectureQuery>) -> AppResult<Json<Vec<FacilityDto>>> {
-    let pref = match q.prefecture.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+pub async fn facilities(
+    State(st): State<AppState>,
+    Query(q): Query<PrefectureQuery>,
+) -> AppResult<Json<Vec<FacilityDto>>> {
+    let pref = match q
+        .prefecture
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(s) => match s.parse::<i64>() {
             Ok(p) if (1..=47).contains(&p) => Some(p),
-            _ => return Err(AppError(DomainError::invalid("prefecture", "error.prefecture.invalid"))),
+            _ => {
+                return Err(AppError(DomainError::invalid(
+                    "prefecture",
+                    "error.prefecture.invalid",
+                )));
+            }
         },
     };
-    Ok(Json(st.facilities.list(pref).await?.into_iter().map(FacilityDto::from).collect()))
+    Ok(Json(
+        st.facilities
+            .list(pref)
+            .await?
+            .into_iter()
+            .map(FacilityDto::from)
+            .collect(),
+    ))
 }
 
 /// One facility by its slug.
 #[utoipa::path(get, path = "/api/v1/facilities/{slug}", tag = "facilities", params(("slug" = String, Path, description = "Booking slug")),
     responses((status = 200, body = FacilityDto), (status = 404)))]
-pub async fn facility(State(st): State<AppState>, Path(slug): Path<String>) -> AppResult<Json<FacilityDto>> {
+pub async fn facility(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+) -> AppResult<Json<FacilityDto>> {
     Ok(Json(st.facilities.by_slug(&slug).await?.into()))
 }

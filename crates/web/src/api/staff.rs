@@ -42,15 +42,28 @@ pub struct StaffLoginResponse {
 /// Staff login; the token is limited until the TOTP step is done.
 #[utoipa::path(post, path = "/api/v1/staff/login", tag = "staff", request_body = StaffLoginBody,
     responses((status = 200, body = StaffLoginResponse), (status = 401), (status = 429)))]
-pub async fn staff_login(State(st): State<AppState>, ClientIp(ip): ClientIp, origin: OriginExt, ApiJson(b): ApiJson<StaffLoginBody>) -> AppResult<Json<StaffLoginResponse>> {
+pub async fn staff_login(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    origin: OriginExt,
+    ApiJson(b): ApiJson<StaffLoginBody>,
+) -> AppResult<Json<StaffLoginResponse>> {
     let facility = match st.facilities.by_slug(&b.facility).await {
         Ok(f) => f,
-        Err(DomainError::NotFound) => return Err(AppError(DomainError::Unauthorized("error.login.failed"))),
+        Err(DomainError::NotFound) => {
+            return Err(AppError(DomainError::Unauthorized("error.login.failed")));
+        }
         Err(e) => return Err(e.into()),
     };
     let (id, totp) = st
         .accounts
-        .staff_login(facility.id, facility.require_totp_all, &b.login_id, &b.password, &ip)
+        .staff_login(
+            facility.id,
+            facility.require_totp_all,
+            &b.login_id,
+            &b.password,
+            &ip,
+        )
         .await?;
     let (stage, label) = match totp {
         None => (Stage::Full, "none"),
@@ -60,9 +73,19 @@ pub async fn staff_login(State(st): State<AppState>, ClientIp(ip): ClientIp, ori
     let (token, _) = st
         .accounts
         .sessions
-        .create(Realm::Staff, Some(id), Some(facility.id), stage, &origin.0, serde_json::Map::new())
+        .create(
+            Realm::Staff,
+            Some(id),
+            Some(facility.id),
+            stage,
+            &origin.0,
+            serde_json::Map::new(),
+        )
         .await?;
-    Ok(Json(StaffLoginResponse { token, totp: label.into() }))
+    Ok(Json(StaffLoginResponse {
+        token,
+        totp: label.into(),
+    }))
 }
 
 /// A TOTP secret to enrol.
@@ -76,11 +99,17 @@ pub struct EnrolResponse {
 
 /// Starts TOTP enrolment for a token in the `enrol` state.
 #[utoipa::path(get, path = "/api/v1/staff/totp/enrol", tag = "staff", security(("bearer" = [])), responses((status = 200, body = EnrolResponse), (status = 401)))]
-pub async fn totp_enrol(State(st): State<AppState>, req: axum::extract::Request) -> AppResult<Json<EnrolResponse>> {
+pub async fn totp_enrol(
+    State(st): State<AppState>,
+    req: axum::extract::Request,
+) -> AppResult<Json<EnrolResponse>> {
     let (parts, _) = req.into_parts();
     let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
-    let (Stage::NeedsTotpEnrol, Some(id), Some(fid)) = (s.stage, s.principal_id, s.facility_id) else {
-        return Err(AppError(DomainError::Unauthorized("error.api.token_invalid")));
+    let (Stage::NeedsTotpEnrol, Some(id), Some(fid)) = (s.stage, s.principal_id, s.facility_id)
+    else {
+        return Err(AppError(DomainError::Unauthorized(
+            "error.api.token_invalid",
+        )));
     };
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let facility = st.facilities.get(fid).await?;
@@ -88,12 +117,22 @@ pub async fn totp_enrol(State(st): State<AppState>, req: axum::extract::Request)
         Some(s) => s,
         None => {
             let s = tsunagu_accounts::totp::new_secret();
-            st.accounts.staff.set_totp_secret(LoginTable::Staff, id, &s).await?;
+            st.accounts
+                .staff
+                .set_totp_secret(LoginTable::Staff, id, &s)
+                .await?;
             s
         }
     };
-    let otpauth_url = tsunagu_accounts::totp::provisioning_url(&secret, "tsunagu", &format!("{}@{}", user.login_id, facility.slug))?;
-    Ok(Json(EnrolResponse { secret, otpauth_url }))
+    let otpauth_url = tsunagu_accounts::totp::provisioning_url(
+        &secret,
+        "tsunagu",
+        &format!("{}@{}", user.login_id, facility.slug),
+    )?;
+    Ok(Json(EnrolResponse {
+        secret,
+        otpauth_url,
+    }))
 }
 
 /// A TOTP code.
@@ -107,29 +146,50 @@ pub struct TotpBody {
 /// Completes the second factor; returns a new full token (the limited one ends).
 #[utoipa::path(post, path = "/api/v1/staff/totp", tag = "staff", security(("bearer" = [])), request_body = TotpBody,
     responses((status = 200, body = super::auth::TokenResponse), (status = 422), (status = 401)))]
-pub async fn totp(State(st): State<AppState>, origin: OriginExt, req: axum::extract::Request) -> AppResult<Json<super::auth::TokenResponse>> {
+pub async fn totp(
+    State(st): State<AppState>,
+    origin: OriginExt,
+    req: axum::extract::Request,
+) -> AppResult<Json<super::auth::TokenResponse>> {
     let (parts, body) = req.into_parts();
     let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| AppError(DomainError::invalid("code", "error.form.too_large")))?;
-    let b: TotpBody = serde_json::from_slice(&bytes).map_err(|_| AppError(DomainError::invalid("code", "error.code.required")))?;
+    let b: TotpBody = serde_json::from_slice(&bytes)
+        .map_err(|_| AppError(DomainError::invalid("code", "error.code.required")))?;
     let (true, Some(id), Some(fid)) = (
         matches!(s.stage, Stage::NeedsTotp | Stage::NeedsTotpEnrol),
         s.principal_id,
         s.facility_id,
     ) else {
-        return Err(AppError(DomainError::Unauthorized("error.api.token_invalid")));
+        return Err(AppError(DomainError::Unauthorized(
+            "error.api.token_invalid",
+        )));
     };
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     st.accounts
-        .check_totp(LoginTable::Staff, id, user.totp_secret.as_deref(), user.totp_last_step, &b.code, user.failed_logins)
+        .check_totp(
+            LoginTable::Staff,
+            id,
+            user.totp_secret.as_deref(),
+            user.totp_last_step,
+            &b.code,
+            user.failed_logins,
+        )
         .await?;
     st.accounts.sessions.delete_digest(&s.digest).await?;
     let (token, _) = st
         .accounts
         .sessions
-        .create(Realm::Staff, Some(id), Some(fid), Stage::Full, &origin.0, serde_json::Map::new())
+        .create(
+            Realm::Staff,
+            Some(id),
+            Some(fid),
+            Stage::Full,
+            &origin.0,
+            serde_json::Map::new(),
+        )
         .await?;
     Ok(Json(super::auth::TokenResponse { token }))
 }
@@ -153,18 +213,47 @@ fn to_dto(fp: &tsunagu_accounts::patients::FacilityPatient) -> FacilityPatientDt
 
 /// The facility's patients (audited as one list access).
 #[utoipa::path(get, path = "/api/v1/staff/patients", tag = "staff", security(("bearer" = [])), responses((status = 200, body = [FacilityPatientDto])))]
-pub async fn patients(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff) -> AppResult<Json<Vec<FacilityPatientDto>>> {
+pub async fn patients(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+) -> AppResult<Json<Vec<FacilityPatientDto>>> {
     let list = st.accounts.patients.list_at(me.scope(), 500).await?;
-    crate::pages::staff_support::audit_access(&st, &me, None, "patient.list", format!("count={}", list.len()), &ip).await?;
+    crate::pages::staff_support::audit_access(
+        &st,
+        &me,
+        None,
+        "patient.list",
+        format!("count={}", list.len()),
+        &ip,
+    )
+    .await?;
     Ok(Json(list.iter().map(to_dto).collect()))
 }
 
 /// One patient of the facility (audited).
 #[utoipa::path(get, path = "/api/v1/staff/patients/{id}", tag = "staff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = FacilityPatientDto), (status = 404)))]
-pub async fn patient(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff, Path(id): Path<i64>) -> AppResult<Json<FacilityPatientDto>> {
-    let fp = st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
-    crate::pages::staff_support::audit_access(&st, &me, Some(PatientId(id)), "patient.view", String::new(), &ip).await?;
+pub async fn patient(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+) -> AppResult<Json<FacilityPatientDto>> {
+    let fp = st
+        .accounts
+        .patients
+        .get_at(me.scope(), PatientId(id))
+        .await?;
+    crate::pages::staff_support::audit_access(
+        &st,
+        &me,
+        Some(PatientId(id)),
+        "patient.view",
+        String::new(),
+        &ip,
+    )
+    .await?;
     Ok(Json(to_dto(&fp)))
 }
 
@@ -179,11 +268,31 @@ pub struct ChartBody {
 /// Sets the facility's chart number of a patient (audited).
 #[utoipa::path(put, path = "/api/v1/staff/patients/{id}/chart-number", tag = "staff", security(("bearer" = [])), request_body = ChartBody,
     params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404), (status = 409), (status = 422)))]
-pub async fn set_chart_number(State(st): State<AppState>, ClientIp(ip): ClientIp, ApiStaff(me): ApiStaff, Path(id): Path<i64>, ApiJson(b): ApiJson<ChartBody>) -> AppResult<StatusCode> {
-    st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
+pub async fn set_chart_number(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<ChartBody>,
+) -> AppResult<StatusCode> {
+    st.accounts
+        .patients
+        .get_at(me.scope(), PatientId(id))
+        .await?;
     let chart = crate::pages::staff_support::parse_chart_number(&b.chart_number)?;
-    st.accounts.patients.set_chart_number_at(me.scope(), PatientId(id), chart.as_deref()).await?;
-    crate::pages::staff_support::audit_access(&st, &me, Some(PatientId(id)), "patient.update", "chart_number".into(), &ip).await?;
+    st.accounts
+        .patients
+        .set_chart_number_at(me.scope(), PatientId(id), chart.as_deref())
+        .await?;
+    crate::pages::staff_support::audit_access(
+        &st,
+        &me,
+        Some(PatientId(id)),
+        "patient.update",
+        "chart_number".into(),
+        &ip,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -204,7 +313,10 @@ pub struct FailedJobDto {
 
 /// The facility's failed jobs.
 #[utoipa::path(get, path = "/api/v1/staff/jobs/failed", tag = "staff", security(("bearer" = [])), responses((status = 200, body = [FailedJobDto])))]
-pub async fn failed_jobs(State(st): State<AppState>, ApiStaff(me): ApiStaff) -> AppResult<Json<Vec<FailedJobDto>>> {
+pub async fn failed_jobs(
+    State(st): State<AppState>,
+    ApiStaff(me): ApiStaff,
+) -> AppResult<Json<Vec<FailedJobDto>>> {
     let jobs = st.jobs.failed(Some(me.scope())).await?;
     Ok(Json(
         jobs.into_iter()

@@ -22,19 +22,40 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/", get(public::home))
         .route("/clinics", get(public::clinics))
         .route("/c/{slug}", get(public::clinic))
-        .route("/signup", get(signup::signup_form).post(signup::signup_post))
-        .route("/signup/verify", get(signup::verify_form).post(signup::verify_post))
+        .route(
+            "/signup",
+            get(signup::signup_form).post(signup::signup_post),
+        )
+        .route(
+            "/signup/verify",
+            get(signup::verify_form).post(signup::verify_post),
+        )
         .route("/signup/resend", post(signup::resend))
-        .route("/signup/profile", get(signup::profile_form).post(signup::profile_post))
+        .route(
+            "/signup/profile",
+            get(signup::profile_form).post(signup::profile_post),
+        )
         .route("/login", get(signup::login_form).post(signup::login_post))
         .route("/logout", post(signup::logout))
-        .route("/password/forgot", get(signup::forgot_form).post(signup::forgot_post))
-        .route("/password/reset", get(signup::reset_form).post(signup::reset_post))
+        .route(
+            "/password/forgot",
+            get(signup::forgot_form).post(signup::forgot_post),
+        )
+        .route(
+            "/password/reset",
+            get(signup::reset_form).post(signup::reset_post),
+        )
         .route("/password/resend", post(signup::reset_resend))
         .route("/my", get(my::home))
         .route("/my/logout-everywhere", post(my::logout_everywhere))
-        .route("/my/family/new", get(my::family_new).post(my::family_create))
-        .route("/my/family/{id}/edit", get(my::family_edit).post(my::family_update))
+        .route(
+            "/my/family/new",
+            get(my::family_new).post(my::family_create),
+        )
+        .route(
+            "/my/family/{id}/edit",
+            get(my::family_edit).post(my::family_update),
+        )
         .route("/my/family/{id}/delete", post(my::family_delete))
         .route("/my/email", get(my::email_form).post(my::email_post))
         .route("/my/email/verify", get(my::email_verify))
@@ -42,7 +63,10 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/my/login", get(my::login_details))
         .route("/my/password", post(my::password_post))
         .route("/my/phone", post(my::phone_post))
-        .route("/my/phone/verify", get(my::phone_verify_form).post(my::phone_verify_post))
+        .route(
+            "/my/phone/verify",
+            get(my::phone_verify_form).post(my::phone_verify_post),
+        )
         .route("/my/phone/resend", post(my::phone_resend))
         .route("/my/access-log", get(my::access_log))
         .merge(staff::router())

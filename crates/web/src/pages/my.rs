@@ -71,7 +71,11 @@ pub async fn home(
 ) -> AppResult<Response> {
     let account = st.accounts.patients.account(user.account).await?;
     let patients = st.accounts.patients.patients_of(user.account).await?;
-    let session_count = st.accounts.sessions.count_for(Realm::Patient, user.account.0).await?;
+    let session_count = st
+        .accounts
+        .sessions
+        .count_for(Realm::Patient, user.account.0)
+        .await?;
     let notice = if q.welcome.is_some() {
         Some("my.welcome")
     } else {
@@ -94,8 +98,14 @@ pub async fn home(
     })
 }
 
-pub async fn logout_everywhere(State(st): State<AppState>, user: PatientUser) -> AppResult<Response> {
-    st.accounts.sessions.delete_all(Realm::Patient, user.account.0).await?;
+pub async fn logout_everywhere(
+    State(st): State<AppState>,
+    user: PatientUser,
+) -> AppResult<Response> {
+    st.accounts
+        .sessions
+        .delete_all(Realm::Patient, user.account.0)
+        .await?;
     Ok(SetSession::Clear(Realm::Patient).on(see_other("/login")))
 }
 
@@ -163,14 +173,24 @@ fn form_of(p: &Patient) -> PatientForm {
     }
 }
 
-fn edit_page(ctx: PageCtx, errors: FormErrors, form: PatientForm, id: i64, is_self: bool) -> AppResult<Response> {
+fn edit_page(
+    ctx: PageCtx,
+    errors: FormErrors,
+    form: PatientForm,
+    id: i64,
+    is_self: bool,
+) -> AppResult<Response> {
     page_status(
         form_status(&errors),
         &FamilyForm {
             ctx,
             errors,
             form,
-            title_key: if is_self { "my.edit_self" } else { "my.edit_family" },
+            title_key: if is_self {
+                "my.edit_self"
+            } else {
+                "my.edit_family"
+            },
             action: format!("/my/family/{id}/edit"),
             delete_action: (!is_self).then(|| format!("/my/family/{id}/delete")),
         },
@@ -183,7 +203,11 @@ pub async fn family_edit(
     user: PatientUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    let p = st.accounts.patients.patient_of(user.account, PatientId(id)).await?;
+    let p = st
+        .accounts
+        .patients
+        .patient_of(user.account, PatientId(id))
+        .await?;
     let is_self = p.relation == tsunagu_accounts::Relation::Myself;
     edit_page(ctx, FormErrors::none(), form_of(&p), id, is_self)
 }
@@ -195,21 +219,41 @@ pub async fn family_update(
     Path(id): Path<i64>,
     Form(f): Form<PatientForm>,
 ) -> AppResult<Response> {
-    let existing = st.accounts.patients.patient_of(user.account, PatientId(id)).await?;
+    let existing = st
+        .accounts
+        .patients
+        .patient_of(user.account, PatientId(id))
+        .await?;
     let is_self = existing.relation == tsunagu_accounts::Relation::Myself;
     let res = async {
         let p = f.parse(today_jst(&st))?;
-        st.accounts.patients.update_of(user.account, PatientId(id), &p).await
+        st.accounts
+            .patients
+            .update_of(user.account, PatientId(id), &p)
+            .await
     }
     .await;
     match res {
         Ok(()) => Ok(see_other("/my?done=family")),
-        Err(e) => edit_page(ctx.clone(), FormErrors::from_error(e, ctx.lang)?, f.without_secrets(), id, is_self),
+        Err(e) => edit_page(
+            ctx.clone(),
+            FormErrors::from_error(e, ctx.lang)?,
+            f.without_secrets(),
+            id,
+            is_self,
+        ),
     }
 }
 
-pub async fn family_delete(State(st): State<AppState>, user: PatientUser, Path(id): Path<i64>) -> AppResult<Response> {
-    st.accounts.patients.remove_family(user.account, PatientId(id)).await?;
+pub async fn family_delete(
+    State(st): State<AppState>,
+    user: PatientUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    st.accounts
+        .patients
+        .remove_family(user.account, PatientId(id))
+        .await?;
     Ok(see_other("/my?done=family"))
 }
 
@@ -230,7 +274,14 @@ pub struct SentQuery {
     sent: Option<String>,
 }
 
-async fn email_page(st: &AppState, ctx: PageCtx, user: &PatientUser, errors: FormErrors, email: String, sent: bool) -> AppResult<Response> {
+async fn email_page(
+    st: &AppState,
+    ctx: PageCtx,
+    user: &PatientUser,
+    errors: FormErrors,
+    email: String,
+    sent: bool,
+) -> AppResult<Response> {
     let account = st.accounts.patients.account(user.account).await?;
     page_status(
         form_status(&errors),
@@ -245,8 +296,21 @@ async fn email_page(st: &AppState, ctx: PageCtx, user: &PatientUser, errors: For
     )
 }
 
-pub async fn email_form(State(st): State<AppState>, ctx: PageCtx, user: PatientUser, Query(q): Query<SentQuery>) -> AppResult<Response> {
-    email_page(&st, ctx, &user, FormErrors::none(), String::new(), q.sent.is_some()).await
+pub async fn email_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Query(q): Query<SentQuery>,
+) -> AppResult<Response> {
+    email_page(
+        &st,
+        ctx,
+        &user,
+        FormErrors::none(),
+        String::new(),
+        q.sent.is_some(),
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -294,7 +358,11 @@ pub struct TokenQuery {
 }
 
 /// The email link works without being signed in (it is opened in the mail app's browser).
-pub async fn email_verify(State(st): State<AppState>, ctx: PageCtx, Query(q): Query<TokenQuery>) -> AppResult<Response> {
+pub async fn email_verify(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<TokenQuery>,
+) -> AppResult<Response> {
     match st.accounts.verify_email(&q.token).await {
         Ok(_) => page(&Message {
             ctx,
@@ -332,7 +400,12 @@ pub async fn notify_post(
     user: PatientUser,
     Form(f): Form<ChannelForm>,
 ) -> AppResult<Response> {
-    match st.accounts.patients.set_notify_channel(user.account, &f.channel).await {
+    match st
+        .accounts
+        .patients
+        .set_notify_channel(user.account, &f.channel)
+        .await
+    {
         Ok(()) => Ok(see_other("/my")),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
@@ -351,7 +424,13 @@ struct LoginDetails {
     notice: Option<&'static str>,
 }
 
-async fn login_details_page(st: &AppState, ctx: PageCtx, user: &PatientUser, errors: FormErrors, new_phone: String) -> AppResult<Response> {
+async fn login_details_page(
+    st: &AppState,
+    ctx: PageCtx,
+    user: &PatientUser,
+    errors: FormErrors,
+    new_phone: String,
+) -> AppResult<Response> {
     let account = st.accounts.patients.account(user.account).await?;
     page_status(
         form_status(&errors),
@@ -365,7 +444,11 @@ async fn login_details_page(st: &AppState, ctx: PageCtx, user: &PatientUser, err
     )
 }
 
-pub async fn login_details(State(st): State<AppState>, ctx: PageCtx, user: PatientUser) -> AppResult<Response> {
+pub async fn login_details(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+) -> AppResult<Response> {
     login_details_page(&st, ctx, &user, FormErrors::none(), String::new()).await
 }
 
@@ -416,7 +499,9 @@ pub async fn phone_post(
 ) -> AppResult<Response> {
     let res = async {
         let phone = Phone::parse("phone", &f.phone)?;
-        st.accounts.send_code(Purpose::PhoneChange, &phone, &ip, ctx.lang).await?;
+        st.accounts
+            .send_code(Purpose::PhoneChange, &phone, &ip, ctx.lang)
+            .await?;
         Ok::<_, DomainError>(phone)
     }
     .await;
@@ -495,7 +580,9 @@ pub async fn phone_verify_post(
         return Ok(see_other("/my/login"));
     };
     let res = async {
-        st.accounts.check_code(Purpose::PhoneChange, &phone, &f.code, &ip).await?;
+        st.accounts
+            .check_code(Purpose::PhoneChange, &phone, &f.code, &ip)
+            .await?;
         st.accounts.patients.set_phone(user.account, &phone).await
     }
     .await;
@@ -519,7 +606,11 @@ pub async fn phone_resend(
     let Some(phone) = pending_phone(&user) else {
         return Ok(see_other("/my/login"));
     };
-    let errors = match st.accounts.send_code(Purpose::PhoneChange, &phone, &ip, ctx.lang).await {
+    let errors = match st
+        .accounts
+        .send_code(Purpose::PhoneChange, &phone, &ip, ctx.lang)
+        .await
+    {
         Ok(()) => FormErrors::none(),
         Err(e) => FormErrors::from_error(e, ctx.lang)?,
     };
@@ -543,7 +634,11 @@ struct AccessLog {
 }
 
 /// Staff accesses to the account's patients, from the audit log.
-pub async fn access_log(State(st): State<AppState>, ctx: PageCtx, user: PatientUser) -> AppResult<Response> {
+pub async fn access_log(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+) -> AppResult<Response> {
     let patients = st.accounts.patients.patients_of(user.account).await?;
     let names: HashMap<i64, String> = patients.iter().map(|p| (p.id.0, p.full_name())).collect();
     let ids: Vec<PatientId> = patients.iter().map(|p| p.id).collect();
@@ -552,13 +647,19 @@ pub async fn access_log(State(st): State<AppState>, ctx: PageCtx, user: PatientU
     let mut rows = Vec::with_capacity(events.len());
     for e in events {
         let facility = match e.facility_id {
-            Some(fid) => {
-                if !facility_names.contains_key(&fid) {
-                    let name = st.facilities.get(FacilityId(fid)).await.map(|f| f.name).unwrap_or_default();
-                    facility_names.insert(fid, name);
+            Some(fid) => match facility_names.get(&fid) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = st
+                        .facilities
+                        .get(FacilityId(fid))
+                        .await
+                        .map(|f| f.name)
+                        .unwrap_or_default();
+                    facility_names.insert(fid, name.clone());
+                    name
                 }
-                facility_names.get(&fid).cloned().unwrap_or_default()
-            }
+            },
             None => String::new(),
         };
         rows.push(AccessRow {
@@ -566,7 +667,10 @@ pub async fn access_log(State(st): State<AppState>, ctx: PageCtx, user: PatientU
             facility,
             who: e.actor_label,
             action_key: format!("audit_action.{}", e.action),
-            patient: e.patient_id.and_then(|p| names.get(&p).cloned()).unwrap_or_default(),
+            patient: e
+                .patient_id
+                .and_then(|p| names.get(&p).cloned())
+                .unwrap_or_default(),
         });
     }
     page(&AccessLog { ctx, rows })

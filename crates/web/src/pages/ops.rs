@@ -64,22 +64,46 @@ async fn login_post(
     origin: OriginExt,
     Form(f): Form<LoginForm>,
 ) -> AppResult<Response> {
-    match st.accounts.operator_login(&f.login_id, &f.password, &ip).await {
+    match st
+        .accounts
+        .operator_login(&f.login_id, &f.password, &ip)
+        .await
+    {
         Ok((id, enrolled)) => {
-            let stage = if enrolled { Stage::NeedsTotp } else { Stage::NeedsTotpEnrol };
+            let stage = if enrolled {
+                Stage::NeedsTotp
+            } else {
+                Stage::NeedsTotpEnrol
+            };
             st.accounts.sessions.delete_digest(&s.digest).await?;
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Operator, Some(id), None, stage, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Operator,
+                    Some(id),
+                    None,
+                    stage,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             Ok(SetSession::Token(Realm::Operator, token).on(see_other("/ops/totp")))
         }
-        Err(e) => login_page(ctx.clone(), FormErrors::from_error(e, ctx.lang)?, f.login_id),
+        Err(e) => login_page(
+            ctx.clone(),
+            FormErrors::from_error(e, ctx.lang)?,
+            f.login_id,
+        ),
     }
 }
 
-async fn totp_page(st: &AppState, ctx: PageCtx, errors: FormErrors, s: &tsunagu_accounts::Session) -> AppResult<Response> {
+async fn totp_page(
+    st: &AppState,
+    ctx: PageCtx,
+    errors: FormErrors,
+    s: &tsunagu_accounts::Session,
+) -> AppResult<Response> {
     let Some(id) = s.principal_id else {
         return Ok(see_other("/ops/login"));
     };
@@ -89,11 +113,18 @@ async fn totp_page(st: &AppState, ctx: PageCtx, errors: FormErrors, s: &tsunagu_
             Some(sec) => sec,
             None => {
                 let sec = tsunagu_accounts::totp::new_secret();
-                st.accounts.staff.set_totp_secret(LoginTable::Operators, id, &sec).await?;
+                st.accounts
+                    .staff
+                    .set_totp_secret(LoginTable::Operators, id, &sec)
+                    .await?;
                 sec
             }
         };
-        let url = tsunagu_accounts::totp::provisioning_url(&secret, "tsunagu", &format!("{}@operator", op.login_id))?;
+        let url = tsunagu_accounts::totp::provisioning_url(
+            &secret,
+            "tsunagu",
+            &format!("{}@operator", op.login_id),
+        )?;
         (Some(qr_svg(&url)?), secret)
     } else {
         (None, String::new())
@@ -135,7 +166,14 @@ async fn totp_post(
     let op = st.accounts.staff.operator(OperatorId(id)).await?;
     match st
         .accounts
-        .check_totp(LoginTable::Operators, id, op.totp_secret.as_deref(), op.totp_last_step, &f.code, op.failed_logins)
+        .check_totp(
+            LoginTable::Operators,
+            id,
+            op.totp_secret.as_deref(),
+            op.totp_last_step,
+            &f.code,
+            op.failed_logins,
+        )
         .await
     {
         Ok(()) => {
@@ -143,11 +181,22 @@ async fn totp_post(
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Operator, Some(id), None, Stage::Full, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Operator,
+                    Some(id),
+                    None,
+                    Stage::Full,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             st.audit
                 .append(Entry {
-                    actor: tsunagu_audit::Actor { kind: "operator", id: Some(id), label: format!("{} (operator)", op.login_id) },
+                    actor: tsunagu_audit::Actor {
+                        kind: "operator",
+                        id: Some(id),
+                        label: format!("{} (operator)", op.login_id),
+                    },
                     facility_id: None,
                     patient_id: None,
                     action: "operator.login",
@@ -200,7 +249,12 @@ struct Home {
     form: FacilityForm,
 }
 
-async fn home_page(st: &AppState, ctx: PageCtx, errors: FormErrors, form: FacilityForm) -> AppResult<Response> {
+async fn home_page(
+    st: &AppState,
+    ctx: PageCtx,
+    errors: FormErrors,
+    form: FacilityForm,
+) -> AppResult<Response> {
     page_status(
         form_status(&errors),
         &Home {
@@ -224,7 +278,12 @@ pub struct OrgForm {
     name: String,
 }
 
-async fn add_org(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser, Form(f): Form<OrgForm>) -> AppResult<Response> {
+async fn add_org(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    _op: OperatorUser,
+    Form(f): Form<OrgForm>,
+) -> AppResult<Response> {
     match st.facilities.create_organisation(&f.name).await {
         Ok(_) => Ok(see_other("/ops")),
         Err(e) => {
@@ -235,22 +294,55 @@ async fn add_org(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser, Fo
 }
 
 /// Creates a facility and its first admin in one go.
-async fn add_facility(State(st): State<AppState>, ctx: PageCtx, op: OperatorUser, ClientIp(ip): ClientIp, Form(f): Form<FacilityForm>) -> AppResult<Response> {
+async fn add_facility(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    op: OperatorUser,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<FacilityForm>,
+) -> AppResult<Response> {
     let res = async {
-        let org = f.organisation_id.trim().parse::<i64>().ok().map(OrganisationId);
+        let org = f
+            .organisation_id
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .map(OrganisationId);
         let mut v = tsunagu_kernel::error::Validator::new();
-        let fac = v.check(NewFacility::parse(org, &f.facility_name, &f.kind, &f.prefecture, &f.address, &f.phone, &f.slug))?;
+        let fac = v.check(NewFacility::parse(
+            org,
+            &f.facility_name,
+            &f.kind,
+            &f.prefecture,
+            &f.address,
+            &f.phone,
+            &f.slug,
+        ))?;
         let login = v.check(StaffStore::parse_login_id("login_id", &f.admin_login))?;
-        let pw = v.check(tsunagu_accounts::password::validate_new("password", &f.admin_password))?;
+        let pw = v.check(tsunagu_accounts::password::validate_new(
+            "password",
+            &f.admin_password,
+        ))?;
         v.finish()?;
         let (Some(fac), Some(login), Some(pw)) = (fac, login, pw) else {
-            return Err(DomainError::internal(anyhow::anyhow!("validated facility form incomplete")));
+            return Err(DomainError::internal(anyhow::anyhow!(
+                "validated facility form incomplete"
+            )));
         };
         let hash = tsunagu_accounts::password::hash(pw).await?;
         let id = st.facilities.create(&fac).await?;
         st.accounts
             .staff
-            .create(id, &NewStaff { login_id: login, display_name: "管理者".into(), role: Role::Admin, medical_registration_year: None }, &hash)
+            .create(
+                id,
+                &NewStaff {
+                    login_id: login,
+                    display_name: "管理者".into(),
+                    role: Role::Admin,
+                    medical_registration_year: None,
+                },
+                &hash,
+            )
             .await?;
         Ok(id)
     }
@@ -272,7 +364,16 @@ async fn add_facility(State(st): State<AppState>, ctx: PageCtx, op: OperatorUser
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            home_page(&st, ctx, errors, FacilityForm { admin_password: String::new(), ..f }).await
+            home_page(
+                &st,
+                ctx,
+                errors,
+                FacilityForm {
+                    admin_password: String::new(),
+                    ..f
+                },
+            )
+            .await
         }
     }
 }
@@ -286,7 +387,11 @@ async fn jobs(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser) -> Ap
     })
 }
 
-async fn retry_job(State(st): State<AppState>, _op: OperatorUser, Path(id): Path<i64>) -> AppResult<Response> {
+async fn retry_job(
+    State(st): State<AppState>,
+    _op: OperatorUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     st.jobs.retry(JobId(id), None).await?;
     Ok(see_other("/ops/jobs"))
 }
@@ -305,10 +410,22 @@ async fn audit(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser) -> A
     audit_page(&st, ctx, None).await
 }
 
-async fn verify(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser) -> AppResult<Response> {
+async fn verify(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    _op: OperatorUser,
+) -> AppResult<Response> {
     let msg = match st.audit.verify().await? {
-        Verdict::Intact { rows, head } => t_args(ctx.lang, "audit.intact", &[("rows", rows.to_string()), ("head", head)]),
-        Verdict::Broken { seq, reason } => t_args(ctx.lang, "audit.broken", &[("seq", seq.to_string()), ("reason", reason)]),
+        Verdict::Intact { rows, head } => t_args(
+            ctx.lang,
+            "audit.intact",
+            &[("rows", rows.to_string()), ("head", head)],
+        ),
+        Verdict::Broken { seq, reason } => t_args(
+            ctx.lang,
+            "audit.broken",
+            &[("seq", seq.to_string()), ("reason", reason)],
+        ),
     };
     audit_page(&st, ctx, Some(msg)).await
 }
@@ -322,7 +439,11 @@ struct OutboxPage {
 
 /// What would have been sent, while no SMS or SMTP transport is configured. Operators
 /// only: it shows sign-up codes.
-async fn outbox(State(st): State<AppState>, ctx: PageCtx, _op: OperatorUser) -> AppResult<Response> {
+async fn outbox(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    _op: OperatorUser,
+) -> AppResult<Response> {
     if !st.config.dev_outbox {
         return Err(DomainError::NotFound.into());
     }

@@ -43,10 +43,19 @@ struct Clinics {
     clinics: Vec<Facility>,
 }
 
-pub async fn clinics(State(st): State<AppState>, ctx: PageCtx, Query(q): Query<PrefQuery>) -> AppResult<Response> {
+pub async fn clinics(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<PrefQuery>,
+) -> AppResult<Response> {
     let pref = match q.pref.trim().parse::<i64>() {
         Ok(p) if (1..=47).contains(&p) => p,
-        _ => return Err(AppError(DomainError::invalid("pref", "error.prefecture.invalid"))),
+        _ => {
+            return Err(AppError(DomainError::invalid(
+                "pref",
+                "error.prefecture.invalid",
+            )));
+        }
     };
     let clinics = st.facilities.list(Some(pref)).await?;
     page(&Clinics {
@@ -66,7 +75,11 @@ struct Clinic {
     doctors: Vec<(String, Option<i64>)>,
 }
 
-pub async fn clinic(State(st): State<AppState>, ctx: PageCtx, Path(slug): Path<String>) -> AppResult<Response> {
+pub async fn clinic(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
     let facility = st.facilities.by_slug(&slug).await?;
     let doctors = st
         .accounts
@@ -87,7 +100,10 @@ pub async fn clinic(State(st): State<AppState>, ctx: PageCtx, Path(slug): Path<S
 }
 
 /// The clinic's booking URL as a QR code (SVG), to print or bookmark (A7).
-pub async fn clinic_qr(State(st): State<AppState>, Path(slug): Path<String>) -> AppResult<Response> {
+pub async fn clinic_qr(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
     let facility = st.facilities.by_slug(&slug).await?;
     let url = format!("{}/c/{}", st.config.public_url, facility.slug);
     let code = qrcode::QrCode::new(url.as_bytes()).map_err(DomainError::internal)?;
@@ -121,7 +137,10 @@ pub async fn switch_lang(Path(code): Path<String>, Query(q): Query<Back>) -> Res
     } else {
         "/".to_string()
     };
-    let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+    let cookie = format!(
+        "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
+        lang.code()
+    );
     let mut resp = Redirect::to(&back).into_response();
     if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);

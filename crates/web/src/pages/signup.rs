@@ -55,7 +55,9 @@ pub async fn signup_post(
 ) -> AppResult<Response> {
     let res = async {
         let phone = Phone::parse("phone", &f.phone)?;
-        st.accounts.send_code(Purpose::Signup, &phone, &ip, ctx.lang).await?;
+        st.accounts
+            .send_code(Purpose::Signup, &phone, &ip, ctx.lang)
+            .await?;
         Ok::<_, DomainError>(phone)
     }
     .await;
@@ -68,7 +70,14 @@ pub async fn signup_post(
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            page_status(form_status(&errors), &SignupPhone { ctx, errors, phone: f.phone })
+            page_status(
+                form_status(&errors),
+                &SignupPhone {
+                    ctx,
+                    errors,
+                    phone: f.phone,
+                },
+            )
         }
     }
 }
@@ -132,7 +141,11 @@ pub async fn verify_post(
     let Some(phone) = session_phone(&s, "signup_phone") else {
         return Ok(see_other("/signup"));
     };
-    match st.accounts.check_code(Purpose::Signup, &phone, &f.code, &ip).await {
+    match st
+        .accounts
+        .check_code(Purpose::Signup, &phone, &f.code, &ip)
+        .await
+    {
         Ok(()) => {
             s.data.insert(
                 "signup_verified".into(),
@@ -154,7 +167,11 @@ pub async fn resend(
     let Some(phone) = session_phone(&s, "signup_phone") else {
         return Ok(see_other("/signup"));
     };
-    let errors = match st.accounts.send_code(Purpose::Signup, &phone, &ip, ctx.lang).await {
+    let errors = match st
+        .accounts
+        .send_code(Purpose::Signup, &phone, &ip, ctx.lang)
+        .await
+    {
         Ok(()) => FormErrors::none(),
         Err(e) => FormErrors::from_error(e, ctx.lang)?,
     };
@@ -234,7 +251,11 @@ fn verified_phone(st: &AppState, s: &tsunagu_accounts::Session) -> Option<Phone>
     Some(Phone::from_stored(v.get("phone")?.as_str()?.to_string()))
 }
 
-pub async fn profile_form(State(st): State<AppState>, ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
+pub async fn profile_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(s): Sess,
+) -> AppResult<Response> {
     let Some(phone) = verified_phone(&st, &s) else {
         return Ok(see_other("/signup"));
     };
@@ -249,7 +270,10 @@ pub async fn profile_form(State(st): State<AppState>, ctx: PageCtx, Sess(s): Ses
 /// Checks that the two password fields match.
 pub fn check_confirm(password: &str, confirm: &str) -> Result<(), DomainError> {
     if password != confirm {
-        return Err(DomainError::invalid("password_confirm", "error.password.mismatch"));
+        return Err(DomainError::invalid(
+            "password_confirm",
+            "error.password.mismatch",
+        ));
     }
     Ok(())
 }
@@ -267,13 +291,20 @@ pub async fn profile_post(
     let res = async {
         let mut v = tsunagu_kernel::error::Validator::new();
         let me = v.check(f.parse(today_jst(&st)))?;
-        v.check(tsunagu_accounts::password::validate_new("password", &f.password))?;
+        v.check(tsunagu_accounts::password::validate_new(
+            "password",
+            &f.password,
+        ))?;
         v.check(check_confirm(&f.password, &f.password_confirm))?;
         if !f.agree {
-            v.push(tsunagu_kernel::FieldError::new("agree", "error.agree.required"));
+            v.push(tsunagu_kernel::FieldError::new(
+                "agree",
+                "error.agree.required",
+            ));
         }
         v.finish()?;
-        let me = me.ok_or_else(|| DomainError::internal(anyhow::anyhow!("validated profile missing")))?;
+        let me =
+            me.ok_or_else(|| DomainError::internal(anyhow::anyhow!("validated profile missing")))?;
         st.accounts.complete_signup(&phone, &f.password, &me).await
     }
     .await;
@@ -283,7 +314,14 @@ pub async fn profile_post(
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Patient, Some(account.0), None, Stage::Full, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Patient,
+                    Some(account.0),
+                    None,
+                    Stage::Full,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             Ok(SetSession::Token(Realm::Patient, token).on(see_other("/my?welcome=1")))
         }
@@ -331,7 +369,10 @@ pub struct LoginQuery {
     reset: Option<String>,
 }
 
-pub async fn login_form(ctx: PageCtx, axum::extract::Query(q): axum::extract::Query<LoginQuery>) -> AppResult<Response> {
+pub async fn login_form(
+    ctx: PageCtx,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+) -> AppResult<Response> {
     page(&Login {
         ctx,
         errors: FormErrors::none(),
@@ -363,7 +404,14 @@ pub async fn login_post(
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Patient, Some(account.0), None, Stage::Full, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Patient,
+                    Some(account.0),
+                    None,
+                    Stage::Full,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             Ok(SetSession::Token(Realm::Patient, token).on(see_other("/my")))
         }
@@ -412,7 +460,9 @@ pub async fn forgot_post(
 ) -> AppResult<Response> {
     let res = async {
         let phone = Phone::parse("phone", &f.phone)?;
-        st.accounts.send_code(Purpose::Reset, &phone, &ip, ctx.lang).await?;
+        st.accounts
+            .send_code(Purpose::Reset, &phone, &ip, ctx.lang)
+            .await?;
         Ok::<_, DomainError>(phone)
     }
     .await;
@@ -424,7 +474,14 @@ pub async fn forgot_post(
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            page_status(form_status(&errors), &Forgot { ctx, errors, phone: f.phone })
+            page_status(
+                form_status(&errors),
+                &Forgot {
+                    ctx,
+                    errors,
+                    phone: f.phone,
+                },
+            )
         }
     }
 }
@@ -475,10 +532,15 @@ pub async fn reset_post(
     let res = async {
         // Check the new password first: a typo there must not burn the code.
         let mut v = tsunagu_kernel::error::Validator::new();
-        v.check(tsunagu_accounts::password::validate_new("password", &f.password))?;
+        v.check(tsunagu_accounts::password::validate_new(
+            "password",
+            &f.password,
+        ))?;
         v.check(check_confirm(&f.password, &f.password_confirm))?;
         v.finish()?;
-        st.accounts.check_code(Purpose::Reset, &phone, &f.code, &ip).await?;
+        st.accounts
+            .check_code(Purpose::Reset, &phone, &f.code, &ip)
+            .await?;
         st.accounts.complete_reset(&phone, &f.password).await
     }
     .await;
@@ -501,7 +563,11 @@ pub async fn reset_resend(
     let Some(phone) = session_phone(&s, "reset_phone") else {
         return Ok(see_other("/password/forgot"));
     };
-    let errors = match st.accounts.send_code(Purpose::Reset, &phone, &ip, ctx.lang).await {
+    let errors = match st
+        .accounts
+        .send_code(Purpose::Reset, &phone, &ip, ctx.lang)
+        .await
+    {
         Ok(()) => FormErrors::none(),
         Err(e) => FormErrors::from_error(e, ctx.lang)?,
     };

@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use tsunagu_accounts::staff::{LoginTable, NewStaff, StaffStore};
-use tsunagu_accounts::{Realm, Role, Session, Stage, StaffUser};
+use tsunagu_accounts::{Realm, Role, Session, StaffUser, Stage};
 use tsunagu_audit::{Entry, Event};
 use tsunagu_kernel::{DomainError, JobId, PatientId, StaffId};
 
@@ -83,12 +83,20 @@ async fn login_post(
     let res = async {
         let facility = match st.facilities.by_slug(&f.facility).await {
             Ok(fac) => fac,
-            Err(DomainError::NotFound) => return Err(DomainError::Unauthorized("error.login.failed")),
+            Err(DomainError::NotFound) => {
+                return Err(DomainError::Unauthorized("error.login.failed"));
+            }
             Err(e) => return Err(e),
         };
         let (id, totp) = st
             .accounts
-            .staff_login(facility.id, facility.require_totp_all, &f.login_id, &f.password, &ip)
+            .staff_login(
+                facility.id,
+                facility.require_totp_all,
+                &f.login_id,
+                &f.password,
+                &ip,
+            )
             .await?;
         Ok((facility, id, totp))
     }
@@ -104,7 +112,14 @@ async fn login_post(
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Staff, Some(id), Some(facility.id), stage, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Staff,
+                    Some(id),
+                    Some(facility.id),
+                    stage,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             if stage == Stage::Full {
                 audit_login(&st, &facility.id, id, &ip).await?;
@@ -129,7 +144,12 @@ async fn login_post(
     }
 }
 
-async fn audit_login(st: &AppState, facility: &tsunagu_kernel::FacilityId, id: i64, ip: &str) -> AppResult<()> {
+async fn audit_login(
+    st: &AppState,
+    facility: &tsunagu_kernel::FacilityId,
+    id: i64,
+    ip: &str,
+) -> AppResult<()> {
     let user = st.accounts.staff.get(*facility, StaffId(id)).await?;
     st.audit
         .append(Entry {
@@ -189,7 +209,11 @@ async fn totp_form(ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
 }
 
 /// Starts (or shows again) TOTP enrolment: a fresh secret is stored, not yet enabled.
-async fn enrol_form(State(st): State<AppState>, ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
+async fn enrol_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(s): Sess,
+) -> AppResult<Response> {
     let Some((id, fid)) = pending_staff(&s, Stage::NeedsTotpEnrol) else {
         return Ok(see_other("/staff/login"));
     };
@@ -198,16 +222,29 @@ async fn enrol_form(State(st): State<AppState>, ctx: PageCtx, Sess(s): Sess) -> 
     enrol_page(&st, ctx, FormErrors::none(), &user, &facility.slug).await
 }
 
-async fn enrol_page(st: &AppState, ctx: PageCtx, errors: FormErrors, user: &StaffUser, slug: &str) -> AppResult<Response> {
+async fn enrol_page(
+    st: &AppState,
+    ctx: PageCtx,
+    errors: FormErrors,
+    user: &StaffUser,
+    slug: &str,
+) -> AppResult<Response> {
     let secret = match &user.totp_secret {
         Some(s) => s.clone(),
         None => {
             let s = tsunagu_accounts::totp::new_secret();
-            st.accounts.staff.set_totp_secret(LoginTable::Staff, user.id.0, &s).await?;
+            st.accounts
+                .staff
+                .set_totp_secret(LoginTable::Staff, user.id.0, &s)
+                .await?;
             s
         }
     };
-    let url = tsunagu_accounts::totp::provisioning_url(&secret, "tsunagu", &format!("{}@{}", user.login_id, slug))?;
+    let url = tsunagu_accounts::totp::provisioning_url(
+        &secret,
+        "tsunagu",
+        &format!("{}@{}", user.login_id, slug),
+    )?;
     page_status(
         form_status(&errors),
         &TotpPage {
@@ -235,13 +272,22 @@ async fn totp_post(
     Form(f): Form<CodeForm>,
 ) -> AppResult<Response> {
     let enrolling = s.stage == Stage::NeedsTotpEnrol;
-    let Some((id, fid)) = pending_staff(&s, s.stage).filter(|_| s.stage != Stage::Full && s.stage != Stage::Anonymous) else {
+    let Some((id, fid)) = pending_staff(&s, s.stage)
+        .filter(|_| s.stage != Stage::Full && s.stage != Stage::Anonymous)
+    else {
         return Ok(see_other("/staff/login"));
     };
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let res = st
         .accounts
-        .check_totp(LoginTable::Staff, id, user.totp_secret.as_deref(), user.totp_last_step, &f.code, user.failed_logins)
+        .check_totp(
+            LoginTable::Staff,
+            id,
+            user.totp_secret.as_deref(),
+            user.totp_last_step,
+            &f.code,
+            user.failed_logins,
+        )
         .await;
     match res {
         Ok(()) => {
@@ -249,7 +295,14 @@ async fn totp_post(
             let (token, _) = st
                 .accounts
                 .sessions
-                .create(Realm::Staff, Some(id), Some(fid), Stage::Full, &origin.0, serde_json::Map::new())
+                .create(
+                    Realm::Staff,
+                    Some(id),
+                    Some(fid),
+                    Stage::Full,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
                 .await?;
             audit_login(&st, &fid, id, &ip).await?;
             Ok(SetSession::Token(Realm::Staff, token).on(see_other("/staff")))
@@ -344,9 +397,22 @@ pub async fn audit_access(
     Ok(())
 }
 
-async fn patients(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp) -> AppResult<Response> {
+async fn patients(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
     let list = st.accounts.patients.list_at(me.scope(), 500).await?;
-    audit_access(&st, &me, None, "patient.list", format!("count={}", list.len()), &ip).await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "patient.list",
+        format!("count={}", list.len()),
+        &ip,
+    )
+    .await?;
     let rows = list
         .into_iter()
         .map(|fp| PatientRow {
@@ -354,7 +420,11 @@ async fn patients(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, Cli
             chart: fp.chart_number.clone().unwrap_or_default(),
             name: fp.patient.full_name(),
             kana: fp.patient.full_kana(),
-            birth: fp.patient.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+            birth: fp
+                .patient
+                .birth_date
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         })
         .collect();
     page(&Patients { ctx, rows })
@@ -374,7 +444,14 @@ struct PatientPage {
     chart: String,
 }
 
-async fn patient_page(st: &AppState, ctx: PageCtx, me: &StaffMember, id: PatientId, errors: FormErrors, chart_input: Option<String>) -> AppResult<Response> {
+async fn patient_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: PatientId,
+    errors: FormErrors,
+    chart_input: Option<String>,
+) -> AppResult<Response> {
     let fp = st.accounts.patients.get_at(me.scope(), id).await?;
     page_status(
         form_status(&errors),
@@ -384,19 +461,43 @@ async fn patient_page(st: &AppState, ctx: PageCtx, me: &StaffMember, id: Patient
             id: id.0,
             name: fp.patient.full_name(),
             kana: fp.patient.full_kana(),
-            birth: fp.patient.birth_date.map(|d| d.to_string()).unwrap_or_default(),
-            sex_key: fp.patient.sex.map_or("sex.unset", tsunagu_kernel::Sex::label_key),
+            birth: fp
+                .patient
+                .birth_date
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            sex_key: fp
+                .patient
+                .sex
+                .map_or("sex.unset", tsunagu_kernel::Sex::label_key),
             has_account: fp.patient.account_id.is_some(),
             chart: chart_input.unwrap_or_else(|| fp.chart_number.unwrap_or_default()),
         },
     )
 }
 
-async fn patient(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp, Path(id): Path<i64>) -> AppResult<Response> {
+async fn patient(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     // Scope first: an id of another facility's patient is "not found" and is not audited
     // as an access, because nothing was shown.
-    st.accounts.patients.get_at(me.scope(), PatientId(id)).await?;
-    audit_access(&st, &me, Some(PatientId(id)), "patient.view", String::new(), &ip).await?;
+    st.accounts
+        .patients
+        .get_at(me.scope(), PatientId(id))
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        Some(PatientId(id)),
+        "patient.view",
+        String::new(),
+        &ip,
+    )
+    .await?;
     patient_page(&st, ctx, &me, PatientId(id), FormErrors::none(), None).await
 }
 
@@ -413,7 +514,10 @@ pub fn parse_chart_number(s: &str) -> Result<Option<String>, DomainError> {
         return Ok(None);
     }
     if s.chars().count() > 20 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(DomainError::invalid("chart_number", "error.chart_number.invalid"));
+        return Err(DomainError::invalid(
+            "chart_number",
+            "error.chart_number.invalid",
+        ));
     }
     Ok(Some(s.to_string()))
 }
@@ -430,12 +534,23 @@ async fn set_chart(
     st.accounts.patients.get_at(me.scope(), pid).await?;
     let res = async {
         let chart = parse_chart_number(&f.chart_number)?;
-        st.accounts.patients.set_chart_number_at(me.scope(), pid, chart.as_deref()).await
+        st.accounts
+            .patients
+            .set_chart_number_at(me.scope(), pid, chart.as_deref())
+            .await
     }
     .await;
     match res {
         Ok(()) => {
-            audit_access(&st, &me, Some(pid), "patient.update", "chart_number".into(), &ip).await?;
+            audit_access(
+                &st,
+                &me,
+                Some(pid),
+                "patient.update",
+                "chart_number".into(),
+                &ip,
+            )
+            .await?;
             Ok(see_other(&format!("/staff/patients/{id}")))
         }
         Err(e) => {
@@ -465,7 +580,11 @@ async fn jobs(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppR
     })
 }
 
-async fn retry_job(State(st): State<AppState>, me: StaffMember, Path(id): Path<i64>) -> AppResult<Response> {
+async fn retry_job(
+    State(st): State<AppState>,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
     st.jobs.retry(JobId(id), Some(me.scope())).await?;
     Ok(see_other("/staff/jobs"))
 }
@@ -492,7 +611,13 @@ struct Settings {
     form: StaffForm,
 }
 
-async fn settings_page(st: &AppState, ctx: PageCtx, me: &StaffMember, errors: FormErrors, form: StaffForm) -> AppResult<Response> {
+async fn settings_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    errors: FormErrors,
+    form: StaffForm,
+) -> AppResult<Response> {
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
     page_status(
@@ -507,9 +632,23 @@ async fn settings_page(st: &AppState, ctx: PageCtx, me: &StaffMember, errors: Fo
     )
 }
 
-async fn settings(State(st): State<AppState>, ctx: PageCtx, me: StaffMember) -> AppResult<Response> {
+async fn settings(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+) -> AppResult<Response> {
     me.require_admin()?;
-    settings_page(&st, ctx, &me, FormErrors::none(), StaffForm { role: "doctor".into(), ..StaffForm::default() }).await
+    settings_page(
+        &st,
+        ctx,
+        &me,
+        FormErrors::none(),
+        StaffForm {
+            role: "doctor".into(),
+            ..StaffForm::default()
+        },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -518,40 +657,98 @@ pub struct TotpPolicyForm {
     require_all: Option<String>,
 }
 
-async fn set_totp_policy(State(st): State<AppState>, me: StaffMember, ClientIp(ip): ClientIp, Form(f): Form<TotpPolicyForm>) -> AppResult<Response> {
+async fn set_totp_policy(
+    State(st): State<AppState>,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<TotpPolicyForm>,
+) -> AppResult<Response> {
     me.require_admin()?;
-    st.facilities.set_require_totp_all(me.scope(), f.require_all.is_some()).await?;
-    audit_access(&st, &me, None, "facility.totp_policy", format!("require_all={}", f.require_all.is_some()), &ip).await?;
+    st.facilities
+        .set_require_totp_all(me.scope(), f.require_all.is_some())
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "facility.totp_policy",
+        format!("require_all={}", f.require_all.is_some()),
+        &ip,
+    )
+    .await?;
     Ok(see_other("/staff/settings"))
 }
 
-async fn add_staff(State(st): State<AppState>, ctx: PageCtx, me: StaffMember, ClientIp(ip): ClientIp, Form(f): Form<StaffForm>) -> AppResult<Response> {
+async fn add_staff(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<StaffForm>,
+) -> AppResult<Response> {
     me.require_admin()?;
     let res = async {
         let mut v = tsunagu_kernel::error::Validator::new();
         let login_id = v.check(StaffStore::parse_login_id("login_id", &f.login_id))?;
-        let name = v.check(tsunagu_kernel::values::person_name("display_name", &f.display_name, 60))?;
+        let name = v.check(tsunagu_kernel::values::person_name(
+            "display_name",
+            &f.display_name,
+            60,
+        ))?;
         let role = v.check(Role::parse("role", &f.role))?;
-        let pw = v.check(tsunagu_accounts::password::validate_new("password", &f.password))?;
+        let pw = v.check(tsunagu_accounts::password::validate_new(
+            "password",
+            &f.password,
+        ))?;
         v.finish()?;
-        let (Some(login_id), Some(display_name), Some(role), Some(pw)) = (login_id, name, role, pw) else {
-            return Err(DomainError::internal(anyhow::anyhow!("validated staff form incomplete")));
+        let (Some(login_id), Some(display_name), Some(role), Some(pw)) = (login_id, name, role, pw)
+        else {
+            return Err(DomainError::internal(anyhow::anyhow!(
+                "validated staff form incomplete"
+            )));
         };
         let hash = tsunagu_accounts::password::hash(pw).await?;
         st.accounts
             .staff
-            .create(me.scope(), &NewStaff { login_id, display_name, role, medical_registration_year: None }, &hash)
+            .create(
+                me.scope(),
+                &NewStaff {
+                    login_id,
+                    display_name,
+                    role,
+                    medical_registration_year: None,
+                },
+                &hash,
+            )
             .await
     }
     .await;
     match res {
         Ok(id) => {
-            audit_access(&st, &me, None, "staff.create", format!("staff_id={}", id.0), &ip).await?;
+            audit_access(
+                &st,
+                &me,
+                None,
+                "staff.create",
+                format!("staff_id={}", id.0),
+                &ip,
+            )
+            .await?;
             Ok(see_other("/staff/settings"))
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            settings_page(&st, ctx, &me, errors, StaffForm { password: String::new(), ..f }).await
+            settings_page(
+                &st,
+                ctx,
+                &me,
+                errors,
+                StaffForm {
+                    password: String::new(),
+                    ..f
+                },
+            )
+            .await
         }
     }
 }

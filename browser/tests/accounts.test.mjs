@@ -1,0 +1,134 @@
+// Sign-up reading the SMS code from the dev outbox, login, family, logout (phone size);
+// staff login with TOTP enrolment (PC size). Screenshots go to browser/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, enrolTotp, assertNoHorizontalScroll } from './support.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.proc.kill('SIGTERM');
+});
+
+async function operatorPage() {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/ops/login`);
+  await page.fill('#login_id', 'ops');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL('**/ops/totp');
+  await enrolTotp(page);
+  await page.waitForURL('**/ops');
+  return page;
+}
+
+async function codeFromOutbox(ops, e164) {
+  await ops.goto(`${server.base}/dev/outbox`);
+  const row = ops.locator(`tr[data-to="${e164}"]`).first();
+  const text = await row.locator('td.body').textContent();
+  const m = text.match(/(\d{6})/);
+  assert.ok(m, `no code in: ${text}`);
+  return m[1];
+}
+
+test('a patient signs up with an SMS code, adds family, logs out and in', async () => {
+  const ops = await operatorPage();
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+
+  await page.goto(server.base);
+  await page.screenshot({ path: `${SHOTS}phone-01-home.png`, fullPage: true });
+  await page.click('a[href="/signup"]');
+  await page.fill('#phone', '03-1234-5678');
+  await page.click('button.primary');
+  await assert.doesNotReject(page.locator('.field-error').waitFor());
+  assert.match(await page.locator('.field-error').textContent(), /携帯電話番号/);
+  await page.screenshot({ path: `${SHOTS}phone-02-signup-error.png`, fullPage: true });
+
+  await page.fill('#phone', '090-2345-6789');
+  await page.click('button.primary');
+  await page.waitForURL('**/signup/verify');
+  await page.screenshot({ path: `${SHOTS}phone-03-code.png`, fullPage: true });
+  const code = await codeFromOutbox(ops, '+819023456789');
+  await page.fill('#code', code);
+  await page.click('button.primary');
+  await page.waitForURL('**/signup/profile');
+
+  await page.fill('#family_name', '新橋');
+  await page.fill('#given_name', '太郎');
+  await page.fill('#family_name_kana', 'シンバシ');
+  await page.fill('#given_name_kana', 'タロウ');
+  await page.fill('#birth_date', '1954-03-26');
+  await page.check('input[name=sex][value="1"]');
+  await page.fill('#password', 'hashi-1954');
+  await page.fill('#password_confirm', 'hashi-1954');
+  await page.screenshot({ path: `${SHOTS}phone-04-profile.png`, fullPage: true });
+  await page.check('input[name=agree]');
+  await page.click('button.primary');
+  await page.waitForURL('**/my?welcome=1');
+  assert.match(await page.textContent('main'), /新橋 太郎/);
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-05-mypage.png`, fullPage: true });
+
+  // Log out and back in with phone + password.
+  await page.click('header form button');
+  await page.goto(`${server.base}/login`);
+  await page.fill('#phone', '09023456789');
+  await page.fill('#password', 'hashi-1954');
+  await page.click('button.primary');
+  await page.waitForURL('**/my');
+
+  await page.click('a[href="/my/family/new"]');
+  await page.fill('#family_name', '新橋');
+  await page.fill('#given_name', 'はな');
+  await page.fill('#family_name_kana', 'シンバシ');
+  await page.fill('#given_name_kana', 'ハナ');
+  await page.fill('#birth_date', '2020-05-05');
+  await page.check('input[name=sex][value="2"]');
+  await page.click('button.primary');
+  await page.waitForURL('**/my?done=family');
+  const people = await page.locator('ul.people li').allTextContents();
+  assert.equal(people.length, 2);
+  assert.match(people[1], /新橋 はな/);
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-06-family.png`, fullPage: true });
+
+  await page.click('header form button');
+  await page.goto(`${server.base}/my`);
+  assert.match(page.url(), /\/login$/);
+
+  // The English switch keeps the user on the same page.
+  await page.click('header a[lang=en]');
+  assert.match(await page.textContent('h1'), /Log in/);
+  await page.screenshot({ path: `${SHOTS}phone-07-login-en.png`, fullPage: true });
+  await ctx.close();
+});
+
+test('a doctor logs in and must enrol TOTP first', async () => {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/staff/login`);
+  await page.fill('#facility', 'tsunagu-central');
+  await page.fill('#login_id', 'doctor');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL('**/staff/totp/enrol');
+  assert.equal(await page.locator('.qr svg').count(), 1);
+  await page.screenshot({ path: `${SHOTS}pc-01-totp-enrol.png`, fullPage: true });
+  await enrolTotp(page);
+  await page.waitForURL(/\/staff$/);
+  assert.match(await page.textContent('h1'), /つなぐ中央病院/);
+  await page.screenshot({ path: `${SHOTS}pc-02-staff-home.png`, fullPage: true });
+  await page.click('a[href="/staff/patients"]');
+  assert.match(await page.textContent('table'), /山田/);
+  await page.screenshot({ path: `${SHOTS}pc-03-patients.png`, fullPage: true });
+  await ctx.close();
+});
