@@ -274,6 +274,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns its own error type
     fn environment_overrides_and_foreign_variables_are_ignored() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("TSUNAGU_LISTEN", "0.0.0.0:9999");
