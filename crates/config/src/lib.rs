@@ -31,7 +31,7 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 12] = [
+const SETTING_KEYS: [&str; 11] = [
     "listen",
     "data_dir",
     "database_url",
@@ -42,7 +42,6 @@ const SETTING_KEYS: [&str; 12] = [
     "log_json",
     "smtp",
     "sms",
-    "eligibility",
     "jobs",
 ];
 
@@ -71,8 +70,6 @@ pub struct Settings {
     pub smtp: Option<SmtpSettings>,
     /// Outgoing SMS through Twilio's Messages API; absent: captured for `/dev/outbox`.
     pub sms: Option<SmsSettings>,
-    /// The eligibility service (オンライン資格確認) started beside the platform.
-    pub eligibility: EligibilitySettings,
     /// Job workers.
     pub jobs: JobSettings,
 }
@@ -90,7 +87,6 @@ impl Default for Settings {
             log_json: false,
             smtp: None,
             sms: None,
-            eligibility: EligibilitySettings::default(),
             jobs: JobSettings::default(),
         }
     }
@@ -138,28 +134,6 @@ pub struct SmsSettings {
 
 fn default_twilio() -> String {
     "https://api.twilio.com".into()
-}
-
-/// Where the eligibility service runs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EligibilitySettings {
-    /// Address for the in-process eligibility service; empty to not start it.
-    pub listen: String,
-    /// Its own database URL; empty: a SQLite file `eligibility.db` under `data_dir`.
-    pub database_url: String,
-    /// Base URL of an external eligibility service; when set, none is started here.
-    pub external_url: String,
-}
-
-impl Default for EligibilitySettings {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8081".into(),
-            database_url: String::new(),
-            external_url: String::new(),
-        }
-    }
 }
 
 /// Background job workers.
@@ -217,15 +191,6 @@ impl Settings {
             sqlite_url(&self.data_dir.join("tsunagu.db"))
         } else {
             self.database_url.clone()
-        }
-    }
-
-    /// The eligibility database URL in effect.
-    pub fn effective_eligibility_database_url(&self) -> String {
-        if self.eligibility.database_url.is_empty() {
-            sqlite_url(&self.data_dir.join("eligibility.db"))
-        } else {
-            self.eligibility.database_url.clone()
         }
     }
 

@@ -30,10 +30,20 @@ pub enum Backend {
 }
 
 /// A pooled connection to the platform's database.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    // Kept for connections the pool cannot give (PostgreSQL LISTEN); never printed.
+    url: std::sync::Arc<str>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .finish()
+    }
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
@@ -74,7 +84,11 @@ impl Db {
             .connect_with(opts)
             .await
             .context("connecting to the database")?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     /// Applies every pending migration of this backend.
@@ -93,6 +107,11 @@ impl Db {
     /// The pool, for queries that need no transaction.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The connection URL (holds credentials: never log it).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The engine behind this handle.

@@ -15,4 +15,4 @@ mod queue;
 mod runner;
 
 pub use queue::{Job, JobQueue, JobRow, JobStatus, NewJob, backoff_ms};
-pub use runner::{Handler, JobContext, JobError, Runner};
+pub use runner::{FailureHook, Handler, JobContext, JobError, Runner};

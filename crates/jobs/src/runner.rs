@@ -55,12 +55,16 @@ impl From<tsunagu_kernel::DomainError> for JobError {
 pub type Handler =
     Arc<dyn Fn(JobContext) -> BoxFuture<'static, Result<(), JobError>> + Send + Sync>;
 
+/// Called when a job runs out of attempts (to tell staff at once).
+pub type FailureHook = Arc<dyn Fn(JobRow) -> BoxFuture<'static, ()> + Send + Sync>;
+
 /// A pool of workers with a handler per job kind.
 #[derive(Clone)]
 pub struct Runner {
     queue: JobQueue,
     handlers: Arc<HashMap<&'static str, Handler>>,
     lease_ms: i64,
+    on_failed: Option<FailureHook>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -78,7 +82,15 @@ impl Runner {
             queue,
             handlers: Arc::new(handlers),
             lease_ms: 5 * 60 * 1000,
+            on_failed: None,
         }
+    }
+
+    /// Calls `hook` with every job that fails for good.
+    #[must_use]
+    pub fn with_failure_hook(mut self, hook: FailureHook) -> Self {
+        self.on_failed = Some(hook);
+        self
     }
 
     /// Claims and runs one due job, if any. Returns whether one ran (tests drive the queue
@@ -132,6 +144,9 @@ impl Runner {
                 let status = self.queue.fail(&job, &format!("{e:#}"), permanent).await?;
                 if status == JobStatus::Failed {
                     tracing::error!(job = job.id.0, kind = %job.kind, "job failed for good");
+                    if let Some(hook) = &self.on_failed {
+                        hook(job.clone()).await;
+                    }
                 } else {
                     tracing::warn!(job = job.id.0, kind = %job.kind, attempt = job.attempts, "job attempt failed");
                 }

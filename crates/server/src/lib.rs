@@ -12,6 +12,7 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tsunagu_config::Settings;
 use tsunagu_db::Db;
+use tsunagu_events::{Event, Topic};
 use tsunagu_jobs::{JobQueue, Runner};
 use tsunagu_kernel::{Clock, SystemClock};
 use tsunagu_notifications::{Outbox, SmtpEmail, Transports, TwilioSms};
@@ -98,7 +99,23 @@ impl Application {
         let mut handlers = HashMap::new();
         let (kind, h) = outbox.handler();
         handlers.insert(kind, h);
-        let runner = Runner::new(jobs, handlers);
+        let events = state.events.clone();
+        let runner = Runner::new(jobs, handlers).with_failure_hook(Arc::new(move |job| {
+            let events = events.clone();
+            Box::pin(async move {
+                let topic = match job.facility_id {
+                    Some(f) => Topic::Facility(tsunagu_kernel::FacilityId(f)),
+                    None => Topic::Operators,
+                };
+                events
+                    .publish(Event {
+                        topic,
+                        kind: "job.failed".into(),
+                        data: serde_json::json!({ "id": job.id.0, "kind": job.kind }),
+                    })
+                    .await;
+            })
+        }));
         Ok(Self {
             listener,
             state,
@@ -147,7 +164,9 @@ impl Application {
             .clone()
             .run(self.workers, self.poll, shutdown.clone());
         let housekeeping = housekeeping(self.state.clone(), shutdown.clone());
-        let (http, (), ()) = tokio::join!(
+        let events = self.state.events.clone();
+        let bridge = events.run_bridge(shutdown.clone());
+        let (http, (), (), ()) = tokio::join!(
             async { server.await.context("HTTP server") },
             async {
                 if self.workers > 0 {
@@ -155,6 +174,7 @@ impl Application {
                 }
             },
             housekeeping,
+            bridge,
         );
         self.state.db.close().await;
         http

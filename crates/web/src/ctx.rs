@@ -65,6 +65,18 @@ impl PageCtx {
         t_args(self.lang, key, &[(name, value.to_string())])
     }
 
+    /// The page's live-event socket, for signed-in pages (empty otherwise).
+    pub fn ws_path(&self) -> &'static str {
+        if !self.signed_in {
+            return "";
+        }
+        match self.realm {
+            "staff" => "/staff/ws",
+            "operator" => "/ops/ws",
+            _ => "/ws",
+        }
+    }
+
     /// `lang` attribute value.
     pub fn lang_code(&self) -> &'static str {
         self.lang.code()

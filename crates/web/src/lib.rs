@@ -18,6 +18,7 @@ pub mod pages;
 pub mod security;
 pub mod session;
 pub mod state;
+pub mod ws;
 
 pub use state::{AppState, WebConfig};
 

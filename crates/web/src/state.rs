@@ -6,6 +6,7 @@ use tsunagu_accounts::Accounts;
 use tsunagu_audit::AuditLog;
 use tsunagu_clinics::FacilityStore;
 use tsunagu_db::Db;
+use tsunagu_events::EventBus;
 use tsunagu_jobs::JobQueue;
 use tsunagu_kernel::Clock;
 use tsunagu_notifications::Outbox;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Live events for open pages.
+    pub events: EventBus,
 }
 
 impl AppState {
@@ -63,6 +66,7 @@ impl AppState {
             jobs,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            events: EventBus::new(db.clone()),
             db,
             clock,
         }

@@ -1,4 +1,5 @@
 // Progressive enhancement only: every page works without this script.
+
 // Forms marked data-confirm ask before submitting (removing a family member, cancelling).
 document.addEventListener('submit', (ev) => {
   const form = ev.target;
@@ -6,3 +7,34 @@ document.addEventListener('submit', (ev) => {
     if (!window.confirm(form.dataset.confirm)) ev.preventDefault();
   }
 });
+
+// Live events: signed-in pages carry data-ws with their socket's path. Counters marked
+// data-live update in place; everything is also re-dispatched as a 'tsunagu:event' DOM event
+// for page-specific scripts. The socket reconnects by itself with a growing delay.
+(function live() {
+  const path = document.body && document.body.dataset.ws;
+  if (!path || !('WebSocket' in window)) return;
+  let delay = 1000;
+  function connect() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(`${proto}//${location.host}${path}`);
+    ws.addEventListener('open', () => { delay = 1000; });
+    ws.addEventListener('message', (m) => {
+      let ev;
+      try { ev = JSON.parse(m.data); } catch { return; }
+      if (ev.kind === 'job.failed') {
+        const badge = document.querySelector('[data-live="failed-jobs"]');
+        if (badge) {
+          badge.textContent = String((parseInt(badge.textContent, 10) || 0) + 1);
+          badge.hidden = false;
+        }
+      }
+      document.dispatchEvent(new CustomEvent('tsunagu:event', { detail: ev }));
+    });
+    ws.addEventListener('close', () => {
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    });
+  }
+  connect();
+})();

@@ -6,6 +6,7 @@
 mod accounts;
 mod helpers;
 mod jobs_outbox;
+mod live;
 mod platform;
 mod staff;
 mod tenancy;

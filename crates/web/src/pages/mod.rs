@@ -69,6 +69,9 @@ pub fn router(_state: AppState) -> Router<AppState> {
         )
         .route("/my/phone/resend", post(my::phone_resend))
         .route("/my/access-log", get(my::access_log))
+        .route("/ws", get(crate::ws::patient_ws))
+        .route("/staff/ws", get(crate::ws::staff_ws))
+        .route("/ops/ws", get(crate::ws::ops_ws))
         .merge(staff::router())
         .merge(ops::router())
 }

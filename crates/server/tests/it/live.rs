@@ -1,0 +1,179 @@
+//! Live events over the page WebSocket, and across nodes on PostgreSQL.
+
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tsunagu_events::{Event, EventBus, Topic};
+
+use crate::helpers::*;
+
+async fn staff_cookie(app: &TestApp, facility: &str, login: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/staff/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let anon = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = page.text().await.unwrap();
+    let csrf = Page {
+        status: 200,
+        location: None,
+        body,
+    }
+    .csrf();
+    let r = http
+        .post(format!("{}/staff/login", app.base))
+        .header("cookie", &anon)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("facility", facility),
+            ("login_id", login),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/staff");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn connect(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = app.base.replace("http://", "ws://") + path;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    ws
+}
+
+#[tokio::test]
+async fn staff_see_their_own_facility_events_live_and_only_those() {
+    let app = TestApp::spawn().await;
+    let central = staff_cookie(&app, "tsunagu-central", "clerk").await;
+    let north = staff_cookie(&app, "tsunagu-north", "clerk").await;
+    let mut ws_central = connect(&app, "/staff/ws", &central).await;
+    let mut ws_north = connect(&app, "/staff/ws", &north).await;
+    // Give both sockets time to subscribe.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let job = app
+        .state
+        .jobs
+        .enqueue(tsunagu_jobs::NewJob {
+            kind: "test.never",
+            payload: "{}".into(),
+            run_at: None,
+            max_attempts: 1,
+            facility_id: Some(f.id),
+        })
+        .await
+        .unwrap();
+    app.drain().await;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws_central.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["kind"], "job.failed");
+    assert_eq!(v["data"]["id"], job.0);
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), ws_north.next())
+            .await
+            .is_err(),
+        "another facility hears nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sockets_need_a_signed_in_session_and_the_same_origin() {
+    let app = TestApp::spawn().await;
+    let url = app.base.replace("http://", "ws://") + "/staff/ws";
+    assert!(
+        tokio_tungstenite::connect_async(url.clone()).await.is_err(),
+        "no session, no socket"
+    );
+    let cookie = staff_cookie(&app, "tsunagu-central", "clerk").await;
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    req.headers_mut()
+        .insert("origin", "http://evil.example".parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(req).await.is_err(),
+        "cross-site upgrade refused"
+    );
+    // A staff cookie does not open the patient socket.
+    let url = app.base.replace("http://", "ws://") + "/ws";
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("cookie", cookie.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(req).await.is_err());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_cross_nodes_through_postgres() {
+    let app = TestApp::spawn().await;
+    if !app.db.is_postgres() {
+        // One SQLite file belongs to one process: there is no second node to reach.
+        app.stop().await;
+        return;
+    }
+    // A second node on the same database.
+    let other = tsunagu_db::Db::connect(&app.db.url, 2).await.unwrap();
+    let bus2 = EventBus::new(other);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let bridge = {
+        let bus2 = bus2.clone();
+        tokio::spawn(async move { bus2.run_bridge(stop_rx).await })
+    };
+    let mut rx = bus2.subscribe();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    app.state
+        .events
+        .publish(Event {
+            topic: Topic::Facility(f.id),
+            kind: "test.ping".into(),
+            data: serde_json::json!({"n": 1}),
+        })
+        .await;
+    let got = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.kind, "test.ping");
+    assert_eq!(got.topic, Topic::Facility(f.id));
+    let _ = stop_tx.send(true);
+    bridge.await.unwrap();
+    app.stop().await;
+}
