@@ -66,6 +66,21 @@ pub struct Facility {
     pub slug: String,
     /// Whether every staff role must use TOTP.
     pub require_totp_all: bool,
+    /// Patients one doctor can be booked for in the same time (seats per unit).
+    pub capacity_per_doctor: i64,
+    /// Whether public holidays follow the weekly hours instead of being closed.
+    pub open_on_holidays: bool,
+    /// Online menus suspended for maintenance: no new bookings (G1).
+    pub online_suspended: bool,
+}
+
+impl Facility {
+    /// The facility's time zone (Asia/Tokyo if the stored name is unknown).
+    pub fn tz(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.time_zone)
+            .or_else(|_| jiff::tz::TimeZone::get("Asia/Tokyo"))
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
 }
 
 /// A facility to create.
@@ -148,7 +163,8 @@ pub fn parse_slug(field: &'static str, s: &str) -> DomainResult<String> {
     Ok(s)
 }
 
-const COLUMNS: &str = "id, organisation_id, name, kind, prefecture, address, phone, time_zone, slug, require_totp_all";
+const COLUMNS: &str = "id, organisation_id, name, kind, prefecture, address, phone, time_zone, slug, \
+                       require_totp_all, capacity_per_doctor, open_on_holidays, online_suspended";
 
 fn row_to_facility(r: &sqlx::any::AnyRow) -> Result<Facility, sqlx::Error> {
     use sqlx::Row;
@@ -166,6 +182,9 @@ fn row_to_facility(r: &sqlx::any::AnyRow) -> Result<Facility, sqlx::Error> {
         time_zone: r.try_get("time_zone")?,
         slug: r.try_get("slug")?,
         require_totp_all: flag(r.try_get("require_totp_all")?),
+        capacity_per_doctor: r.try_get("capacity_per_doctor")?,
+        open_on_holidays: flag(r.try_get("open_on_holidays")?),
+        online_suspended: flag(r.try_get("online_suspended")?),
     })
 }
 
@@ -278,6 +297,31 @@ impl FacilityStore {
         sqlx::query("UPDATE facilities SET require_totp_all = $2 WHERE id = $1")
             .bind(id.0)
             .bind(i64::from(on))
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Suspends or resumes the facility's online menus (G1).
+    pub async fn set_online_suspended(&self, id: FacilityId, on: bool) -> DomainResult<()> {
+        sqlx::query("UPDATE facilities SET online_suspended = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(i64::from(on))
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Sets how many patients one doctor can be booked for at the same time.
+    pub async fn set_capacity(&self, id: FacilityId, capacity: i64) -> DomainResult<()> {
+        if !(1..=20).contains(&capacity) {
+            return Err(DomainError::invalid("capacity", "error.capacity.invalid"));
+        }
+        sqlx::query("UPDATE facilities SET capacity_per_doctor = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(capacity)
             .execute(self.db.pool())
             .await
             .or_internal()?;

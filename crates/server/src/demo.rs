@@ -10,6 +10,7 @@ use tsunagu_accounts::password::hash_blocking;
 use tsunagu_accounts::staff::NewStaff;
 use tsunagu_clinics::{FacilityKind, NewFacility};
 use tsunagu_kernel::{DomainError, FacilityId, OrganisationId, Phone, Sex};
+use tsunagu_scheduling::{MenuInput, Mode, WeeklyHours};
 use tsunagu_web::AppState;
 
 /// The password of every demo login.
@@ -55,6 +56,60 @@ const STAFF: [(&str, &str, Role, Option<i64>); 5] = [
     ("clerk", "事務 四郎", Role::Clerk, None),
 ];
 
+/// (name, description, mode, first-visit minutes, return-visit minutes, insured, booking fee)
+const MENUS: [(&str, &str, Mode, i64, i64, bool, i64); 3] = [
+    (
+        "内科 再診（オンライン）",
+        "高血圧・脂質異常症などの定期的な診察とお薬の処方です。",
+        Mode::Online,
+        30,
+        15,
+        true,
+        0,
+    ),
+    (
+        "低用量ピル処方（自費）",
+        "オンラインで問診と処方を行います。保険適用外です。",
+        Mode::Online,
+        15,
+        10,
+        false,
+        500,
+    ),
+    (
+        "内科 外来（対面）",
+        "来院しての診察です。",
+        Mode::InPerson,
+        30,
+        15,
+        true,
+        0,
+    ),
+];
+
+/// Weekdays 9:00–12:00 and 14:00–17:00, Saturday mornings.
+fn demo_hours() -> Vec<WeeklyHours> {
+    let mut v = Vec::new();
+    for d in 1..=5 {
+        v.push(WeeklyHours {
+            weekday: d,
+            start_minute: 9 * 60,
+            end_minute: 12 * 60,
+        });
+        v.push(WeeklyHours {
+            weekday: d,
+            start_minute: 14 * 60,
+            end_minute: 17 * 60,
+        });
+    }
+    v.push(WeeklyHours {
+        weekday: 6,
+        start_minute: 9 * 60,
+        end_minute: 12 * 60,
+    });
+    v
+}
+
 /// Loads the demo data if there are no facilities yet. Returns whether it did.
 pub async fn load_if_empty(st: &AppState) -> anyhow::Result<bool> {
     if st.facilities.count().await? > 0 {
@@ -91,7 +146,8 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
             })
             .await?;
         for (suffix, display, role, year) in STAFF {
-            st.accounts
+            let staff_id = st
+                .accounts
                 .staff
                 .create(
                     id,
@@ -102,6 +158,29 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
                         medical_registration_year: year,
                     },
                     &hash,
+                )
+                .await?;
+            if role == Role::Doctor {
+                st.booker
+                    .schedules
+                    .set_weekly(id, staff_id, &demo_hours())
+                    .await?;
+            }
+        }
+        for (name, desc, mode, first, ret, insured, fee) in MENUS {
+            st.booker
+                .menus
+                .create(
+                    id,
+                    &MenuInput {
+                        name: name.into(),
+                        description: desc.into(),
+                        mode,
+                        first_minutes: first,
+                        return_minutes: ret,
+                        insured,
+                        booking_fee_yen: fee,
+                    },
                 )
                 .await?;
         }

@@ -99,6 +99,8 @@ impl Application {
         let mut handlers = HashMap::new();
         let (kind, h) = outbox.handler();
         handlers.insert(kind, h);
+        let (kind, h) = state.booker.remind_handler();
+        handlers.insert(kind, h);
         let events = state.events.clone();
         let runner = Runner::new(jobs, handlers).with_failure_hook(Arc::new(move |job| {
             let events = events.clone();

@@ -183,6 +183,15 @@ impl FormErrors {
         }
     }
 
+    /// Moves field messages to the general list (for pages whose inputs are not fields
+    /// the user typed, like a list of slots).
+    #[must_use]
+    pub fn flattened(mut self) -> Self {
+        let fields = std::mem::take(&mut self.fields);
+        self.general.extend(fields.into_iter().map(|(_, m)| m));
+        self
+    }
+
     /// The first message for `field`.
     pub fn get(&self, field: &str) -> Option<&str> {
         self.fields

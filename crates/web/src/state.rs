@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use tsunagu_accounts::Accounts;
 use tsunagu_audit::AuditLog;
+use tsunagu_booking::Booker;
 use tsunagu_clinics::FacilityStore;
 use tsunagu_db::Db;
 use tsunagu_events::EventBus;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Live events for open pages.
     pub events: EventBus,
+    /// Menus, schedules and bookings.
+    pub booker: Booker,
 }
 
 impl AppState {
@@ -58,7 +61,9 @@ impl AppState {
         jobs: JobQueue,
         config: WebConfig,
     ) -> Self {
+        let booker = Booker::new(db.clone(), clock.clone(), outbox.clone(), jobs.clone());
         Self {
+            booker,
             accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
             audit: AuditLog::new(db.clone(), clock.clone()),

@@ -504,3 +504,76 @@ async fn session_id_rotates_at_login_and_csrf_is_required() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn login_details_change_password_and_phone_with_a_code() {
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0002"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    // Wrong current password: refused with the field named.
+    let p = b
+        .submit(
+            "/my/login",
+            "/my/password",
+            &[
+                ("current_password", "nope-1234"),
+                ("password", "next-pass-1"),
+                ("password_confirm", "next-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("現在のパスワードが正しくありません"));
+    let p = b
+        .submit(
+            "/my/login",
+            "/my/password",
+            &[
+                ("current_password", tsunagu_server::demo::DEMO_PASSWORD),
+                ("password", "next-pass-1"),
+                ("password_confirm", "next-pass-1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/my?done=password"));
+    // A number already in use is refused; a free one gets a code.
+    let p = b
+        .submit("/my/login", "/my/phone", &[("phone", "090-0000-0001")])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("すでに登録されています"));
+    let p = b
+        .submit("/my/login", "/my/phone", &[("phone", "080-5555-6666")])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/my/phone/verify"));
+    let code = app.last_code_to("+818055556666").await;
+    let p = b
+        .submit("/my/phone/verify", "/my/phone/verify", &[("code", &code)])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/my?done=phone"));
+    let (s, _) = app
+        .api()
+        .post(
+            "/login",
+            json!({"phone": "080-5555-6666", "password": "next-pass-1"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .api()
+        .post(
+            "/login",
+            json!({"phone": "090-0000-0002", "password": "next-pass-1"}),
+        )
+        .await;
+    assert_eq!(s, 401, "the old number no longer logs in");
+    app.stop().await;
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accounts;
+mod booking;
 mod helpers;
 mod jobs_outbox;
 mod live;

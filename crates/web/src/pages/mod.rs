@@ -1,6 +1,7 @@
 //! Server-rendered pages: patients (`/`, `/signup`, `/login`, `/my`…), staff (`/staff`),
 //! operators (`/ops`, `/dev/outbox`).
 
+mod book;
 mod my;
 mod ops;
 mod public;
@@ -22,6 +23,10 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/", get(public::home))
         .route("/clinics", get(public::clinics))
         .route("/c/{slug}", get(public::clinic))
+        .route("/c/{slug}/book", get(book::book_form).post(book::book_post))
+        .route("/c/{slug}/book/confirm", get(book::confirm_form))
+        .route("/my/bookings/{id}", get(book::booking_detail))
+        .route("/my/bookings/{id}/cancel", post(book::cancel_post))
         .route(
             "/signup",
             get(signup::signup_form).post(signup::signup_post),

@@ -13,6 +13,7 @@ use tsunagu_kernel::DomainError;
 use super::page;
 use crate::ctx::PageCtx;
 use crate::error::{AppError, AppResult};
+use crate::session::Sess;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -20,12 +21,26 @@ use crate::state::AppState;
 struct Home {
     ctx: PageCtx,
     prefectures: &'static [(i64, &'static str, &'static str)],
+    bookings: Vec<tsunagu_booking::BookingView>,
 }
 
-pub async fn home(ctx: PageCtx) -> AppResult<Response> {
+/// The top page; signed-in patients see 「あなたの予約」 first (B2).
+pub async fn home(State(st): State<AppState>, ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
+    let mut bookings = Vec::new();
+    if let (tsunagu_accounts::Realm::Patient, Some(id)) = (s.realm, s.principal()) {
+        for b in st
+            .booker
+            .bookings
+            .upcoming_for_account(tsunagu_kernel::AccountId(id), st.clock.now_ms())
+            .await?
+        {
+            bookings.push(st.booker.view(b).await?);
+        }
+    }
     page(&Home {
         ctx,
         prefectures: &PREFECTURES,
+        bookings,
     })
 }
 
@@ -73,6 +88,8 @@ struct Clinic {
     prefecture: &'static str,
     url: String,
     doctors: Vec<(String, Option<i64>)>,
+    menus: Vec<tsunagu_scheduling::Menu>,
+    suspended: bool,
 }
 
 pub async fn clinic(
@@ -90,7 +107,10 @@ pub async fn clinic(
         .filter(|s| s.role == tsunagu_accounts::Role::Doctor && !s.disabled)
         .map(|s| (s.display_name, s.medical_registration_year))
         .collect();
+    let menus = st.booker.menus.list(facility.id, true).await?;
     page(&Clinic {
+        menus,
+        suspended: facility.online_suspended,
         url: format!("{}/c/{}", st.config.public_url, facility.slug),
         prefecture: prefecture_name(facility.prefecture, ctx.lang == Lang::En),
         ctx,

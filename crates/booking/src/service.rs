@@ -1,0 +1,463 @@
+//! Booking use cases: offering free slots, booking by a patient, cancelling, reminding.
+
+use std::sync::Arc;
+
+use futures::FutureExt;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+use tsunagu_accounts::{PatientStore, Role, StaffStore};
+use tsunagu_clinics::Facility;
+use tsunagu_db::{Db, DbResultExt};
+use tsunagu_i18n::{Lang, t, t_args};
+use tsunagu_jobs::{Handler, Job, JobContext, JobError, JobQueue, NewJob};
+use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, FacilityId, PatientId, StaffId};
+use tsunagu_notifications::{Channel, Outbox, OutgoingMessage};
+use tsunagu_scheduling::slots::{SlotQuery, compute};
+use tsunagu_scheduling::{Menu, MenuStore, Mode, ScheduleStore, Slot, VisitKind};
+
+use crate::store::{Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline};
+
+/// How far ahead patients may book.
+pub const BOOKING_HORIZON_DAYS: i64 = 60;
+
+/// What a patient asks to book.
+#[derive(Debug, Clone)]
+pub struct PatientBooking {
+    /// The signed-in account.
+    pub account: AccountId,
+    /// Who is seen: the holder or a family member.
+    pub patient: PatientId,
+    /// Menu id.
+    pub menu_id: i64,
+    /// First or return visit.
+    pub visit_kind: VisitKind,
+    /// Doctor.
+    pub doctor_id: StaffId,
+    /// Chosen start (ms).
+    pub starts_at: i64,
+}
+
+/// A booking with the names a page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct BookingView {
+    /// The booking.
+    #[serde(flatten)]
+    pub booking: Booking,
+    /// Facility name.
+    pub facility_name: String,
+    /// Facility slug.
+    pub facility_slug: String,
+    /// Facility phone (to call after the cancel deadline).
+    pub facility_phone: String,
+    /// Menu name.
+    pub menu_name: String,
+    /// Doctor's name.
+    pub doctor_name: String,
+    /// Patient's name.
+    pub patient_name: String,
+    /// Local start, `YYYY/MM/DD HH:MM`.
+    pub starts_local: String,
+    /// Local end time, `HH:MM`.
+    pub ends_local: String,
+    /// Whether the patient may still cancel online.
+    pub patient_can_cancel: bool,
+}
+
+/// The reminder job of a booking.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemindJob {
+    /// Facility of the booking (jobs stay within a scope too).
+    pub facility_id: i64,
+    /// Booking.
+    pub booking_id: i64,
+    /// Language of the patient when booking.
+    pub lang: Lang,
+}
+
+impl Job for RemindJob {
+    const KIND: &'static str = "booking.remind";
+    const MAX_ATTEMPTS: i64 = 8;
+}
+
+/// The booking services.
+#[derive(Debug, Clone)]
+pub struct Booker {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    /// Menus.
+    pub menus: MenuStore,
+    /// Weekly hours and exceptions.
+    pub schedules: ScheduleStore,
+    /// Bookings.
+    pub bookings: BookingStore,
+    patients: PatientStore,
+    staff: StaffStore,
+    facilities: tsunagu_clinics::FacilityStore,
+    outbox: Outbox,
+    jobs: JobQueue,
+}
+
+fn local(ms: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
+    tsunagu_kernel::clock::from_ms(ms)
+        .to_zoned(tz.clone())
+        .strftime(fmt)
+        .to_string()
+}
+
+impl Booker {
+    /// Wires the services.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox, jobs: JobQueue) -> Self {
+        Self {
+            menus: MenuStore::new(db.clone(), clock.clone()),
+            schedules: ScheduleStore::new(db.clone()),
+            bookings: BookingStore::new(db.clone(), clock.clone()),
+            patients: PatientStore::new(db.clone(), clock.clone()),
+            staff: StaffStore::new(db.clone(), clock.clone()),
+            facilities: tsunagu_clinics::FacilityStore::new(db.clone(), clock.clone()),
+            db,
+            clock,
+            outbox,
+            jobs,
+        }
+    }
+
+    /// Today in the facility's zone.
+    pub fn today(&self, facility: &Facility) -> Date {
+        self.clock.now().to_zoned(facility.tz()).date()
+    }
+
+    /// Slots of every doctor of the facility for a menu and visit kind, `days` days from
+    /// `from` (clamped to today … the booking horizon), free or not, in time order.
+    pub async fn slots(
+        &self,
+        facility: &Facility,
+        menu: &Menu,
+        kind: VisitKind,
+        from: Date,
+        days: i64,
+    ) -> DomainResult<Vec<Slot>> {
+        let tz = facility.tz();
+        let today = self.today(facility);
+        let from = from.max(today);
+        let days = days.clamp(1, 31);
+        let to = from
+            .checked_add(jiff::Span::new().days(days))
+            .map_err(DomainError::internal)?;
+        let now = self.clock.now_ms();
+        let range_start = tsunagu_scheduling::slots::local_instant(&tz, from, 0).unwrap_or(now);
+        let range_end = tsunagu_scheduling::slots::local_instant(&tz, to, 0).unwrap_or(now);
+        let mut out = Vec::new();
+        for doctor in self.staff.list(facility.id).await? {
+            if doctor.role != Role::Doctor || doctor.disabled {
+                continue;
+            }
+            let weekly = self.schedules.weekly(facility.id, doctor.id).await?;
+            if weekly.is_empty() {
+                continue;
+            }
+            let exceptions = self
+                .schedules
+                .exceptions(facility.id, doctor.id, from, to)
+                .await?;
+            let claims = self
+                .bookings
+                .claims(doctor.id, range_start, range_end)
+                .await?;
+            out.extend(compute(&SlotQuery {
+                tz: &tz,
+                doctor_id: doctor.id,
+                from,
+                days,
+                minutes: menu.minutes(kind),
+                weekly: &weekly,
+                exceptions: &exceptions,
+                open_on_holidays: facility.open_on_holidays,
+                claims: &claims,
+                capacity: facility.capacity_per_doctor,
+                not_before: now,
+            }));
+        }
+        out.sort_by_key(|s| (s.starts_at, s.doctor_id.0));
+        Ok(out)
+    }
+
+    /// Books for a patient of the account, after checking everything a patient could get
+    /// wrong; sends the confirmation and schedules the reminder in the same transaction.
+    pub async fn book_web(
+        &self,
+        facility: &Facility,
+        req: &PatientBooking,
+        lang: Lang,
+    ) -> DomainResult<i64> {
+        if facility.online_suspended {
+            return Err(DomainError::Conflict("error.facility.suspended"));
+        }
+        let patient = self
+            .patients
+            .patient_of(req.account, req.patient)
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound => {
+                    DomainError::invalid("patient_id", "error.booking.patient")
+                }
+                other => other,
+            })?;
+        let menu = match self.menus.get(facility.id, req.menu_id).await {
+            Ok(m) if m.active => m,
+            Ok(_) | Err(DomainError::NotFound) => {
+                return Err(DomainError::invalid("menu_id", "error.booking.menu"));
+            }
+            Err(e) => return Err(e),
+        };
+        let now = self.clock.now_ms();
+        if req.starts_at <= now {
+            return Err(DomainError::invalid("starts_at", "error.booking.past"));
+        }
+        let tz = facility.tz();
+        let day = tsunagu_kernel::clock::from_ms(req.starts_at)
+            .to_zoned(tz.clone())
+            .date();
+        if day
+            > self
+                .today(facility)
+                .checked_add(jiff::Span::new().days(BOOKING_HORIZON_DAYS))
+                .map_err(DomainError::internal)?
+        {
+            return Err(DomainError::invalid("starts_at", "error.booking.too_far"));
+        }
+        // The chosen time must be one this facility offers for this menu and kind: a slot of
+        // another clinic, a closed hour or a misaligned start is refused here.
+        let offered = self.slots(facility, &menu, req.visit_kind, day, 1).await?;
+        let Some(slot) = offered
+            .iter()
+            .find(|s| s.doctor_id == req.doctor_id && s.starts_at == req.starts_at)
+            .copied()
+        else {
+            return Err(DomainError::invalid(
+                "starts_at",
+                "error.booking.not_offered",
+            ));
+        };
+        if !slot.free {
+            return Err(DomainError::Conflict("error.slot.taken"));
+        }
+        let account = self.patients.account(req.account).await?;
+        let mut tx = self.db.begin_write().await?;
+        let id = self
+            .bookings
+            .create_in(
+                &mut tx,
+                &NewBooking {
+                    facility_id: facility.id,
+                    patient_id: patient.id,
+                    account_id: Some(req.account),
+                    booked_by_staff: None,
+                    menu_id: menu.id,
+                    doctor_id: slot.doctor_id,
+                    mode: menu.mode,
+                    visit_kind: req.visit_kind,
+                    starts_at: slot.starts_at,
+                    ends_at: slot.ends_at,
+                    source: Source::Web,
+                    booking_fee_yen: if menu.insured {
+                        0
+                    } else {
+                        menu.booking_fee_yen
+                    },
+                    staff_memo: String::new(),
+                },
+                facility.capacity_per_doctor,
+            )
+            .await?;
+        let when = local(slot.starts_at, &tz, "%Y/%m/%d %H:%M");
+        let (channel, destination) = notice_target(&account);
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel,
+                    destination,
+                    subject: t(lang, "mail.booked.subject").into_owned(),
+                    body: t_args(
+                        lang,
+                        "notice.booked",
+                        &[
+                            ("facility", facility.name.as_str()),
+                            ("when", when.as_str()),
+                            ("menu", menu.name.as_str()),
+                        ],
+                    ),
+                    purpose: "booking_confirmed",
+                    facility_id: Some(facility.id),
+                    account_id: Some(req.account),
+                },
+            )
+            .await?;
+        // The reminder goes out at 10:00 the day before; a booking made later than that
+        // has just had its confirmation, which serves as the reminder.
+        if let Some(remind_at) = day
+            .yesterday()
+            .ok()
+            .and_then(|d| tsunagu_scheduling::slots::local_instant(&tz, d, 10 * 60))
+            .filter(|at| *at > now)
+        {
+            let job = NewJob::of(&RemindJob {
+                facility_id: facility.id.0,
+                booking_id: id,
+                lang,
+            })?
+            .at(remind_at)
+            .for_facility(Some(facility.id));
+            self.jobs.enqueue_in(&mut tx, job).await?;
+        }
+        tx.commit().await.or_internal()?;
+        // Known to the facility from now on (its staff see the patient in their list).
+        self.patients
+            .register_at(facility.id, patient.id, None)
+            .await?;
+        Ok(id)
+    }
+
+    /// Cancels a booking of the account, until the end of the day before the visit.
+    pub async fn cancel_by_patient(
+        &self,
+        account: AccountId,
+        id: i64,
+        lang: Lang,
+    ) -> DomainResult<Booking> {
+        let b = self.bookings.get_for_account(account, id).await?;
+        if b.status != BookingStatus::Booked {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        let facility = self.facilities.get(b.facility_id).await?;
+        if self.clock.now_ms() >= cancel_deadline(b.starts_at, &facility.tz()) {
+            return Err(DomainError::Forbidden("error.cancel.too_late"));
+        }
+        let acct = self.patients.account(account).await?;
+        let mut tx = self.db.begin_write().await?;
+        self.bookings.cancel_in(&mut tx, &b, false).await?;
+        let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
+        let (channel, destination) = notice_target(&acct);
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel,
+                    destination,
+                    subject: t(lang, "mail.cancelled.subject").into_owned(),
+                    body: t_args(
+                        lang,
+                        "notice.cancelled",
+                        &[
+                            ("facility", facility.name.as_str()),
+                            ("when", when.as_str()),
+                        ],
+                    ),
+                    purpose: "booking_cancelled",
+                    facility_id: Some(facility.id),
+                    account_id: Some(account),
+                },
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(b)
+    }
+
+    /// The names and local times a page shows for a booking.
+    pub async fn view(&self, b: Booking) -> DomainResult<BookingView> {
+        let facility = self.facilities.get(b.facility_id).await?;
+        let tz = facility.tz();
+        let menu = self.menus.get(b.facility_id, b.menu_id).await?;
+        let doctor = self.staff.get(b.facility_id, b.doctor_id).await?;
+        let patient_name = match b.account_id {
+            Some(a) => self
+                .patients
+                .patient_of(a, b.patient_id)
+                .await
+                .map(|p| p.full_name())
+                .unwrap_or_default(),
+            None => self
+                .patients
+                .get_at(b.facility_id, b.patient_id)
+                .await
+                .map(|p| p.patient.full_name())
+                .unwrap_or_default(),
+        };
+        Ok(BookingView {
+            patient_can_cancel: b.status == BookingStatus::Booked
+                && self.clock.now_ms() < cancel_deadline(b.starts_at, &tz),
+            starts_local: local(b.starts_at, &tz, "%Y/%m/%d %H:%M"),
+            ends_local: local(b.ends_at, &tz, "%H:%M"),
+            facility_name: facility.name,
+            facility_slug: facility.slug,
+            facility_phone: facility.phone,
+            menu_name: menu.name,
+            doctor_name: doctor.display_name,
+            patient_name,
+            booking: b,
+        })
+    }
+
+    /// The job handler that sends reminders.
+    pub fn remind_handler(&self) -> (&'static str, Handler) {
+        let me = self.clone();
+        let h: Handler = Arc::new(move |ctx: JobContext| {
+            let me = me.clone();
+            async move { me.remind(ctx).await }.boxed()
+        });
+        (RemindJob::KIND, h)
+    }
+
+    async fn remind(&self, ctx: JobContext) -> Result<(), JobError> {
+        let job: RemindJob =
+            serde_json::from_str(&ctx.payload).map_err(|e| JobError::Permanent(e.into()))?;
+        let b = match self
+            .bookings
+            .get_at(FacilityId(job.facility_id), job.booking_id)
+            .await
+        {
+            Ok(b) => b,
+            Err(DomainError::NotFound) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // Cancelled since: nothing to remind of.
+        let (BookingStatus::Booked, Some(account)) = (b.status, b.account_id) else {
+            return Ok(());
+        };
+        let facility = self.facilities.get(b.facility_id).await?;
+        let acct = self.patients.account(account).await?;
+        let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
+        let (channel, destination) = notice_target(&acct);
+        self.outbox
+            .enqueue(OutgoingMessage {
+                channel,
+                destination,
+                subject: t(job.lang, "mail.reminder.subject").into_owned(),
+                body: t_args(
+                    job.lang,
+                    if b.mode == Mode::Online {
+                        "notice.reminder_online"
+                    } else {
+                        "notice.reminder"
+                    },
+                    &[
+                        ("facility", facility.name.as_str()),
+                        ("when", when.as_str()),
+                    ],
+                ),
+                purpose: "booking_reminder",
+                facility_id: Some(facility.id),
+                account_id: Some(account),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// Where an account's notices go: email if chosen and verified, else SMS.
+fn notice_target(a: &tsunagu_accounts::Account) -> (Channel, String) {
+    match (&a.email, a.notify_channel.as_str()) {
+        (Some(e), "email") => (Channel::Email, e.as_str().to_string()),
+        _ => (Channel::Sms, a.phone.e164().to_string()),
+    }
+}

@@ -1,0 +1,385 @@
+//! Booking storage and the capacity-safe claim.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use serde::Serialize;
+use tsunagu_db::{Db, DbResultExt, Tx, flag, sqlx};
+use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, FacilityId, PatientId, StaffId};
+use tsunagu_scheduling::slots::units;
+use tsunagu_scheduling::{Mode, VisitKind};
+
+/// Where a booking came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The patient, on the web.
+    Web,
+    /// Staff, for a member who called (B3).
+    Phone,
+    /// Staff, for a patient with no account (院内予約, B7).
+    InClinic,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Web => "web",
+            Source::Phone => "phone",
+            Source::InClinic => "in_clinic",
+        }
+    }
+    fn parse(s: &str) -> Self {
+        match s {
+            "phone" => Source::Phone,
+            "in_clinic" => Source::InClinic,
+            _ => Source::Web,
+        }
+    }
+}
+
+/// Lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    /// Upcoming.
+    Booked,
+    /// Cancelled.
+    Cancelled,
+    /// Seen.
+    Completed,
+    /// The patient did not come.
+    NoShow,
+}
+
+impl BookingStatus {
+    fn parse(s: &str) -> Self {
+        match s {
+            "cancelled" => Self::Cancelled,
+            "completed" => Self::Completed,
+            "no_show" => Self::NoShow,
+            _ => Self::Booked,
+        }
+    }
+}
+
+/// A booking to make.
+#[derive(Debug, Clone)]
+pub struct NewBooking {
+    /// Facility.
+    pub facility_id: FacilityId,
+    /// Who is seen.
+    pub patient_id: PatientId,
+    /// The account that booked (and pays), if any.
+    pub account_id: Option<AccountId>,
+    /// The staff member who booked, if any.
+    pub booked_by_staff: Option<StaffId>,
+    /// Menu.
+    pub menu_id: i64,
+    /// Doctor.
+    pub doctor_id: StaffId,
+    /// Online or in person.
+    pub mode: Mode,
+    /// First or return visit.
+    pub visit_kind: VisitKind,
+    /// Start (ms).
+    pub starts_at: i64,
+    /// End (ms).
+    pub ends_at: i64,
+    /// Origin.
+    pub source: Source,
+    /// Booking fee (0 for in-clinic bookings whatever the menu says).
+    pub booking_fee_yen: i64,
+    /// Staff-only same-day memo.
+    pub staff_memo: String,
+}
+
+/// A stored booking.
+#[derive(Debug, Clone, Serialize)]
+pub struct Booking {
+    /// Id.
+    pub id: i64,
+    /// Facility.
+    pub facility_id: FacilityId,
+    /// Patient.
+    pub patient_id: PatientId,
+    /// Booking account.
+    pub account_id: Option<AccountId>,
+    /// Menu.
+    pub menu_id: i64,
+    /// Doctor.
+    pub doctor_id: StaffId,
+    /// Mode.
+    pub mode: Mode,
+    /// Visit kind.
+    pub visit_kind: VisitKind,
+    /// Start (ms).
+    pub starts_at: i64,
+    /// End (ms).
+    pub ends_at: i64,
+    /// Status.
+    pub status: BookingStatus,
+    /// Origin.
+    pub source: Source,
+    /// Booking fee.
+    pub booking_fee_yen: i64,
+    /// Staff memo (never shown to patients).
+    #[serde(skip)]
+    pub staff_memo: String,
+    /// Cancelled after the patient's deadline (cancellation fee may apply).
+    pub late_cancel: bool,
+}
+
+const COLUMNS: &str = "id, facility_id, patient_id, account_id, menu_id, doctor_id, mode, visit_kind, \
+                       starts_at, ends_at, status, source, booking_fee_yen, staff_memo, late_cancel";
+
+fn row_to_booking(r: &sqlx::any::AnyRow) -> Result<Booking, sqlx::Error> {
+    use sqlx::Row;
+    let mode: String = r.try_get("mode")?;
+    let kind: String = r.try_get("visit_kind")?;
+    Ok(Booking {
+        id: r.try_get("id")?,
+        facility_id: FacilityId(r.try_get("facility_id")?),
+        patient_id: PatientId(r.try_get("patient_id")?),
+        account_id: r.try_get::<Option<i64>, _>("account_id")?.map(AccountId),
+        menu_id: r.try_get("menu_id")?,
+        doctor_id: StaffId(r.try_get("doctor_id")?),
+        mode: Mode::parse("mode", &mode).unwrap_or(Mode::Online),
+        visit_kind: VisitKind::parse("visit_kind", &kind).unwrap_or(VisitKind::Return),
+        starts_at: r.try_get("starts_at")?,
+        ends_at: r.try_get("ends_at")?,
+        status: BookingStatus::parse(&r.try_get::<String, _>("status")?),
+        source: Source::parse(&r.try_get::<String, _>("source")?),
+        booking_fee_yen: r.try_get("booking_fee_yen")?,
+        staff_memo: r.try_get("staff_memo")?,
+        late_cancel: flag(r.try_get("late_cancel")?),
+    })
+}
+
+/// The last instant a patient may cancel online: the start of the visit's local day.
+pub fn cancel_deadline(starts_at: i64, tz: &TimeZone) -> i64 {
+    let ts = tsunagu_kernel::clock::from_ms(starts_at);
+    let day = ts.to_zoned(tz.clone()).date();
+    day.to_zoned(tz.clone())
+        .map(|z| z.timestamp().as_millisecond())
+        .unwrap_or(starts_at)
+}
+
+/// Booking storage.
+#[derive(Debug, Clone)]
+pub struct BookingStore {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl BookingStore {
+    /// The store on `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Creates a booking and claims its units in the caller's transaction (which must have
+    /// been started with `begin_write`). `Conflict("error.slot.taken")` if the time is full;
+    /// the caller must then drop the transaction.
+    pub async fn create_in(&self, tx: &mut Tx, b: &NewBooking, capacity: i64) -> DomainResult<i64> {
+        let now = self.clock.now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bookings (facility_id, patient_id, account_id, booked_by_staff, menu_id, doctor_id, \
+             mode, visit_kind, starts_at, ends_at, status, source, booking_fee_yen, staff_memo, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'booked', $11, $12, $13, $14, $14) RETURNING id",
+        )
+        .bind(b.facility_id.0)
+        .bind(b.patient_id.0)
+        .bind(b.account_id.map(|a| a.0))
+        .bind(b.booked_by_staff.map(|s| s.0))
+        .bind(b.menu_id)
+        .bind(b.doctor_id.0)
+        .bind(b.mode.as_str())
+        .bind(b.visit_kind.as_str())
+        .bind(b.starts_at)
+        .bind(b.ends_at)
+        .bind(b.source.as_str())
+        .bind(b.booking_fee_yen)
+        .bind(&b.staff_memo)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .or_internal()?;
+        for unit in units(b.starts_at, b.ends_at) {
+            let mut claimed = false;
+            for seat in 1..=capacity.max(1) {
+                let got: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO slot_claims (doctor_id, unit_start, seat, booking_id) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (doctor_id, unit_start, seat) DO NOTHING RETURNING seat",
+                )
+                .bind(b.doctor_id.0)
+                .bind(unit)
+                .bind(seat)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .or_internal()?;
+                if got.is_some() {
+                    claimed = true;
+                    break;
+                }
+            }
+            if !claimed {
+                return Err(DomainError::Conflict("error.slot.taken"));
+            }
+        }
+        Ok(id)
+    }
+
+    /// Creates a booking in its own transaction.
+    pub async fn create(&self, b: &NewBooking, capacity: i64) -> DomainResult<i64> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.create_in(&mut tx, b, capacity).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Claims per unit of a doctor between two instants (for free-slot computation).
+    pub async fn claims(
+        &self,
+        doctor: StaffId,
+        from: i64,
+        to: i64,
+    ) -> DomainResult<HashMap<i64, i64>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT unit_start, COUNT(*) FROM slot_claims WHERE doctor_id = $1 AND unit_start >= $2 \
+             AND unit_start < $3 GROUP BY unit_start",
+        )
+        .bind(doctor.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A booking of an account (its own or its family's); `NotFound` otherwise.
+    pub async fn get_for_account(&self, account: AccountId, id: i64) -> DomainResult<Booking> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM bookings WHERE account_id = $1 AND id = $2"
+        )))
+        .bind(account.0)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        row_to_booking(&row).or_internal()
+    }
+
+    /// A booking of a facility; `NotFound` for other facilities'.
+    pub async fn get_at(&self, facility: FacilityId, id: i64) -> DomainResult<Booking> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM bookings WHERE facility_id = $1 AND id = $2"
+        )))
+        .bind(facility.0)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        row_to_booking(&row).or_internal()
+    }
+
+    /// An account's live bookings ending after `after` (ms), soonest first.
+    pub async fn upcoming_for_account(
+        &self,
+        account: AccountId,
+        after: i64,
+    ) -> DomainResult<Vec<Booking>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM bookings WHERE account_id = $1 AND status = 'booked' AND ends_at > $2 \
+             ORDER BY starts_at"
+        )))
+        .bind(account.0)
+        .bind(after)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        rows.iter()
+            .map(row_to_booking)
+            .collect::<Result<_, _>>()
+            .or_internal()
+    }
+
+    /// A facility's bookings starting in [from, to), any status, in time order.
+    pub async fn list_at(
+        &self,
+        facility: FacilityId,
+        from: i64,
+        to: i64,
+    ) -> DomainResult<Vec<Booking>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM bookings WHERE facility_id = $1 AND starts_at >= $2 AND starts_at < $3 \
+             ORDER BY starts_at, id"
+        )))
+        .bind(facility.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        rows.iter()
+            .map(row_to_booking)
+            .collect::<Result<_, _>>()
+            .or_internal()
+    }
+
+    /// Cancels a live booking and frees its time. `late` flags a cancellation after the
+    /// patient's deadline (for the clinic's cancellation fee).
+    pub async fn cancel_in(&self, tx: &mut Tx, b: &Booking, late: bool) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        let r = sqlx::query(
+            "UPDATE bookings SET status = 'cancelled', cancelled_at = $2, late_cancel = $3, updated_at = $2 \
+             WHERE id = $1 AND status = 'booked'",
+        )
+        .bind(b.id)
+        .bind(now)
+        .bind(i64::from(late))
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        sqlx::query("DELETE FROM slot_claims WHERE booking_id = $1")
+            .bind(b.id)
+            .execute(&mut **tx)
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_is_the_start_of_the_visit_day_in_the_facility_zone() {
+        let tokyo = TimeZone::get("Asia/Tokyo").unwrap();
+        // 2026-11-21 09:00 JST = 2026-11-21T00:00Z; deadline 2026-11-21 00:00 JST = 2026-11-20T15:00Z.
+        let visit = "2026-11-21T00:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond();
+        let deadline = cancel_deadline(visit, &tokyo);
+        assert_eq!(
+            deadline,
+            "2026-11-20T15:00:00Z"
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_millisecond()
+        );
+        // In UTC the same visit's day starts 9 hours later: the zone matters.
+        assert_ne!(deadline, cancel_deadline(visit, &TimeZone::UTC));
+    }
+}

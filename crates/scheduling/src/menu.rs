@@ -1,0 +1,286 @@
+//! Menus: what a patient books (B9).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tsunagu_db::{Db, DbResultExt, flag, sqlx};
+use tsunagu_kernel::error::Validator;
+use tsunagu_kernel::values::person_name;
+use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError};
+
+/// Online (video) or in person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// オンライン診療.
+    Online,
+    /// 対面.
+    InPerson,
+}
+
+impl Mode {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Online => "online",
+            Mode::InPerson => "in_person",
+        }
+    }
+    /// Parses a stored or submitted mode.
+    pub fn parse(field: &'static str, s: &str) -> DomainResult<Self> {
+        match s {
+            "online" => Ok(Mode::Online),
+            "in_person" => Ok(Mode::InPerson),
+            _ => Err(DomainError::invalid(field, "error.invalid_choice")),
+        }
+    }
+    /// Catalogue key of its label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            Mode::Online => "mode.online",
+            Mode::InPerson => "mode.in_person",
+        }
+    }
+}
+
+/// First visit (初診) or return visit (再診): they take different times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitKind {
+    /// 初診.
+    First,
+    /// 再診.
+    Return,
+}
+
+impl VisitKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VisitKind::First => "first",
+            VisitKind::Return => "return",
+        }
+    }
+    /// Parses a stored or submitted kind.
+    pub fn parse(field: &'static str, s: &str) -> DomainResult<Self> {
+        match s {
+            "first" => Ok(VisitKind::First),
+            "return" => Ok(VisitKind::Return),
+            "" => Err(DomainError::invalid(field, "error.visit_kind.required")),
+            _ => Err(DomainError::invalid(field, "error.invalid_choice")),
+        }
+    }
+    /// Catalogue key of its label.
+    pub fn label_key(self) -> &'static str {
+        match self {
+            VisitKind::First => "visit.first",
+            VisitKind::Return => "visit.return",
+        }
+    }
+}
+
+/// A bookable menu.
+#[derive(Debug, Clone, Serialize)]
+pub struct Menu {
+    /// Id.
+    pub id: i64,
+    /// Facility.
+    pub facility_id: FacilityId,
+    /// Name shown to patients.
+    pub name: String,
+    /// Description shown to patients.
+    pub description: String,
+    /// Online or in person.
+    pub mode: Mode,
+    /// Minutes per patient for a first visit.
+    pub first_minutes: i64,
+    /// Minutes per patient for a return visit.
+    pub return_minutes: i64,
+    /// Insured (保険診療) or self-pay (自費).
+    pub insured: bool,
+    /// Booking fee in yen (self-pay only; never charged for in-clinic bookings).
+    pub booking_fee_yen: i64,
+    /// Offered to patients.
+    pub active: bool,
+}
+
+impl Menu {
+    /// Minutes of a visit of this kind.
+    pub fn minutes(&self, kind: VisitKind) -> i64 {
+        match kind {
+            VisitKind::First => self.first_minutes,
+            VisitKind::Return => self.return_minutes,
+        }
+    }
+}
+
+/// A menu as entered by an admin, validated.
+#[derive(Debug, Clone)]
+pub struct MenuInput {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Mode.
+    pub mode: Mode,
+    /// Minutes for a first visit.
+    pub first_minutes: i64,
+    /// Minutes for a return visit.
+    pub return_minutes: i64,
+    /// Insured.
+    pub insured: bool,
+    /// Booking fee.
+    pub booking_fee_yen: i64,
+}
+
+fn minutes(field: &'static str, s: &str) -> DomainResult<i64> {
+    let n: i64 = s
+        .trim()
+        .parse()
+        .map_err(|_| DomainError::invalid(field, "error.minutes.invalid"))?;
+    if !(5..=240).contains(&n) || n % 5 != 0 {
+        return Err(DomainError::invalid(field, "error.minutes.invalid"));
+    }
+    Ok(n)
+}
+
+impl MenuInput {
+    /// Validates form input.
+    pub fn parse(
+        name: &str,
+        description: &str,
+        mode: &str,
+        first_minutes: &str,
+        return_minutes: &str,
+        insured: bool,
+        booking_fee: &str,
+    ) -> DomainResult<Self> {
+        let mut v = Validator::new();
+        let name = v.check(person_name("name", name, 60))?;
+        let mode = v.check(Mode::parse("mode", mode))?;
+        let first = v.check(minutes("first_minutes", first_minutes))?;
+        let ret = v.check(minutes("return_minutes", return_minutes))?;
+        let fee = if booking_fee.trim().is_empty() {
+            Some(0)
+        } else {
+            match booking_fee.trim().parse::<i64>() {
+                Ok(f) if (0..=100_000).contains(&f) => Some(f),
+                _ => {
+                    v.push(FieldError::new("booking_fee_yen", "error.fee.invalid"));
+                    None
+                }
+            }
+        };
+        if insured && fee.is_some_and(|f| f > 0) {
+            // Insured care cannot carry a booking fee; only self-pay menus may.
+            v.push(FieldError::new("booking_fee_yen", "error.fee.insured"));
+        }
+        v.finish()?;
+        match (name, mode, first, ret, fee) {
+            (
+                Some(name),
+                Some(mode),
+                Some(first_minutes),
+                Some(return_minutes),
+                Some(booking_fee_yen),
+            ) => Ok(Self {
+                name,
+                description: description.trim().chars().take(1000).collect(),
+                mode,
+                first_minutes,
+                return_minutes,
+                insured,
+                booking_fee_yen,
+            }),
+            _ => Err(DomainError::internal(anyhow::anyhow!(
+                "validator accepted incomplete menu"
+            ))),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, facility_id, name, description, mode, first_minutes, return_minutes, \
+                       insured, booking_fee_yen, active";
+
+fn row_to_menu(r: &sqlx::any::AnyRow) -> Result<Menu, sqlx::Error> {
+    use sqlx::Row;
+    let mode: String = r.try_get("mode")?;
+    Ok(Menu {
+        id: r.try_get("id")?,
+        facility_id: FacilityId(r.try_get("facility_id")?),
+        name: r.try_get("name")?,
+        description: r.try_get("description")?,
+        mode: Mode::parse("mode", &mode).unwrap_or(Mode::Online),
+        first_minutes: r.try_get("first_minutes")?,
+        return_minutes: r.try_get("return_minutes")?,
+        insured: flag(r.try_get("insured")?),
+        booking_fee_yen: r.try_get("booking_fee_yen")?,
+        active: flag(r.try_get("active")?),
+    })
+}
+
+/// Menu storage, always scoped to a facility.
+#[derive(Debug, Clone)]
+pub struct MenuStore {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl MenuStore {
+    /// The store on `db`.
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Creates a menu.
+    pub async fn create(&self, facility: FacilityId, m: &MenuInput) -> DomainResult<i64> {
+        let now = self.clock.now_ms();
+        sqlx::query_scalar(
+            "INSERT INTO menus (facility_id, name, description, mode, first_minutes, return_minutes, \
+             insured, booking_fee_yen, active, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) RETURNING id",
+        )
+        .bind(facility.0)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.mode.as_str())
+        .bind(m.first_minutes)
+        .bind(m.return_minutes)
+        .bind(i64::from(m.insured))
+        .bind(m.booking_fee_yen)
+        .bind(now)
+        .fetch_one(self.db.pool())
+        .await
+        .or_internal()
+    }
+
+    /// One menu of a facility.
+    pub async fn get(&self, facility: FacilityId, id: i64) -> DomainResult<Menu> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM menus WHERE facility_id = $1 AND id = $2"
+        )))
+        .bind(facility.0)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+        row_to_menu(&row).or_internal()
+    }
+
+    /// A facility's menus (active only, for patients; all, for staff).
+    pub async fn list(&self, facility: FacilityId, active_only: bool) -> DomainResult<Vec<Menu>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM menus WHERE facility_id = $1 AND (active = 1 OR $2 = 0) ORDER BY id"
+        )))
+        .bind(facility.0)
+        .bind(i64::from(active_only))
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        rows.iter()
+            .map(row_to_menu)
+            .collect::<Result<_, _>>()
+            .or_internal()
+    }
+}

@@ -1,0 +1,497 @@
+//! Booking: the capacity constraint under 200 simultaneous bookings, the patient flow
+//! through the pages, day rules in Asia/Tokyo, bad input, holidays, suspension, reminders.
+
+use jiff::{SignedDuration, Timestamp};
+use tsunagu_booking::{NewBooking, Source};
+use tsunagu_kernel::{AccountId, StaffId};
+use tsunagu_scheduling::{Mode, VisitKind};
+
+use crate::helpers::*;
+
+fn ms(s: &str) -> i64 {
+    s.parse::<Timestamp>().unwrap().as_millisecond()
+}
+
+async fn demo_ids(
+    app: &TestApp,
+) -> (
+    tsunagu_clinics::Facility,
+    StaffId,
+    i64,
+    AccountId,
+    Vec<tsunagu_kernel::PatientId>,
+) {
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].id;
+    let acct = app
+        .state
+        .accounts
+        .patients
+        .account_by_phone(&tsunagu_kernel::Phone::parse("p", "090-0000-0001").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let patients = app
+        .state
+        .accounts
+        .patients
+        .patients_of(acct)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    (f, doctor, menu, acct, patients)
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_string()))
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+async fn race(app: &TestApp, capacity: i64, starts_at: i64) -> (usize, usize) {
+    let (f, doctor, menu, acct, patients) = demo_ids(app).await;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let store = app.state.booker.bookings.clone();
+        let nb = NewBooking {
+            facility_id: f.id,
+            patient_id: patients[i % patients.len()],
+            account_id: Some(acct),
+            booked_by_staff: None,
+            menu_id: menu,
+            doctor_id: doctor,
+            mode: Mode::Online,
+            visit_kind: VisitKind::Return,
+            starts_at,
+            ends_at: starts_at + 15 * 60_000,
+            source: Source::Web,
+            booking_fee_yen: 0,
+            staff_memo: String::new(),
+        };
+        tasks.push(tokio::spawn(
+            async move { store.create(&nb, capacity).await },
+        ));
+    }
+    let (mut ok, mut taken) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(tsunagu_kernel::DomainError::Conflict("error.slot.taken")) => taken += 1,
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    (ok, taken)
+}
+
+#[tokio::test]
+async fn two_hundred_simultaneous_bookings_get_exactly_the_capacity() {
+    let app = TestApp::spawn().await;
+    let (ok, taken) = race(&app, 1, ms("2026-11-24T00:00:00Z")).await;
+    assert_eq!((ok, taken), (1, 199));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM bookings").await,
+        1,
+        "losers left no booking row"
+    );
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM slot_claims").await,
+        3,
+        "the winner holds its three 5-minute units"
+    );
+    // With three seats, exactly three win.
+    let (ok, taken) = race(&app, 3, ms("2026-11-24T01:00:00Z")).await;
+    assert_eq!((ok, taken), (3, 197));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM bookings").await, 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_patient_books_for_a_family_member_sees_it_and_cancels() {
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0001"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let list = b.get("/clinics?pref=13").await;
+    assert!(list.body.contains("/c/tsunagu-central"));
+    let clinic = b.get("/c/tsunagu-central").await;
+    assert!(clinic.body.contains("内科 再診（オンライン）"));
+    let (f, _, menu, acct, patients) = demo_ids(&app).await;
+    let child = patients[1];
+    let form = b
+        .get(&format!(
+            "/c/tsunagu-central/book?menu={menu}&kind=return&patient={}",
+            child.0
+        ))
+        .await;
+    assert_eq!(form.status, 200);
+    // 2026-11-20 10:00 JST now: Friday 10:00 is past, so the first offer is 10:00? No:
+    // slots before now are not offered; the first free return slot is 10:00 or later today.
+    assert!(form.body.contains("11月20日（金）"), "today is offered");
+    assert!(!form.body.contains("11月22日（日）"), "Sunday is closed");
+    assert!(!form.body.contains("11月23日"), "勤労感謝の日 is a holiday");
+    assert!(form.body.contains("11月24日（火）"));
+    let first = form
+        .body
+        .split("name=\"slot\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let confirm = b
+        .get(&format!(
+            "/c/tsunagu-central/book/confirm?menu={menu}&kind=return&patient={}&slot={first}",
+            child.0
+        ))
+        .await;
+    assert!(confirm.body.contains("山田 花子"));
+    assert!(confirm.body.contains("この内容で予約しますか？"));
+    let p = b
+        .post(
+            "/c/tsunagu-central/book",
+            &confirm.csrf(),
+            &[
+                ("menu", &menu.to_string()),
+                ("kind", "return"),
+                ("patient", &child.0.to_string()),
+                ("slot", &first),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let detail_path = p.location.unwrap();
+    let detail = b.get(&detail_path).await;
+    assert!(detail.body.contains("予約が完了しました"));
+    // The top page shows it under あなたの予約.
+    let top = b.get("/").await;
+    assert!(top.body.contains("あなたの予約"));
+    assert!(top.body.contains("つなぐ中央病院"));
+    // A confirmation went to the account holder's phone.
+    let sms = app.last_sms_to("+819000000001").await.unwrap();
+    assert!(sms.contains("予約を受け付けました"), "{sms}");
+    // The facility now knows the child.
+    assert!(
+        app.state
+            .accounts
+            .patients
+            .get_at(f.id, child)
+            .await
+            .is_ok()
+    );
+    // The same time again is refused as taken, and the choices are kept.
+    let p = b
+        .post(
+            "/c/tsunagu-central/book",
+            &confirm.csrf(),
+            &[
+                ("menu", &menu.to_string()),
+                ("kind", "return"),
+                ("patient", &child.0.to_string()),
+                ("slot", &first),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body
+            .contains("この時間はこの医療機関のこのメニューでは予約できません")
+            || p.body.contains("埋まりました")
+    );
+    // Cancel online (the visit is not today… unless the first slot is today: then too late).
+    let id: i64 = detail_path
+        .trim_start_matches("/my/bookings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let booking = app
+        .state
+        .booker
+        .bookings
+        .get_for_account(acct, id)
+        .await
+        .unwrap();
+    let csrf = b.get(&format!("/my/bookings/{id}")).await.csrf();
+    let p = b
+        .post(&format!("/my/bookings/{id}/cancel"), &csrf, &[])
+        .await;
+    let deadline = tsunagu_booking::cancel_deadline(booking.starts_at, &f.tz());
+    if app.state.clock.now_ms() < deadline {
+        assert_eq!(
+            p.location.as_deref(),
+            Some(&*format!("/my/bookings/{id}?done=cancelled"))
+        );
+        assert_eq!(
+            count(&app, "SELECT COUNT(*) FROM slot_claims").await,
+            0,
+            "time freed"
+        );
+    } else {
+        assert_eq!(p.status, 422);
+        assert!(p.body.contains("お電話"));
+    }
+    app.stop().await;
+}
+
+async fn book_api(app: &TestApp, starts_at: i64) -> Result<i64, tsunagu_kernel::DomainError> {
+    let (f, doctor, menu, acct, patients) = demo_ids(app).await;
+    app.state
+        .booker
+        .book_web(
+            &f,
+            &tsunagu_booking::PatientBooking {
+                account: acct,
+                patient: patients[0],
+                menu_id: menu,
+                visit_kind: VisitKind::Return,
+                doctor_id: doctor,
+                starts_at,
+            },
+            tsunagu_i18n::Lang::Ja,
+        )
+        .await
+}
+
+#[tokio::test]
+async fn cancel_until_the_end_of_the_day_before_in_tokyo() {
+    let app = TestApp::spawn().await;
+    let (_, _, _, acct, _) = demo_ids(&app).await;
+    // Tuesday 2026-11-24 09:00 JST.
+    let id = book_api(&app, ms("2026-11-24T00:00:00Z")).await.unwrap();
+    // Monday 23:59 JST (14:59 UTC): still the day before.
+    app.clock.set("2026-11-23T14:59:00Z".parse().unwrap());
+    let b = app
+        .state
+        .booker
+        .view(
+            app.state
+                .booker
+                .bookings
+                .get_for_account(acct, id)
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(b.patient_can_cancel);
+    // Tuesday 00:00 JST (Monday 15:00 UTC): the visit's day — online cancel closed.
+    app.clock.set("2026-11-23T15:00:00Z".parse().unwrap());
+    let err = app
+        .state
+        .booker
+        .cancel_by_patient(acct, id, tsunagu_i18n::Lang::Ja)
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        tsunagu_kernel::DomainError::Forbidden("error.cancel.too_late")
+    ));
+    app.clock.set("2026-11-23T14:59:59Z".parse().unwrap());
+    app.state
+        .booker
+        .cancel_by_patient(acct, id, tsunagu_i18n::Lang::Ja)
+        .await
+        .unwrap();
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_booking_input_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let before = count(&app, "SELECT COUNT(*) FROM bookings").await;
+    use tsunagu_kernel::DomainError::*;
+    // In the past.
+    assert!(matches!(
+        book_api(&app, ms("2026-11-19T00:00:00Z")).await,
+        Err(Invalid(_))
+    ));
+    // Misaligned (09:07).
+    assert!(matches!(
+        book_api(&app, ms("2026-11-24T00:07:00Z")).await,
+        Err(Invalid(_))
+    ));
+    // Lunch break (12:30 JST).
+    assert!(matches!(
+        book_api(&app, ms("2026-11-24T03:30:00Z")).await,
+        Err(Invalid(_))
+    ));
+    // A holiday (11/23 09:00 JST).
+    assert!(matches!(
+        book_api(&app, ms("2026-11-23T00:00:00Z")).await,
+        Err(Invalid(_))
+    ));
+    // A doctor of another clinic.
+    let (f, _, menu, acct, patients) = demo_ids(&app).await;
+    let other = app
+        .state
+        .facilities
+        .by_slug("sapporo-hikari")
+        .await
+        .unwrap();
+    let other_doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(other.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = app
+        .state
+        .booker
+        .book_web(
+            &f,
+            &tsunagu_booking::PatientBooking {
+                account: acct,
+                patient: patients[0],
+                menu_id: menu,
+                visit_kind: VisitKind::Return,
+                doctor_id: other_doctor,
+                starts_at: ms("2026-11-24T00:00:00Z"),
+            },
+            tsunagu_i18n::Lang::Ja,
+        )
+        .await;
+    assert!(matches!(r, Err(Invalid(_))));
+    // A menu of another clinic.
+    let other_menu = app.state.booker.menus.list(other.id, true).await.unwrap()[0].id;
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = app
+        .state
+        .booker
+        .book_web(
+            &f,
+            &tsunagu_booking::PatientBooking {
+                account: acct,
+                patient: patients[0],
+                menu_id: other_menu,
+                visit_kind: VisitKind::Return,
+                doctor_id: doctor,
+                starts_at: ms("2026-11-24T00:00:00Z"),
+            },
+            tsunagu_i18n::Lang::Ja,
+        )
+        .await;
+    assert!(matches!(r, Err(Invalid(_))));
+    // Somebody else's patient.
+    let sato = app
+        .state
+        .accounts
+        .patients
+        .account_by_phone(&tsunagu_kernel::Phone::parse("p", "090-0000-0002").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let r = app
+        .state
+        .booker
+        .book_web(
+            &f,
+            &tsunagu_booking::PatientBooking {
+                account: sato,
+                patient: patients[0],
+                menu_id: menu,
+                visit_kind: VisitKind::Return,
+                doctor_id: doctor,
+                starts_at: ms("2026-11-24T00:00:00Z"),
+            },
+            tsunagu_i18n::Lang::Ja,
+        )
+        .await;
+    assert!(matches!(r, Err(Invalid(_))));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM bookings").await, before);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM slot_claims").await, 0);
+    // Suspended for maintenance: refused (G1), and the booking page says so.
+    app.state
+        .facilities
+        .set_online_suspended(f.id, true)
+        .await
+        .unwrap();
+    let f = app.state.facilities.get(f.id).await.unwrap();
+    assert!(matches!(
+        book_api(&app, ms("2026-11-24T00:00:00Z")).await,
+        Err(Conflict("error.facility.suspended"))
+    ));
+    let page = app.browser().get("/c/tsunagu-central").await;
+    assert!(page.body.contains("メンテナンスのため一時停止中"));
+    assert!(f.online_suspended);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_reminder_goes_out_the_day_before_unless_cancelled() {
+    let app = TestApp::spawn().await;
+    let (_, _, _, acct, _) = demo_ids(&app).await;
+    let keep = book_api(&app, ms("2026-11-24T00:00:00Z")).await.unwrap();
+    let drop = book_api(&app, ms("2026-11-24T01:00:00Z")).await.unwrap();
+    app.state
+        .booker
+        .cancel_by_patient(acct, drop, tsunagu_i18n::Lang::Ja)
+        .await
+        .unwrap();
+    app.drain().await;
+    let reminders = |rows: Vec<tsunagu_notifications::OutboxRow>| {
+        rows.into_iter()
+            .filter(|m| m.purpose == "booking_reminder")
+            .count()
+    };
+    assert_eq!(
+        reminders(app.state.outbox.recent(100).await.unwrap()),
+        0,
+        "not before the day before"
+    );
+    // Monday 2026-11-23 10:00 JST.
+    app.clock.set("2026-11-23T01:00:00Z".parse().unwrap());
+    app.drain().await;
+    let rows = app.state.outbox.recent(100).await.unwrap();
+    assert_eq!(
+        reminders(rows.clone()),
+        1,
+        "one reminder: the cancelled booking gets none"
+    );
+    let r = rows
+        .into_iter()
+        .find(|m| m.purpose == "booking_reminder")
+        .unwrap();
+    assert!(r.body.contains("明日2026/11/24 09:00"), "{}", r.body);
+    let _ = keep;
+    app.advance(SignedDuration::from_hours(1));
+    app.stop().await;
+}

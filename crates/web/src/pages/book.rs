@@ -1,0 +1,410 @@
+//! Booking by patients (B1, B2, B4): pick who, first or return visit, a free slot; confirm;
+//! see the booking; cancel until the end of the day before.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tsunagu_booking::{BookingStatus, BookingView, PatientBooking};
+use tsunagu_kernel::{DomainError, PatientId, StaffId};
+use tsunagu_scheduling::{Menu, VisitKind};
+
+use super::{form_status, page, page_status};
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::session::{PatientUser, see_other};
+use crate::state::AppState;
+
+/// A day of slots: its label and (value, "HH:MM") pairs.
+pub struct SlotDay {
+    label: String,
+    slots: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "book.html")]
+struct BookPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    slug: String,
+    facility_name: String,
+    facility_phone: String,
+    suspended: bool,
+    menu: Menu,
+    kind: String,
+    patient: i64,
+    patients: Vec<(i64, String)>,
+    days: Vec<SlotDay>,
+    next_from: String,
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct BookQuery {
+    #[serde(default)]
+    menu: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    patient: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    slot: String,
+}
+
+const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
+const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+fn day_label(ctx: &PageCtx, d: jiff::civil::Date) -> String {
+    let i = usize::try_from(d.weekday().to_monday_zero_offset()).unwrap_or(0);
+    let holiday = tsunagu_calendar_name(d);
+    match ctx.lang {
+        tsunagu_i18n::Lang::Ja => format!(
+            "{}月{}日（{}）{}",
+            d.month(),
+            d.day(),
+            WEEKDAYS_JA[i],
+            holiday
+        ),
+        tsunagu_i18n::Lang::En => {
+            format!("{} {}/{}{}", WEEKDAYS_EN[i], d.month(), d.day(), holiday)
+        }
+    }
+}
+
+fn tsunagu_calendar_name(d: jiff::civil::Date) -> String {
+    tsunagu_calendar::holiday::holiday_name(d)
+        .map(|n| format!(" {n}"))
+        .unwrap_or_default()
+}
+
+struct Chosen {
+    facility: tsunagu_clinics::Facility,
+    menu: Menu,
+    kind: VisitKind,
+    patients: Vec<tsunagu_accounts::Patient>,
+    patient: PatientId,
+}
+
+async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> AppResult<Chosen> {
+    let facility = st.facilities.by_slug(slug).await?;
+    let menu_id: i64 = q
+        .menu
+        .parse()
+        .map_err(|_| DomainError::invalid("menu", "error.booking.menu"))?;
+    let menu = match st.booker.menus.get(facility.id, menu_id).await {
+        Ok(m) if m.active => m,
+        Ok(_) | Err(DomainError::NotFound) => {
+            return Err(DomainError::invalid("menu", "error.booking.menu").into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let kind = if q.kind.is_empty() {
+        VisitKind::First
+    } else {
+        VisitKind::parse("kind", &q.kind)?
+    };
+    let patients = st.accounts.patients.patients_of(user.account).await?;
+    let patient = q
+        .patient
+        .parse::<i64>()
+        .ok()
+        .map(PatientId)
+        .filter(|p| patients.iter().any(|x| x.id == *p))
+        .or_else(|| patients.first().map(|p| p.id))
+        .ok_or(DomainError::NotFound)?;
+    Ok(Chosen {
+        facility,
+        menu,
+        kind,
+        patients,
+        patient,
+    })
+}
+
+pub async fn book_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(slug): Path<String>,
+    Query(q): Query<BookQuery>,
+) -> AppResult<Response> {
+    let c = load(&st, &user, &slug, &q).await?;
+    render_book(&st, ctx, c, &q, FormErrors::none()).await
+}
+
+async fn render_book(
+    st: &AppState,
+    ctx: PageCtx,
+    c: Chosen,
+    q: &BookQuery,
+    errors: FormErrors,
+) -> AppResult<Response> {
+    let errors = errors.flattened();
+    let today = st.booker.today(&c.facility);
+    let from = q
+        .from
+        .parse::<jiff::civil::Date>()
+        .unwrap_or(today)
+        .max(today);
+    let slots = st
+        .booker
+        .slots(&c.facility, &c.menu, c.kind, from, 7)
+        .await?;
+    let tz = c.facility.tz();
+    let mut days: Vec<SlotDay> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for s in slots.iter().filter(|s| s.free) {
+        // Several doctors free at the same time: offer the time once (the first doctor).
+        if !seen.insert(s.starts_at) {
+            continue;
+        }
+        let z = tsunagu_kernel::clock::from_ms(s.starts_at).to_zoned(tz.clone());
+        let label = day_label(&ctx, z.date());
+        let value = format!("{}:{}", s.doctor_id.0, s.starts_at);
+        let time = z.strftime("%H:%M").to_string();
+        match days.last_mut() {
+            Some(d) if d.label == label => d.slots.push((value, time)),
+            _ => days.push(SlotDay {
+                label,
+                slots: vec![(value, time)],
+            }),
+        }
+    }
+    let next_from = from
+        .checked_add(jiff::Span::new().days(7))
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    page_status(
+        form_status(&errors),
+        &BookPage {
+            errors,
+            slug: c.facility.slug.clone(),
+            facility_name: c.facility.name.clone(),
+            facility_phone: c.facility.phone.clone(),
+            suspended: c.facility.online_suspended,
+            kind: c.kind.as_str().into(),
+            patient: c.patient.0,
+            patients: c.patients.iter().map(|p| (p.id.0, p.full_name())).collect(),
+            menu: c.menu,
+            days,
+            next_from,
+            ctx,
+        },
+    )
+}
+
+fn parse_slot(s: &str) -> Result<(StaffId, i64), DomainError> {
+    let bad = || DomainError::invalid("slot", "error.booking.slot_required");
+    let (d, t) = s.split_once(':').ok_or_else(bad)?;
+    Ok((
+        StaffId(d.parse().map_err(|_| bad())?),
+        t.parse().map_err(|_| bad())?,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "book_confirm.html")]
+struct ConfirmPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    slug: String,
+    facility_name: String,
+    menu_name: String,
+    menu_id: i64,
+    patient_name: String,
+    patient: i64,
+    when: String,
+    kind: String,
+    kind_key: &'static str,
+    doctor_name: String,
+    fee: i64,
+    slot: String,
+}
+
+pub async fn confirm_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(slug): Path<String>,
+    Query(q): Query<BookQuery>,
+) -> AppResult<Response> {
+    let c = load(&st, &user, &slug, &q).await?;
+    let (doctor, starts_at) = match parse_slot(&q.slot) {
+        Ok(v) => v,
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            return render_book(&st, ctx, c, &q, errors).await;
+        }
+    };
+    let doctor = st
+        .accounts
+        .staff
+        .get(c.facility.id, doctor)
+        .await
+        .map_err(|_| DomainError::invalid("slot", "error.booking.not_offered"))?;
+    let patient_name = c
+        .patients
+        .iter()
+        .find(|p| p.id == c.patient)
+        .map(|p| p.full_name())
+        .unwrap_or_default();
+    let when = tsunagu_kernel::clock::from_ms(starts_at)
+        .to_zoned(c.facility.tz())
+        .strftime("%Y/%m/%d %H:%M")
+        .to_string();
+    page(&ConfirmPage {
+        errors: FormErrors::none(),
+        slug: c.facility.slug.clone(),
+        facility_name: c.facility.name.clone(),
+        menu_name: c.menu.name.clone(),
+        menu_id: c.menu.id,
+        patient_name,
+        patient: c.patient.0,
+        when,
+        kind: c.kind.as_str().into(),
+        kind_key: c.kind.label_key(),
+        doctor_name: doctor.display_name,
+        fee: if c.menu.insured {
+            0
+        } else {
+            c.menu.booking_fee_yen
+        },
+        slot: q.slot.clone(),
+        ctx,
+    })
+}
+
+pub async fn book_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(slug): Path<String>,
+    Form(q): Form<BookQuery>,
+) -> AppResult<Response> {
+    let c = load(&st, &user, &slug, &q).await?;
+    let res = async {
+        let (doctor_id, starts_at) = parse_slot(&q.slot)?;
+        st.booker
+            .book_web(
+                &c.facility,
+                &PatientBooking {
+                    account: user.account,
+                    patient: c.patient,
+                    menu_id: c.menu.id,
+                    visit_kind: c.kind,
+                    doctor_id,
+                    starts_at,
+                },
+                ctx.lang,
+            )
+            .await
+    }
+    .await;
+    match res {
+        Ok(id) => Ok(see_other(&format!("/my/bookings/{id}?done=booked"))),
+        Err(e) => {
+            // "Just taken" and friends go back to the slot list, with the choices kept.
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            render_book(
+                &st,
+                ctx,
+                c,
+                &BookQuery {
+                    slot: String::new(),
+                    ..q
+                },
+                errors,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "booking_detail.html")]
+struct DetailPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    v: BookingView,
+    status_key: &'static str,
+    is_live: bool,
+    notice: Option<&'static str>,
+}
+
+fn status_key(s: BookingStatus) -> &'static str {
+    match s {
+        BookingStatus::Booked => "booking.status_booked",
+        BookingStatus::Cancelled => "booking.status_cancelled",
+        BookingStatus::Completed => "booking.status_completed",
+        BookingStatus::NoShow => "booking.status_no_show",
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn detail_page(
+    st: &AppState,
+    ctx: PageCtx,
+    user: &PatientUser,
+    id: i64,
+    errors: FormErrors,
+    notice: Option<&'static str>,
+) -> AppResult<Response> {
+    let b = st.booker.bookings.get_for_account(user.account, id).await?;
+    let v = st.booker.view(b).await?;
+    page_status(
+        form_status(&errors),
+        &DetailPage {
+            ctx,
+            errors,
+            status_key: status_key(v.booking.status),
+            is_live: v.booking.status == BookingStatus::Booked,
+            v,
+            notice,
+        },
+    )
+}
+
+pub async fn booking_detail(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(id): Path<i64>,
+    Query(q): Query<DoneQuery>,
+) -> AppResult<Response> {
+    let notice = match q.done.as_deref() {
+        Some("booked") => Some("booking.done_booked"),
+        Some("cancelled") => Some("booking.done_cancelled"),
+        _ => None,
+    };
+    detail_page(&st, ctx, &user, id, FormErrors::none(), notice).await
+}
+
+pub async fn cancel_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match st
+        .booker
+        .cancel_by_patient(user.account, id, ctx.lang)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/my/bookings/{id}?done=cancelled"))),
+        Err(DomainError::Forbidden(key)) => {
+            let errors = FormErrors::general(ctx.lang, key);
+            detail_page(&st, ctx, &user, id, errors, None).await
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            detail_page(&st, ctx, &user, id, errors, None).await
+        }
+    }
+}
