@@ -93,6 +93,8 @@ impl Patient {
     /// 姓 名.
     pub fn full_name(&self) -> String {
         format!("{} {}", self.family_name, self.given_name)
+            .trim()
+            .to_string()
     }
     /// セイ メイ.
     pub fn full_kana(&self) -> String {
@@ -493,6 +495,63 @@ impl PatientStore {
             return Err(DomainError::NotFound);
         }
         Ok(())
+    }
+
+    /// Creates a patient with no account at a facility (院内予約): a name as given and an
+    /// optional chart number. Name parts are not split: staff type what the patient said.
+    /// Runs in the caller's transaction, so a booking that then fails leaves no patient.
+    pub async fn create_walk_in_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        name: &str,
+        chart_number: Option<&str>,
+    ) -> DomainResult<PatientId> {
+        let now = self.clock.now_ms();
+        let chart_number = chart_number.map(str::trim).filter(|c| !c.is_empty());
+        // A returning patient with a chart number is the same person, if the name agrees;
+        // a different name under the same number is a mix-up (取り違え) to stop, not merge.
+        if let Some(chart) = chart_number {
+            let existing: Option<(i64, String, String)> = sqlx::query_as(
+                "SELECT p.id, p.family_name, p.given_name FROM patients p JOIN facility_patients fp \
+                 ON fp.patient_id = p.id WHERE fp.facility_id = $1 AND fp.chart_number = $2",
+            )
+            .bind(facility.0)
+            .bind(chart)
+            .fetch_optional(&mut **tx)
+            .await
+            .or_internal()?;
+            if let Some((id, f, g)) = existing {
+                let squash = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+                if squash(&format!("{f}{g}")) == squash(name) {
+                    return Ok(PatientId(id));
+                }
+                return Err(DomainError::invalid(
+                    "chart_number",
+                    "error.chart_number.other_name",
+                ));
+            }
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO patients (account_id, relation, family_name, given_name, created_at, updated_at) \
+             VALUES (NULL, 'none', $1, '', $2, $2) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await
+        .or_internal()?;
+        sqlx::query(
+            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(facility.0)
+        .bind(id)
+        .bind(chart_number)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(on_unique("error.chart_number.taken"))?;
+        Ok(PatientId(id))
     }
 
     /// Makes a patient known to a facility (idempotent), optionally with a chart number.

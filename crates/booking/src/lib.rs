@@ -14,5 +14,5 @@
 mod service;
 mod store;
 
-pub use service::{Booker, BookingView, PatientBooking, RemindJob};
+pub use service::{Booker, BookingView, PatientBooking, RemindJob, StaffBooking, StaffBookingFor};
 pub use store::{Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline};

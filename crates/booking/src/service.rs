@@ -37,6 +37,46 @@ pub struct PatientBooking {
     pub starts_at: i64,
 }
 
+/// Who a staff booking is for.
+#[derive(Debug, Clone)]
+pub enum StaffBookingFor {
+    /// A member found by phone (B3): the account and one of its patients.
+    Member {
+        /// The account.
+        account: AccountId,
+        /// The patient (holder or family).
+        patient: PatientId,
+    },
+    /// A patient with no account (院内予約, B7).
+    WalkIn {
+        /// Name as given (required).
+        name: String,
+        /// Chart number (optional).
+        chart_number: Option<String>,
+    },
+}
+
+/// What staff ask to book.
+#[derive(Debug, Clone)]
+pub struct StaffBooking {
+    /// The staff member booking.
+    pub staff: StaffId,
+    /// For whom.
+    pub who: StaffBookingFor,
+    /// Menu id.
+    pub menu_id: i64,
+    /// Online or in person (may differ from the menu's default).
+    pub mode: Mode,
+    /// First or return visit (sets the duration).
+    pub visit_kind: VisitKind,
+    /// Doctor.
+    pub doctor_id: StaffId,
+    /// Start (ms), on a 5-minute boundary; closed hours are allowed.
+    pub starts_at: i64,
+    /// Same-day memo for staff (never shown to the patient).
+    pub memo: String,
+}
+
 /// A booking with the names a page shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct BookingView {
@@ -315,6 +355,105 @@ impl Booker {
         self.patients
             .register_at(facility.id, patient.id, None)
             .await?;
+        Ok(id)
+    }
+
+    /// Books on behalf of a patient (by phone for a member, or in-clinic for someone with no
+    /// account). Closed hours may be used; capacity still holds. In-clinic bookings carry
+    /// no booking fee even on a self-pay menu with one (B7).
+    pub async fn book_by_staff(
+        &self,
+        facility: &Facility,
+        req: &StaffBooking,
+    ) -> DomainResult<i64> {
+        let menu = match self.menus.get(facility.id, req.menu_id).await {
+            Ok(m) => m,
+            Err(DomainError::NotFound) => {
+                return Err(DomainError::invalid("menu_id", "error.booking.menu"));
+            }
+            Err(e) => return Err(e),
+        };
+        match self.staff.get(facility.id, req.doctor_id).await {
+            Ok(d) if d.role == Role::Doctor && !d.disabled => {}
+            Ok(_) | Err(DomainError::NotFound) => {
+                return Err(DomainError::invalid("doctor_id", "error.booking.doctor"));
+            }
+            Err(e) => return Err(e),
+        }
+        if req
+            .starts_at
+            .rem_euclid(tsunagu_scheduling::UNIT_MINUTES * 60_000)
+            != 0
+        {
+            return Err(DomainError::invalid(
+                "starts_at",
+                "error.booking.not_offered",
+            ));
+        }
+        // Today's earlier times stay bookable for staff (a patient already in the room).
+        let tz = facility.tz();
+        let today_start =
+            tsunagu_scheduling::slots::local_instant(&tz, self.today(facility), 0).unwrap_or(0);
+        if req.starts_at < today_start {
+            return Err(DomainError::invalid("starts_at", "error.booking.past"));
+        }
+        let memo: String = req.memo.trim().chars().take(500).collect();
+        let mut tx = self.db.begin_write().await?;
+        let (patient, account, source) =
+            match &req.who {
+                StaffBookingFor::Member { account, patient } => {
+                    let p = self.patients.patient_of(*account, *patient).await.map_err(
+                        |e| match e {
+                            DomainError::NotFound => {
+                                DomainError::invalid("patient_id", "error.booking.patient")
+                            }
+                            other => other,
+                        },
+                    )?;
+                    (p.id, Some(*account), Source::Phone)
+                }
+                StaffBookingFor::WalkIn { name, chart_number } => {
+                    let name = tsunagu_kernel::values::person_name("name", name, 60)?;
+                    let id = self
+                        .patients
+                        .create_walk_in_in(&mut tx, facility.id, &name, chart_number.as_deref())
+                        .await?;
+                    (id, None, Source::InClinic)
+                }
+            };
+        let ends_at = req.starts_at + menu.minutes(req.visit_kind) * 60_000;
+        let id = self
+            .bookings
+            .create_in(
+                &mut tx,
+                &NewBooking {
+                    facility_id: facility.id,
+                    patient_id: patient,
+                    account_id: account,
+                    booked_by_staff: Some(req.staff),
+                    menu_id: menu.id,
+                    doctor_id: req.doctor_id,
+                    mode: req.mode,
+                    visit_kind: req.visit_kind,
+                    starts_at: req.starts_at,
+                    ends_at,
+                    source,
+                    booking_fee_yen: if source == Source::InClinic || menu.insured {
+                        0
+                    } else {
+                        menu.booking_fee_yen
+                    },
+                    staff_memo: memo,
+                },
+                facility.capacity_per_doctor,
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        if account.is_some() {
+            self.patients
+                .register_at(facility.id, patient, None)
+                .await?;
+        }
         Ok(id)
     }
 

@@ -66,6 +66,10 @@ fn every_used_key_is_in_both_catalogues() {
         for piece in text.split("const KIND: &'static str = \"").skip(1) {
             job_kinds.push(piece.split('"').next().unwrap_or("").to_string());
         }
+        // Live event kinds (`kind: "booking.created".into()`) likewise.
+        for piece in text.split("kind: \"").skip(1) {
+            job_kinds.push(piece.split('"').next().unwrap_or("").to_string());
+        }
     }
     for p in paths {
         if p.components().any(|c| c.as_os_str() == "tests") {

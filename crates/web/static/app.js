@@ -29,6 +29,7 @@ document.addEventListener('submit', (ev) => {
           badge.hidden = false;
         }
       }
+      if (typeof ev.kind === 'string' && ev.kind.startsWith('booking.')) refreshLiveRegion();
       document.dispatchEvent(new CustomEvent('tsunagu:event', { detail: ev }));
     });
     ws.addEventListener('close', () => {
@@ -38,3 +39,17 @@ document.addEventListener('submit', (ev) => {
   }
   connect();
 })();
+
+// Pages with a [data-live-region] (the schedule, the reception list) fetch themselves again
+// and swap that region in place, so staff see arrivals and new bookings without reloading.
+async function refreshLiveRegion() {
+  const region = document.querySelector('[data-live-region]');
+  if (!region) return;
+  try {
+    const r = await fetch(location.href, { credentials: 'same-origin' });
+    if (!r.ok) return;
+    const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+    const fresh = doc.querySelector('[data-live-region]');
+    if (fresh) region.replaceWith(fresh);
+  } catch { /* offline for a moment: the next event tries again */ }
+}

@@ -495,3 +495,219 @@ async fn the_reminder_goes_out_the_day_before_unless_cancelled() {
     app.advance(SignedDuration::from_hours(1));
     app.stop().await;
 }
+
+async fn staff_browser(app: &TestApp, facility: &str, login: &str) -> Browser {
+    let b = app.browser();
+    let p = b
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", facility),
+                ("login_id", login),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/staff"));
+    b
+}
+
+#[tokio::test]
+async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
+    let app = TestApp::spawn().await;
+    let b = staff_browser(&app, "tsunagu-central", "clerk").await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let menus = app.state.booker.menus.list(f.id, false).await.unwrap();
+    let paid = menus.iter().find(|m| m.booking_fee_yen > 0).unwrap();
+    let patients_before = count(&app, "SELECT COUNT(*) FROM patients").await;
+    // Missing name: a clear message, nothing written.
+    let fields = |name: &'static str, chart: &'static str, time: &'static str| {
+        vec![
+            ("who", "walk_in".to_string()),
+            ("name", name.to_string()),
+            ("chart_number", chart.to_string()),
+            ("menu_id", paid.id.to_string()),
+            ("mode", "online".to_string()),
+            ("kind", "first".to_string()),
+            ("doctor_id", doctor.0.to_string()),
+            ("date", "2026-11-20".to_string()),
+            ("time", time.to_string()),
+            ("memo", "ご家族同席".to_string()),
+        ]
+    };
+    let post = |f: Vec<(&'static str, String)>| {
+        let b = &b;
+        async move {
+            let csrf = b.get("/staff/bookings/new").await.csrf();
+            let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            b.post("/staff/bookings/new", &csrf, &refs).await
+        }
+    };
+    let p = post(fields("", "", "13:00")).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("入力してください"));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM patients").await,
+        patients_before
+    );
+    // 13:00 is the lunch break: staff may still book it.
+    let p = post(fields("新橋 次郎", "W-001", "13:00")).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let id: i64 = p
+        .location
+        .unwrap()
+        .trim_start_matches("/staff/bookings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let booking = app.state.booker.bookings.get_at(f.id, id).await.unwrap();
+    assert_eq!(
+        booking.booking_fee_yen, 0,
+        "no booking fee for in-clinic bookings"
+    );
+    assert_eq!(booking.account_id, None);
+    // Same time again: the doctor is taken (capacity 1); the failed walk-in left no patient.
+    let before = count(&app, "SELECT COUNT(*) FROM patients").await;
+    let p = post(fields("別の 患者", "", "13:00")).await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("埋まりました"),
+        "the form says the time was just taken"
+    );
+    assert!(
+        p.body.contains("value=\"別の 患者\""),
+        "and keeps what was typed"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM patients").await, before);
+    // The schedule shows the booking in its closed slot; the reception list shows it with
+    // the memo.
+    let sched = b
+        .get(&format!(
+            "/staff/schedule?doctor={}&date=2026-11-20",
+            doctor.0
+        ))
+        .await;
+    assert!(sched.body.contains("新橋 次郎"));
+    let all = b
+        .get(&format!(
+            "/staff/schedule?doctor={}&date=2026-11-20&all=1",
+            doctor.0
+        ))
+        .await;
+    assert!(all.body.contains("03:00"), "all times are shown");
+    assert!(
+        !sched.body.contains(">03:00<"),
+        "closed night hours are hidden by default"
+    );
+    let rec = b.get("/staff/reception?date=2026-11-20").await;
+    assert!(rec.body.contains("新橋 次郎"));
+    assert!(rec.body.contains("ご家族同席"));
+    assert!(rec.body.contains("W-001"));
+    // The same chart number with another name is a mix-up, refused.
+    let p = post(fields("違う 名前", "W-001", "14:00")).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("別の名前"));
+    // Another facility's staff cannot open it.
+    let other = staff_browser(&app, "tsunagu-north", "clerk").await;
+    assert_eq!(
+        other.get(&format!("/staff/bookings/{id}")).await.status,
+        404
+    );
+    assert!(
+        !other
+            .get("/staff/reception?date=2026-11-20")
+            .await
+            .body
+            .contains("新橋 次郎")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn staff_book_by_phone_for_a_member_who_then_sees_it() {
+    let app = TestApp::spawn().await;
+    let b = staff_browser(&app, "tsunagu-central", "clerk").await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor2")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
+    let csrf = b.get("/staff/bookings/new").await.csrf();
+    let base = vec![
+        ("who", "member".to_string()),
+        ("phone", "090-0000-0002".to_string()),
+        ("menu_id", menu.to_string()),
+        ("kind", "return".to_string()),
+        ("doctor_id", doctor.0.to_string()),
+        ("date", "2026-11-24".to_string()),
+        ("time", "10:00".to_string()),
+    ];
+    // First the number: the page lists the account's patients to pick from.
+    let refs: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/staff/bookings/new", &csrf, &refs).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("佐藤 美咲"));
+    let pid = p
+        .body
+        .split("name=\"patient_id\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut with_patient = base.clone();
+    with_patient.push(("patient_id", pid));
+    let refs: Vec<(&str, &str)> = with_patient.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/staff/bookings/new", &csrf, &refs).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // Unknown number: a clear message.
+    let mut unknown = base.clone();
+    unknown[1] = ("phone", "090-9999-9999".to_string());
+    let refs: Vec<(&str, &str)> = unknown.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let p = b.post("/staff/bookings/new", &csrf, &refs).await;
+    assert!(p.body.contains("この電話番号の会員は見つかりません"));
+    // The member sees it on the top page.
+    let patient = app.browser();
+    patient
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", "090-0000-0002"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let top = patient.get("/").await;
+    assert!(top.body.contains("2026/11/24 10:00"));
+    app.stop().await;
+}

@@ -56,7 +56,8 @@ pub struct BookQuery {
 const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
 const WEEKDAYS_EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-fn day_label(ctx: &PageCtx, d: jiff::civil::Date) -> String {
+/// `11月24日（火）` with the holiday's name when there is one.
+pub fn day_label(ctx: &PageCtx, d: jiff::civil::Date) -> String {
     let i = usize::try_from(d.weekday().to_monday_zero_offset()).unwrap_or(0);
     let holiday = tsunagu_calendar_name(d);
     match ctx.lang {
@@ -303,7 +304,16 @@ pub async fn book_post(
     }
     .await;
     match res {
-        Ok(id) => Ok(see_other(&format!("/my/bookings/{id}?done=booked"))),
+        Ok(id) => {
+            st.events
+                .publish(tsunagu_events::Event {
+                    topic: tsunagu_events::Topic::Facility(c.facility.id),
+                    kind: "booking.created".into(),
+                    data: serde_json::json!({ "id": id }),
+                })
+                .await;
+            Ok(see_other(&format!("/my/bookings/{id}?done=booked")))
+        }
         Err(e) => {
             // "Just taken" and friends go back to the slot list, with the choices kept.
             let errors = FormErrors::from_error(e, ctx.lang)?;

@@ -7,6 +7,7 @@ mod ops;
 mod public;
 mod signup;
 mod staff;
+mod staff_booking;
 
 use askama::Template;
 use axum::Router;
@@ -78,6 +79,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/staff/ws", get(crate::ws::staff_ws))
         .route("/ops/ws", get(crate::ws::ops_ws))
         .merge(staff::router())
+        .merge(staff_booking::router())
         .merge(ops::router())
 }
 

@@ -1,0 +1,677 @@
+//! Staff booking screens (B3, B7, B10): the schedule per doctor by day or week with
+//! 「すべての時間を表示する」, the day's reception list, and booking on behalf of a member
+//! found by phone or of a patient with no account (院内予約).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Form, Router};
+use jiff::civil::Date;
+use serde::Deserialize;
+use tsunagu_booking::{Booking, BookingStatus, BookingView, Source, StaffBooking, StaffBookingFor};
+use tsunagu_events::{Event, Topic};
+use tsunagu_kernel::{AccountId, DomainError, PatientId, Phone, StaffId};
+use tsunagu_scheduling::schedule::{open_intervals, parse_hhmm};
+use tsunagu_scheduling::slots::local_instant;
+use tsunagu_scheduling::{Menu, Mode, VisitKind};
+
+use super::staff::audit_access;
+use super::{form_status, page, page_status};
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::session::{ClientIp, StaffMember, see_other};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/schedule", get(schedule))
+        .route("/staff/reception", get(reception))
+        .route("/staff/bookings/new", get(new_form).post(new_post))
+        .route("/staff/bookings/{id}", get(detail))
+}
+
+/// Rows of the schedule are 15 minutes: fine enough for 15-minute return visits.
+const ROW_MINUTES: i64 = 15;
+
+/// A booking as a cell of the schedule.
+pub struct Cell {
+    id: i64,
+    patient: String,
+    menu: String,
+    online: bool,
+    walk_in: bool,
+    status: &'static str,
+}
+
+/// One row of a day.
+pub struct Row {
+    time: String,
+    at: i64,
+    open: bool,
+    bookings: Vec<Cell>,
+}
+
+/// One day column.
+pub struct Day {
+    label: String,
+    closed_all_day: bool,
+    rows: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_schedule.html")]
+struct SchedulePage {
+    ctx: PageCtx,
+    doctors: Vec<(i64, String)>,
+    doctor: i64,
+    date: String,
+    view: String,
+    all: bool,
+    days: Vec<Day>,
+    range_label: String,
+    prev_href: String,
+    next_href: String,
+}
+
+#[derive(Deserialize, Default)]
+pub struct ScheduleQuery {
+    #[serde(default)]
+    doctor: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    view: String,
+    #[serde(default)]
+    all: Option<String>,
+}
+
+fn status_str(s: BookingStatus) -> &'static str {
+    match s {
+        BookingStatus::Booked => "booked",
+        BookingStatus::Cancelled => "cancelled",
+        BookingStatus::Completed => "completed",
+        BookingStatus::NoShow => "no_show",
+    }
+}
+
+fn status_key(s: BookingStatus) -> &'static str {
+    match s {
+        BookingStatus::Booked => "booking.status_booked",
+        BookingStatus::Cancelled => "booking.status_cancelled",
+        BookingStatus::Completed => "booking.status_completed",
+        BookingStatus::NoShow => "booking.status_no_show",
+    }
+}
+
+/// Names of patients, menus and doctors for a set of bookings, each looked up once and
+/// always through the facility scope.
+struct Names {
+    patients: HashMap<i64, (String, Option<String>)>,
+    menus: HashMap<i64, String>,
+    doctors: HashMap<i64, String>,
+}
+
+async fn names(st: &AppState, me: &StaffMember, bookings: &[Booking]) -> AppResult<Names> {
+    let mut n = Names {
+        patients: HashMap::new(),
+        menus: HashMap::new(),
+        doctors: HashMap::new(),
+    };
+    for m in st.booker.menus.list(me.scope(), false).await? {
+        n.menus.insert(m.id, m.name);
+    }
+    for s in st.accounts.staff.list(me.scope()).await? {
+        n.doctors.insert(s.id.0, s.display_name);
+    }
+    for b in bookings {
+        if let std::collections::hash_map::Entry::Vacant(e) = n.patients.entry(b.patient_id.0) {
+            let fp = st
+                .accounts
+                .patients
+                .get_at(me.scope(), b.patient_id)
+                .await?;
+            e.insert((fp.patient.full_name(), fp.chart_number));
+        }
+    }
+    Ok(n)
+}
+
+async fn schedule(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<ScheduleQuery>,
+) -> AppResult<Response> {
+    let f = &me.facility;
+    let tz = f.tz();
+    let doctors: Vec<(i64, String)> = st
+        .accounts
+        .staff
+        .list(me.scope())
+        .await?
+        .into_iter()
+        .filter(|s| s.role == tsunagu_accounts::Role::Doctor && !s.disabled)
+        .map(|s| (s.id.0, s.display_name))
+        .collect();
+    let doctor = q
+        .doctor
+        .parse::<i64>()
+        .ok()
+        .filter(|d| doctors.iter().any(|x| x.0 == *d))
+        .or_else(|| doctors.first().map(|d| d.0))
+        .ok_or(DomainError::NotFound)?;
+    let today = st.booker.today(f);
+    let date: Date = q.date.parse().unwrap_or(today);
+    let week = q.view == "week";
+    let all = q.all.is_some();
+    let n_days = if week { 7 } else { 1 };
+    let end = date
+        .checked_add(jiff::Span::new().days(n_days))
+        .map_err(DomainError::internal)?;
+    let from_ms = local_instant(&tz, date, 0).unwrap_or(0);
+    let to_ms = local_instant(&tz, end, 0).unwrap_or(0);
+    let bookings: Vec<Booking> = st
+        .booker
+        .bookings
+        .list_at(me.scope(), from_ms, to_ms)
+        .await?
+        .into_iter()
+        .filter(|b| b.doctor_id.0 == doctor)
+        .collect();
+    let nm = names(&st, &me, &bookings).await?;
+    if !bookings.is_empty() {
+        audit_access(
+            &st,
+            &me,
+            None,
+            "booking.schedule",
+            format!("date={date} count={}", bookings.len()),
+            &ip,
+        )
+        .await?;
+    }
+    let weekly = st
+        .booker
+        .schedules
+        .weekly(me.scope(), StaffId(doctor))
+        .await?;
+    let exceptions = st
+        .booker
+        .schedules
+        .exceptions(me.scope(), StaffId(doctor), date, end)
+        .await?;
+    let mut days = Vec::new();
+    let mut day = date;
+    for _ in 0..n_days {
+        let open = open_intervals(day, &weekly, &exceptions, f.open_on_holidays);
+        let mut rows = Vec::new();
+        let mut m = 0;
+        while m < 1440 {
+            let is_open = open.iter().any(|(s, e)| m >= *s && m < *e);
+            let start = local_instant(&tz, day, m).unwrap_or(0);
+            let end_ms = start + ROW_MINUTES * 60_000;
+            let cells: Vec<Cell> = bookings
+                .iter()
+                .filter(|b| b.starts_at >= start && b.starts_at < end_ms)
+                .map(|b| Cell {
+                    id: b.id,
+                    patient: nm
+                        .patients
+                        .get(&b.patient_id.0)
+                        .map(|p| p.0.clone())
+                        .unwrap_or_default(),
+                    menu: nm.menus.get(&b.menu_id).cloned().unwrap_or_default(),
+                    online: b.mode == Mode::Online,
+                    walk_in: b.source == Source::InClinic,
+                    status: status_str(b.status),
+                })
+                .collect();
+            if all || is_open || !cells.is_empty() {
+                rows.push(Row {
+                    time: format!("{:02}:{:02}", m / 60, m % 60),
+                    at: start,
+                    open: is_open,
+                    bookings: cells,
+                });
+            }
+            m += ROW_MINUTES;
+        }
+        days.push(Day {
+            label: super::book::day_label(&ctx, day),
+            closed_all_day: open.is_empty(),
+            rows,
+        });
+        day = day.tomorrow().map_err(DomainError::internal)?;
+    }
+    let step = jiff::Span::new().days(n_days);
+    let href = |d: Date| {
+        format!(
+            "/staff/schedule?doctor={doctor}&date={d}&view={}{}",
+            if week { "week" } else { "day" },
+            if all { "&all=1" } else { "" }
+        )
+    };
+    let prev = date.checked_sub(step).map_err(DomainError::internal)?;
+    page(&SchedulePage {
+        range_label: if week {
+            format!("{date} – {}", end.yesterday().unwrap_or(end))
+        } else {
+            date.to_string()
+        },
+        prev_href: href(prev),
+        next_href: href(end),
+        doctors,
+        doctor,
+        date: date.to_string(),
+        view: if week { "week".into() } else { "day".into() },
+        all,
+        days,
+        ctx,
+    })
+}
+
+/// A line of the reception list.
+pub struct ReceptionRow {
+    id: i64,
+    time: String,
+    online: bool,
+    patient: String,
+    walk_in: bool,
+    chart: String,
+    menu: String,
+    doctor: String,
+    status: &'static str,
+    status_key: &'static str,
+    late_cancel: bool,
+    memo: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_reception.html")]
+struct ReceptionPage {
+    ctx: PageCtx,
+    date_label: String,
+    prev: String,
+    next: String,
+    rows: Vec<ReceptionRow>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DateQuery {
+    #[serde(default)]
+    date: String,
+}
+
+async fn reception(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Query(q): Query<DateQuery>,
+) -> AppResult<Response> {
+    let f = &me.facility;
+    let tz = f.tz();
+    let date: Date = q.date.parse().unwrap_or_else(|_| st.booker.today(f));
+    let from = local_instant(&tz, date, 0).unwrap_or(0);
+    let to = local_instant(&tz, date.tomorrow().map_err(DomainError::internal)?, 0).unwrap_or(0);
+    let bookings = st.booker.bookings.list_at(me.scope(), from, to).await?;
+    let nm = names(&st, &me, &bookings).await?;
+    if !bookings.is_empty() {
+        audit_access(
+            &st,
+            &me,
+            None,
+            "booking.reception",
+            format!("date={date} count={}", bookings.len()),
+            &ip,
+        )
+        .await?;
+    }
+    let rows = bookings
+        .iter()
+        .map(|b| ReceptionRow {
+            id: b.id,
+            time: tsunagu_kernel::clock::from_ms(b.starts_at)
+                .to_zoned(tz.clone())
+                .strftime("%H:%M")
+                .to_string(),
+            online: b.mode == Mode::Online,
+            patient: nm
+                .patients
+                .get(&b.patient_id.0)
+                .map(|p| p.0.clone())
+                .unwrap_or_default(),
+            walk_in: b.source == Source::InClinic,
+            chart: nm
+                .patients
+                .get(&b.patient_id.0)
+                .and_then(|p| p.1.clone())
+                .unwrap_or_default(),
+            menu: nm.menus.get(&b.menu_id).cloned().unwrap_or_default(),
+            doctor: nm.doctors.get(&b.doctor_id.0).cloned().unwrap_or_default(),
+            status: status_str(b.status),
+            status_key: status_key(b.status),
+            late_cancel: b.late_cancel,
+            memo: b.staff_memo.clone(),
+        })
+        .collect();
+    page(&ReceptionPage {
+        date_label: super::book::day_label(&ctx, date),
+        prev: date.yesterday().map(|d| d.to_string()).unwrap_or_default(),
+        next: date.tomorrow().map(|d| d.to_string()).unwrap_or_default(),
+        rows,
+        ctx,
+    })
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct NewForm {
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    chart_number: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    patient_id: String,
+    #[serde(default)]
+    menu_id: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    doctor_id: String,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+    #[serde(default)]
+    memo: String,
+    #[serde(default)]
+    at: String,
+    #[serde(default)]
+    doctor: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_booking_new.html")]
+struct NewPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    general_extra: Vec<String>,
+    form: NewForm,
+    menus: Vec<Menu>,
+    doctors: Vec<(i64, String)>,
+    members: Vec<(i64, String)>,
+}
+
+async fn new_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    errors: FormErrors,
+    form: NewForm,
+    members: Vec<(i64, String)>,
+) -> AppResult<Response> {
+    let menus = st.booker.menus.list(me.scope(), false).await?;
+    let doctors = st
+        .accounts
+        .staff
+        .list(me.scope())
+        .await?
+        .into_iter()
+        .filter(|s| s.role == tsunagu_accounts::Role::Doctor && !s.disabled)
+        .map(|s| (s.id.0, s.display_name))
+        .collect();
+    page_status(
+        form_status(&errors),
+        &NewPage {
+            ctx,
+            errors,
+            general_extra: Vec::new(),
+            form,
+            menus,
+            doctors,
+            members,
+        },
+    )
+}
+
+async fn new_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Query(mut q): Query<NewForm>,
+) -> AppResult<Response> {
+    // Arriving from a schedule row: its instant and doctor prefill the form.
+    if let Ok(at) = q.at.parse::<i64>() {
+        let z = tsunagu_kernel::clock::from_ms(at).to_zoned(me.facility.tz());
+        q.date = z.date().to_string();
+        q.time = z.strftime("%H:%M").to_string();
+    }
+    if q.date.is_empty() {
+        q.date = st.booker.today(&me.facility).to_string();
+    }
+    if !q.doctor.is_empty() {
+        q.doctor_id = q.doctor.clone();
+    }
+    new_page(&st, ctx, &me, FormErrors::none(), q, Vec::new()).await
+}
+
+async fn members_of(
+    st: &AppState,
+    phone: &Phone,
+) -> AppResult<Option<(AccountId, Vec<(i64, String)>)>> {
+    let Some(account) = st.accounts.patients.account_by_phone(phone).await? else {
+        return Ok(None);
+    };
+    let people = st.accounts.patients.patients_of(account.id).await?;
+    Ok(Some((
+        account.id,
+        people.iter().map(|p| (p.id.0, p.full_name())).collect(),
+    )))
+}
+
+async fn new_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<NewForm>,
+) -> AppResult<Response> {
+    let mut members = Vec::new();
+    let res: Result<i64, DomainError> = async {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let menu_id = f
+            .menu_id
+            .parse::<i64>()
+            .map_err(|_| DomainError::invalid("menu_id", "error.booking.menu"));
+        let menu_id = v.check(menu_id)?;
+        let mode = v.check(Mode::parse(
+            "mode",
+            if f.mode.is_empty() { "online" } else { &f.mode },
+        ))?;
+        let kind = v.check(VisitKind::parse(
+            "kind",
+            if f.kind.is_empty() { "return" } else { &f.kind },
+        ))?;
+        let doctor = v.check(
+            f.doctor_id
+                .parse::<i64>()
+                .map(StaffId)
+                .map_err(|_| DomainError::invalid("doctor_id", "error.booking.doctor")),
+        )?;
+        let date = v.check(
+            f.date
+                .parse::<Date>()
+                .map_err(|_| DomainError::invalid("starts_at", "error.booking.slot_required")),
+        )?;
+        let minute = v.check(parse_hhmm("starts_at", &f.time))?;
+        let who = if f.who == "member" {
+            match Phone::parse("phone", &f.phone) {
+                Ok(phone) => match members_of(&st, &phone).await.map_err(|e| e.0)? {
+                    None => {
+                        v.push(tsunagu_kernel::FieldError::new(
+                            "phone",
+                            "error.staff_book.no_member",
+                        ));
+                        None
+                    }
+                    Some((account, people)) => {
+                        members = people;
+                        match f
+                            .patient_id
+                            .parse::<i64>()
+                            .ok()
+                            .filter(|p| members.iter().any(|m| m.0 == *p))
+                        {
+                            Some(p) => Some(StaffBookingFor::Member {
+                                account,
+                                patient: PatientId(p),
+                            }),
+                            None => {
+                                v.push(tsunagu_kernel::FieldError::new(
+                                    "patient_id",
+                                    "error.booking.patient",
+                                ));
+                                None
+                            }
+                        }
+                    }
+                },
+                Err(DomainError::Invalid(es)) => {
+                    for e in es {
+                        v.push(e);
+                    }
+                    None
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            let chart = f.chart_number.trim();
+            if !chart.is_empty() {
+                v.check(super::staff::parse_chart_number(chart))?;
+            }
+            Some(StaffBookingFor::WalkIn {
+                name: f.name.clone(),
+                chart_number: (!chart.is_empty()).then(|| chart.to_string()),
+            })
+        };
+        v.finish()?;
+        let (
+            Some(menu_id),
+            Some(mode),
+            Some(kind),
+            Some(doctor),
+            Some(date),
+            Some(minute),
+            Some(who),
+        ) = (menu_id, mode, kind, doctor, date, minute, who)
+        else {
+            return Err(DomainError::internal(anyhow::anyhow!(
+                "validated staff booking incomplete"
+            )));
+        };
+        let starts_at = local_instant(&me.facility.tz(), date, minute).ok_or(
+            DomainError::invalid("starts_at", "error.booking.slot_required"),
+        )?;
+        st.booker
+            .book_by_staff(
+                &me.facility,
+                &StaffBooking {
+                    staff: me.user.id,
+                    who,
+                    menu_id,
+                    mode,
+                    visit_kind: kind,
+                    doctor_id: doctor,
+                    starts_at,
+                    memo: f.memo.clone(),
+                },
+            )
+            .await
+    }
+    .await;
+    match res {
+        Ok(id) => {
+            let b = st.booker.bookings.get_at(me.scope(), id).await?;
+            audit_access(
+                &st,
+                &me,
+                Some(b.patient_id),
+                "booking.create",
+                format!("booking={id}"),
+                &ip,
+            )
+            .await?;
+            st.events
+                .publish(Event {
+                    topic: Topic::Facility(me.scope()),
+                    kind: "booking.created".into(),
+                    data: serde_json::json!({ "id": id }),
+                })
+                .await;
+            Ok(see_other(&format!("/staff/bookings/{id}?done=booked")))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            new_page(&st, ctx, &me, errors, f, members).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff_booking.html")]
+struct DetailPage {
+    ctx: PageCtx,
+    v: BookingView,
+    status_key: &'static str,
+    walk_in: bool,
+    memo: String,
+    notice: Option<&'static str>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn detail(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Query(q): Query<DoneQuery>,
+) -> AppResult<Response> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    audit_access(
+        &st,
+        &me,
+        Some(b.patient_id),
+        "booking.view",
+        format!("booking={id}"),
+        &ip,
+    )
+    .await?;
+    let memo = b.staff_memo.clone();
+    let walk_in = b.source == Source::InClinic;
+    let status_key = status_key(b.status);
+    let v = st.booker.view(b).await?;
+    page(&DetailPage {
+        ctx,
+        v,
+        status_key,
+        walk_in,
+        memo,
+        notice: q.done.map(|_| "booking.done_staff"),
+    })
+}
