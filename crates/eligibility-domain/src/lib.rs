@@ -1,0 +1,51 @@
+//! Domain rules of the tsunagu eligibility service, modelled on Japan's
+//! オンライン資格確認等システム: no database and no HTTP, so the store, the web
+//! pages and the jobs can all share them and tests can pin them down.
+//!
+//! - [`insurer`]: 保険者番号 (check digit, padding), 記号・番号・枝番 input rules.
+//! - [`model`]: the qualification record (資格情報) and the code tables of the
+//!   result XML, with the validity and 未就学 rules.
+//! - [`xml`]: the result XML (`XmlMsg`), rendering and importing.
+//! - [`csv_io`]: CSV import/export of qualification records.
+//! - [`search`]: the outage-time four-facts search (資格情報照会（システム障害時）).
+//! - [`generate`]: a deterministic synthetic population for demos and load tests.
+//!
+//! Messages meant for people are Japanese; where the operating manual of the
+//! real system gives the wording, it is used verbatim.
+
+pub mod csv_io;
+pub mod generate;
+pub mod insurer;
+pub mod model;
+pub mod search;
+pub mod xml;
+
+pub use insurer::InsurerNumber;
+pub use model::Qualification;
+
+use serde::Serialize;
+
+/// A problem with one input field, worded for the person who typed it.
+///
+/// `field` is a stable identifier the web layer uses to put the message next
+/// to the right input (for rules that concern two inputs at once, such as
+/// "name or kana", it names the pair, e.g. `"name_or_kana"`); `message` is
+/// Japanese and says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    /// Which input (or pair of inputs) the message belongs to.
+    pub field: &'static str,
+    /// What is wrong and how to fix it, in Japanese.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A message for `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
