@@ -15,4 +15,6 @@ mod service;
 mod store;
 
 pub use service::{Booker, BookingView, PatientBooking, RemindJob, StaffBooking, StaffBookingFor};
-pub use store::{Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline};
+pub use store::{
+    Answers, Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline,
+};

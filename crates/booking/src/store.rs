@@ -358,6 +358,60 @@ impl BookingStore {
     }
 }
 
+/// A booking's questionnaire answers and consent signature.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Answers {
+    /// Answer per question id.
+    pub answers: std::collections::BTreeMap<String, String>,
+    /// Name signed under the consent form.
+    pub consent_signed_name: Option<String>,
+    /// When it was signed (ms).
+    pub consent_signed_at: Option<i64>,
+}
+
+impl BookingStore {
+    /// The answers of a booking, if given.
+    pub async fn answers(&self, booking: i64) -> DomainResult<Option<Answers>> {
+        let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT answers, consent_signed_name, consent_signed_at FROM booking_answers WHERE booking_id = $1",
+        )
+        .bind(booking)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(row.map(|(a, n, at)| Answers {
+            answers: serde_json::from_str(&a).unwrap_or_default(),
+            consent_signed_name: n,
+            consent_signed_at: at,
+        }))
+    }
+
+    /// Saves (replaces) the answers of a booking.
+    pub async fn save_answers(&self, booking: i64, a: &Answers) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        let json = serde_json::to_string(&a.answers).map_err(DomainError::internal)?;
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM booking_answers WHERE booking_id = $1")
+            .bind(booking)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        sqlx::query(
+            "INSERT INTO booking_answers (booking_id, answers, consent_signed_name, consent_signed_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(booking)
+        .bind(json)
+        .bind(&a.consent_signed_name)
+        .bind(a.consent_signed_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .or_internal()?;
+        tx.commit().await.or_internal()
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

@@ -3,13 +3,15 @@
 //! Messages are catalogue keys (`error.phone.invalid`), never sentences: the web layer
 //! renders them in the user's language. `Internal` carries the cause for the log only.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One problem with one input field, as a message key plus named arguments.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FieldError {
-    /// The form field or JSON property at fault.
-    pub field: &'static str,
+    /// The form field or JSON property at fault (owned for fields named at run time, like
+    /// a questionnaire's questions).
+    pub field: Cow<'static, str>,
     /// The catalogue key of the message saying what to fix.
     pub key: &'static str,
     /// Values substituted into the message (`%{max}` and so on).
@@ -18,9 +20,9 @@ pub struct FieldError {
 
 impl FieldError {
     /// A field error with no arguments.
-    pub fn new(field: &'static str, key: &'static str) -> Self {
+    pub fn new(field: impl Into<Cow<'static, str>>, key: &'static str) -> Self {
         Self {
-            field,
+            field: field.into(),
             key,
             args: BTreeMap::new(),
         }

@@ -10,6 +10,6 @@ pub mod menu;
 pub mod schedule;
 pub mod slots;
 
-pub use menu::{Menu, MenuInput, MenuStore, Mode, VisitKind};
+pub use menu::{Menu, MenuInput, MenuStore, Mode, Question, VisitKind};
 pub use schedule::{Exception, ExceptionKind, ScheduleStore, WeeklyHours};
 pub use slots::{DayPlan, Slot, SlotQuery, UNIT_MINUTES};

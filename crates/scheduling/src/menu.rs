@@ -79,6 +79,21 @@ impl VisitKind {
     }
 }
 
+/// One question of a menu's pre-visit questionnaire (問診, B6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Question {
+    /// Stable id within the menu (answers are keyed by it).
+    pub id: String,
+    /// The question as shown.
+    pub label: String,
+    /// Choices; empty for a free-text answer.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// Whether an answer is needed.
+    #[serde(default)]
+    pub required: bool,
+}
+
 /// A bookable menu.
 #[derive(Debug, Clone, Serialize)]
 pub struct Menu {
@@ -102,6 +117,10 @@ pub struct Menu {
     pub booking_fee_yen: i64,
     /// Offered to patients.
     pub active: bool,
+    /// Pre-visit questionnaire.
+    pub questionnaire: Vec<Question>,
+    /// Consent form text; empty when the menu needs none.
+    pub consent_text: String,
 }
 
 impl Menu {
@@ -131,6 +150,10 @@ pub struct MenuInput {
     pub insured: bool,
     /// Booking fee.
     pub booking_fee_yen: i64,
+    /// Pre-visit questionnaire.
+    pub questionnaire: Vec<Question>,
+    /// Consent form text.
+    pub consent_text: String,
 }
 
 fn minutes(field: &'static str, s: &str) -> DomainResult<i64> {
@@ -191,6 +214,8 @@ impl MenuInput {
                 return_minutes,
                 insured,
                 booking_fee_yen,
+                questionnaire: Vec::new(),
+                consent_text: String::new(),
             }),
             _ => Err(DomainError::internal(anyhow::anyhow!(
                 "validator accepted incomplete menu"
@@ -200,7 +225,7 @@ impl MenuInput {
 }
 
 const COLUMNS: &str = "id, facility_id, name, description, mode, first_minutes, return_minutes, \
-                       insured, booking_fee_yen, active";
+                       insured, booking_fee_yen, active, questionnaire, consent_text";
 
 fn row_to_menu(r: &sqlx::any::AnyRow) -> Result<Menu, sqlx::Error> {
     use sqlx::Row;
@@ -216,6 +241,9 @@ fn row_to_menu(r: &sqlx::any::AnyRow) -> Result<Menu, sqlx::Error> {
         insured: flag(r.try_get("insured")?),
         booking_fee_yen: r.try_get("booking_fee_yen")?,
         active: flag(r.try_get("active")?),
+        questionnaire: serde_json::from_str(&r.try_get::<String, _>("questionnaire")?)
+            .unwrap_or_default(),
+        consent_text: r.try_get("consent_text")?,
     })
 }
 
@@ -237,8 +265,8 @@ impl MenuStore {
         let now = self.clock.now_ms();
         sqlx::query_scalar(
             "INSERT INTO menus (facility_id, name, description, mode, first_minutes, return_minutes, \
-             insured, booking_fee_yen, active, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9) RETURNING id",
+             insured, booking_fee_yen, active, questionnaire, consent_text, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $10, $11, $9, $9) RETURNING id",
         )
         .bind(facility.0)
         .bind(&m.name)
@@ -249,6 +277,8 @@ impl MenuStore {
         .bind(i64::from(m.insured))
         .bind(m.booking_fee_yen)
         .bind(now)
+        .bind(serde_json::to_string(&m.questionnaire).map_err(DomainError::internal)?)
+        .bind(&m.consent_text)
         .fetch_one(self.db.pool())
         .await
         .or_internal()

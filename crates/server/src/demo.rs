@@ -10,7 +10,7 @@ use tsunagu_accounts::password::hash_blocking;
 use tsunagu_accounts::staff::NewStaff;
 use tsunagu_clinics::{FacilityKind, NewFacility};
 use tsunagu_kernel::{DomainError, FacilityId, OrganisationId, Phone, Sex};
-use tsunagu_scheduling::{MenuInput, Mode, WeeklyHours};
+use tsunagu_scheduling::{MenuInput, Mode, Question, WeeklyHours};
 use tsunagu_web::AppState;
 
 /// The password of every demo login.
@@ -86,6 +86,37 @@ const MENUS: [(&str, &str, Mode, i64, i64, bool, i64); 3] = [
         0,
     ),
 ];
+
+/// The consent an online visit asks for (オンライン診療の指針: consent and a care plan).
+const ONLINE_CONSENT: &str = "オンライン診療について説明を受け、次のことに同意します。\n・ビデオ通話で診察を受けること（通信状況により対面診療をお願いする場合があります）\n・診察中の録音・録画・撮影をしないこと\n・本人確認のため、身分証明書の提示を求められる場合があること";
+
+fn demo_questionnaire() -> Vec<Question> {
+    vec![
+        Question {
+            id: "symptoms".into(),
+            label: "現在の症状やご相談内容".into(),
+            choices: vec![],
+            required: true,
+        },
+        Question {
+            id: "medicine".into(),
+            label: "お薬の受け取り方法".into(),
+            choices: vec![
+                "医療機関から配送".into(),
+                "指定の薬局で受け取る".into(),
+                "電子処方箋（引換番号）".into(),
+                "配送サービス".into(),
+            ],
+            required: true,
+        },
+        Question {
+            id: "allergy".into(),
+            label: "アレルギー".into(),
+            choices: vec!["なし".into(), "あり".into()],
+            required: false,
+        },
+    ]
+}
 
 /// Weekdays 9:00–12:00 and 14:00–17:00, Saturday mornings.
 fn demo_hours() -> Vec<WeeklyHours> {
@@ -180,6 +211,12 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
                         return_minutes: ret,
                         insured,
                         booking_fee_yen: fee,
+                        questionnaire: demo_questionnaire(),
+                        consent_text: if mode == Mode::Online {
+                            ONLINE_CONSENT.into()
+                        } else {
+                            String::new()
+                        },
                     },
                 )
                 .await?;

@@ -47,10 +47,9 @@ pub fn transports_from(settings: &Settings) -> anyhow::Result<Transports> {
 /// and migrates it.
 pub async fn open_db(settings: &Settings) -> anyhow::Result<Db> {
     let url = settings.effective_database_url();
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    }
+    // The data directory also holds stored files, whatever the database.
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let db = Db::connect(&url, settings.max_connections).await?;
     db.migrate().await?;
     Ok(db)
@@ -91,6 +90,7 @@ impl Application {
                 public_url: base_url.clone(),
                 secure_cookies: settings.cookies_secure(),
                 dev_outbox: transports.captures_any(),
+                files_root: settings.data_dir.join("files"),
             },
         );
         if settings.demo {

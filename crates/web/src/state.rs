@@ -8,6 +8,8 @@ use tsunagu_booking::Booker;
 use tsunagu_clinics::FacilityStore;
 use tsunagu_db::Db;
 use tsunagu_events::EventBus;
+use tsunagu_files::FileStore;
+use tsunagu_insurance::InsuranceStore;
 use tsunagu_jobs::JobQueue;
 use tsunagu_kernel::Clock;
 use tsunagu_notifications::Outbox;
@@ -23,6 +25,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Whether `/dev/outbox` is offered (some channel has no transport).
     pub dev_outbox: bool,
+    /// Folder for stored files.
+    pub files_root: std::path::PathBuf,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).
@@ -50,6 +54,10 @@ pub struct AppState {
     pub events: EventBus,
     /// Menus, schedules and bookings.
     pub booker: Booker,
+    /// Stored files.
+    pub files: FileStore,
+    /// Insurance registrations.
+    pub insurance: InsuranceStore,
 }
 
 impl AppState {
@@ -62,8 +70,11 @@ impl AppState {
         config: WebConfig,
     ) -> Self {
         let booker = Booker::new(db.clone(), clock.clone(), outbox.clone(), jobs.clone());
+        let files = FileStore::new(db.clone(), clock.clone(), config.files_root.clone());
         Self {
             booker,
+            files,
+            insurance: InsuranceStore::new(db.clone(), clock.clone()),
             accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
             audit: AuditLog::new(db.clone(), clock.clone()),

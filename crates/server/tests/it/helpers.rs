@@ -14,6 +14,8 @@ use tsunagu_web::AppState;
 /// A database for one test, removed afterwards.
 pub struct TestDb {
     pub url: String,
+    /// A private data directory (stored files) for this test.
+    pub data_dir: std::path::PathBuf,
     sqlite_dir: Option<std::path::PathBuf>,
     pg_name: Option<(String, String)>,
 }
@@ -54,9 +56,13 @@ impl TestDb {
                     .unwrap();
                 let mut url = url::Url::parse(&admin).unwrap();
                 url.set_path(&format!("/{name}"));
+                let data_dir = std::env::temp_dir()
+                    .join(format!("tsunagu-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&data_dir).unwrap();
                 Self {
                     url: url.to_string(),
-                    sqlite_dir: None,
+                    data_dir: data_dir.clone(),
+                    sqlite_dir: Some(data_dir),
                     pg_name: Some((admin, name)),
                 }
             }
@@ -66,6 +72,7 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).unwrap();
                 Self {
                     url: tsunagu_config::sqlite_url(&dir.join("t.db")),
+                    data_dir: dir.clone(),
                     sqlite_dir: Some(dir),
                     pg_name: None,
                 }
@@ -148,6 +155,7 @@ impl TestApp {
         let settings = Settings {
             listen: "127.0.0.1:0".into(),
             database_url: db.url.clone(),
+            data_dir: db.data_dir.clone(),
             demo: opts.demo,
             max_connections: 8,
             ..Settings::default()

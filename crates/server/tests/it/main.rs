@@ -5,6 +5,7 @@
 
 mod accounts;
 mod booking;
+mod documents;
 mod helpers;
 mod jobs_outbox;
 mod live;

@@ -341,6 +341,10 @@ struct DetailPage {
     status_key: &'static str,
     is_live: bool,
     notice: Option<&'static str>,
+    needs_insurance: bool,
+    has_questionnaire: bool,
+    answered: bool,
+    images: Vec<String>,
 }
 
 fn status_key(s: BookingStatus) -> &'static str {
@@ -358,7 +362,8 @@ pub struct DoneQuery {
     done: Option<String>,
 }
 
-async fn detail_page(
+/// The booking detail page (also shown again after a failed upload or cancel).
+pub async fn detail_page(
     st: &AppState,
     ctx: PageCtx,
     user: &PatientUser,
@@ -367,6 +372,18 @@ async fn detail_page(
     notice: Option<&'static str>,
 ) -> AppResult<Response> {
     let b = st.booker.bookings.get_for_account(user.account, id).await?;
+    let menu = st.booker.menus.get(b.facility_id, b.menu_id).await?;
+    // An insured visit cannot start without insurance (A4): say so until it is registered.
+    let needs_insurance = menu.insured && st.insurance.get(b.patient_id).await?.is_none();
+    let has_questionnaire = !menu.questionnaire.is_empty() || !menu.consent_text.is_empty();
+    let answered = st.booker.bookings.answers(b.id).await?.is_some();
+    let images = st
+        .files
+        .for_booking(b.id)
+        .await?
+        .into_iter()
+        .map(|f| f.key)
+        .collect();
     let v = st.booker.view(b).await?;
     page_status(
         form_status(&errors),
@@ -377,6 +394,10 @@ async fn detail_page(
             is_live: v.booking.status == BookingStatus::Booked,
             v,
             notice,
+            needs_insurance,
+            has_questionnaire,
+            answered,
+            images,
         },
     )
 }
@@ -391,6 +412,8 @@ pub async fn booking_detail(
     let notice = match q.done.as_deref() {
         Some("booked") => Some("booking.done_booked"),
         Some("cancelled") => Some("booking.done_cancelled"),
+        Some("images") => Some("images.done"),
+        Some("answers") => Some("questionnaire.saved"),
         _ => None,
     };
     detail_page(&st, ctx, &user, id, FormErrors::none(), notice).await

@@ -4,6 +4,7 @@
 mod book;
 mod my;
 mod ops;
+mod patient_docs;
 mod public;
 mod signup;
 mod staff;
@@ -80,6 +81,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/ops/ws", get(crate::ws::ops_ws))
         .merge(staff::router())
         .merge(staff_booking::router())
+        .merge(patient_docs::router())
         .merge(ops::router())
 }
 

@@ -27,9 +27,10 @@ pub struct PersonRow {
     birth: String,
     sex_key: &'static str,
     is_self: bool,
+    insured: bool,
 }
 
-fn person_row(p: &Patient) -> PersonRow {
+fn person_row(p: &Patient, insured: bool) -> PersonRow {
     PersonRow {
         id: p.id.0,
         name: p.full_name(),
@@ -40,6 +41,7 @@ fn person_row(p: &Patient) -> PersonRow {
             .unwrap_or_default(),
         sex_key: p.sex.map_or("sex.unset", tsunagu_kernel::Sex::label_key),
         is_self: p.relation == tsunagu_accounts::Relation::Myself,
+        insured,
     }
 }
 
@@ -76,6 +78,10 @@ pub async fn home(
         .sessions
         .count_for(Realm::Patient, user.account.0)
         .await?;
+    let mut rows = Vec::with_capacity(patients.len());
+    for p in &patients {
+        rows.push(person_row(p, st.insurance.get(p.id).await?.is_some()));
+    }
     let notice = if q.welcome.is_some() {
         Some("my.welcome")
     } else {
@@ -92,7 +98,7 @@ pub async fn home(
         phone_display: account.phone.display_domestic(),
         email: account.email.map(|e| e.as_str().to_string()),
         notify_channel: account.notify_channel,
-        patients: patients.iter().map(person_row).collect(),
+        patients: rows,
         session_count,
         notice,
     })

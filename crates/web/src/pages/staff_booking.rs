@@ -636,6 +636,10 @@ struct DetailPage {
     walk_in: bool,
     memo: String,
     notice: Option<&'static str>,
+    insurance: Option<super::patient_docs::InsuranceView>,
+    answers: Vec<(String, String)>,
+    consent: Option<String>,
+    images: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -665,6 +669,35 @@ async fn detail(
     let memo = b.staff_memo.clone();
     let walk_in = b.source == Source::InClinic;
     let status_key = status_key(b.status);
+    let insurance = match st.insurance.get(b.patient_id).await? {
+        Some(r) => Some(super::patient_docs::insurance_view(&st, r).await?),
+        None => None,
+    };
+    let menu = st.booker.menus.get(me.scope(), b.menu_id).await?;
+    let saved = st.booker.bookings.answers(b.id).await?;
+    let answers = match &saved {
+        Some(a) => menu
+            .questionnaire
+            .iter()
+            .filter_map(|q| a.answers.get(&q.id).map(|v| (q.label.clone(), v.clone())))
+            .collect(),
+        None => Vec::new(),
+    };
+    let consent = saved.and_then(|a| {
+        let at = a.consent_signed_at?;
+        Some(format!(
+            "{} ({})",
+            a.consent_signed_name.unwrap_or_default(),
+            crate::ctx::format_ms(at, &me.facility.time_zone)
+        ))
+    });
+    let images = st
+        .files
+        .for_booking(b.id)
+        .await?
+        .into_iter()
+        .map(|f| f.key)
+        .collect();
     let v = st.booker.view(b).await?;
     page(&DetailPage {
         ctx,
@@ -673,5 +706,9 @@ async fn detail(
         walk_in,
         memo,
         notice: q.done.map(|_| "booking.done_staff"),
+        insurance,
+        answers,
+        consent,
+        images,
     })
 }

@@ -1,0 +1,347 @@
+//! Insurance registration (A4), images shared with a booking (B5), questionnaire and
+//! consent (B6): validation, storage, and who can see what.
+
+use reqwest::multipart::{Form, Part};
+
+use crate::helpers::*;
+
+/// A PNG header and a little body: enough for content sniffing.
+fn png() -> Vec<u8> {
+    let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A];
+    v.extend_from_slice(&[
+        0, 0, 0, 13, b'I', b'H', b'D', b'R', 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0,
+    ]);
+    v
+}
+
+async fn logged_in(app: &TestApp, phone: &str) -> Browser {
+    let b = app.browser();
+    let p = b
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", phone),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/my"));
+    b
+}
+
+async fn post_multipart(b: &Browser, path_with_csrf: &str, form: Form) -> Page {
+    let r = b
+        .http
+        .post(format!("{}{path_with_csrf}", b.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Page {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+fn card_form(insurer: &str, with_photos: bool) -> Form {
+    let mut f = Form::new()
+        .text("kind", "card")
+        .text("insurer_number", insurer.to_string())
+        .text("symbol", "札あ10")
+        .text("number", "12345")
+        .text("branch", "1");
+    if with_photos {
+        f = f
+            .part("front", Part::bytes(png()).file_name("front.png"))
+            .part("back", Part::bytes(png()).file_name("back.png"));
+    }
+    f
+}
+
+#[tokio::test]
+async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
+    let app = TestApp::spawn().await;
+    let b = logged_in(&app, "090-0000-0001").await;
+    let me = app
+        .state
+        .accounts
+        .patients
+        .account_by_phone(&tsunagu_kernel::Phone::parse("p", "090-0000-0001").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let pid = app
+        .state
+        .accounts
+        .patients
+        .patients_of(me.id)
+        .await
+        .unwrap()[0]
+        .id
+        .0;
+    let page = b.get(&format!("/my/insurance/{pid}")).await;
+    let csrf = page.csrf();
+    // 019904 fails the check digit; photos are missing.
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        card_form("019904", false),
+    )
+    .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("保険者番号が正しくありません"));
+    assert!(
+        p.body
+            .contains("保険証の写真（表面・裏面）を選んでください")
+    );
+    assert!(
+        p.body.contains("value=\"019904\""),
+        "what was typed is kept"
+    );
+    // A PDF is not a photo.
+    let f = card_form("06139000", false)
+        .part(
+            "front",
+            Part::bytes(b"%PDF-1.7 x".to_vec()).file_name("front.jpg"),
+        )
+        .part("back", Part::bytes(png()).file_name("back.png"));
+    let p = post_multipart(&b, &format!("/my/insurance/{pid}?csrf={csrf}"), f).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("画像ファイル"));
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM files")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap(),
+        0
+    );
+    // Without the CSRF token: refused.
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}"),
+        card_form("06139000", true),
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        card_form("０６１３９０００", true),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let reg = app
+        .state
+        .insurance
+        .get(tsunagu_kernel::PatientId(pid))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reg.insurer_number.as_deref(), Some("06139000"));
+    assert_eq!(reg.branch.as_deref(), Some("01"));
+    let page = b.get(&format!("/my/insurance/{pid}")).await;
+    let key = page
+        .body
+        .split("/my/files/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(b.get(&format!("/my/files/{key}")).await.status, 200);
+    // Another patient, and staff of a facility that does not know the patient: nothing.
+    let other = logged_in(&app, "090-0000-0002").await;
+    assert_eq!(other.get(&format!("/my/files/{key}")).await.status, 404);
+    assert_eq!(other.get(&format!("/my/insurance/{pid}")).await.status, 404);
+    let north = app.browser();
+    north
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-north"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(north.get(&format!("/staff/files/{key}")).await.status, 404);
+    // Staff of つなぐ中央病院, which knows the patient, may see it; the view is audited.
+    let central = app.browser();
+    central
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        central.get(&format!("/staff/files/{key}")).await.status,
+        200
+    );
+    let audited: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'file.view'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn images_and_questionnaire_reach_the_clinic_of_the_booking() {
+    let app = TestApp::spawn().await;
+    let b = logged_in(&app, "090-0000-0002").await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
+    let form = b
+        .get(&format!(
+            "/c/tsunagu-central/book?menu={}&kind=return",
+            menu.id
+        ))
+        .await;
+    let slot = form
+        .body
+        .split("name=\"slot\" value=\"")
+        .nth(2)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let patient = form
+        .body
+        .split("name=\"patient\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let p = b
+        .post(
+            "/c/tsunagu-central/book",
+            &form.csrf(),
+            &[
+                ("menu", &menu.id.to_string()),
+                ("kind", "return"),
+                ("patient", &patient),
+                ("slot", &slot),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let detail = p.location.unwrap();
+    let id: i64 = detail
+        .trim_start_matches("/my/bookings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let page = b.get(&format!("/my/bookings/{id}")).await;
+    assert!(
+        page.body
+            .contains("保険証またはマイナ保険証を登録してください"),
+        "insured menu without insurance is flagged"
+    );
+    assert!(page.body.contains("問診票へのご回答"));
+    let csrf = page.csrf();
+    // Images: a non-image is refused; two PNGs are shared.
+    let bad = Form::new().part(
+        "images",
+        Part::bytes(b"<svg onload=alert(1)>".to_vec()).file_name("x.png"),
+    );
+    let p = post_multipart(&b, &format!("/my/bookings/{id}/images?csrf={csrf}"), bad).await;
+    assert_eq!(p.status, 422);
+    let good = Form::new()
+        .part("images", Part::bytes(png()).file_name("a.png"))
+        .part("images", Part::bytes(png()).file_name("b.png"));
+    let p = post_multipart(&b, &format!("/my/bookings/{id}/images?csrf={csrf}"), good).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(app.state.files.for_booking(id).await.unwrap().len(), 2);
+    // Questionnaire: required answers and the signature are enforced.
+    let q = b.get(&format!("/my/bookings/{id}/questionnaire")).await;
+    assert!(q.body.contains("お薬の受け取り方法"));
+    let p = b
+        .post(
+            &format!("/my/bookings/{id}/questionnaire"),
+            &q.csrf(),
+            &[("q_symptoms", "")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("同意書への同意が必要です"));
+    let p = b
+        .post(
+            &format!("/my/bookings/{id}/questionnaire"),
+            &q.csrf(),
+            &[
+                ("q_symptoms", "頭痛が続く"),
+                ("q_medicine", "指定の薬局で受け取る"),
+                ("consent_name", "佐藤 美咲"),
+                ("agree", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = b
+        .post(
+            &format!("/my/bookings/{id}/questionnaire"),
+            &q.csrf(),
+            &[
+                ("q_symptoms", "x"),
+                ("q_medicine", "ドローン"),
+                ("consent_name", "佐藤"),
+                ("agree", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422, "a choice that is not offered is refused");
+    // The clinic's staff see the answers, the signature and the images.
+    let staff = app.browser();
+    staff
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(sp.body.contains("頭痛が続く"));
+    assert!(sp.body.contains("指定の薬局で受け取る"));
+    assert!(sp.body.contains("佐藤 美咲 ("));
+    let img = sp
+        .body
+        .split("/staff/files/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(staff.get(&format!("/staff/files/{img}")).await.status, 200);
+    app.stop().await;
+}
