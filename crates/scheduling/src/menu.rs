@@ -9,7 +9,7 @@ use tsunagu_kernel::values::person_name;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError};
 
 /// Online (video) or in person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// オンライン診療.
@@ -134,7 +134,7 @@ impl Menu {
 }
 
 /// A menu as entered by an admin, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct MenuInput {
     /// Name.
     pub name: String,
@@ -296,6 +296,145 @@ impl MenuStore {
         .or_internal()?
         .ok_or(DomainError::NotFound)?;
         row_to_menu(&row).or_internal()
+    }
+
+    /// Replaces a menu's settings (its bookings keep the times they were made with).
+    pub async fn update(&self, facility: FacilityId, id: i64, m: &MenuInput) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE menus SET name = $3, description = $4, mode = $5, first_minutes = $6, return_minutes = $7, \
+             insured = $8, booking_fee_yen = $9, questionnaire = $10, consent_text = $11, updated_at = $12 \
+             WHERE facility_id = $1 AND id = $2",
+        )
+        .bind(facility.0)
+        .bind(id)
+        .bind(&m.name)
+        .bind(&m.description)
+        .bind(m.mode.as_str())
+        .bind(m.first_minutes)
+        .bind(m.return_minutes)
+        .bind(i64::from(m.insured))
+        .bind(m.booking_fee_yen)
+        .bind(serde_json::to_string(&m.questionnaire).map_err(DomainError::internal)?)
+        .bind(&m.consent_text)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Offers or withdraws a menu.
+    pub async fn set_active(
+        &self,
+        facility: FacilityId,
+        id: i64,
+        active: bool,
+    ) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE menus SET active = $3, updated_at = $4 WHERE facility_id = $1 AND id = $2",
+        )
+        .bind(facility.0)
+        .bind(id)
+        .bind(i64::from(active))
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Records a change proposed by a non-admin; it waits for an admin (B9).
+    pub async fn propose(
+        &self,
+        facility: FacilityId,
+        menu: Option<i64>,
+        by: tsunagu_kernel::StaffId,
+        m: &MenuInput,
+    ) -> DomainResult<i64> {
+        if let Some(id) = menu {
+            self.get(facility, id).await?;
+        }
+        sqlx::query_scalar(
+            "INSERT INTO menu_changes (facility_id, menu_id, proposed_by, payload, status, created_at) \
+             VALUES ($1, $2, $3, $4, 'pending', $5) RETURNING id",
+        )
+        .bind(facility.0)
+        .bind(menu)
+        .bind(by.0)
+        .bind(serde_json::to_string(m).map_err(DomainError::internal)?)
+        .bind(self.clock.now_ms())
+        .fetch_one(self.db.pool())
+        .await
+        .or_internal()
+    }
+
+    /// Pending proposals of a facility: (id, menu id or None for a new menu, proposer id, input).
+    pub async fn pending(
+        &self,
+        facility: FacilityId,
+    ) -> DomainResult<Vec<(i64, Option<i64>, i64, MenuInput)>> {
+        let rows: Vec<(i64, Option<i64>, i64, String)> = sqlx::query_as(
+            "SELECT id, menu_id, proposed_by, payload FROM menu_changes WHERE facility_id = $1 AND status = 'pending' ORDER BY id",
+        )
+        .bind(facility.0)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, menu, by, payload)| {
+                Some((id, menu, by, serde_json::from_str(&payload).ok()?))
+            })
+            .collect())
+    }
+
+    /// An admin's decision on a proposal: approving applies it (creating the menu if new).
+    pub async fn decide(
+        &self,
+        facility: FacilityId,
+        change: i64,
+        admin: tsunagu_kernel::StaffId,
+        approve: bool,
+    ) -> DomainResult<()> {
+        let Some((_, menu, _, input)) = self
+            .pending(facility)
+            .await?
+            .into_iter()
+            .find(|p| p.0 == change)
+        else {
+            return Err(DomainError::NotFound);
+        };
+        let r = sqlx::query(
+            "UPDATE menu_changes SET status = $3, decided_by = $4, decided_at = $5 \
+             WHERE facility_id = $1 AND id = $2 AND status = 'pending'",
+        )
+        .bind(facility.0)
+        .bind(change)
+        .bind(if approve { "approved" } else { "rejected" })
+        .bind(admin.0)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            // Decided by another admin a moment ago.
+            return Err(DomainError::Conflict("error.menu_change.decided"));
+        }
+        if approve {
+            match menu {
+                Some(id) => self.update(facility, id, &input).await?,
+                None => {
+                    self.create(facility, &input).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A facility's menus (active only, for patients; all, for staff).

@@ -10,5 +10,6 @@ mod helpers;
 mod jobs_outbox;
 mod live;
 mod platform;
+mod setup;
 mod staff;
 mod tenancy;

@@ -9,6 +9,7 @@ mod public;
 mod signup;
 mod staff;
 mod staff_booking;
+mod staff_setup;
 
 use askama::Template;
 use axum::Router;
@@ -81,6 +82,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/ops/ws", get(crate::ws::ops_ws))
         .merge(staff::router())
         .merge(staff_booking::router())
+        .merge(staff_setup::router())
         .merge(patient_docs::router())
         .merge(ops::router())
 }

@@ -607,6 +607,7 @@ struct Settings {
     ctx: PageCtx,
     errors: FormErrors,
     require_totp_all: bool,
+    suspended: bool,
     staff: Vec<StaffUser>,
     form: StaffForm,
 }
@@ -626,6 +627,7 @@ async fn settings_page(
             ctx,
             errors,
             require_totp_all: facility.require_totp_all,
+            suspended: facility.online_suspended,
             staff,
             form,
         },

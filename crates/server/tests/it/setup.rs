@@ -1,0 +1,267 @@
+//! Facility set-up: menu changes wait for the admin (B9), hours and closures shape the
+//! slots, and maintenance stops online bookings (G1).
+
+use crate::helpers::*;
+
+async fn staff(app: &TestApp, login: &str) -> Browser {
+    let b = app.browser();
+    let p = b
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "sapporo-hikari"),
+                ("login_id", login),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    if p.location.as_deref() == Some("/staff/totp/enrol") {
+        let f = app
+            .state
+            .facilities
+            .by_slug("sapporo-hikari")
+            .await
+            .unwrap();
+        b.get("/staff/totp/enrol").await;
+        let secret = app
+            .state
+            .accounts
+            .staff
+            .find_login(f.id, login)
+            .await
+            .unwrap()
+            .unwrap()
+            .totp_secret
+            .unwrap();
+        let p = b
+            .submit(
+                "/staff/totp/enrol",
+                "/staff/totp/enrol",
+                &[("code", &totp_now(app, &secret))],
+            )
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/staff"));
+        app.advance(jiff::SignedDuration::from_secs(30));
+    } else {
+        assert_eq!(p.location.as_deref(), Some("/staff"));
+    }
+    b
+}
+
+#[tokio::test]
+async fn a_clerks_menu_change_waits_for_the_admin() {
+    let app = TestApp::spawn().await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("sapporo-hikari")
+        .await
+        .unwrap();
+    let before = app
+        .state
+        .booker
+        .menus
+        .list(f.id, false)
+        .await
+        .unwrap()
+        .len();
+    let clerk = staff(&app, "clerk").await;
+    let menu_fields = [
+        ("name", "禁煙外来（オンライン）"),
+        ("mode", "online"),
+        ("first_minutes", "30"),
+        ("return_minutes", "15"),
+        ("booking_fee_yen", "1000"),
+        ("questionnaire", "喫煙本数|10本未満,10本以上|必須\n既往歴||"),
+    ];
+    // Bad input names the field: an insured menu cannot carry a fee; 7 minutes is not a step.
+    let mut bad = menu_fields.to_vec();
+    bad.push(("insured", "true"));
+    bad[2] = ("first_minutes", "7");
+    let p = clerk.submit("/staff/menus", "/staff/menus", &bad).await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body
+            .contains("保険診療のメニューには予約料を設定できません")
+    );
+    assert!(p.body.contains("5〜240分を5分単位"));
+    let p = clerk
+        .submit("/staff/menus", "/staff/menus", &menu_fields)
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/staff/menus?done=proposed"));
+    assert_eq!(
+        app.state
+            .booker
+            .menus
+            .list(f.id, false)
+            .await
+            .unwrap()
+            .len(),
+        before,
+        "not applied yet"
+    );
+    let page = clerk.get("/staff/menus").await;
+    assert!(page.body.contains("管理者の承認待ち"));
+    // The clerk cannot approve.
+    let change = app.state.booker.menus.pending(f.id).await.unwrap()[0].0;
+    let p = clerk
+        .post(
+            &format!("/staff/menus/changes/{change}"),
+            &page.csrf(),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let admin = staff(&app, "admin").await;
+    let page = admin.get("/staff/menus").await;
+    let p = admin
+        .post(
+            &format!("/staff/menus/changes/{change}"),
+            &page.csrf(),
+            &[("decision", "approve")],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/staff/menus?done=decided"));
+    let menus = app.state.booker.menus.list(f.id, false).await.unwrap();
+    assert_eq!(menus.len(), before + 1);
+    let added = menus
+        .iter()
+        .find(|m| m.name.starts_with("禁煙外来"))
+        .unwrap();
+    assert_eq!(added.booking_fee_yen, 1000);
+    assert_eq!(added.questionnaire.len(), 2);
+    assert_eq!(
+        added.questionnaire[0].choices,
+        vec!["10本未満".to_string(), "10本以上".to_string()]
+    );
+    assert!(added.questionnaire[0].required && !added.questionnaire[1].required);
+    // Deciding twice is refused.
+    let p = admin
+        .post(
+            &format!("/staff/menus/changes/{change}"),
+            &page.csrf(),
+            &[("decision", "reject")],
+        )
+        .await;
+    assert_eq!(p.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hours_and_closures_shape_the_slots_and_maintenance_stops_bookings() {
+    let app = TestApp::spawn().await;
+    let f = app
+        .state
+        .facilities
+        .by_slug("sapporo-hikari")
+        .await
+        .unwrap();
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let admin = staff(&app, "admin").await;
+    let page = admin
+        .get(&format!("/staff/hours?doctor={}", doctor.0))
+        .await;
+    assert!(page.body.contains("09:00-12:00, 14:00-17:00"));
+    let p = admin
+        .post(
+            "/staff/hours/weekly",
+            &page.csrf(),
+            &[
+                ("doctor", &doctor.0.to_string()),
+                ("d2", "10:00-11:00"),
+                ("d3", "9時から"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("「09:00-12:00, 14:00-17:00」の形式"));
+    // Only Tuesdays 10:00–11:00 now.
+    let p = admin
+        .post(
+            "/staff/hours/weekly",
+            &page.csrf(),
+            &[("doctor", &doctor.0.to_string()), ("d2", "10:00-11:00")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
+    let from: jiff::civil::Date = "2026-11-20".parse().unwrap();
+    let slots = app
+        .state
+        .booker
+        .slots(&f, &menu, tsunagu_scheduling::VisitKind::First, from, 14)
+        .await
+        .unwrap();
+    let doctor_slots: Vec<_> = slots.iter().filter(|s| s.doctor_id == doctor).collect();
+    assert_eq!(doctor_slots.len(), 4, "two Tuesdays × two 30-minute slots");
+    // Close the first Tuesday for everyone.
+    let p = admin
+        .post(
+            "/staff/hours/exceptions",
+            &page.csrf(),
+            &[
+                ("doctor", &doctor.0.to_string()),
+                ("day", "2026-11-24"),
+                ("kind", "closed"),
+                ("all_doctors", "true"),
+                ("start", "00:00"),
+                ("end", "24:00"),
+                ("note", "院内研修"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let slots = app
+        .state
+        .booker
+        .slots(&f, &menu, tsunagu_scheduling::VisitKind::First, from, 14)
+        .await
+        .unwrap();
+    assert_eq!(slots.iter().filter(|s| s.doctor_id == doctor).count(), 2);
+    // Maintenance: the booking page says so and offers nothing.
+    let settings = admin.get("/staff/settings").await;
+    let p = admin
+        .post(
+            "/staff/settings/suspend",
+            &settings.csrf(),
+            &[("suspended", "1")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let patient = app.browser();
+    patient
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", "090-0000-0002"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let bp = patient
+        .get(&format!("/c/sapporo-hikari/book?menu={}", menu.id))
+        .await;
+    assert!(bp.body.contains("メンテナンスのため一時停止中"));
+    assert!(!bp.body.contains("name=\"slot\""));
+    // A nurse cannot change a doctor's hours.
+    let nurse = staff(&app, "nurse").await;
+    let p = nurse
+        .submit(
+            &format!("/staff/hours?doctor={}", doctor.0),
+            "/staff/hours/weekly",
+            &[("doctor", &doctor.0.to_string()), ("d1", "09:00-10:00")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    app.stop().await;
+}

@@ -1,0 +1,732 @@
+//! Facility set-up by staff: menus with the admin's approval for others' changes (B9),
+//! doctors' weekly hours and exceptions, and suspending online care for maintenance (G1).
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tsunagu_accounts::Role;
+use tsunagu_kernel::{DomainError, FieldError, StaffId};
+use tsunagu_scheduling::schedule::{Exception, ExceptionKind, WeeklyHours, parse_hhmm};
+use tsunagu_scheduling::{Menu, MenuInput, Question};
+
+use super::staff::audit_access;
+use super::{form_status, page_status};
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::session::{ClientIp, StaffMember, see_other};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/menus", get(menus).post(menu_create))
+        .route("/staff/menus/{id}", get(menu_edit).post(menu_update))
+        .route("/staff/menus/changes/{id}", post(menu_decide))
+        .route("/staff/hours", get(hours))
+        .route("/staff/hours/weekly", post(hours_weekly))
+        .route("/staff/hours/exceptions", post(hours_exception))
+        .route("/staff/settings/suspend", post(suspend))
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct MenuForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    mode: String,
+    #[serde(default)]
+    first_minutes: String,
+    #[serde(default)]
+    return_minutes: String,
+    #[serde(default)]
+    insured: bool,
+    #[serde(default)]
+    booking_fee_yen: String,
+    #[serde(default)]
+    questionnaire: String,
+    #[serde(default)]
+    consent_text: String,
+    #[serde(default)]
+    active: bool,
+}
+
+/// One question per line: `質問|選択肢1,選択肢2|必須` (choices and 必須 optional).
+fn parse_questionnaire(text: &str) -> Result<Vec<Question>, DomainError> {
+    let mut out = Vec::new();
+    for (i, line) in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
+        let mut parts = line.split('|');
+        let label = parts.next().unwrap_or("").trim();
+        if label.is_empty() || label.chars().count() > 200 || i >= 30 {
+            return Err(DomainError::invalid(
+                "questionnaire",
+                "error.questionnaire.invalid",
+            ));
+        }
+        let choices: Vec<String> = parts
+            .next()
+            .unwrap_or("")
+            .split([',', '、'])
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        let required = parts
+            .next()
+            .is_some_and(|r| r.contains("必須") || r.trim().eq_ignore_ascii_case("required"));
+        out.push(Question {
+            id: format!("q{}", i + 1),
+            label: label.into(),
+            choices,
+            required,
+        });
+    }
+    Ok(out)
+}
+
+fn questionnaire_text(qs: &[Question]) -> String {
+    qs.iter()
+        .map(|q| {
+            format!(
+                "{}|{}|{}",
+                q.label,
+                q.choices.join(","),
+                if q.required { "必須" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl MenuForm {
+    fn parse(&self) -> Result<MenuInput, DomainError> {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let base = v.check(MenuInput::parse(
+            &self.name,
+            &self.description,
+            if self.mode.is_empty() {
+                "online"
+            } else {
+                &self.mode
+            },
+            &self.first_minutes,
+            &self.return_minutes,
+            self.insured,
+            &self.booking_fee_yen,
+        ))?;
+        let questionnaire = v.check(parse_questionnaire(&self.questionnaire))?;
+        v.finish()?;
+        match (base, questionnaire) {
+            (Some(mut m), Some(q)) => {
+                m.questionnaire = q;
+                m.consent_text = self.consent_text.trim().chars().take(4000).collect();
+                Ok(m)
+            }
+            _ => Err(DomainError::internal(anyhow::anyhow!(
+                "validated menu incomplete"
+            ))),
+        }
+    }
+
+    fn of(m: &Menu) -> Self {
+        Self {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            mode: m.mode.as_str().into(),
+            first_minutes: m.first_minutes.to_string(),
+            return_minutes: m.return_minutes.to_string(),
+            insured: m.insured,
+            booking_fee_yen: m.booking_fee_yen.to_string(),
+            questionnaire: questionnaire_text(&m.questionnaire),
+            consent_text: m.consent_text.clone(),
+            active: m.active,
+        }
+    }
+}
+
+/// A pending proposal as listed.
+pub struct Pending {
+    id: i64,
+    name: String,
+    summary: String,
+    by: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_menus.html")]
+struct MenusPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    menus: Vec<Menu>,
+    pending: Vec<Pending>,
+    is_admin: bool,
+    editing: Option<i64>,
+    form: MenuForm,
+    notice: Option<&'static str>,
+}
+
+async fn menus_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    errors: FormErrors,
+    editing: Option<i64>,
+    form: MenuForm,
+    notice: Option<&'static str>,
+) -> AppResult<Response> {
+    let staff = st.accounts.staff.list(me.scope()).await?;
+    let pending = st
+        .booker
+        .menus
+        .pending(me.scope())
+        .await?
+        .into_iter()
+        .map(|(id, menu, by, input)| Pending {
+            id,
+            summary: format!(
+                "{}{} / {} / {}-{}",
+                if menu.is_none() { "＋ " } else { "" },
+                input.name,
+                input.mode.as_str(),
+                input.first_minutes,
+                input.return_minutes
+            ),
+            name: input.name,
+            by: staff
+                .iter()
+                .find(|s| s.id.0 == by)
+                .map(|s| s.display_name.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    page_status(
+        form_status(&errors),
+        &MenusPage {
+            menus: st.booker.menus.list(me.scope(), false).await?,
+            pending,
+            is_admin: me.user.role == Role::Admin,
+            editing,
+            form,
+            notice,
+            errors,
+            ctx,
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+fn notice_of(q: &NoticeQuery) -> Option<&'static str> {
+    match q.done.as_deref() {
+        Some("saved") => Some("menus.saved"),
+        Some("proposed") => Some("menus.proposed"),
+        Some("decided") => Some("menus.decided"),
+        Some("hours") => Some("hours.saved"),
+        _ => None,
+    }
+}
+
+async fn menus(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Query(q): Query<NoticeQuery>,
+) -> AppResult<Response> {
+    let form = MenuForm {
+        first_minutes: "30".into(),
+        return_minutes: "15".into(),
+        insured: true,
+        ..MenuForm::default()
+    };
+    menus_page(&st, ctx, &me, FormErrors::none(), None, form, notice_of(&q)).await
+}
+
+async fn menu_edit(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let m = st.booker.menus.get(me.scope(), id).await?;
+    menus_page(
+        &st,
+        ctx,
+        &me,
+        FormErrors::none(),
+        Some(id),
+        MenuForm::of(&m),
+        None,
+    )
+    .await
+}
+
+async fn save_menu(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    ip: &str,
+    id: Option<i64>,
+    f: MenuForm,
+) -> AppResult<Response> {
+    if let Some(id) = id {
+        st.booker.menus.get(me.scope(), id).await?;
+    }
+    let input = match f.parse() {
+        Ok(i) => i,
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            return menus_page(st, ctx, me, errors, id, f, None).await;
+        }
+    };
+    if me.user.role != Role::Admin {
+        st.booker
+            .menus
+            .propose(me.scope(), id, me.user.id, &input)
+            .await?;
+        audit_access(st, me, None, "menu.propose", String::new(), ip).await?;
+        return Ok(see_other("/staff/menus?done=proposed"));
+    }
+    match id {
+        Some(id) => {
+            st.booker.menus.update(me.scope(), id, &input).await?;
+            st.booker.menus.set_active(me.scope(), id, f.active).await?;
+        }
+        None => {
+            st.booker.menus.create(me.scope(), &input).await?;
+        }
+    }
+    audit_access(st, me, None, "menu.save", String::new(), ip).await?;
+    Ok(see_other("/staff/menus?done=saved"))
+}
+
+async fn menu_create(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<MenuForm>,
+) -> AppResult<Response> {
+    save_menu(&st, ctx, &me, &ip, None, f).await
+}
+
+async fn menu_update(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(f): Form<MenuForm>,
+) -> AppResult<Response> {
+    save_menu(&st, ctx, &me, &ip, Some(id), f).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct Decision {
+    #[serde(default)]
+    decision: String,
+}
+
+async fn menu_decide(
+    State(st): State<AppState>,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(d): Form<Decision>,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    let approve = match d.decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(DomainError::invalid("decision", "error.invalid_choice").into()),
+    };
+    st.booker
+        .menus
+        .decide(me.scope(), id, me.user.id, approve)
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        if approve {
+            "menu.approve"
+        } else {
+            "menu.reject"
+        },
+        format!("change={id}"),
+        &ip,
+    )
+    .await?;
+    Ok(see_other("/staff/menus?done=decided"))
+}
+
+#[derive(Template)]
+#[template(path = "staff_hours.html")]
+struct HoursPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    doctors: Vec<(i64, String)>,
+    doctor: i64,
+    /// (weekday, label, typed text, field name)
+    week: Vec<(i64, &'static str, String, String)>,
+    exceptions: Vec<String>,
+    notice: Option<&'static str>,
+}
+
+const WEEKDAY_KEYS_JA: [&str; 7] = [
+    "月曜日",
+    "火曜日",
+    "水曜日",
+    "木曜日",
+    "金曜日",
+    "土曜日",
+    "日曜日",
+];
+const WEEKDAY_KEYS_EN: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+fn hhmm(m: i64) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+async fn doctors_of(st: &AppState, me: &StaffMember) -> AppResult<Vec<(i64, String)>> {
+    Ok(st
+        .accounts
+        .staff
+        .list(me.scope())
+        .await?
+        .into_iter()
+        .filter(|s| s.role == Role::Doctor && !s.disabled)
+        .map(|s| (s.id.0, s.display_name))
+        .collect())
+}
+
+async fn hours_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    doctor: Option<i64>,
+    errors: FormErrors,
+    typed: Option<&std::collections::HashMap<String, String>>,
+    notice: Option<&'static str>,
+) -> AppResult<Response> {
+    let doctors = doctors_of(st, me).await?;
+    let doctor = doctor
+        .filter(|d| doctors.iter().any(|x| x.0 == *d))
+        .or_else(|| doctors.first().map(|d| d.0))
+        .ok_or(DomainError::NotFound)?;
+    let weekly = st
+        .booker
+        .schedules
+        .weekly(me.scope(), StaffId(doctor))
+        .await?;
+    let labels = if ctx.lang == tsunagu_i18n::Lang::En {
+        WEEKDAY_KEYS_EN
+    } else {
+        WEEKDAY_KEYS_JA
+    };
+    let week = (1..=7)
+        .map(|d| {
+            let field = format!("d{d}");
+            let text = match typed {
+                Some(t) => t.get(&field).cloned().unwrap_or_default(),
+                None => weekly
+                    .iter()
+                    .filter(|w| w.weekday == d)
+                    .map(|w| format!("{}-{}", hhmm(w.start_minute), hhmm(w.end_minute)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+            (d, labels[usize::try_from(d - 1).unwrap_or(0)], text, field)
+        })
+        .collect();
+    let today = st.booker.today(&me.facility);
+    let until = today
+        .checked_add(jiff::Span::new().days(90))
+        .map_err(DomainError::internal)?;
+    let exceptions = st
+        .booker
+        .schedules
+        .exceptions(me.scope(), StaffId(doctor), today, until)
+        .await?
+        .into_iter()
+        .map(|e| {
+            format!(
+                "{} {}–{} {}{}{}",
+                e.day,
+                hhmm(e.start_minute),
+                hhmm(e.end_minute),
+                match e.kind {
+                    ExceptionKind::Closed => ctx.t("hours.closed"),
+                    ExceptionKind::Extra => ctx.t("hours.extra"),
+                },
+                if e.doctor_id.is_none() {
+                    format!(" ({})", ctx.t("hours.all_doctors"))
+                } else {
+                    String::new()
+                },
+                if e.note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", e.note)
+                }
+            )
+        })
+        .collect();
+    page_status(
+        form_status(&errors),
+        &HoursPage {
+            ctx,
+            errors,
+            doctors,
+            doctor,
+            week,
+            exceptions,
+            notice,
+        },
+    )
+}
+
+#[derive(Deserialize, Default)]
+pub struct DoctorQuery {
+    #[serde(default)]
+    doctor: String,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+async fn hours(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Query(q): Query<DoctorQuery>,
+) -> AppResult<Response> {
+    let notice = notice_of(&NoticeQuery {
+        done: q.done.clone(),
+    });
+    hours_page(
+        &st,
+        ctx,
+        &me,
+        q.doctor.parse().ok(),
+        FormErrors::none(),
+        None,
+        notice,
+    )
+    .await
+}
+
+/// `09:00-12:00, 14:00-17:00` into weekly intervals of one weekday.
+fn parse_day(field: String, weekday: i64, text: &str) -> Result<Vec<WeeklyHours>, DomainError> {
+    let mut out = Vec::new();
+    for part in text
+        .split([',', '、'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let bad =
+            || DomainError::Invalid(vec![FieldError::new(field.clone(), "error.hours.invalid")]);
+        let (a, b) = part.split_once(['-', '〜', '~']).ok_or_else(bad)?;
+        let s = parse_hhmm("start", a).map_err(|_| bad())?;
+        let e = parse_hhmm("end", b).map_err(|_| bad())?;
+        if s >= e {
+            return Err(bad());
+        }
+        out.push(WeeklyHours {
+            weekday,
+            start_minute: s,
+            end_minute: e,
+        });
+    }
+    Ok(out)
+}
+
+/// Only admins and the doctor themself change a doctor's hours.
+fn may_edit_hours(me: &StaffMember, doctor: StaffId) -> Result<(), DomainError> {
+    if me.user.role == Role::Admin || me.user.id == doctor {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden("error.forbidden.hours"))
+    }
+}
+
+async fn hours_weekly(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<std::collections::HashMap<String, String>>,
+) -> AppResult<Response> {
+    let doctor = StaffId(
+        f.get("doctor")
+            .and_then(|d| d.parse().ok())
+            .ok_or(DomainError::NotFound)?,
+    );
+    if !doctors_of(&st, &me).await?.iter().any(|d| d.0 == doctor.0) {
+        return Err(DomainError::NotFound.into());
+    }
+    may_edit_hours(&me, doctor)?;
+    let mut v = tsunagu_kernel::error::Validator::new();
+    let mut all = Vec::new();
+    for d in 1..=7 {
+        let field = format!("d{d}");
+        if let Some(hours) = v.check(parse_day(
+            field.clone(),
+            d,
+            f.get(&field).map_or("", String::as_str),
+        ))? {
+            all.extend(hours);
+        }
+    }
+    if let Err(e) = v.finish() {
+        let errors = FormErrors::from_error(e, ctx.lang)?;
+        return hours_page(&st, ctx, &me, Some(doctor.0), errors, Some(&f), None).await;
+    }
+    st.booker
+        .schedules
+        .set_weekly(me.scope(), doctor, &all)
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "hours.save",
+        format!("doctor={}", doctor.0),
+        &ip,
+    )
+    .await?;
+    Ok(see_other(&format!(
+        "/staff/hours?doctor={}&done=hours",
+        doctor.0
+    )))
+}
+
+async fn hours_exception(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<std::collections::HashMap<String, String>>,
+) -> AppResult<Response> {
+    let doctor = StaffId(
+        f.get("doctor")
+            .and_then(|d| d.parse().ok())
+            .ok_or(DomainError::NotFound)?,
+    );
+    if !doctors_of(&st, &me).await?.iter().any(|d| d.0 == doctor.0) {
+        return Err(DomainError::NotFound.into());
+    }
+    let all_doctors = f.contains_key("all_doctors");
+    if all_doctors {
+        me.require_admin()?;
+    } else {
+        may_edit_hours(&me, doctor)?;
+    }
+    let get = |k: &str| f.get(k).map_or("", String::as_str);
+    let res = async {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let day = v.check(
+            get("day")
+                .parse::<jiff::civil::Date>()
+                .map_err(|_| DomainError::invalid("day", "error.date.invalid")),
+        )?;
+        let start = v.check(parse_hhmm("start", get("start")))?;
+        let end = v.check(if get("end") == "24:00" {
+            Ok(1440)
+        } else {
+            parse_hhmm("end", get("end"))
+        })?;
+        v.finish()?;
+        let (Some(day), Some(start_minute), Some(end_minute)) = (day, start, end) else {
+            return Err(DomainError::internal(anyhow::anyhow!(
+                "validated exception incomplete"
+            )));
+        };
+        st.booker
+            .schedules
+            .add_exception(
+                me.scope(),
+                &Exception {
+                    doctor_id: (!all_doctors).then_some(doctor),
+                    day,
+                    kind: if get("kind") == "extra" {
+                        ExceptionKind::Extra
+                    } else {
+                        ExceptionKind::Closed
+                    },
+                    start_minute,
+                    end_minute,
+                    note: get("note").trim().chars().take(200).collect(),
+                },
+            )
+            .await
+    }
+    .await;
+    match res {
+        Ok(_) => {
+            audit_access(
+                &st,
+                &me,
+                None,
+                "hours.exception",
+                format!("doctor={}", doctor.0),
+                &ip,
+            )
+            .await?;
+            Ok(see_other(&format!(
+                "/staff/hours?doctor={}&done=hours",
+                doctor.0
+            )))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            hours_page(&st, ctx, &me, Some(doctor.0), errors, None, None).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct SuspendForm {
+    #[serde(default)]
+    suspended: Option<String>,
+}
+
+async fn suspend(
+    State(st): State<AppState>,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<SuspendForm>,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    st.facilities
+        .set_online_suspended(me.scope(), f.suspended.is_some())
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "facility.suspend",
+        format!("suspended={}", f.suspended.is_some()),
+        &ip,
+    )
+    .await?;
+    Ok(see_other("/staff/settings"))
+}
