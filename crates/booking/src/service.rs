@@ -502,6 +502,156 @@ impl Booker {
         Ok(b)
     }
 
+    /// Moves a booking of the account to another offered time, until the same deadline as
+    /// cancelling; the old time stays booked if the new one was just taken.
+    pub async fn reschedule_by_patient(
+        &self,
+        account: AccountId,
+        id: i64,
+        doctor: StaffId,
+        starts_at: i64,
+        lang: Lang,
+    ) -> DomainResult<Booking> {
+        let b = self.bookings.get_for_account(account, id).await?;
+        if b.status != BookingStatus::Booked {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        let facility = self.facilities.get(b.facility_id).await?;
+        if facility.online_suspended {
+            return Err(DomainError::Conflict("error.facility.suspended"));
+        }
+        let tz = facility.tz();
+        if self.clock.now_ms() >= cancel_deadline(b.starts_at, &tz) {
+            return Err(DomainError::Forbidden("error.change.too_late"));
+        }
+        let menu = self.menus.get(b.facility_id, b.menu_id).await?;
+        let day = tsunagu_kernel::clock::from_ms(starts_at)
+            .to_zoned(tz.clone())
+            .date();
+        let offered = self.slots(&facility, &menu, b.visit_kind, day, 1).await?;
+        let Some(slot) = offered
+            .iter()
+            .find(|s| s.doctor_id == doctor && s.starts_at == starts_at)
+            .copied()
+        else {
+            return Err(DomainError::invalid(
+                "starts_at",
+                "error.booking.not_offered",
+            ));
+        };
+        let acct = self.patients.account(account).await?;
+        let mut tx = self.db.begin_write().await?;
+        self.bookings
+            .reschedule_in(
+                &mut tx,
+                &b,
+                slot.doctor_id,
+                slot.starts_at,
+                slot.ends_at,
+                facility.capacity_per_doctor,
+            )
+            .await?;
+        let when = local(slot.starts_at, &tz, "%Y/%m/%d %H:%M");
+        let (channel, destination) = notice_target(&acct);
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel,
+                    destination,
+                    subject: t(lang, "mail.changed.subject").into_owned(),
+                    body: t_args(
+                        lang,
+                        "notice.changed",
+                        &[
+                            ("facility", facility.name.as_str()),
+                            ("when", when.as_str()),
+                        ],
+                    ),
+                    purpose: "booking_changed",
+                    facility_id: Some(facility.id),
+                    account_id: Some(account),
+                },
+            )
+            .await?;
+        // The reminder follows the booking: a new one for the new day (the old job finds the
+        // booking moved and reminds of the new time, so it is harmless, but the new day needs one).
+        let now = self.clock.now_ms();
+        if let Some(remind_at) = day
+            .yesterday()
+            .ok()
+            .and_then(|d| tsunagu_scheduling::slots::local_instant(&tz, d, 10 * 60))
+            .filter(|at| *at > now)
+        {
+            let job = NewJob::of(&RemindJob {
+                facility_id: facility.id.0,
+                booking_id: id,
+                lang,
+            })?
+            .at(remind_at)
+            .for_facility(Some(facility.id));
+            self.jobs.enqueue_in(&mut tx, job).await?;
+        }
+        tx.commit().await.or_internal()?;
+        self.bookings.get_for_account(account, id).await
+    }
+
+    /// Staff close or cancel a booking: cancelled (flagged late after the patient's
+    /// deadline, for the cancellation fee), seen, or a no-show (flagged for the fee).
+    pub async fn close_by_staff(
+        &self,
+        facility: &Facility,
+        id: i64,
+        status: BookingStatus,
+        lang: Lang,
+    ) -> DomainResult<Booking> {
+        let b = self.bookings.get_at(facility.id, id).await?;
+        let mut tx = self.db.begin_write().await?;
+        match status {
+            BookingStatus::Cancelled => {
+                let late = self.clock.now_ms() >= cancel_deadline(b.starts_at, &facility.tz());
+                self.bookings.cancel_in(&mut tx, &b, late).await?;
+                if let Some(account) = b.account_id {
+                    let acct = self.patients.account(account).await?;
+                    let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
+                    let (channel, destination) = notice_target(&acct);
+                    self.outbox
+                        .enqueue_in(
+                            &mut tx,
+                            OutgoingMessage {
+                                channel,
+                                destination,
+                                subject: t(lang, "mail.cancelled.subject").into_owned(),
+                                body: t_args(
+                                    lang,
+                                    "notice.cancelled_by_clinic",
+                                    &[
+                                        ("facility", facility.name.as_str()),
+                                        ("when", when.as_str()),
+                                    ],
+                                ),
+                                purpose: "booking_cancelled",
+                                facility_id: Some(facility.id),
+                                account_id: Some(account),
+                            },
+                        )
+                        .await?;
+                }
+            }
+            other => {
+                self.bookings.close_in(&mut tx, &b, other).await?;
+                // Seen or not, the time is no longer needed by this booking.
+                tsunagu_db::sqlx::query("DELETE FROM slot_claims WHERE booking_id = $1")
+                    .bind(b.id)
+                    .execute(&mut *tx)
+                    .await
+                    .or_internal()?;
+            }
+        }
+        tx.commit().await.or_internal()?;
+        self.bookings.get_at(facility.id, id).await
+    }
+
     /// The names and local times a page shows for a booking.
     pub async fn view(&self, b: Booking) -> DomainResult<BookingView> {
         let facility = self.facilities.get(b.facility_id).await?;
@@ -564,8 +714,27 @@ impl Booker {
             return Ok(());
         };
         let facility = self.facilities.get(b.facility_id).await?;
+        let tz = facility.tz();
+        let visit_day = tsunagu_kernel::clock::from_ms(b.starts_at)
+            .to_zoned(tz.clone())
+            .date();
+        let today = self.today(&facility);
+        // The booking may have moved since this job was queued: remind only of a visit
+        // tomorrow (the usual case) or, if this worker runs late, later today; a visit
+        // further away has its own reminder job for its new day.
+        let key = if Some(visit_day) == today.tomorrow().ok() {
+            if b.mode == Mode::Online {
+                "notice.reminder_online"
+            } else {
+                "notice.reminder"
+            }
+        } else if visit_day == today && b.starts_at > self.clock.now_ms() {
+            "notice.reminder_today"
+        } else {
+            return Ok(());
+        };
         let acct = self.patients.account(account).await?;
-        let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
+        let when = local(b.starts_at, &tz, "%Y/%m/%d %H:%M");
         let (channel, destination) = notice_target(&acct);
         self.outbox
             .enqueue(OutgoingMessage {
@@ -574,11 +743,7 @@ impl Booker {
                 subject: t(job.lang, "mail.reminder.subject").into_owned(),
                 body: t_args(
                     job.lang,
-                    if b.mode == Mode::Online {
-                        "notice.reminder_online"
-                    } else {
-                        "notice.reminder"
-                    },
+                    key,
                     &[
                         ("facility", facility.name.as_str()),
                         ("when", when.as_str()),

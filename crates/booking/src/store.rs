@@ -206,29 +206,8 @@ impl BookingStore {
         .fetch_one(&mut **tx)
         .await
         .or_internal()?;
-        for unit in units(b.starts_at, b.ends_at) {
-            let mut claimed = false;
-            for seat in 1..=capacity.max(1) {
-                let got: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO slot_claims (doctor_id, unit_start, seat, booking_id) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (doctor_id, unit_start, seat) DO NOTHING RETURNING seat",
-                )
-                .bind(b.doctor_id.0)
-                .bind(unit)
-                .bind(seat)
-                .bind(id)
-                .fetch_optional(&mut **tx)
-                .await
-                .or_internal()?;
-                if got.is_some() {
-                    claimed = true;
-                    break;
-                }
-            }
-            if !claimed {
-                return Err(DomainError::Conflict("error.slot.taken"));
-            }
-        }
+        self.claim_units(tx, id, b.doctor_id, b.starts_at, b.ends_at, capacity)
+            .await?;
         Ok(id)
     }
 
@@ -330,6 +309,105 @@ impl BookingStore {
             .map(row_to_booking)
             .collect::<Result<_, _>>()
             .or_internal()
+    }
+
+    /// Moves a live booking to another time (and doctor), releasing its old units and
+    /// claiming the new ones in the caller's write transaction; `Conflict` if the new time
+    /// is full, in which case the caller drops the transaction and nothing changed.
+    pub async fn reschedule_in(
+        &self,
+        tx: &mut Tx,
+        b: &Booking,
+        doctor: StaffId,
+        starts_at: i64,
+        ends_at: i64,
+        capacity: i64,
+    ) -> DomainResult<()> {
+        sqlx::query("DELETE FROM slot_claims WHERE booking_id = $1")
+            .bind(b.id)
+            .execute(&mut **tx)
+            .await
+            .or_internal()?;
+        let r = sqlx::query(
+            "UPDATE bookings SET doctor_id = $2, starts_at = $3, ends_at = $4, updated_at = $5 WHERE id = $1 AND status = 'booked'",
+        )
+        .bind(b.id)
+        .bind(doctor.0)
+        .bind(starts_at)
+        .bind(ends_at)
+        .bind(self.clock.now_ms())
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        self.claim_units(tx, b.id, doctor, starts_at, ends_at, capacity)
+            .await
+    }
+
+    async fn claim_units(
+        &self,
+        tx: &mut Tx,
+        id: i64,
+        doctor: StaffId,
+        starts_at: i64,
+        ends_at: i64,
+        capacity: i64,
+    ) -> DomainResult<()> {
+        for unit in units(starts_at, ends_at) {
+            let mut claimed = false;
+            for seat in 1..=capacity.max(1) {
+                let got: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO slot_claims (doctor_id, unit_start, seat, booking_id) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (doctor_id, unit_start, seat) DO NOTHING RETURNING seat",
+                )
+                .bind(doctor.0)
+                .bind(unit)
+                .bind(seat)
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .or_internal()?;
+                if got.is_some() {
+                    claimed = true;
+                    break;
+                }
+            }
+            if !claimed {
+                return Err(DomainError::Conflict("error.slot.taken"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks a live booking seen (`Completed`) or not attended (`NoShow`, flagged for the
+    /// cancellation fee); the time is released either way.
+    pub async fn close_in(
+        &self,
+        tx: &mut Tx,
+        b: &Booking,
+        status: BookingStatus,
+    ) -> DomainResult<()> {
+        let (s, late) = match status {
+            BookingStatus::Completed => ("completed", 0),
+            BookingStatus::NoShow => ("no_show", 1),
+            _ => return Err(DomainError::invalid("status", "error.invalid_choice")),
+        };
+        let r = sqlx::query(
+            "UPDATE bookings SET status = $2, late_cancel = $3, updated_at = $4 WHERE id = $1 AND status = 'booked'",
+        )
+        .bind(b.id)
+        .bind(s)
+        .bind(late)
+        .bind(self.clock.now_ms())
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        Ok(())
     }
 
     /// Cancels a live booking and frees its time. `late` flags a cancellation after the

@@ -711,3 +711,142 @@ async fn staff_book_by_phone_for_a_member_who_then_sees_it() {
     assert!(top.body.contains("2026/11/24 10:00"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_patient_moves_a_booking_and_staff_close_them() {
+    let app = TestApp::spawn().await;
+    let (f, doctor, _, acct, _) = demo_ids(&app).await;
+    let id = book_api(&app, ms("2026-11-24T00:00:00Z")).await.unwrap();
+    // Move to 10:00 JST through the pages.
+    let b = app.browser();
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0001"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let page = b
+        .get(&format!(
+            "/c/tsunagu-central/book?change={id}&from=2026-11-24"
+        ))
+        .await;
+    assert!(page.body.contains("予約の変更"));
+    let target = format!("{}:{}", doctor.0, ms("2026-11-24T01:00:00Z"));
+    assert!(page.body.contains(&target), "10:00 is offered");
+    let confirm = b
+        .get(&format!(
+            "/c/tsunagu-central/book/confirm?change={id}&slot={target}"
+        ))
+        .await;
+    assert!(confirm.body.contains("この日時に変更しますか"));
+    let p = b
+        .post(
+            "/c/tsunagu-central/book",
+            &confirm.csrf(),
+            &[("change", &id.to_string()), ("slot", &target)],
+        )
+        .await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some(&*format!("/my/bookings/{id}?done=changed")),
+        "{}",
+        p.body
+    );
+    let moved = app
+        .state
+        .booker
+        .bookings
+        .get_for_account(acct, id)
+        .await
+        .unwrap();
+    assert_eq!(moved.starts_at, ms("2026-11-24T01:00:00Z"));
+    // The old time is free again, the new one taken.
+    let claims = app
+        .state
+        .booker
+        .bookings
+        .claims(
+            doctor,
+            ms("2026-11-24T00:00:00Z"),
+            ms("2026-11-24T02:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert!(!claims.contains_key(&ms("2026-11-24T00:00:00Z")));
+    assert!(claims.contains_key(&ms("2026-11-24T01:00:00Z")));
+    // Someone else's booking id cannot be moved.
+    let other = app.browser();
+    other
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", "090-0000-0002"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        other
+            .get(&format!("/c/tsunagu-central/book?change={id}"))
+            .await
+            .status,
+        404
+    );
+    // On the day, staff cancel: flagged late, the member is told.
+    app.clock.set("2026-11-23T23:00:00Z".parse().unwrap());
+    let staff = app.browser();
+    staff
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let d = staff.get(&format!("/staff/bookings/{id}")).await;
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id}/close"),
+            &d.csrf(),
+            &[("status", "cancelled")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let b2 = app.state.booker.bookings.get_at(f.id, id).await.unwrap();
+    assert_eq!(b2.status, tsunagu_booking::BookingStatus::Cancelled);
+    assert!(b2.late_cancel);
+    let sms = app.last_sms_to("+819000000001").await.unwrap();
+    assert!(sms.contains("キャンセルされました"), "{sms}");
+    // A no-show is recorded and flagged.
+    let id2 = {
+        app.clock.set(start_time());
+        book_api(&app, ms("2026-11-25T00:00:00Z")).await.unwrap()
+    };
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id2}/close"),
+            &d.csrf(),
+            &[("status", "no_show")],
+        )
+        .await;
+    assert_eq!(p.status, 303);
+    let b3 = app.state.booker.bookings.get_at(f.id, id2).await.unwrap();
+    assert_eq!(b3.status, tsunagu_booking::BookingStatus::NoShow);
+    assert!(b3.late_cancel);
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id2}/close"),
+            &d.csrf(),
+            &[("status", "completed")],
+        )
+        .await;
+    assert_eq!(p.status, 409, "a closed booking stays closed");
+    app.stop().await;
+}

@@ -37,6 +37,7 @@ struct BookPage {
     patients: Vec<(i64, String)>,
     days: Vec<SlotDay>,
     next_from: String,
+    change: Option<i64>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -51,6 +52,9 @@ pub struct BookQuery {
     from: String,
     #[serde(default)]
     slot: String,
+    /// A booking being moved to another time (B2 change).
+    #[serde(default)]
+    change: String,
 }
 
 const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
@@ -81,6 +85,7 @@ fn tsunagu_calendar_name(d: jiff::civil::Date) -> String {
 }
 
 struct Chosen {
+    change: Option<i64>,
     facility: tsunagu_clinics::Facility,
     menu: Menu,
     kind: VisitKind,
@@ -90,6 +95,21 @@ struct Chosen {
 
 async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> AppResult<Chosen> {
     let facility = st.facilities.by_slug(slug).await?;
+    // Changing a booking keeps its menu, patient and visit kind; only the time moves.
+    let mut q = q.clone();
+    let change = match q.change.parse::<i64>() {
+        Ok(id) => {
+            let b = st.booker.bookings.get_for_account(user.account, id).await?;
+            if b.facility_id != facility.id {
+                return Err(DomainError::NotFound.into());
+            }
+            q.menu = b.menu_id.to_string();
+            q.kind = b.visit_kind.as_str().into();
+            q.patient = b.patient_id.0.to_string();
+            Some(id)
+        }
+        Err(_) => None,
+    };
     let menu_id: i64 = q
         .menu
         .parse()
@@ -116,6 +136,7 @@ async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> A
         .or_else(|| patients.first().map(|p| p.id))
         .ok_or(DomainError::NotFound)?;
     Ok(Chosen {
+        change,
         facility,
         menu,
         kind,
@@ -191,6 +212,7 @@ async fn render_book(
             menu: c.menu,
             days,
             next_from,
+            change: c.change,
             ctx,
         },
     )
@@ -222,6 +244,7 @@ struct ConfirmPage {
     doctor_name: String,
     fee: i64,
     slot: String,
+    change: Option<i64>,
 }
 
 pub async fn confirm_form(
@@ -273,6 +296,7 @@ pub async fn confirm_form(
             c.menu.booking_fee_yen
         },
         slot: q.slot.clone(),
+        change: c.change,
         ctx,
     })
 }
@@ -285,6 +309,41 @@ pub async fn book_post(
     Form(q): Form<BookQuery>,
 ) -> AppResult<Response> {
     let c = load(&st, &user, &slug, &q).await?;
+    if let Some(id) = c.change {
+        let res = async {
+            let (doctor_id, starts_at) = parse_slot(&q.slot)?;
+            st.booker
+                .reschedule_by_patient(user.account, id, doctor_id, starts_at, ctx.lang)
+                .await
+        }
+        .await;
+        return match res {
+            Ok(_) => {
+                st.events
+                    .publish(tsunagu_events::Event {
+                        topic: tsunagu_events::Topic::Facility(c.facility.id),
+                        kind: "booking.changed".into(),
+                        data: serde_json::json!({ "id": id }),
+                    })
+                    .await;
+                Ok(see_other(&format!("/my/bookings/{id}?done=changed")))
+            }
+            Err(e) => {
+                let errors = FormErrors::from_error(e, ctx.lang)?;
+                render_book(
+                    &st,
+                    ctx,
+                    c,
+                    &BookQuery {
+                        slot: String::new(),
+                        ..q
+                    },
+                    errors,
+                )
+                .await
+            }
+        };
+    }
     let res = async {
         let (doctor_id, starts_at) = parse_slot(&q.slot)?;
         st.booker
@@ -413,6 +472,7 @@ pub async fn booking_detail(
         Some("booked") => Some("booking.done_booked"),
         Some("cancelled") => Some("booking.done_cancelled"),
         Some("images") => Some("images.done"),
+        Some("changed") => Some("booking.done_changed"),
         Some("answers") => Some("questionnaire.saved"),
         _ => None,
     };

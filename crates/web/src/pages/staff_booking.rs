@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/reception", get(reception))
         .route("/staff/bookings/new", get(new_form).post(new_post))
         .route("/staff/bookings/{id}", get(detail))
+        .route("/staff/bookings/{id}/close", axum::routing::post(close))
 }
 
 /// Rows of the schedule are 15 minutes: fine enough for 15-minute return visits.
@@ -640,6 +641,7 @@ struct DetailPage {
     answers: Vec<(String, String)>,
     consent: Option<String>,
     images: Vec<String>,
+    is_live: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -698,8 +700,10 @@ async fn detail(
         .into_iter()
         .map(|f| f.key)
         .collect();
+    let is_live = b.status == BookingStatus::Booked;
     let v = st.booker.view(b).await?;
     page(&DetailPage {
+        is_live,
         ctx,
         v,
         status_key,
@@ -711,4 +715,57 @@ async fn detail(
         consent,
         images,
     })
+}
+
+#[derive(Deserialize, Default)]
+pub struct CloseForm {
+    #[serde(default)]
+    status: String,
+}
+
+/// Cancel (late cancellations are flagged for the fee), mark seen, or mark a no-show.
+async fn close(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(f): Form<CloseForm>,
+) -> AppResult<Response> {
+    let status = match f.status.as_str() {
+        "cancelled" => BookingStatus::Cancelled,
+        "completed" => BookingStatus::Completed,
+        "no_show" => BookingStatus::NoShow,
+        _ => return Err(DomainError::invalid("status", "error.invalid_choice").into()),
+    };
+    let b = st
+        .booker
+        .close_by_staff(&me.facility, id, status, ctx.lang)
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        Some(b.patient_id),
+        "booking.close",
+        format!("booking={id} status={}", f.status),
+        &ip,
+    )
+    .await?;
+    st.events
+        .publish(Event {
+            topic: Topic::Facility(me.scope()),
+            kind: "booking.changed".into(),
+            data: serde_json::json!({ "id": id }),
+        })
+        .await;
+    if let Some(account) = b.account_id {
+        st.events
+            .publish(Event {
+                topic: Topic::Account(account),
+                kind: "booking.changed".into(),
+                data: serde_json::json!({ "id": id }),
+            })
+            .await;
+    }
+    Ok(see_other(&format!("/staff/bookings/{id}")))
 }
