@@ -30,9 +30,11 @@ impl Modify for BearerAuth {
         api::facilities, api::facility,
         api::staff_login, api::totp_enrol, api::totp, api::patients, api::patient,
         api::set_chart_number, api::failed_jobs,
+        api::menus, api::slots, api::my_bookings, api::my_booking, api::book, api::move_booking,
+        api::cancel, api::staff_bookings, api::staff_book, api::staff_close,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "me"), (name = "facilities"), (name = "staff"))
+    tags((name = "auth"), (name = "me"), (name = "facilities"), (name = "booking"), (name = "staff"))
 )]
 pub struct ApiDoc;
 

@@ -850,3 +850,107 @@ async fn a_patient_moves_a_booking_and_staff_close_them() {
     assert_eq!(p.status, 409, "a closed booking stays closed");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_books_moves_cancels_and_staff_see_and_close() {
+    let app = TestApp::spawn().await;
+    let me = app
+        .api()
+        .with_token(&patient_token(&app, "090-0000-0002").await);
+    let (_, menus) = app.api().get("/facilities/sapporo-hikari/menus").await;
+    let menu = menus[0]["id"].as_i64().unwrap();
+    let (s, slots) = app
+        .api()
+        .get(&format!(
+            "/facilities/sapporo-hikari/slots?menu={menu}&kind=return&from=2026-11-24&days=1"
+        ))
+        .await;
+    assert_eq!(s, 200, "{slots}");
+    let first = slots[0].clone();
+    let (_, who) = me.get("/me").await;
+    let pid = who["patients"][0]["id"].as_i64().unwrap();
+    let body = serde_json::json!({"facility": "sapporo-hikari", "patient_id": pid, "menu_id": menu, "kind": "return",
+        "doctor_id": first["doctor_id"], "starts_at": first["starts_at"]});
+    let (s, b) = me.post("/me/bookings", body.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    assert_eq!(b["status"], "booked");
+    // The same slot again: 409 with the message to pick another time.
+    let (s, e) = me.post("/me/bookings", body.clone()).await;
+    assert!(s == 409 || s == 422, "{s} {e}");
+    // Bad input: a wrong kind and an unreadable time name their fields.
+    let (s, e) = me.post("/me/bookings", serde_json::json!({"facility": "sapporo-hikari", "patient_id": pid, "menu_id": menu, "kind": "soon", "doctor_id": 1, "starts_at": "tomorrow"})).await;
+    assert_eq!(s, 422);
+    assert_eq!(e["error"]["fields"][0]["field"], "kind");
+    // Move to the second slot, then cancel.
+    let second = slots[1].clone();
+    let (s, moved) = me
+        .put(
+            &format!("/me/bookings/{id}"),
+            serde_json::json!({"doctor_id": second["doctor_id"], "starts_at": second["starts_at"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{moved}");
+    assert_eq!(moved["starts_at"], second["starts_at"]);
+    let (_, list) = me.get("/me/bookings").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Staff of the clinic see it on the day's list; others do not.
+    let staff = app
+        .api()
+        .with_token(&staff_token(&app, "sapporo-hikari", "clerk").await);
+    let (_, day) = staff.get("/staff/bookings?date=2026-11-24").await;
+    assert!(day.as_array().unwrap().iter().any(|x| x["id"] == id));
+    let other = app
+        .api()
+        .with_token(&staff_token(&app, "tsunagu-north", "clerk").await);
+    let (_, none) = other.get("/staff/bookings?date=2026-11-24").await;
+    assert!(none.as_array().unwrap().is_empty());
+    let (s, _) = other
+        .post(
+            &format!("/staff/bookings/{id}/close"),
+            serde_json::json!({"status": "completed"}),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let (s, _) = me.delete(&format!("/me/bookings/{id}")).await;
+    assert_eq!(s, 204);
+    // Staff book a walk-in through the API: no fee even on the paid menu.
+    let paid = menus
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["booking_fee_yen"].as_i64().unwrap() > 0)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let doctor = first["doctor_id"].as_i64().unwrap();
+    let (s, w) = staff
+        .post("/staff/bookings", serde_json::json!({"name": "新橋 三郎", "menu_id": paid, "kind": "first", "doctor_id": doctor, "starts_at": "2026-11-24T04:00:00Z", "memo": "電話で受付"}))
+        .await;
+    assert_eq!(s, 201, "{w}");
+    assert_eq!(w["booking_fee_yen"], 0);
+    assert_eq!(w["source"], "in_clinic");
+    let (s, c) = staff
+        .post(
+            &format!("/staff/bookings/{}/close", w["id"]),
+            serde_json::json!({"status": "completed"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(c["status"], "completed");
+    // The OpenAPI document describes the booking calls.
+    let doc: serde_json::Value = reqwest::get(format!("{}/api/openapi.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for p in [
+        "/api/v1/facilities/{slug}/slots",
+        "/api/v1/me/bookings/{id}",
+        "/api/v1/staff/bookings/{id}/close",
+    ] {
+        assert!(doc["paths"].get(p).is_some(), "{p}");
+    }
+    app.stop().await;
+}

@@ -6,6 +6,7 @@
 //! with messages in the caller's `Accept-Language` (Japanese by default).
 
 mod auth;
+mod booking;
 mod patient;
 mod staff;
 
@@ -20,6 +21,7 @@ use crate::error::AppError;
 use crate::state::AppState;
 
 pub use auth::*;
+pub use booking::*;
 pub use patient::*;
 pub use staff::*;
 
@@ -58,6 +60,23 @@ pub fn router() -> Router<AppState> {
             put(staff::set_chart_number),
         )
         .route("/staff/jobs/failed", get(staff::failed_jobs))
+        .route("/facilities/{slug}/menus", get(booking::menus))
+        .route("/facilities/{slug}/slots", get(booking::slots))
+        .route(
+            "/me/bookings",
+            get(booking::my_bookings).post(booking::book),
+        )
+        .route(
+            "/me/bookings/{id}",
+            get(booking::my_booking)
+                .put(booking::move_booking)
+                .delete(booking::cancel),
+        )
+        .route(
+            "/staff/bookings",
+            get(booking::staff_bookings).post(booking::staff_book),
+        )
+        .route("/staff/bookings/{id}/close", post(booking::staff_close))
 }
 
 /// The bearer token of a request.
