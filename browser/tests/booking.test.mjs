@@ -1,0 +1,128 @@
+// Booking in the browser: a patient finds a clinic by prefecture, books for a family
+// member, sees it on the top page, shares an image, cancels; staff book a patient with no
+// account in-clinic and see it on the schedule and the reception list.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, enrolTotp, assertNoHorizontalScroll } from './support.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.proc.kill('SIGTERM');
+});
+
+// A small valid PNG (1×1, teal).
+const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNgaGj4DwAEgQJ/DWv1cQAAAABJRU5ErkJggg==', 'base64');
+
+test('a patient books for a family member, shares an image and cancels', async () => {
+  const ctx = await browser.newContext(PHONE);
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/login`);
+  await page.fill('#phone', '090-0000-0001');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL('**/my');
+
+  await page.goto(server.base);
+  await page.selectOption('#pref', '13');
+  await page.click('form[action="/clinics"] button');
+  await page.waitForURL('**/clinics?pref=13');
+  await page.screenshot({ path: `${SHOTS}phone-10-clinics.png`, fullPage: true });
+  await page.click('a[href="/c/tsunagu-central"]');
+  assert.match(await page.textContent('h1'), /つなぐ中央病院/);
+  await page.screenshot({ path: `${SHOTS}phone-11-clinic.png`, fullPage: true });
+  await page.click('.cards a.button >> nth=0');
+  await page.waitForURL(/\/c\/tsunagu-central\/book/);
+  // For the child, a return visit.
+  await page.check('input[name=patient] >> nth=1');
+  await page.check('input[name=kind][value=return]');
+  await page.click('form[action="/c/tsunagu-central/book"] button');
+  await page.waitForLoadState();
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-12-slots.png`, fullPage: true });
+  // The last offered time: days away, so still cancellable online whatever today is.
+  const slots = page.locator('input[name=slot]');
+  assert.ok(await slots.count() > 0, 'free slots are offered');
+  await slots.last().check();
+  await page.click('form[action="/c/tsunagu-central/book/confirm"] button.primary');
+  await page.waitForURL(/book\/confirm/);
+  assert.match(await page.textContent('main'), /山田 花子/);
+  await page.screenshot({ path: `${SHOTS}phone-13-confirm.png`, fullPage: true });
+  await page.click('button.primary');
+  await page.waitForURL(/\/my\/bookings\/\d+\?done=booked/);
+  await page.screenshot({ path: `${SHOTS}phone-14-booked.png`, fullPage: true });
+  const bookingUrl = page.url().split('?')[0];
+
+  await page.goto(server.base);
+  assert.match(await page.textContent('main'), /あなたの予約/);
+  assert.match(await page.textContent('main'), /山田 花子/);
+  await page.screenshot({ path: `${SHOTS}phone-15-top.png`, fullPage: true });
+
+  // Share an image from the booking detail.
+  await page.goto(bookingUrl);
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-img-'));
+  const file = join(dir, 'rash.png');
+  writeFileSync(file, PNG);
+  await page.setInputFiles('#images', file);
+  await page.click('form[enctype="multipart/form-data"] button');
+  await page.waitForURL(/done=images/);
+  assert.equal(await page.locator('.thumbs img').count(), 1);
+  await page.screenshot({ path: `${SHOTS}phone-16-image.png`, fullPage: true });
+
+  // Cancel (the confirm dialog is accepted).
+  page.once('dialog', (d) => d.accept());
+  await page.click('form[action$="/cancel"] button');
+  await page.waitForURL(/done=cancelled/);
+  assert.match(await page.textContent('main'), /キャンセル済み/);
+  await ctx.close();
+});
+
+test('staff book a patient with no account and see it on the schedule and reception list', async () => {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/staff/login`);
+  await page.fill('#facility', 'tsunagu-central');
+  await page.fill('#login_id', 'nurse');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL(/\/staff$/);
+  await page.click('a[href="/staff/bookings/new"] >> nth=0').catch(async () => {
+    await page.goto(`${server.base}/staff/bookings/new`);
+  });
+  if (!page.url().includes('/staff/bookings/new')) await page.goto(`${server.base}/staff/bookings/new`);
+  await page.check('input[name=who][value=walk_in]');
+  await page.fill('#name', '新橋 次郎');
+  await page.fill('#chart_number', 'W-777');
+  await page.check('input[name=kind][value=first]');
+  // Tomorrow at 07:00: before opening hours (closed slots are allowed for staff).
+  const tomorrow = new Date(Date.now() + 24 * 3600 * 1000 + 9 * 3600 * 1000).toISOString().slice(0, 10);
+  await page.fill('#date', tomorrow);
+  await page.fill('#time', '07:00');
+  await page.fill('#memo', '娘さんが同席');
+  await page.screenshot({ path: `${SHOTS}pc-10-walk-in.png`, fullPage: true });
+  await page.click('button.primary');
+  await page.waitForURL(/\/staff\/bookings\/\d+\?done=booked/);
+  assert.match(await page.textContent('main'), /新橋 次郎/);
+
+  await page.goto(`${server.base}/staff/reception?date=${tomorrow}`);
+  assert.match(await page.textContent('main'), /新橋 次郎/);
+  assert.match(await page.textContent('main'), /娘さんが同席/);
+  await page.screenshot({ path: `${SHOTS}pc-11-reception.png`, fullPage: true });
+
+  await page.goto(`${server.base}/staff/schedule?date=${tomorrow}`);
+  assert.match(await page.textContent('main'), /新橋 次郎/);
+  await page.screenshot({ path: `${SHOTS}pc-12-schedule.png`, fullPage: true });
+  await page.goto(`${server.base}/staff/schedule?date=${tomorrow}&view=week`);
+  await page.screenshot({ path: `${SHOTS}pc-13-schedule-week.png` });
+  await ctx.close();
+});
