@@ -39,10 +39,15 @@ enum What {
     Login,
     /// Resident memory of an idle server with demo data.
     Memory,
+    /// Booking throughput with many concurrent clients, against the raw database's rate
+    /// for the same statements; and the month's free-slot query of a 5-doctor clinic.
+    Booking,
 }
 
 struct Server {
     base: String,
+    state: tsunagu_web::AppState,
+    url: String,
     stop: tokio::sync::watch::Sender<bool>,
     pg: Option<(String, String)>,
     _dir: Option<std::path::PathBuf>,
@@ -74,20 +79,29 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
             )
         }
     };
+    let data_dir = std::env::temp_dir().join(format!(
+        "tsunagu-bench-files-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
-        database_url: url,
+        database_url: url.clone(),
+        data_dir,
         demo: true,
+        max_connections: 32,
         ..Settings::default()
     };
     let app = Application::build(&settings, Hooks::default()).await?;
     let base = app.base_url().to_string();
+    let state = app.state().clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let _ = app.run_until_stopped(rx).await;
     });
     Ok(Server {
         base,
+        state,
+        url,
         stop,
         pg: pgname,
         _dir: dir,
@@ -284,6 +298,7 @@ async fn main() -> anyhow::Result<()> {
             );
             s.shutdown().await?;
         }
+        What::Booking => booking(&cli).await?,
         What::Login => {
             let s = start(cli.postgres.as_deref()).await?;
             let http = reqwest::Client::new();
@@ -362,4 +377,301 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A clinic with five doctors open around the clock (so a thousand clients always find
+/// free 5-minute slots) and the menus the benchmark books.
+async fn bench_clinic(
+    st: &tsunagu_web::AppState,
+) -> anyhow::Result<(tsunagu_clinics::Facility, i64, i64)> {
+    use tsunagu_accounts::Role;
+    use tsunagu_accounts::staff::NewStaff;
+    use tsunagu_scheduling::{MenuInput, Mode, WeeklyHours};
+    let e = |e: tsunagu_kernel::DomainError| anyhow::anyhow!("{e}");
+    let f = st
+        .facilities
+        .create(&tsunagu_clinics::NewFacility {
+            organisation_id: None,
+            name: "ベンチ診療所".into(),
+            kind: tsunagu_clinics::FacilityKind::Clinic,
+            prefecture: 13,
+            address: String::new(),
+            phone: String::new(),
+            slug: "bench-clinic".into(),
+        })
+        .await
+        .map_err(e)?;
+    let hash = tsunagu_accounts::password::hash_blocking("bench-pass-1").map_err(e)?;
+    let all_day: Vec<WeeklyHours> = (1..=7)
+        .map(|d| WeeklyHours {
+            weekday: d,
+            start_minute: 0,
+            end_minute: 1440,
+        })
+        .collect();
+    for i in 0..5 {
+        let id = st
+            .accounts
+            .staff
+            .create(
+                f,
+                &NewStaff {
+                    login_id: format!("doc{i}"),
+                    display_name: format!("医師 {i}"),
+                    role: Role::Doctor,
+                    medical_registration_year: None,
+                },
+                &hash,
+            )
+            .await
+            .map_err(e)?;
+        st.booker
+            .schedules
+            .set_weekly(f, id, &all_day)
+            .await
+            .map_err(e)?;
+    }
+    let quick = st
+        .booker
+        .menus
+        .create(
+            f,
+            &MenuInput {
+                name: "bench quick".into(),
+                description: String::new(),
+                mode: Mode::Online,
+                first_minutes: 5,
+                return_minutes: 5,
+                insured: false,
+                booking_fee_yen: 0,
+                questionnaire: vec![],
+                consent_text: String::new(),
+            },
+        )
+        .await
+        .map_err(e)?;
+    let month = st
+        .booker
+        .menus
+        .create(
+            f,
+            &MenuInput {
+                name: "bench month".into(),
+                description: String::new(),
+                mode: Mode::Online,
+                first_minutes: 30,
+                return_minutes: 15,
+                insured: false,
+                booking_fee_yen: 0,
+                questionnaire: vec![],
+                consent_text: String::new(),
+            },
+        )
+        .await
+        .map_err(e)?;
+    Ok((st.facilities.get(f).await.map_err(e)?, quick, month))
+}
+
+async fn booking(cli: &Cli) -> anyhow::Result<()> {
+    use rand::seq::SliceRandom;
+    let db = if cli.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let s = start(cli.postgres.as_deref()).await?;
+    let st = s.state.clone();
+    let e = |e: tsunagu_kernel::DomainError| anyhow::anyhow!("{e}");
+    let (f, quick, month) = bench_clinic(&st).await?;
+    // Patients: 50 accounts, signed in by creating their sessions directly (the login API
+    // is rate-limited per address, as it should be).
+    let mut tokens = Vec::new();
+    let mut patients = Vec::new();
+    let hash = tsunagu_accounts::password::hash_blocking("bench-pass-1").map_err(e)?;
+    for i in 0..50 {
+        let phone =
+            tsunagu_kernel::Phone::parse("p", &format!("080{:08}", 10_000_000 + i)).map_err(e)?;
+        let mut tx = st.db.begin_write().await.map_err(e)?;
+        let me = tsunagu_accounts::NewPatient {
+            family_name: "負荷".into(),
+            given_name: format!("試験{i}"),
+            family_name_kana: "フカ".into(),
+            given_name_kana: "シケン".into(),
+            birth_date: "1990-01-01".parse()?,
+            sex: tsunagu_kernel::Sex::Unset,
+        };
+        let (acct, pid) = st
+            .accounts
+            .patients
+            .create_account_in(&mut tx, &phone, &hash, &me)
+            .await
+            .map_err(e)?;
+        tx.commit().await?;
+        let (token, _) = st
+            .accounts
+            .sessions
+            .create(
+                tsunagu_accounts::Realm::Patient,
+                Some(acct.0),
+                None,
+                tsunagu_accounts::Stage::Full,
+                &tsunagu_accounts::sessions::Origin::default(),
+                serde_json::Map::new(),
+            )
+            .await
+            .map_err(e)?;
+        tokens.push(token);
+        patients.push(pid.0);
+    }
+    let menu = st.booker.menus.get(f.id, quick).await.map_err(e)?;
+    let from = st.booker.today(&f).tomorrow()?;
+    let mut free: Vec<(i64, i64)> = st
+        .booker
+        .slots(&f, &menu, tsunagu_scheduling::VisitKind::Return, from, 31)
+        .await
+        .map_err(e)?
+        .into_iter()
+        .map(|x| (x.doctor_id.0, x.starts_at))
+        .collect();
+    free.shuffle(&mut rand::rng());
+    let pool = std::sync::Arc::new(std::sync::Mutex::new(free));
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.clients)
+        .build()?;
+    let (h, b) = (http.clone(), s.base.clone());
+    let base_run = load(cli.clients, cli.secs, move |_| {
+        h.get(format!("{b}/healthz"))
+    })
+    .await?;
+    let (h, b) = (http.clone(), s.base.clone());
+    let tokens = std::sync::Arc::new(tokens);
+    let patients = std::sync::Arc::new(patients);
+    let book = load(cli.clients, cli.secs, move |i| {
+        let (doctor, at) = pool.lock().ok().and_then(|mut p| p.pop()).unwrap_or((0, 0));
+        let who = i % tokens.len();
+        h.post(format!("{b}/api/v1/me/bookings"))
+            .bearer_auth(&tokens[who])
+            .json(&serde_json::json!({
+                "facility": "bench-clinic", "patient_id": patients[who], "menu_id": quick, "kind": "return",
+                "doctor_id": doctor, "starts_at": tsunagu_kernel::clock::from_ms(at).to_string(),
+            }))
+    })
+    .await?;
+    let booked: i64 = tsunagu_db::sqlx::query_scalar("SELECT COUNT(*) FROM bookings")
+        .fetch_one(st.db.pool())
+        .await?;
+    println!(
+        "booking on {db}, {} clients, {} s each:",
+        cli.clients, cli.secs
+    );
+    println!("{}", base_run.line("baseline /healthz"));
+    println!("{}", book.line("POST /api/v1/me/bookings"));
+    println!("bookings stored: {booked}");
+    let raw = raw_rate(&s, cli.secs).await?;
+    println!(
+        "raw {db}, same statements (booking + 1 claim + outbox + 2 jobs per transaction): {raw:.0} tx/s"
+    );
+    println!("ratio booking API / raw database: {:.2}", book.rps() / raw);
+
+    // The month's free slots of the clinic's five doctors (30-minute menu).
+    let month_menu = st.booker.menus.get(f.id, month).await.map_err(e)?;
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut n_slots = 0;
+    for _ in 0..50 {
+        let t = Instant::now();
+        n_slots = st
+            .booker
+            .slots(
+                &f,
+                &month_menu,
+                tsunagu_scheduling::VisitKind::First,
+                from,
+                31,
+            )
+            .await
+            .map_err(e)?
+            .len();
+        hist.record(u64::try_from(t.elapsed().as_micros()).unwrap_or(1).max(1))?;
+    }
+    println!(
+        "free-slot query, 5 doctors × 31 days ({n_slots} slots): p50 {:.2} ms  p99 {:.2} ms",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    s.shutdown().await?;
+    Ok(())
+}
+
+/// The database's own rate for the statements one booking writes: on PostgreSQL with
+/// pgbench (a script of the same statements), on SQLite with a loop of them.
+async fn raw_rate(s: &Server, secs: u64) -> anyhow::Result<f64> {
+    if s.url.starts_with("postgres") {
+        let script = std::env::temp_dir().join(format!(
+            "tsunagu-bench-{}.sql",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::write(
+            &script,
+            "\\set d random(100000000, 199999999)\n\\set u random(1, 1000000000)\nBEGIN;\n\
+             WITH b AS (INSERT INTO bookings (facility_id, patient_id, account_id, menu_id, doctor_id, mode, visit_kind, starts_at, ends_at, status, source, booking_fee_yen, staff_memo, created_at, updated_at) \
+             SELECT 1, 1, 1, 1, 1, 'online', 'return', :u, :u + 300000, 'booked', 'web', 0, '', 0, 0 RETURNING id) \
+             INSERT INTO slot_claims (doctor_id, unit_start, seat, booking_id) SELECT :d, :u, 1, id FROM b ON CONFLICT DO NOTHING;\n\
+             INSERT INTO outbox_messages (channel, destination, subject, body, purpose, status, created_at) VALUES ('sms', '+819000000000', '', 'x', 'bench', 'pending', 0);\n\
+             INSERT INTO jobs (kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) VALUES ('bench', '{}', 'done', 0, 1, 0, 0, 0);\n\
+             INSERT INTO jobs (kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) VALUES ('bench', '{}', 'done', 0, 1, 0, 0, 0);\n\
+             COMMIT;\n",
+        )?;
+        let out = std::process::Command::new("pgbench")
+            .args(["-n", "-c", "32", "-j", "2", "-T", &secs.to_string(), "-f"])
+            .arg(&script)
+            .arg(&s.url)
+            .output()?;
+        let _ = std::fs::remove_file(&script);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let tps = text
+            .lines()
+            .find(|l| l.starts_with("tps"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "pgbench gave no rate: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            })?;
+        return Ok(tps);
+    }
+    let db = tsunagu_db::Db::connect(&s.url, 1).await?;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut n = 0u64;
+    let mut u: i64 = 5_000_000_000_000;
+    while Instant::now() < deadline {
+        u += 300_000;
+        let mut tx = db.begin_write().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let id: i64 = tsunagu_db::sqlx::query_scalar(
+            "INSERT INTO bookings (facility_id, patient_id, account_id, menu_id, doctor_id, mode, visit_kind, starts_at, ends_at, status, source, booking_fee_yen, staff_memo, created_at, updated_at) \
+             VALUES (1, 1, 1, 1, 1, 'online', 'return', $1, $2, 'booked', 'web', 0, '', 0, 0) RETURNING id",
+        )
+        .bind(u)
+        .bind(u + 300_000)
+        .fetch_one(&mut *tx)
+        .await?;
+        tsunagu_db::sqlx::query("INSERT INTO slot_claims (doctor_id, unit_start, seat, booking_id) VALUES (999999, $1, 1, $2) ON CONFLICT DO NOTHING")
+            .bind(u)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tsunagu_db::sqlx::query("INSERT INTO outbox_messages (channel, destination, subject, body, purpose, status, created_at) VALUES ('sms', '+819000000000', '', 'x', 'bench', 'pending', 0)")
+            .execute(&mut *tx)
+            .await?;
+        for _ in 0..2 {
+            tsunagu_db::sqlx::query("INSERT INTO jobs (kind, payload, status, attempts, max_attempts, run_at, created_at, updated_at) VALUES ('bench', '{}', 'done', 0, 1, 0, 0, 0)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        n += 1;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
 }
