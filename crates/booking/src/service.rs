@@ -176,6 +176,19 @@ impl Booker {
         from: Date,
         days: i64,
     ) -> DomainResult<Vec<Slot>> {
+        self.slots_of(facility, menu, kind, from, days, None).await
+    }
+
+    /// [`Booker::slots`] for one doctor only (what checking a chosen slot needs).
+    pub async fn slots_of(
+        &self,
+        facility: &Facility,
+        menu: &Menu,
+        kind: VisitKind,
+        from: Date,
+        days: i64,
+        only: Option<StaffId>,
+    ) -> DomainResult<Vec<Slot>> {
         let tz = facility.tz();
         let today = self.today(facility);
         let from = from.max(today);
@@ -188,7 +201,10 @@ impl Booker {
         let range_end = tsunagu_scheduling::slots::local_instant(&tz, to, 0).unwrap_or(now);
         let mut out = Vec::new();
         for doctor in self.staff.list(facility.id).await? {
-            if doctor.role != Role::Doctor || doctor.disabled {
+            if doctor.role != Role::Doctor
+                || doctor.disabled
+                || only.is_some_and(|o| o != doctor.id)
+            {
                 continue;
             }
             let weekly = self.schedules.weekly(facility.id, doctor.id).await?;
@@ -267,7 +283,9 @@ impl Booker {
         }
         // The chosen time must be one this facility offers for this menu and kind: a slot of
         // another clinic, a closed hour or a misaligned start is refused here.
-        let offered = self.slots(facility, &menu, req.visit_kind, day, 1).await?;
+        let offered = self
+            .slots_of(facility, &menu, req.visit_kind, day, 1, Some(req.doctor_id))
+            .await?;
         let Some(slot) = offered
             .iter()
             .find(|s| s.doctor_id == req.doctor_id && s.starts_at == req.starts_at)
@@ -528,7 +546,9 @@ impl Booker {
         let day = tsunagu_kernel::clock::from_ms(starts_at)
             .to_zoned(tz.clone())
             .date();
-        let offered = self.slots(&facility, &menu, b.visit_kind, day, 1).await?;
+        let offered = self
+            .slots_of(&facility, &menu, b.visit_kind, day, 1, Some(doctor))
+            .await?;
         let Some(slot) = offered
             .iter()
             .find(|s| s.doctor_id == doctor && s.starts_at == starts_at)

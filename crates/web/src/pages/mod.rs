@@ -1,7 +1,7 @@
 //! Server-rendered pages: patients (`/`, `/signup`, `/login`, `/my`…), staff (`/staff`),
 //! operators (`/ops`, `/dev/outbox`).
 
-mod book;
+pub(crate) mod book;
 mod my;
 mod ops;
 mod patient_docs;

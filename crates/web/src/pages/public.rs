@@ -88,7 +88,8 @@ struct Clinic {
     prefecture: &'static str,
     url: String,
     doctors: Vec<(String, Option<i64>)>,
-    menus: Vec<tsunagu_scheduling::Menu>,
+    /// Each menu with its next free time (first visit) as local text; empty if none soon.
+    menus: Vec<(tsunagu_scheduling::Menu, String)>,
     suspended: bool,
 }
 
@@ -108,8 +109,35 @@ pub async fn clinic(
         .map(|s| (s.display_name, s.medical_registration_year))
         .collect();
     let menus = st.booker.menus.list(facility.id, true).await?;
+    let mut next_free = Vec::with_capacity(menus.len());
+    let today = st.booker.today(&facility);
+    for m in &menus {
+        let next = if facility.online_suspended {
+            None
+        } else {
+            st.booker
+                .slots(
+                    &facility,
+                    m,
+                    tsunagu_scheduling::VisitKind::First,
+                    today,
+                    14,
+                )
+                .await?
+                .into_iter()
+                .find(|s| s.free)
+        };
+        next_free.push(next.map_or_else(String::new, |s| {
+            let z = tsunagu_kernel::clock::from_ms(s.starts_at).to_zoned(facility.tz());
+            format!(
+                "{} {}",
+                crate::pages::book::day_label(&ctx, z.date()),
+                z.strftime("%H:%M")
+            )
+        }));
+    }
     page(&Clinic {
-        menus,
+        menus: menus.into_iter().zip(next_free).collect(),
         suspended: facility.online_suspended,
         url: format!("{}/c/{}", st.config.public_url, facility.slug),
         prefecture: prefecture_name(facility.prefecture, ctx.lang == Lang::En),
