@@ -135,6 +135,7 @@ pub struct Booker {
     facilities: tsunagu_clinics::FacilityStore,
     outbox: Outbox,
     jobs: JobQueue,
+    insurance: tsunagu_insurance::InsuranceStore,
 }
 
 fn local(ms: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
@@ -154,6 +155,7 @@ impl Booker {
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
             facilities: tsunagu_clinics::FacilityStore::new(db.clone(), clock.clone()),
+            insurance: tsunagu_insurance::InsuranceStore::new(db.clone(), clock.clone()),
             db,
             clock,
             outbox,
@@ -756,19 +758,26 @@ impl Booker {
         let acct = self.patients.account(account).await?;
         let when = local(b.starts_at, &tz, "%Y/%m/%d %H:%M");
         let (channel, destination) = notice_target(&acct);
+        // An insured visit cannot start without insurance: say so while there is time.
+        let menu = self.menus.get(b.facility_id, b.menu_id).await?;
+        let needs_insurance = menu.insured && self.insurance.get(b.patient_id).await?.is_none();
+        let mut body = t_args(
+            job.lang,
+            key,
+            &[
+                ("facility", facility.name.as_str()),
+                ("when", when.as_str()),
+            ],
+        );
+        if needs_insurance {
+            body.push_str(&t(job.lang, "notice.insurance_missing"));
+        }
         self.outbox
             .enqueue(OutgoingMessage {
                 channel,
                 destination,
                 subject: t(job.lang, "mail.reminder.subject").into_owned(),
-                body: t_args(
-                    job.lang,
-                    key,
-                    &[
-                        ("facility", facility.name.as_str()),
-                        ("when", when.as_str()),
-                    ],
-                ),
+                body,
                 purpose: "booking_reminder",
                 facility_id: Some(facility.id),
                 account_id: Some(account),

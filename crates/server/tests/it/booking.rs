@@ -491,6 +491,11 @@ async fn the_reminder_goes_out_the_day_before_unless_cancelled() {
         .find(|m| m.purpose == "booking_reminder")
         .unwrap();
     assert!(r.body.contains("明日2026/11/24 09:00"), "{}", r.body);
+    assert!(
+        r.body.contains("保険証（またはマイナ保険証）が未登録です"),
+        "insured menu without insurance: {}",
+        r.body
+    );
     let _ = keep;
     app.advance(SignedDuration::from_hours(1));
     app.stop().await;

@@ -177,3 +177,39 @@ async fn events_cross_nodes_through_postgres() {
     bridge.await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_booking_reaches_the_reception_screen_live() {
+    let app = TestApp::spawn().await;
+    let cookie = staff_cookie(&app, "tsunagu-central", "clerk").await;
+    let mut ws = connect(&app, "/staff/ws", &cookie).await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let token = patient_token(&app, "090-0000-0002").await;
+    let me = app.api().with_token(&token);
+    let (_, menus) = app.api().get("/facilities/tsunagu-central/menus").await;
+    let menu = menus[0]["id"].as_i64().unwrap();
+    let (_, slots) = app
+        .api()
+        .get(&format!(
+            "/facilities/tsunagu-central/slots?menu={menu}&kind=return&from=2026-11-24&days=1"
+        ))
+        .await;
+    let (_, who) = me.get("/me").await;
+    let (s, b) = me
+        .post(
+            "/me/bookings",
+            serde_json::json!({"facility": "tsunagu-central", "patient_id": who["patients"][0]["id"], "menu_id": menu, "kind": "return",
+                "doctor_id": slots[0]["doctor_id"], "starts_at": slots[0]["starts_at"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["kind"], "booking.created");
+    assert_eq!(v["data"]["id"], b["id"]);
+    app.stop().await;
+}
