@@ -39,6 +39,12 @@ enum What {
     Login,
     /// Resident memory of an idle server with demo data.
     Memory,
+    /// The four-facts search over a generated population, against a full scan.
+    Eligibility {
+        /// Records to generate.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: usize,
+    },
     /// Booking throughput with many concurrent clients, against the raw database's rate
     /// for the same statements; and the month's free-slot query of a 5-doctor clinic.
     Booking,
@@ -299,6 +305,7 @@ async fn main() -> anyhow::Result<()> {
             s.shutdown().await?;
         }
         What::Booking => booking(&cli).await?,
+        What::Eligibility { count } => eligibility(cli.postgres.as_deref(), count).await?,
         What::Login => {
             let s = start(cli.postgres.as_deref()).await?;
             let http = reqwest::Client::new();
@@ -674,4 +681,118 @@ async fn raw_rate(s: &Server, secs: u64) -> anyhow::Result<f64> {
         n += 1;
     }
     Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn eligibility(pg: Option<&str>, count: usize) -> anyhow::Result<()> {
+    use tsunagu_eligibility_domain::generate::Generator;
+    use tsunagu_eligibility_domain::search::FourFactsInput;
+    let e = |e: tsunagu_kernel::DomainError| anyhow::anyhow!("{e}");
+    let name = format!("tsunagu_elig_{}", uuid::Uuid::new_v4().simple());
+    let dir = std::env::temp_dir().join(&name);
+    let (url, engine) = match pg {
+        Some(admin) => {
+            let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                .execute(&mut c)
+                .await?;
+            let base = admin.rsplit_once('/').map_or(admin, |(b, _)| b);
+            (format!("{base}/{name}"), "PostgreSQL")
+        }
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            (tsunagu_config::sqlite_url(&dir.join("e.db")), "SQLite")
+        }
+    };
+    let store = tsunagu_eligibility::EligibilityStore::open(&url, 8).await?;
+    let started = Instant::now();
+    let n = store
+        .import(Generator::new(42).take(count))
+        .await
+        .map_err(e)?;
+    let secs = started.elapsed().as_secs_f64();
+    let size: i64 = match pg {
+        Some(_) => {
+            sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(store.db().pool())
+                .await?
+        }
+        None => std::fs::read_dir(&dir)?
+            .flatten()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| i64::try_from(m.len()).unwrap_or(0))
+            .sum(),
+    };
+    println!(
+        "{engine}: imported {n} records in {secs:.1} s ({:.0} records/s); database {:.0} MiB",
+        n as f64 / secs,
+        size as f64 / 1048576.0
+    );
+    // Queries for people who exist, spread over the population.
+    let today: jiff::civil::Date = "2025-04-01".parse()?;
+    let step = (count / 200).max(1);
+    let queries: Vec<_> = Generator::new(42)
+        .take(count)
+        .step_by(step)
+        .filter(|(_, q)| q.address.is_some())
+        .filter_map(|(_, q)| {
+            FourFactsInput {
+                name: q.name.clone(),
+                birth_calendar: "西暦".into(),
+                birth_year: q.birth_date.year().to_string(),
+                birth_month: q.birth_date.month().to_string(),
+                birth_day: q.birth_date.day().to_string(),
+                sex: q.sex1.code().into(),
+                address: q
+                    .address
+                    .clone()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(3)
+                    .collect(),
+                ..FourFactsInput::default()
+            }
+            .validate(today)
+            .ok()
+        })
+        .collect();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    let mut found = 0usize;
+    for q in &queries {
+        let t = Instant::now();
+        found += store.four_facts(q).await.map_err(e)?.len();
+        hist.record(u64::try_from(t.elapsed().as_micros()).unwrap_or(1).max(1))?;
+    }
+    let mut scan = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    for q in queries.iter().take(3) {
+        let t = Instant::now();
+        store.four_facts_full_scan(q).await.map_err(e)?;
+        scan.record(u64::try_from(t.elapsed().as_micros()).unwrap_or(1).max(1))?;
+    }
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "four-facts search ({} queries, {found} hits): p50 {:.2} ms  p99 {:.2} ms",
+        queries.len(),
+        ms(&hist, 0.5),
+        ms(&hist, 0.99)
+    );
+    println!(
+        "full scan of the same table (3 queries): p50 {:.0} ms",
+        ms(&scan, 0.5)
+    );
+    println!(
+        "ratio indexed/full scan p50: {:.5}",
+        ms(&hist, 0.5) / ms(&scan, 0.5)
+    );
+    store.db().close().await;
+    if let Some(admin) = pg {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+        )))
+        .execute(&mut c)
+        .await?;
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
 }

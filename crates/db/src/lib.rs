@@ -104,6 +104,23 @@ impl Db {
         Ok(())
     }
 
+    /// Applies another set of migrations (the eligibility service's own database).
+    pub async fn migrate_with(
+        &self,
+        sqlite: &sqlx::migrate::Migrator,
+        postgres: &sqlx::migrate::Migrator,
+    ) -> anyhow::Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .context("running migrations")?;
+        Ok(())
+    }
+
     /// The pool, for queries that need no transaction.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

@@ -44,6 +44,33 @@ enum Command {
         #[command(subcommand)]
         task: AdminTask,
     },
+    /// The eligibility service's data (オンライン資格確認): its own database.
+    Eligibility {
+        /// Its database: `sqlite://…` or `postgres://…` (default: `eligibility.db` in the data dir).
+        #[arg(long, env = "TSUNAGU_ELIGIBILITY_DATABASE_URL")]
+        eligibility_database_url: Option<String>,
+        #[command(subcommand)]
+        task: EligibilityTask,
+    },
+}
+
+#[derive(Subcommand)]
+enum EligibilityTask {
+    /// Add a synthetic population (names, kana, addresses in all 47 prefectures, families,
+    /// expired and lost qualifications, short-term cards) and the seed's examples.
+    Generate {
+        /// How many records.
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Random seed (the same seed gives the same people).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Import records from a CSV file (see the column list in the docs) or a result XML file.
+    Import {
+        /// `.csv` or `.xml` file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -145,6 +172,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { task } => admin(&settings, task).await,
+        Command::Eligibility {
+            eligibility_database_url,
+            task,
+        } => {
+            let url = eligibility_database_url.unwrap_or_else(|| {
+                let _ = std::fs::create_dir_all(&settings.data_dir);
+                tsunagu_config::sqlite_url(&settings.data_dir.join("eligibility.db"))
+            });
+            eligibility(&url, task).await
+        }
     }
 }
 
@@ -188,6 +225,63 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn eligibility(url: &str, task: EligibilityTask) -> anyhow::Result<()> {
+    use tsunagu_eligibility_domain::generate::{Generator, Insurer, seed_examples};
+    let store = tsunagu_eligibility::EligibilityStore::open(url, 4).await?;
+    let e = |e: tsunagu_kernel::DomainError| anyhow::anyhow!("{e}");
+    match task {
+        EligibilityTask::Generate { count, seed } => {
+            let started = std::time::Instant::now();
+            let examples = if store.count().await.map_err(e)? == 0 {
+                seed_examples()
+            } else {
+                Vec::new()
+            };
+            let n = store
+                .import(examples.into_iter().chain(Generator::new(seed).take(count)))
+                .await
+                .map_err(e)?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{n} records stored in {secs:.1} s ({:.0} records/s); {} in total",
+                n as f64 / secs,
+                store.count().await.map_err(e)?
+            );
+        }
+        EligibilityTask::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let records = if file
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("xml"))
+            {
+                tsunagu_eligibility_domain::xml::parse_qualifications(&text)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            } else {
+                let report = tsunagu_eligibility_domain::csv_io::import_str(&text);
+                for err in &report.errors {
+                    eprintln!("row {}: {}: {}", err.row, err.field, err.message);
+                }
+                report.records
+            };
+            let n = store
+                .import(records.into_iter().map(|q| {
+                    (
+                        Insurer {
+                            number: q.insurer_number,
+                            name: q.insurer_name.clone(),
+                        },
+                        q,
+                    )
+                }))
+                .await
+                .map_err(e)?;
+            println!("{n} records imported");
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -6,6 +6,7 @@
 mod accounts;
 mod booking;
 mod documents;
+mod eligibility;
 mod helpers;
 mod jobs_outbox;
 mod live;
