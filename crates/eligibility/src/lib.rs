@@ -55,7 +55,8 @@ impl EligibilityStore {
         &self.db
     }
 
-    /// Imports records (and their insurers) in batches, each batch one transaction.
+    /// Imports records (and their insurers) in multi-row statements, committed every
+    /// 20,000 records (an interrupted import keeps what was committed; re-running adds).
     /// Returns the number of records stored.
     pub async fn import<I>(&self, records: I) -> DomainResult<u64>
     where
@@ -63,21 +64,34 @@ impl EligibilityStore {
     {
         let mut n = 0u64;
         let mut batch: Vec<(Insurer, Qualification)> = Vec::with_capacity(BATCH);
+        let mut tx = self.db.begin_write().await?;
+        let mut in_tx = 0;
         for r in records {
             batch.push(r);
             if batch.len() == BATCH {
-                n += self.import_batch(&batch).await?;
+                n += self.import_batch(&mut tx, &batch).await?;
                 batch.clear();
+                in_tx += 1;
+                // Commit every 50 statements (20,000 records): fewer commits, bounded WAL.
+                if in_tx == 50 {
+                    tx.commit().await.or_internal()?;
+                    tx = self.db.begin_write().await?;
+                    in_tx = 0;
+                }
             }
         }
         if !batch.is_empty() {
-            n += self.import_batch(&batch).await?;
+            n += self.import_batch(&mut tx, &batch).await?;
         }
+        tx.commit().await.or_internal()?;
         Ok(n)
     }
 
-    async fn import_batch(&self, batch: &[(Insurer, Qualification)]) -> DomainResult<u64> {
-        let mut tx = self.db.begin_write().await?;
+    async fn import_batch(
+        &self,
+        tx: &mut tsunagu_db::Tx,
+        batch: &[(Insurer, Qualification)],
+    ) -> DomainResult<u64> {
         // Insurers: one upsert per distinct number in the batch.
         let mut seen = std::collections::HashSet::new();
         for (ins, _) in batch {
@@ -85,7 +99,7 @@ impl EligibilityStore {
                 sqlx::query("INSERT INTO insurers (number, name) VALUES ($1, $2) ON CONFLICT (number) DO UPDATE SET name = $2")
                     .bind(ins.number.as_str())
                     .bind(&ins.name)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .or_internal()?;
             }
@@ -131,8 +145,7 @@ impl EligibilityStore {
                 .bind(Option::<String>::None)
                 .bind(serde_json::to_string(r).map_err(DomainError::internal)?);
         }
-        let res = q.execute(&mut *tx).await.or_internal()?;
-        tx.commit().await.or_internal()?;
+        let res = q.execute(&mut **tx).await.or_internal()?;
         Ok(res.rows_affected())
     }
 
