@@ -329,30 +329,18 @@ impl Booker {
                 facility.capacity_per_doctor,
             )
             .await?;
-        let when = local(slot.starts_at, &tz, "%Y/%m/%d %H:%M");
-        let (channel, destination) = notice_target(&account);
-        self.outbox
-            .enqueue_in(
-                &mut tx,
-                OutgoingMessage {
-                    channel,
-                    destination,
-                    subject: t(lang, "mail.booked.subject").into_owned(),
-                    body: t_args(
-                        lang,
-                        "notice.booked",
-                        &[
-                            ("facility", facility.name.as_str()),
-                            ("when", when.as_str()),
-                            ("menu", menu.name.as_str()),
-                        ],
-                    ),
-                    purpose: "booking_confirmed",
-                    facility_id: Some(facility.id),
-                    account_id: Some(req.account),
-                },
-            )
-            .await?;
+        self.notify_in(
+            &mut tx,
+            &account,
+            facility,
+            slot.starts_at,
+            "mail.booked.subject",
+            "notice.booked",
+            "booking_confirmed",
+            &[("menu", menu.name.as_str())],
+            lang,
+        )
+        .await?;
         // The reminder goes out at 10:00 the day before; a booking made later than that
         // has just had its confirmation, which serves as the reminder.
         if let Some(remind_at) = day
@@ -495,29 +483,18 @@ impl Booker {
         let acct = self.patients.account(account).await?;
         let mut tx = self.db.begin_write().await?;
         self.bookings.cancel_in(&mut tx, &b, false).await?;
-        let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
-        let (channel, destination) = notice_target(&acct);
-        self.outbox
-            .enqueue_in(
-                &mut tx,
-                OutgoingMessage {
-                    channel,
-                    destination,
-                    subject: t(lang, "mail.cancelled.subject").into_owned(),
-                    body: t_args(
-                        lang,
-                        "notice.cancelled",
-                        &[
-                            ("facility", facility.name.as_str()),
-                            ("when", when.as_str()),
-                        ],
-                    ),
-                    purpose: "booking_cancelled",
-                    facility_id: Some(facility.id),
-                    account_id: Some(account),
-                },
-            )
-            .await?;
+        self.notify_in(
+            &mut tx,
+            &acct,
+            &facility,
+            b.starts_at,
+            "mail.cancelled.subject",
+            "notice.cancelled",
+            "booking_cancelled",
+            &[],
+            lang,
+        )
+        .await?;
         tx.commit().await.or_internal()?;
         Ok(b)
     }
@@ -573,29 +550,18 @@ impl Booker {
                 facility.capacity_per_doctor,
             )
             .await?;
-        let when = local(slot.starts_at, &tz, "%Y/%m/%d %H:%M");
-        let (channel, destination) = notice_target(&acct);
-        self.outbox
-            .enqueue_in(
-                &mut tx,
-                OutgoingMessage {
-                    channel,
-                    destination,
-                    subject: t(lang, "mail.changed.subject").into_owned(),
-                    body: t_args(
-                        lang,
-                        "notice.changed",
-                        &[
-                            ("facility", facility.name.as_str()),
-                            ("when", when.as_str()),
-                        ],
-                    ),
-                    purpose: "booking_changed",
-                    facility_id: Some(facility.id),
-                    account_id: Some(account),
-                },
-            )
-            .await?;
+        self.notify_in(
+            &mut tx,
+            &acct,
+            &facility,
+            slot.starts_at,
+            "mail.changed.subject",
+            "notice.changed",
+            "booking_changed",
+            &[],
+            lang,
+        )
+        .await?;
         // The reminder follows the booking: a new one for the new day (the old job finds the
         // booking moved and reminds of the new time, so it is harmless, but the new day needs one).
         let now = self.clock.now_ms();
@@ -635,29 +601,18 @@ impl Booker {
                 self.bookings.cancel_in(&mut tx, &b, late).await?;
                 if let Some(account) = b.account_id {
                     let acct = self.patients.account(account).await?;
-                    let when = local(b.starts_at, &facility.tz(), "%Y/%m/%d %H:%M");
-                    let (channel, destination) = notice_target(&acct);
-                    self.outbox
-                        .enqueue_in(
-                            &mut tx,
-                            OutgoingMessage {
-                                channel,
-                                destination,
-                                subject: t(lang, "mail.cancelled.subject").into_owned(),
-                                body: t_args(
-                                    lang,
-                                    "notice.cancelled_by_clinic",
-                                    &[
-                                        ("facility", facility.name.as_str()),
-                                        ("when", when.as_str()),
-                                    ],
-                                ),
-                                purpose: "booking_cancelled",
-                                facility_id: Some(facility.id),
-                                account_id: Some(account),
-                            },
-                        )
-                        .await?;
+                    self.notify_in(
+                        &mut tx,
+                        &acct,
+                        facility,
+                        b.starts_at,
+                        "mail.cancelled.subject",
+                        "notice.cancelled_by_clinic",
+                        "booking_cancelled",
+                        &[],
+                        lang,
+                    )
+                    .await?;
                 }
             }
             other => {
@@ -782,6 +737,47 @@ impl Booker {
                 facility_id: Some(facility.id),
                 account_id: Some(account),
             })
+            .await?;
+        Ok(())
+    }
+}
+
+impl Booker {
+    /// Queues a notice about a booking to the account in the caller's transaction, in the
+    /// channel it chose, with the facility's name and the visit's local time.
+    #[allow(clippy::too_many_arguments)]
+    async fn notify_in(
+        &self,
+        tx: &mut tsunagu_db::Tx,
+        account: &tsunagu_accounts::Account,
+        facility: &Facility,
+        at_ms: i64,
+        subject_key: &str,
+        body_key: &str,
+        purpose: &'static str,
+        extra: &[(&str, &str)],
+        lang: Lang,
+    ) -> DomainResult<()> {
+        let when = local(at_ms, &facility.tz(), "%Y/%m/%d %H:%M");
+        let (channel, destination) = notice_target(account);
+        let mut args = vec![
+            ("facility", facility.name.as_str()),
+            ("when", when.as_str()),
+        ];
+        args.extend_from_slice(extra);
+        self.outbox
+            .enqueue_in(
+                tx,
+                OutgoingMessage {
+                    channel,
+                    destination,
+                    subject: t(lang, subject_key).into_owned(),
+                    body: t_args(lang, body_key, &args),
+                    purpose,
+                    facility_id: Some(facility.id),
+                    account_id: Some(account.id),
+                },
+            )
             .await?;
         Ok(())
     }
