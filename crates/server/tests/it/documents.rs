@@ -345,3 +345,128 @@ async fn images_and_questionnaire_reach_the_clinic_of_the_booking() {
     assert_eq!(staff.get(&format!("/staff/files/{img}")).await.status, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_api_carries_insurance_images_answers_and_setup() {
+    let app = TestApp::spawn().await;
+    let token = patient_token(&app, "090-0000-0001").await;
+    let me = app.api().with_token(&token);
+    let (_, who) = me.get("/me").await;
+    let pid = who["patients"][0]["id"].as_i64().unwrap();
+    let http = reqwest::Client::new();
+    let put = |form: Form| {
+        http.put(format!("{}/api/v1/me/patients/{pid}/insurance", app.base))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+    };
+    let r = put(card_form("019904", true)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["fields"][0]["field"], "insurer_number");
+    let r = put(card_form("06139000", true)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (s, ins) = me.get(&format!("/me/patients/{pid}/insurance")).await;
+    assert_eq!(s, 200);
+    assert_eq!(ins["insurer_number"], "06139000");
+    assert_eq!(ins["photos"], true);
+    // A booking, images, answers.
+    let (_, slots) = app
+        .api()
+        .get("/facilities/tsunagu-central/slots?menu=1&kind=return&from=2026-11-24&days=1")
+        .await;
+    let (s, b) = me
+        .post("/me/bookings", serde_json::json!({"facility": "tsunagu-central", "patient_id": pid, "menu_id": 1, "kind": "return", "doctor_id": slots[0]["doctor_id"], "starts_at": slots[0]["starts_at"]}))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let id = b["id"].as_i64().unwrap();
+    let r = http
+        .post(format!("{}/api/v1/me/bookings/{id}/images", app.base))
+        .bearer_auth(&token)
+        .multipart(Form::new().part("images", Part::bytes(png()).file_name("a.png")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let (s, e) = me
+        .put(
+            &format!("/me/bookings/{id}/answers"),
+            serde_json::json!({"answers": {"symptoms": "咳"}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    let (s, _) = me
+        .put(&format!("/me/bookings/{id}/answers"), serde_json::json!({"answers": {"symptoms": "咳", "medicine": "医療機関から配送"}, "consent_name": "山田 太郎", "agree": true}))
+        .await;
+    assert_eq!(s, 204);
+    let (_, a) = me.get(&format!("/me/bookings/{id}/answers")).await;
+    assert_eq!(a["answers"]["medicine"], "医療機関から配送");
+    // Staff set-up: a clerk proposes, the admin approves; hours; maintenance (admins only).
+    let clerk = app
+        .api()
+        .with_token(&staff_token(&app, "tsunagu-central", "clerk").await);
+    let (s, v) = clerk.post("/staff/menus", serde_json::json!({"name": "花粉症（オンライン）", "mode": "online", "first_minutes": 20, "return_minutes": 10, "insured": true})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "proposed");
+    let (s, _) = clerk
+        .put(
+            "/staff/facility/online-suspended",
+            serde_json::json!({"suspended": true}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let admin = app
+        .api()
+        .with_token(&staff_token(&app, "tsunagu-central", "admin").await);
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let change = app.state.booker.menus.pending(f.id).await.unwrap()[0].0;
+    let (s, _) = admin
+        .post(
+            &format!("/staff/menus/changes/{change}"),
+            serde_json::json!({"decision": "approve"}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let doctor = app
+        .state
+        .accounts
+        .staff
+        .find_login(f.id, "doctor")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .0;
+    let (s, e) = admin
+        .put(
+            &format!("/staff/doctors/{doctor}/hours"),
+            serde_json::json!({"weekly": {"1": "9時"}}),
+        )
+        .await;
+    assert_eq!(s, 422, "{e}");
+    let (s, _) = admin
+        .put(
+            &format!("/staff/doctors/{doctor}/hours"),
+            serde_json::json!({"weekly": {"1": "09:00-12:00", "3": "14:00-18:00"}}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = admin
+        .put(
+            "/staff/facility/online-suspended",
+            serde_json::json!({"suspended": true}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = app
+        .api()
+        .get("/facilities/tsunagu-central/slots?menu=1&kind=return")
+        .await;
+    assert_eq!(s, 409, "suspended facilities offer no slots");
+    app.stop().await;
+}

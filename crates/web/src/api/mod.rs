@@ -7,6 +7,7 @@
 
 mod auth;
 mod booking;
+mod docs;
 mod patient;
 mod staff;
 
@@ -22,6 +23,7 @@ use crate::state::AppState;
 
 pub use auth::*;
 pub use booking::*;
+pub use docs::*;
 pub use patient::*;
 pub use staff::*;
 
@@ -77,6 +79,22 @@ pub fn router() -> Router<AppState> {
             get(booking::staff_bookings).post(booking::staff_book),
         )
         .route("/staff/bookings/{id}/close", post(booking::staff_close))
+        .route(
+            "/me/patients/{id}/insurance",
+            get(docs::insurance_get).put(docs::insurance_put),
+        )
+        .route("/me/bookings/{id}/images", post(docs::images_post))
+        .route(
+            "/me/bookings/{id}/answers",
+            get(docs::answers_get).put(docs::answers_put),
+        )
+        .route("/staff/menus", post(docs::menu_save))
+        .route("/staff/menus/changes/{id}", post(docs::menu_decide))
+        .route("/staff/doctors/{id}/hours", put(docs::hours_put))
+        .route("/staff/facility/online-suspended", put(docs::suspend_put))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            3 * tsunagu_files::MAX_BYTES + 64 * 1024,
+        ))
 }
 
 /// The bearer token of a request.

@@ -121,4 +121,12 @@ pub mod signup_support {
 /// Staff helpers the JSON API shares with the pages.
 pub mod staff_support {
     pub use super::staff::{audit_access, parse_chart_number};
+    pub(crate) use super::staff_setup::{MenuForm, parse_day};
+}
+
+/// Patient document helpers the JSON API shares with the pages.
+pub(crate) mod docs_support {
+    pub(crate) use super::patient_docs::{
+        InsuranceForm, read_multipart, save_answers, save_images, save_insurance, text,
+    };
 }

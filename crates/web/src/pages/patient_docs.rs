@@ -79,11 +79,11 @@ pub async fn insurance_view(st: &AppState, r: Registration) -> AppResult<Insuran
 
 #[derive(Default, Clone)]
 pub struct InsuranceForm {
-    kind: String,
-    insurer_number: String,
-    symbol: String,
-    number: String,
-    branch: String,
+    pub kind: String,
+    pub insurer_number: String,
+    pub symbol: String,
+    pub number: String,
+    pub branch: String,
 }
 
 #[derive(Template)]
@@ -166,7 +166,7 @@ async fn insurance_form(
 }
 
 /// Reads a multipart form into text fields and files (name, bytes, file name).
-async fn read_multipart(
+pub(crate) async fn read_multipart(
     mut mp: Multipart,
 ) -> Result<(Vec<(String, String)>, Vec<(String, Vec<u8>, String)>), DomainError> {
     let mut texts = Vec::new();
@@ -197,7 +197,7 @@ async fn read_multipart(
     Ok((texts, files))
 }
 
-fn text(texts: &[(String, String)], name: &str) -> String {
+pub(crate) fn text(texts: &[(String, String)], name: &str) -> String {
     texts
         .iter()
         .find(|(n, _)| n == name)
@@ -222,90 +222,7 @@ async fn insurance_post(
         number: text(&texts, "number"),
         branch: text(&texts, "branch"),
     };
-    let existing = st.insurance.get(pid).await?;
-    let res = async {
-        let kind = if form.kind == "myna" {
-            Kind::Myna
-        } else {
-            Kind::Card
-        };
-        // Every problem at once: the numbers and the photos.
-        let mut v = tsunagu_kernel::error::Validator::new();
-        let numbers = match kind {
-            Kind::Myna => None,
-            Kind::Card => v.check(CardNumbers::parse(
-                &form.insurer_number,
-                &form.symbol,
-                &form.number,
-                &form.branch,
-            ))?,
-        };
-        // Check every photo before storing any.
-        for (name, bytes, _) in &files {
-            let field = if name == "back" { "back" } else { "front" };
-            v.check(tsunagu_files::sniff(
-                field,
-                bytes,
-                tsunagu_files::Accept::Images,
-            ))?;
-        }
-        // A card needs photos of both sides, unless they were given before.
-        if kind == Kind::Card {
-            for (side, have_old) in [
-                (
-                    "front",
-                    existing.as_ref().and_then(|r| r.front_file_id).is_some(),
-                ),
-                (
-                    "back",
-                    existing.as_ref().and_then(|r| r.back_file_id).is_some(),
-                ),
-            ] {
-                if !have_old && !files.iter().any(|(n, _, _)| n == side) {
-                    v.push(FieldError::new(
-                        if side == "front" { "front" } else { "back" },
-                        "error.insurance.photo_required",
-                    ));
-                }
-            }
-        }
-        v.finish()?;
-        let mut tx = st.db.begin_write().await?;
-        let owner = Owner {
-            account: Some(user.account),
-            facility: None,
-            patient: Some(pid),
-            booking: None,
-        };
-        let mut front = existing.as_ref().and_then(|r| r.front_file_id);
-        let mut back = existing.as_ref().and_then(|r| r.back_file_id);
-        for (name, bytes, file_name) in &files {
-            let (purpose, field) = if name == "back" {
-                (Purpose::InsuranceBack, "back")
-            } else {
-                (Purpose::InsuranceFront, "front")
-            };
-            let f = st
-                .files
-                .put_in(&mut tx, owner, purpose, field, bytes, file_name)
-                .await?;
-            if name == "back" {
-                back = Some(f.id)
-            } else {
-                front = Some(f.id)
-            }
-        }
-        if kind == Kind::Myna {
-            front = None;
-            back = None;
-        }
-        st.insurance
-            .save_in(&mut tx, pid, kind, numbers.as_ref(), front, back)
-            .await?;
-        tx.commit().await.map_err(tsunagu_db::internal)?;
-        Ok::<_, DomainError>(())
-    }
-    .await;
+    let res = save_insurance(&st, user.account, pid, &form, &files).await;
     match res {
         Ok(()) => Ok(see_other(&format!("/my/insurance/{}?saved=1", pid.0))),
         Err(e) => {
@@ -315,6 +232,132 @@ async fn insurance_post(
     }
 }
 
+/// Validates and saves a patient's insurance (numbers and photos, or マイナ保険証); every
+/// problem is reported at once and nothing is stored unless all is well.
+pub(crate) async fn save_insurance(
+    st: &AppState,
+    account: tsunagu_kernel::AccountId,
+    pid: PatientId,
+    form: &InsuranceForm,
+    files: &[(String, Vec<u8>, String)],
+) -> Result<(), DomainError> {
+    st.accounts.patients.patient_of(account, pid).await?;
+    let existing = st.insurance.get(pid).await?;
+    let kind = if form.kind == "myna" {
+        Kind::Myna
+    } else {
+        Kind::Card
+    };
+    // Every problem at once: the numbers and the photos.
+    let mut v = tsunagu_kernel::error::Validator::new();
+    let numbers = match kind {
+        Kind::Myna => None,
+        Kind::Card => v.check(CardNumbers::parse(
+            &form.insurer_number,
+            &form.symbol,
+            &form.number,
+            &form.branch,
+        ))?,
+    };
+    // Check every photo before storing any.
+    for (name, bytes, _) in files {
+        let field = if name == "back" { "back" } else { "front" };
+        v.check(tsunagu_files::sniff(
+            field,
+            bytes,
+            tsunagu_files::Accept::Images,
+        ))?;
+    }
+    // A card needs photos of both sides, unless they were given before.
+    if kind == Kind::Card {
+        for (side, have_old) in [
+            (
+                "front",
+                existing.as_ref().and_then(|r| r.front_file_id).is_some(),
+            ),
+            (
+                "back",
+                existing.as_ref().and_then(|r| r.back_file_id).is_some(),
+            ),
+        ] {
+            if !have_old && !files.iter().any(|(n, _, _)| n == side) {
+                v.push(FieldError::new(
+                    if side == "front" { "front" } else { "back" },
+                    "error.insurance.photo_required",
+                ));
+            }
+        }
+    }
+    v.finish()?;
+    let mut tx = st.db.begin_write().await?;
+    let owner = Owner {
+        account: Some(account),
+        facility: None,
+        patient: Some(pid),
+        booking: None,
+    };
+    let mut front = existing.as_ref().and_then(|r| r.front_file_id);
+    let mut back = existing.as_ref().and_then(|r| r.back_file_id);
+    for (name, bytes, file_name) in files {
+        let (purpose, field) = if name == "back" {
+            (Purpose::InsuranceBack, "back")
+        } else {
+            (Purpose::InsuranceFront, "front")
+        };
+        let f = st
+            .files
+            .put_in(&mut tx, owner, purpose, field, bytes, file_name)
+            .await?;
+        if name == "back" {
+            back = Some(f.id)
+        } else {
+            front = Some(f.id)
+        }
+    }
+    if kind == Kind::Myna {
+        front = None;
+        back = None;
+    }
+    st.insurance
+        .save_in(&mut tx, pid, kind, numbers.as_ref(), front, back)
+        .await?;
+    tx.commit().await.map_err(tsunagu_db::internal)?;
+    Ok::<_, DomainError>(())
+}
+
+/// Checks and stores images shared with a booking of the account (all or none).
+pub(crate) async fn save_images(
+    st: &AppState,
+    account: tsunagu_kernel::AccountId,
+    id: i64,
+    files: &[(String, Vec<u8>, String)],
+) -> Result<(), DomainError> {
+    let b = st.booker.bookings.get_for_account(account, id).await?;
+    if files.is_empty() {
+        return Err(DomainError::invalid("images", "error.file.empty"));
+    }
+    if files.len() > 10 {
+        return Err(DomainError::invalid("images", "error.file.too_many"));
+    }
+    for (_, bytes, _) in files {
+        tsunagu_files::sniff("images", bytes, tsunagu_files::Accept::Images)?;
+    }
+    let mut tx = st.db.begin_write().await?;
+    let owner = Owner {
+        account: Some(account),
+        facility: Some(b.facility_id),
+        patient: Some(b.patient_id),
+        booking: Some(b.id),
+    };
+    for (_, bytes, name) in files {
+        st.files
+            .put_in(&mut tx, owner, Purpose::BookingImage, "images", bytes, name)
+            .await?;
+    }
+    tx.commit().await.map_err(tsunagu_db::internal)?;
+    Ok(())
+}
+
 async fn images_post(
     State(st): State<AppState>,
     ctx: PageCtx,
@@ -322,34 +365,11 @@ async fn images_post(
     Path(id): Path<i64>,
     mp: Multipart,
 ) -> AppResult<Response> {
-    let b = st.booker.bookings.get_for_account(user.account, id).await?;
-    let res = async {
-        let (_, files) = read_multipart(mp).await?;
-        if files.is_empty() {
-            return Err(DomainError::invalid("images", "error.file.empty"));
-        }
-        if files.len() > 10 {
-            return Err(DomainError::invalid("images", "error.file.too_many"));
-        }
-        for (_, bytes, _) in &files {
-            tsunagu_files::sniff("images", bytes, tsunagu_files::Accept::Images)?;
-        }
-        let mut tx = st.db.begin_write().await?;
-        let owner = Owner {
-            account: Some(user.account),
-            facility: Some(b.facility_id),
-            patient: Some(b.patient_id),
-            booking: Some(b.id),
-        };
-        for (_, bytes, name) in &files {
-            st.files
-                .put_in(&mut tx, owner, Purpose::BookingImage, "images", bytes, name)
-                .await?;
-        }
-        tx.commit().await.map_err(tsunagu_db::internal)?;
-        Ok(())
-    }
-    .await;
+    st.booker.bookings.get_for_account(user.account, id).await?;
+    let res = match read_multipart(mp).await {
+        Ok((_, files)) => save_images(&st, user.account, id, &files).await,
+        Err(e) => Err(e),
+    };
     match res {
         Ok(()) => Ok(see_other(&format!("/my/bookings/{id}?done=images"))),
         Err(e) => {
@@ -516,9 +536,27 @@ async fn questionnaire_post(
     Path(id): Path<i64>,
     Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let b = st.booker.bookings.get_for_account(user.account, id).await?;
+    match save_answers(&st, user.account, id, &form).await {
+        Ok(()) => Ok(see_other(&format!("/my/bookings/{id}?done=answers"))),
+        Err(DomainError::Invalid(errs)) => {
+            let errors = FormErrors::from_error(DomainError::Invalid(errs), ctx.lang)?;
+            questionnaire_page(&st, ctx, &user, id, errors, Some(&form)).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks and saves the questionnaire answers (`q_{id}` fields) and the consent signature
+/// (`consent_name`, `agree`) of a live booking of the account.
+pub(crate) async fn save_answers(
+    st: &AppState,
+    account: tsunagu_kernel::AccountId,
+    id: i64,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<(), DomainError> {
+    let b = st.booker.bookings.get_for_account(account, id).await?;
     if b.status != tsunagu_booking::BookingStatus::Booked {
-        return Err(DomainError::Conflict("error.booking.not_live").into());
+        return Err(DomainError::Conflict("error.booking.not_live"));
     }
     let menu = st.booker.menus.get(b.facility_id, b.menu_id).await?;
     let mut errs: Vec<FieldError> = Vec::new();
@@ -550,15 +588,14 @@ async fn questionnaire_post(
         ) {
             Ok(n) => signed_name = Some(n),
             Err(DomainError::Invalid(es)) => errs.extend(es),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
-        if !form.contains_key("agree") {
+        if !form.get("agree").is_some_and(|a| a == "true" || a == "1") {
             errs.push(FieldError::new("agree", "error.consent.required"));
         }
     }
     if !errs.is_empty() {
-        let errors = FormErrors::from_error(DomainError::Invalid(errs), ctx.lang)?;
-        return questionnaire_page(&st, ctx, &user, id, errors, Some(&form)).await;
+        return Err(DomainError::Invalid(errs));
     }
     st.booker
         .bookings
@@ -570,6 +607,5 @@ async fn questionnaire_post(
                 consent_signed_name: signed_name,
             },
         )
-        .await?;
-    Ok(see_other(&format!("/my/bookings/{id}?done=answers")))
+        .await
 }

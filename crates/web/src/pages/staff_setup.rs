@@ -33,25 +33,25 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize, Default, Clone)]
 pub struct MenuForm {
     #[serde(default)]
-    name: String,
+    pub name: String,
     #[serde(default)]
-    description: String,
+    pub description: String,
     #[serde(default)]
-    mode: String,
+    pub mode: String,
     #[serde(default)]
-    first_minutes: String,
+    pub first_minutes: String,
     #[serde(default)]
-    return_minutes: String,
+    pub return_minutes: String,
     #[serde(default)]
-    insured: bool,
+    pub insured: bool,
     #[serde(default)]
-    booking_fee_yen: String,
+    pub booking_fee_yen: String,
     #[serde(default)]
-    questionnaire: String,
+    pub questionnaire: String,
     #[serde(default)]
-    consent_text: String,
+    pub consent_text: String,
     #[serde(default)]
-    active: bool,
+    pub active: bool,
 }
 
 /// One question per line: `質問|選択肢1,選択肢2|必須` (choices and 必須 optional).
@@ -107,7 +107,7 @@ fn questionnaire_text(qs: &[Question]) -> String {
 }
 
 impl MenuForm {
-    fn parse(&self) -> Result<MenuInput, DomainError> {
+    pub(crate) fn parse(&self) -> Result<MenuInput, DomainError> {
         let mut v = tsunagu_kernel::error::Validator::new();
         let base = v.check(MenuInput::parse(
             &self.name,
@@ -535,7 +535,11 @@ async fn hours(
 }
 
 /// `09:00-12:00, 14:00-17:00` into weekly intervals of one weekday.
-fn parse_day(field: String, weekday: i64, text: &str) -> Result<Vec<WeeklyHours>, DomainError> {
+pub(crate) fn parse_day(
+    field: String,
+    weekday: i64,
+    text: &str,
+) -> Result<Vec<WeeklyHours>, DomainError> {
     let mut out = Vec::new();
     for part in text
         .split([',', '、'])
