@@ -7,6 +7,8 @@
 //! `FourFactsQuery::matches` (partial address and insurer-name words) to the few rows
 //! left, so the database and the rules can never disagree.
 
+pub mod access;
+
 use std::sync::Arc;
 
 use tsunagu_calendar::kana::{normalize_kana, normalize_name};
@@ -270,5 +272,80 @@ impl EligibilityStore {
         Self::decode(row.into_iter().collect())?
             .pop()
             .ok_or(DomainError::NotFound)
+    }
+}
+
+/// The outage-time search as a use case: who may search, when, for whom; every search and
+/// view recorded for the operating body (F2, F3, F7, F8).
+#[derive(Debug, Clone)]
+pub struct OutageSearch {
+    /// Records.
+    pub store: EligibilityStore,
+    /// Accounts, periods, monitoring.
+    pub access: access::AccessStore,
+}
+
+impl OutageSearch {
+    /// Checks the account, the institution's period and the patient's outage-time visit,
+    /// then searches and records the search. More than five hits are returned as counted
+    /// only by the caller (F4): this returns them all so the count is exact.
+    pub async fn search(
+        &self,
+        by: &access::Account,
+        q: &FourFactsQuery,
+        outage_visit: Option<i64>,
+    ) -> DomainResult<Vec<Stored>> {
+        self.check(by).await?;
+        let institution = by.institution_code.as_deref().unwrap_or_default();
+        let arrival = match outage_visit {
+            Some(v) if self.access.is_outage_visit(institution, v).await? => {
+                access::Arrival::DuringOutage
+            }
+            Some(_) => {
+                return Err(DomainError::invalid(
+                    "outage_visit",
+                    "error.eligibility.unknown_visit",
+                ));
+            }
+            None => access::Arrival::AfterRecovery,
+        };
+        let mode = self.access.mode_for(institution).await?;
+        access::method_allowed(mode, access::Method::FourFacts, arrival)
+            .map_err(DomainError::Forbidden)?;
+        let hits = self.store.four_facts(q).await?;
+        let conditions = serde_json::to_string(q).map_err(DomainError::internal)?;
+        self.access
+            .monitor(
+                by,
+                "search",
+                &conditions,
+                Some(i64::try_from(hits.len()).unwrap_or(i64::MAX)),
+                None,
+            )
+            .await?;
+        Ok(hits)
+    }
+
+    /// Opens one record from a search's results, recorded as a view.
+    pub async fn view(&self, by: &access::Account, id: i64) -> DomainResult<Stored> {
+        self.check(by).await?;
+        let s = self.store.get(id).await?;
+        self.access.monitor(by, "view", "", None, Some(id)).await?;
+        Ok(s)
+    }
+
+    async fn check(&self, by: &access::Account) -> DomainResult<()> {
+        let Some(institution) = by.institution_code.as_deref() else {
+            return Err(DomainError::Forbidden("error.eligibility.institution_only"));
+        };
+        let open = !self.access.open_periods(institution).await?.is_empty();
+        match access::emergency_menu(by.role, open) {
+            access::MenuItem::Usable => Ok(()),
+            // The seed's message: log in again with a viewer or admin account.
+            access::MenuItem::ShownRefused => {
+                Err(DomainError::Forbidden("error.eligibility.general_account"))
+            }
+            access::MenuItem::Hidden => Err(DomainError::Forbidden("error.eligibility.closed")),
+        }
     }
 }

@@ -168,3 +168,152 @@ async fn generated_people_are_found_by_kana_too_and_more_than_five_is_refused() 
         SearchOutcome::TooMany { .. }
     ));
 }
+
+use tsunagu_eligibility::OutageSearch;
+use tsunagu_eligibility::access::{AccessStore, Role};
+
+async fn outage_setup(db: &TestDb) -> (OutageSearch, crate::helpers::TestClock) {
+    let clock = crate::helpers::TestClock::new("2021-01-19T01:00:00Z");
+    let store = EligibilityStore::open(&db.url, 4).await.unwrap();
+    store.import(seed_examples()).await.unwrap();
+    let access = AccessStore::new(store.db().clone(), clock.arc());
+    (OutageSearch { store, access }, clock)
+}
+
+#[tokio::test]
+async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
+    let db = TestDb::new().await;
+    let (svc, clock) = outage_setup(&db).await;
+    let a = &svc.access;
+    a.create_institution("1310000001", "サンプル医療機関")
+        .await
+        .unwrap();
+    a.create_institution("1310000002", "別の医療機関")
+        .await
+        .unwrap();
+    let op_id = a
+        .create_account(None, "operator", "実施機関", Role::Operator, "x")
+        .await
+        .unwrap();
+    a.create_account(Some("1310000001"), "general", "一般1", Role::General, "x")
+        .await
+        .unwrap();
+    a.create_account(Some("1310000001"), "viewer", "閲覧1", Role::Viewer, "x")
+        .await
+        .unwrap();
+    a.create_account(Some("1310000002"), "viewer", "閲覧2", Role::Viewer, "x")
+        .await
+        .unwrap();
+    let op = a.find_account(None, "operator").await.unwrap().unwrap();
+    assert_eq!(op.id, op_id);
+    let general = a
+        .find_account(Some("1310000001"), "general")
+        .await
+        .unwrap()
+        .unwrap();
+    let viewer = a
+        .find_account(Some("1310000001"), "viewer")
+        .await
+        .unwrap()
+        .unwrap();
+    let other = a
+        .find_account(Some("1310000002"), "viewer")
+        .await
+        .unwrap()
+        .unwrap();
+    let q = input("新橋太郎", "", "", "29", "3", "26", "1", "東京都", "")
+        .validate("2021-01-19".parse().unwrap())
+        .unwrap();
+    use tsunagu_kernel::DomainError::Forbidden;
+    // Normal times: the function is closed.
+    assert!(matches!(
+        svc.search(&viewer, &q, None).await,
+        Err(Forbidden("error.eligibility.closed"))
+    ));
+    // The outage: a patient comes and is recorded; nothing can be searched yet.
+    a.set_outage(&op, true).await.unwrap();
+    let visit = a.record_outage_visit(&viewer, "診察券 1001").await.unwrap();
+    assert!(
+        a.set_outage(&viewer, false).await.is_err(),
+        "only the operating body declares recovery"
+    );
+    a.set_outage(&op, false).await.unwrap();
+    assert!(
+        a.record_outage_visit(&viewer, "late").await.is_err(),
+        "visits are recorded only during the outage"
+    );
+    // Recovery: the operating body opens the function for one institution.
+    let start = jiff::Timestamp::now().as_millisecond() - 1;
+    let now = tsunagu_kernel::Clock::now_ms(&*clock.arc());
+    assert!(
+        a.open_period(
+            &viewer,
+            now,
+            now + 86_400_000,
+            "お知らせ",
+            &["1310000001".into()]
+        )
+        .await
+        .is_err()
+    );
+    a.open_period(
+        &op,
+        now - 1,
+        now + 86_400_000,
+        "システム障害の復旧に伴い、緊急時医療情報・資格確認機能を開放します。",
+        &["1310000001".into()],
+    )
+    .await
+    .unwrap();
+    let _ = start;
+    assert_eq!(a.open_periods("1310000001").await.unwrap().len(), 1);
+    assert!(a.open_periods("1310000002").await.unwrap().is_empty());
+    // A general account is refused with the seed's message; another institution is closed.
+    assert!(matches!(
+        svc.search(&general, &q, Some(visit)).await,
+        Err(Forbidden("error.eligibility.general_account"))
+    ));
+    assert!(matches!(
+        svc.search(&other, &q, Some(visit)).await,
+        Err(Forbidden("error.eligibility.closed"))
+    ));
+    // A patient who came after recovery cannot be searched by four facts (method 3 ×).
+    assert!(matches!(
+        svc.search(&viewer, &q, None).await,
+        Err(Forbidden("error.eligibility.four_facts_new_patient"))
+    ));
+    // The outage-time patient can: two hits, and the search and the view are monitored.
+    let hits = svc.search(&viewer, &q, Some(visit)).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    svc.view(&viewer, hits[0].id).await.unwrap();
+    a.set_inquiry_number(&viewer, hits[0].id, "A-0001")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.inquiry_number("1310000001", hits[0].id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("A-0001")
+    );
+    assert!(
+        a.set_inquiry_number(&viewer, hits[0].id, "照会")
+            .await
+            .is_err()
+    );
+    let log = a.monitoring(&op, 10).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|m| m.action.as_str()).collect();
+    assert_eq!(actions, vec!["inquiry_number", "view", "search"]);
+    assert_eq!(log[2].hits, Some(2));
+    assert!(log[2].conditions.contains("新橋太郎"));
+    assert!(
+        a.monitoring(&viewer, 10).await.is_err(),
+        "only the operating body reads the log"
+    );
+    // After the period ends the function closes again.
+    clock.advance_hours(25);
+    assert!(matches!(
+        svc.search(&viewer, &q, Some(visit)).await,
+        Err(Forbidden("error.eligibility.closed"))
+    ));
+}

@@ -449,3 +449,19 @@ pub fn totp_now(app: &TestApp, secret: &str) -> String {
     let secs = u64::try_from(tsunagu_kernel::Clock::now(&app.clock).as_second()).unwrap();
     tsunagu_accounts::totp::current_code(secret, secs).unwrap()
 }
+
+/// A controllable clock for stores used without the app.
+#[derive(Clone)]
+pub struct TestClock(ManualClock);
+
+impl TestClock {
+    pub fn new(at: &str) -> Self {
+        Self(ManualClock::new(at.parse().unwrap()))
+    }
+    pub fn arc(&self) -> Arc<dyn tsunagu_kernel::Clock> {
+        Arc::new(self.0.clone())
+    }
+    pub fn advance_hours(&self, h: i64) {
+        self.0.advance(SignedDuration::from_hours(h));
+    }
+}
