@@ -26,7 +26,8 @@ export async function startServer() {
   if (!bin) throw new Error('set TSUNAGU_BIN to the tsunagu binary');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'tsunagu-browser-'));
-  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const eligPort = await freePort();
+  const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--eligibility-listen', `127.0.0.1:${eligPort}`, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TSUNAGU_LOG: 'warn' },
   });
@@ -37,7 +38,7 @@ export async function startServer() {
   for (let i = 0; i < 200; i++) {
     try {
       const r = await fetch(`${base}/healthz`);
-      if (r.ok) return { base, proc, log: () => log };
+      if (r.ok) return { base, eligibility: `http://127.0.0.1:${eligPort}`, proc, log: () => log };
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -95,6 +95,10 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
         data_dir,
         demo: true,
         max_connections: 32,
+        eligibility: tsunagu_config::EligibilitySettings {
+            listen: String::new(),
+            database_url: String::new(),
+        },
         ..Settings::default()
     };
     let app = Application::build(&settings, Hooks::default()).await?;

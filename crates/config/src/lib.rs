@@ -31,7 +31,7 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 11] = [
+const SETTING_KEYS: [&str; 12] = [
     "listen",
     "data_dir",
     "database_url",
@@ -43,6 +43,7 @@ const SETTING_KEYS: [&str; 11] = [
     "smtp",
     "sms",
     "jobs",
+    "eligibility",
 ];
 
 /// Everything `tsunagu serve` can be told.
@@ -72,6 +73,27 @@ pub struct Settings {
     pub sms: Option<SmsSettings>,
     /// Job workers.
     pub jobs: JobSettings,
+    /// The eligibility service (オンライン資格確認) run beside the platform.
+    pub eligibility: EligibilitySettings,
+}
+
+/// Where the eligibility service runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EligibilitySettings {
+    /// Address of the in-process eligibility service; empty: do not start it.
+    pub listen: String,
+    /// Its own database; empty: `eligibility.db` in the data directory.
+    pub database_url: String,
+}
+
+impl Default for EligibilitySettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8081".into(),
+            database_url: String::new(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -88,6 +110,7 @@ impl Default for Settings {
             smtp: None,
             sms: None,
             jobs: JobSettings::default(),
+            eligibility: EligibilitySettings::default(),
         }
     }
 }
@@ -191,6 +214,15 @@ impl Settings {
             sqlite_url(&self.data_dir.join("tsunagu.db"))
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// The eligibility database URL in effect.
+    pub fn effective_eligibility_url(&self) -> String {
+        if self.eligibility.database_url.is_empty() {
+            sqlite_url(&self.data_dir.join("eligibility.db"))
+        } else {
+            self.eligibility.database_url.clone()
         }
     }
 

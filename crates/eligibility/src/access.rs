@@ -261,6 +261,58 @@ impl AccessStore {
         Ok(row.map(to_account))
     }
 
+    /// An account by id.
+    pub async fn account(&self, id: i64) -> DomainResult<Account> {
+        let row: Option<AccountRow> = sqlx::query_as(
+            "SELECT id, institution_code, login_id, display_name, role, password_hash FROM accounts WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        row.map(to_account).ok_or(DomainError::NotFound)
+    }
+
+    /// Login throttling state: (failed logins, earliest next attempt in ms).
+    pub async fn login_state(&self, id: i64) -> DomainResult<(i64, i64)> {
+        sqlx::query_as("SELECT failed_logins, next_login_at FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.db.pool())
+            .await
+            .or_internal()
+    }
+
+    /// Records a login outcome.
+    pub async fn set_login_state(&self, id: i64, failed: i64, next_at: i64) -> DomainResult<()> {
+        sqlx::query("UPDATE accounts SET failed_logins = $2, next_login_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(failed)
+            .bind(next_at)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Whether the system is declared down.
+    pub async fn outage(&self) -> DomainResult<bool> {
+        let since: Option<i64> =
+            sqlx::query_scalar("SELECT outage_since FROM system_state WHERE id = 1")
+                .fetch_one(self.db.pool())
+                .await
+                .or_internal()?;
+        Ok(since.is_some())
+    }
+
+    /// Outage-time visits recorded by an institution, newest first.
+    pub async fn outage_visits(&self, institution: &str) -> DomainResult<Vec<(i64, String, i64)>> {
+        sqlx::query_as("SELECT id, label, visited_at FROM outage_visits WHERE institution_code = $1 ORDER BY id DESC LIMIT 200")
+            .bind(institution)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()
+    }
+
     /// Declares the national system down (`true`) or recovered (`false`). Operators only.
     pub async fn set_outage(&self, by: &Account, down: bool) -> DomainResult<()> {
         if by.role != Role::Operator {

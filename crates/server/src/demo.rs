@@ -335,3 +335,69 @@ pub fn banner(base: &str) -> String {
     ));
     s
 }
+
+/// Demo data of the eligibility service: an institution per demo facility with a general,
+/// a viewer and an admin account, the operating body's account, the seed's example records
+/// and a generated population. Loaded only into an empty database.
+pub async fn load_eligibility_if_empty(
+    store: &tsunagu_eligibility::EligibilityStore,
+    access: &tsunagu_eligibility::access::AccessStore,
+) -> anyhow::Result<bool> {
+    use tsunagu_eligibility::access::Role;
+    let e = |e: DomainError| anyhow::anyhow!("{e}");
+    if access
+        .find_account(None, "jisshi")
+        .await
+        .map_err(e)?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let hash = {
+        let pw = DEMO_PASSWORD.to_string();
+        tokio::task::spawn_blocking(move || hash_blocking(&pw))
+            .await?
+            .map_err(e)?
+    };
+    access
+        .create_account(None, "jisshi", "実施機関 担当", Role::Operator, &hash)
+        .await
+        .map_err(e)?;
+    for (code, (_, name, ..)) in ELIGIBILITY_CODES.iter().zip(FACILITIES) {
+        access.create_institution(code, name).await.map_err(e)?;
+        for (login, display, role) in [
+            ("general", "一般1", Role::General),
+            ("viewer", "閲覧者1", Role::Viewer),
+            ("admin", "管理者1", Role::Admin),
+        ] {
+            access
+                .create_account(Some(code), login, display, role, &hash)
+                .await
+                .map_err(e)?;
+        }
+    }
+    store
+        .import(
+            tsunagu_eligibility_domain::generate::seed_examples()
+                .into_iter()
+                .chain(tsunagu_eligibility_domain::generate::Generator::new(2026).take(5000)),
+        )
+        .await
+        .map_err(e)?;
+    Ok(true)
+}
+
+/// 医療機関コード of the demo facilities, in the order of `FACILITIES`.
+pub const ELIGIBILITY_CODES: [&str; 3] = ["1310000011", "1110000022", "0110000033"];
+
+/// The eligibility demo logins, for the start-up banner.
+pub fn eligibility_banner(base: &str) -> String {
+    let mut s = format!("  Eligibility service (オンライン資格確認): {base}/login\n");
+    for (code, (_, name, ..)) in ELIGIBILITY_CODES.iter().zip(FACILITIES) {
+        s.push_str(&format!("    {code}  {name}: general / viewer / admin\n"));
+    }
+    s.push_str(&format!(
+        "    operating body (実施機関): leave the code empty, jisshi — password {DEMO_PASSWORD}\n"
+    ));
+    s
+}

@@ -63,6 +63,72 @@ pub struct Application {
     workers: usize,
     poll: Duration,
     base_url: String,
+    eligibility: Option<Eligibility>,
+}
+
+/// The eligibility service started beside the platform: its own port and database.
+pub struct Eligibility {
+    listener: tokio::net::TcpListener,
+    state: tsunagu_web::elig::EligState,
+}
+
+impl Eligibility {
+    /// Opens the eligibility database, loads its demo data if asked and empty, and binds.
+    pub async fn build(
+        settings: &Settings,
+        listen: &str,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        let store = tsunagu_eligibility::EligibilityStore::open(
+            &settings.effective_eligibility_url(),
+            settings.max_connections,
+        )
+        .await?;
+        let access =
+            tsunagu_eligibility::access::AccessStore::new(store.db().clone(), clock.clone());
+        if settings.demo {
+            demo::load_eligibility_if_empty(&store, &access).await?;
+        }
+        let sessions = tsunagu_accounts::SessionStore::new(store.db().clone(), clock.clone());
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        Ok(Self {
+            listener,
+            state: tsunagu_web::elig::EligState {
+                search: tsunagu_eligibility::OutageSearch { store, access },
+                sessions,
+                clock,
+                secure: settings.cookies_secure(),
+            },
+        })
+    }
+
+    /// Its base URL.
+    pub fn base_url(&self) -> String {
+        self.listener
+            .local_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default()
+    }
+
+    /// Serves until `shutdown` turns true.
+    pub async fn run_until_stopped(
+        self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        let app = tsunagu_web::elig::eligibility_app(self.state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown.wait_for(|s| *s).await;
+            })
+            .await
+            .context("eligibility HTTP server")?;
+        self.state.search.store.db().close().await;
+        Ok(())
+    }
 }
 
 impl Application {
@@ -118,7 +184,13 @@ impl Application {
                     .await;
             })
         }));
+        let eligibility = if settings.eligibility.listen.is_empty() {
+            None
+        } else {
+            Some(Eligibility::build(settings, &settings.eligibility.listen, clock.clone()).await?)
+        };
         Ok(Self {
+            eligibility,
             listener,
             state,
             runner,
@@ -140,6 +212,11 @@ impl Application {
     /// The base URL.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The eligibility service's URL, when it runs in this process.
+    pub fn eligibility_url(&self) -> Option<String> {
+        self.eligibility.as_ref().map(Eligibility::base_url)
     }
 
     /// The shared state (tests reach the services through it).
@@ -168,7 +245,13 @@ impl Application {
         let housekeeping = housekeeping(self.state.clone(), shutdown.clone());
         let events = self.state.events.clone();
         let bridge = events.run_bridge(shutdown.clone());
-        let (http, (), (), ()) = tokio::join!(
+        let elig = async {
+            match self.eligibility {
+                Some(e) => e.run_until_stopped(shutdown.clone()).await,
+                None => Ok(()),
+            }
+        };
+        let (http, (), (), (), elig) = tokio::join!(
             async { server.await.context("HTTP server") },
             async {
                 if self.workers > 0 {
@@ -177,7 +260,9 @@ impl Application {
             },
             housekeeping,
             bridge,
+            elig,
         );
+        elig?;
         self.state.db.close().await;
         http
     }

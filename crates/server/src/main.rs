@@ -34,6 +34,10 @@ enum Command {
         /// Do not load demo data into an empty database.
         #[arg(long)]
         no_demo: bool,
+        /// Address of the eligibility service started beside it (default 127.0.0.1:8081;
+        /// an empty value does not start it).
+        #[arg(long)]
+        eligibility_listen: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -65,6 +69,12 @@ enum EligibilityTask {
         /// Random seed (the same seed gives the same people).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Run the eligibility service alone (its pages and database).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
     },
     /// Import records from a CSV file (see the column list in the docs) or a result XML file.
     Import {
@@ -128,9 +138,16 @@ async fn main() -> anyhow::Result<()> {
     let mut settings = load_settings(&cli)?;
     init_tracing(settings.log_json);
     match cli.command {
-        Command::Serve { listen, no_demo } => {
+        Command::Serve {
+            listen,
+            no_demo,
+            eligibility_listen,
+        } => {
             if let Some(l) = listen {
                 settings.listen = l;
+            }
+            if let Some(l) = eligibility_listen {
+                settings.eligibility.listen = l;
             }
             if no_demo {
                 settings.demo = false;
@@ -138,6 +155,9 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&settings, Hooks::default()).await?;
             let base = app.base_url().to_string();
             println!("{}", demo::banner(&base));
+            if let Some(url) = app.eligibility_url() {
+                println!("{}", demo::eligibility_banner(&url));
+            }
             if app.state().config.dev_outbox {
                 println!(
                     "  No SMS/SMTP provider configured: messages are kept at {base}/dev/outbox (operator login).\n  Nothing leaves this machine.\n"
@@ -249,6 +269,9 @@ async fn eligibility(url: &str, task: EligibilityTask) -> anyhow::Result<()> {
                 n as f64 / secs,
                 store.count().await.map_err(e)?
             );
+        }
+        EligibilityTask::Serve { .. } => {
+            anyhow::bail!("eligibility serve is dispatched before opening the store")
         }
         EligibilityTask::Import { file } => {
             let text = std::fs::read_to_string(&file)

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod ctx;
+pub mod elig;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

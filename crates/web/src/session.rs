@@ -92,11 +92,11 @@ pub fn origin_of(parts: &Parts) -> Origin {
     }
 }
 
-fn build_cookie(state: &AppState, realm: Realm, value: String) -> Cookie<'static> {
-    let mut c = Cookie::new(cookie_name(realm), value);
+fn build_cookie(secure: bool, realm: Realm, name: &'static str, value: String) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
     c.set_http_only(true);
     c.set_path("/");
-    c.set_secure(state.config.secure_cookies);
+    c.set_secure(secure);
     // Patients arrive from links in SMS and email, so their cookie must travel on
     // top-level navigations from elsewhere; staff and operator cookies never need to.
     c.set_same_site(match realm {
@@ -119,19 +119,39 @@ async fn page_session_inner(
     req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
+    let realm = realm_of(req.uri().path());
+    run_session(
+        &state.accounts.sessions,
+        state.config.secure_cookies,
+        realm,
+        cookie_name(realm),
+        req,
+        next,
+    )
+    .await
+}
+
+/// The session machinery of any page router: loads the session of `cookie` from `sessions`
+/// or starts an anonymous one, checks the CSRF token of every POST, and writes the cookie
+/// changes a handler asked for. The eligibility service uses it with its own store.
+pub async fn run_session(
+    sessions: &tsunagu_accounts::SessionStore,
+    secure: bool,
+    realm: Realm,
+    cookie: &'static str,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
     let (mut parts, body) = req.into_parts();
-    let realm = realm_of(parts.uri.path());
     let jar = CookieJar::from_headers(&parts.headers);
-    let existing = match jar.get(cookie_name(realm)) {
-        Some(c) => state.accounts.sessions.get(realm, c.value()).await?,
+    let existing = match jar.get(cookie) {
+        Some(c) => sessions.get(realm, c.value()).await?,
         None => None,
     };
     let (session, new_token) = match existing {
         Some(s) => (s, None),
         None => {
-            let (token, s) = state
-                .accounts
-                .sessions
+            let (token, s) = sessions
                 .create(
                     realm,
                     None,
@@ -155,18 +175,18 @@ async fn page_session_inner(
     };
     parts.extensions.insert(session);
     let mut resp = next.run(Request::from_parts(parts, body)).await;
-    let mut cookie = new_token.map(|t| build_cookie(&state, realm, t));
+    let mut set_cookie = new_token.map(|t| build_cookie(secure, realm, cookie, t));
     if let Some(set) = resp.extensions_mut().remove::<SetSession>() {
-        cookie = Some(match set {
-            SetSession::Token(r, t) => build_cookie(&state, r, t),
+        set_cookie = Some(match set {
+            SetSession::Token(r, t) => build_cookie(secure, r, cookie, t),
             SetSession::Clear(r) => {
-                let mut c = build_cookie(&state, r, String::new());
+                let mut c = build_cookie(secure, r, cookie, String::new());
                 c.make_removal();
                 c
             }
         });
     }
-    if let Some(c) = cookie
+    if let Some(c) = set_cookie
         && let Ok(v) = HeaderValue::from_str(&c.to_string())
     {
         resp.headers_mut().append(header::SET_COOKIE, v);

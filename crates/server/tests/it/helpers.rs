@@ -117,6 +117,8 @@ impl Drop for TestDb {
 /// A running app.
 pub struct TestApp {
     pub base: String,
+    /// The eligibility service started beside the platform.
+    pub eligibility: String,
     pub state: AppState,
     pub clock: ManualClock,
     pub runner: tsunagu_jobs::Runner,
@@ -157,6 +159,10 @@ impl TestApp {
             database_url: db.url.clone(),
             data_dir: db.data_dir.clone(),
             demo: opts.demo,
+            eligibility: tsunagu_config::EligibilitySettings {
+                listen: "127.0.0.1:0".into(),
+                database_url: String::new(),
+            },
             max_connections: 8,
             ..Settings::default()
         };
@@ -171,6 +177,7 @@ impl TestApp {
         .await
         .unwrap();
         let base = format!("http://127.0.0.1:{}", app.port());
+        let eligibility = app.eligibility_url().unwrap_or_default();
         let state = app.state().clone();
         let runner = app.runner().clone();
         let (stop, rx) = watch::channel(false);
@@ -179,6 +186,7 @@ impl TestApp {
         });
         Self {
             base,
+            eligibility,
             state,
             clock,
             runner,

@@ -7,6 +7,7 @@ mod accounts;
 mod booking;
 mod documents;
 mod eligibility;
+mod eligibility_web;
 mod helpers;
 mod jobs_outbox;
 mod live;

@@ -1,0 +1,258 @@
+//! The eligibility service's pages, as seed 004 walks through them.
+
+use crate::helpers::*;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn get(c: &reqwest::Client, url: &str) -> Page {
+    let r = c.get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Page {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+async fn post(c: &reqwest::Client, url: &str, csrf: &str, fields: &[(&str, &str)]) -> Page {
+    let mut f = vec![("csrf", csrf)];
+    f.extend_from_slice(fields);
+    let r = c.post(url).form(&f).send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Page {
+        status,
+        location,
+        body: r.text().await.unwrap(),
+    }
+}
+
+async fn login(base: &str, institution: &str, login: &str) -> reqwest::Client {
+    let c = client();
+    let page = get(&c, &format!("{base}/login")).await;
+    let p = post(
+        &c,
+        &format!("{base}/login"),
+        &page.csrf(),
+        &[
+            ("institution", institution),
+            ("login_id", login),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(p.location.as_deref(), Some("/menu"), "{}", p.body);
+    c
+}
+
+#[tokio::test]
+async fn the_seeds_outage_search_flow() {
+    let app = TestApp::spawn().await;
+    let base = app.eligibility.clone();
+    let code = tsunagu_server::demo::ELIGIBILITY_CODES[0];
+    // The operating body declares the outage; a patient comes; recovery; the period opens.
+    let op = login(&base, "", "jisshi").await;
+    let ops = get(&op, &format!("{base}/ops")).await;
+    assert!(ops.body.contains("障害発生を登録する"));
+    let p = post(
+        &op,
+        &format!("{base}/ops/outage"),
+        &ops.csrf(),
+        &[("down", "1")],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    let viewer = login(&base, code, "viewer").await;
+    let svc = tsunagu_eligibility::access::AccessStore::new(
+        tsunagu_eligibility::EligibilityStore::open(
+            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
+            1,
+        )
+        .await
+        .unwrap()
+        .db()
+        .clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    );
+    let acct = svc
+        .find_account(Some(code), "viewer")
+        .await
+        .unwrap()
+        .unwrap();
+    let visit = svc
+        .record_outage_visit(&acct, "診察券 C-00101")
+        .await
+        .unwrap();
+    let p = post(
+        &op,
+        &format!("{base}/ops/outage"),
+        &ops.csrf(),
+        &[("down", "0")],
+    )
+    .await;
+    assert_eq!(p.status, 303);
+    // Before the period the viewer has no emergency menu.
+    assert!(
+        !get(&viewer, &format!("{base}/menu"))
+            .await
+            .body
+            .contains("緊急時医療情報・資格確認機能")
+    );
+    let now = tsunagu_kernel::Clock::now(&app.clock)
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap());
+    let start = now
+        .checked_sub(jiff::SignedDuration::from_hours(1))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M")
+        .to_string();
+    let end = now
+        .checked_add(jiff::SignedDuration::from_hours(48))
+        .unwrap()
+        .strftime("%Y-%m-%dT%H:%M")
+        .to_string();
+    let p = post(
+        &op,
+        &format!("{base}/ops/periods"),
+        &ops.csrf(),
+        &[
+            ("starts", &start),
+            ("ends", &end),
+            ("institutions", code),
+            (
+                "notice",
+                "障害復旧に伴い緊急時医療情報・資格確認機能を開放しました。",
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // A general account sees the item and is refused with the seed's message.
+    let general = login(&base, code, "general").await;
+    assert!(
+        get(&general, &format!("{base}/menu"))
+            .await
+            .body
+            .contains("緊急時医療情報・資格確認機能")
+    );
+    let refused = get(&general, &format!("{base}/emergency")).await;
+    assert!(
+        refused.body.contains(
+            "医療情報閲覧アカウント又は管理アカウントのユーザIDでログインし直してください"
+        )
+    );
+    // The viewer searches 新橋太郎 / 昭和29年3月26日 / 男性 / 東京都 for the recorded visit.
+    let menu = get(&viewer, &format!("{base}/menu")).await;
+    assert!(menu.body.contains("障害復旧に伴い"), "the notice is shown");
+    let form = get(&viewer, &format!("{base}/emergency")).await;
+    assert!(
+        form.body
+            .contains("利用が制限された機能であるため、利用状況は実施機関で監視しています。")
+    );
+    let fields = |visit: &str| {
+        vec![
+            ("visit", visit.to_string()),
+            ("name", "新橋太郎".to_string()),
+            ("birth_calendar", "昭和".into()),
+            ("birth_year", "29".into()),
+            ("birth_month", "3".into()),
+            ("birth_day", "26".into()),
+            ("sex", "1".into()),
+            ("address", "東京都".into()),
+            ("confirmation_date", "2021/01/19".into()),
+        ]
+    };
+    let send = |f: Vec<(&'static str, String)>| {
+        let viewer = &viewer;
+        let csrf = form.csrf();
+        let base = base.clone();
+        async move {
+            let refs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            post(viewer, &format!("{base}/emergency"), &csrf, &refs).await
+        }
+    };
+    // Without the outage-time visit: refused by the method table.
+    let p = send(fields("")).await;
+    assert!(p.body.contains("復旧後に来院した患者は"), "{}", p.body);
+    let p = send(fields(&visit.to_string())).await;
+    assert!(p.body.contains("検索結果： 2 件"), "{}", p.body);
+    assert!(p.body.contains("東京都港区"));
+    let id = p
+        .body
+        .split("/emergency/records/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // Bad input names what to fix.
+    let mut bad = fields(&visit.to_string());
+    bad[1] = ("name", String::new());
+    bad[3] = ("birth_year", "64".into());
+    bad[4] = ("birth_month", "2".into());
+    bad[5] = ("birth_day", "30".into());
+    let p = send(bad).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(
+        p.body.contains("どちらか一方は入力してください"),
+        "{}",
+        p.body
+    );
+    // The detail, the inquiry number, the XML.
+    let d = get(&viewer, &format!("{base}/emergency/records/{id}")).await;
+    assert!(d.body.contains("この資格は"), "{}", d.body);
+    assert!(d.body.contains("昭和29年3月26日"));
+    let p = post(
+        &viewer,
+        &format!("{base}/emergency/records/{id}/inquiry"),
+        &d.csrf(),
+        &[("inquiry_number", "Q-2021-001")],
+    )
+    .await;
+    assert!(p.body.contains("照会番号を登録しました"));
+    let xml = get(&viewer, &format!("{base}/emergency/records/{id}/download")).await;
+    assert!(
+        xml.body.contains("<ResultOfQualificationConfirmation>")
+            || xml.body.contains("ResultOfQualificationConfirmation")
+    );
+    // 戻る keeps the search; 次の患者へ clears it.
+    // (the last search typed was the one with 昭和64年2月30日)
+    assert!(
+        get(&viewer, &format!("{base}/emergency"))
+            .await
+            .body
+            .contains("value=\"64\"")
+    );
+    let next = get(&viewer, &format!("{base}/emergency/next")).await;
+    assert_eq!(next.status, 303);
+    assert!(
+        !get(&viewer, &format!("{base}/emergency"))
+            .await
+            .body
+            .contains("value=\"64\"")
+    );
+    // The operating body sees every use.
+    let log = get(&op, &format!("{base}/ops")).await;
+    for action in ["search", "view", "inquiry_number", "download"] {
+        assert!(
+            log.body.contains(&format!(">{action}<")),
+            "{action} monitored"
+        );
+    }
+    app.stop().await;
+}

@@ -1,0 +1,882 @@
+//! The eligibility service's own web front (オンライン資格確認等システム): login with its own
+//! accounts, the menu, the outage-time four-facts search of seed 004 (list, detail with
+//! inquiry number, XML download, 次の患者へ / 戻る), and the operating body's screen
+//! (outage state, emergency periods with notices, the monitoring log). It runs on its own
+//! port with its own database; the platform reaches it only over HTTP.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+use tsunagu_accounts::{Realm, Session, SessionStore, Stage};
+use tsunagu_eligibility::OutageSearch;
+use tsunagu_eligibility::access::{Account, MenuItem, Role, emergency_menu};
+use tsunagu_eligibility_domain::search::{FourFactsInput, ListRow, SearchOutcome};
+use tsunagu_i18n::{Lang, t};
+use tsunagu_kernel::{Clock, DomainError};
+
+use crate::error::{AppError, AppResult};
+use crate::session::{SetSession, run_session};
+
+/// Everything the eligibility front needs.
+#[derive(Clone)]
+pub struct EligState {
+    /// Records, accounts, periods, monitoring.
+    pub search: OutageSearch,
+    /// Sessions in the eligibility database.
+    pub sessions: SessionStore,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// `Secure` cookies.
+    pub secure: bool,
+}
+
+const COOKIE: &str = "tsunagu_elig";
+
+/// The eligibility service's router.
+pub fn eligibility_app(state: EligState) -> Router {
+    let pages = Router::new()
+        .route("/", get(|| async { Redirect::to("/menu") }))
+        .route("/login", get(login_form).post(login_post))
+        .route("/logout", post(logout))
+        .route("/menu", get(menu))
+        .route("/emergency", get(search_form).post(search_post))
+        .route("/emergency/next", get(next_patient))
+        .route("/emergency/records/{id}", get(detail))
+        .route("/emergency/records/{id}/download", get(download))
+        .route("/emergency/records/{id}/inquiry", post(inquiry))
+        .route("/ops", get(ops))
+        .route("/ops/outage", post(ops_outage))
+        .route("/ops/periods", post(ops_period))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            elig_session,
+        ));
+    let router = Router::new()
+        .merge(pages)
+        .route("/healthz", get(health))
+        .route("/static/app.css", get(crate::security::css))
+        .route("/static/app.js", get(crate::security::js))
+        .fallback(crate::error::not_found)
+        .layer(axum::middleware::from_fn(crate::error::render_errors))
+        .layer(axum::middleware::from_fn(crate::security::headers));
+    crate::security::with_request_layers(router).with_state(state)
+}
+
+async fn health(State(st): State<EligState>) -> Response {
+    if st.search.store.db().ping().await {
+        "ok".into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        )
+            .into_response()
+    }
+}
+
+async fn elig_session(State(st): State<EligState>, req: Request, next: Next) -> Response {
+    match run_session(&st.sessions, st.secure, Realm::Staff, COOKIE, req, next).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn session_of(parts: &Parts) -> Result<Session, AppError> {
+    parts
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| AppError(DomainError::internal(anyhow::anyhow!("no session layer"))))
+}
+
+/// The signed-in eligibility account.
+pub struct Me {
+    account: Account,
+    session: Session,
+}
+
+impl FromRequestParts<EligState> for Me {
+    type Rejection = Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &EligState,
+    ) -> Result<Self, Self::Rejection> {
+        let s = session_of(parts).map_err(IntoResponse::into_response)?;
+        let Some(id) = s.principal() else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        match st.search.access.account(id).await {
+            Ok(account) => Ok(Self {
+                account,
+                session: s,
+            }),
+            Err(_) => Err(Redirect::to("/login").into_response()),
+        }
+    }
+}
+
+fn page<T: Template>(t: &T) -> AppResult<Response> {
+    Ok(Html(t.render()?).into_response())
+}
+
+fn who(a: &Account) -> String {
+    a.display_name.clone()
+}
+
+fn message(e: DomainError) -> Result<String, AppError> {
+    match e {
+        DomainError::Forbidden(k) | DomainError::Conflict(k) | DomainError::Unauthorized(k) => {
+            Ok(t(Lang::Ja, k).into_owned())
+        }
+        DomainError::TooManyRequests {
+            key,
+            retry_after_secs,
+        } => Ok(tsunagu_i18n::t_args(
+            Lang::Ja,
+            key,
+            &[("seconds", retry_after_secs.to_string())],
+        )),
+        DomainError::Invalid(fs) => Ok(fs
+            .iter()
+            .map(|f| t(Lang::Ja, f.key).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")),
+        other => Err(AppError(other)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "elig/login.html")]
+struct LoginPage {
+    who: String,
+    csrf: String,
+    errors: Vec<String>,
+    institution: String,
+    login_id: String,
+}
+
+async fn login_form(crate::session::Sess(s): crate::session::Sess) -> AppResult<Response> {
+    page(&LoginPage {
+        who: String::new(),
+        csrf: s.csrf,
+        errors: vec![],
+        institution: String::new(),
+        login_id: String::new(),
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    institution: String,
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login_post(
+    State(st): State<EligState>,
+    crate::session::Sess(s): crate::session::Sess,
+    origin: crate::pages::signup_support::OriginExt,
+    Form(f): Form<LoginForm>,
+) -> AppResult<Response> {
+    let policy = tsunagu_accounts::LoginPolicy::default();
+    let institution = Some(f.institution.trim()).filter(|i| !i.is_empty());
+    let res = async {
+        let Some(a) = st
+            .search
+            .access
+            .find_account(institution, f.login_id.trim())
+            .await?
+        else {
+            let _ = tsunagu_accounts::password::verify(
+                f.password.clone(),
+                tsunagu_accounts::password::dummy_hash().into(),
+            )
+            .await;
+            return Err(DomainError::Unauthorized("error.login.failed"));
+        };
+        let now = st.clock.now_ms();
+        let (failed, next_at) = st.search.access.login_state(a.id).await?;
+        if next_at > now {
+            return Err(DomainError::TooManyRequests {
+                key: "error.login.slow_down",
+                retry_after_secs: u64::try_from((next_at - now) / 1000 + 1).unwrap_or(1),
+            });
+        }
+        if !tsunagu_accounts::password::verify(f.password.clone(), a.password_hash.clone()).await? {
+            let failed = failed + 1;
+            st.search
+                .access
+                .set_login_state(a.id, failed, policy.next_attempt_at(failed, now))
+                .await?;
+            return Err(DomainError::Unauthorized("error.login.failed"));
+        }
+        st.search.access.set_login_state(a.id, 0, 0).await?;
+        Ok(a)
+    }
+    .await;
+    match res {
+        Ok(a) => {
+            st.sessions.delete_digest(&s.digest).await?;
+            let (token, _) = st
+                .sessions
+                .create(
+                    Realm::Staff,
+                    Some(a.id),
+                    None,
+                    Stage::Full,
+                    &origin.0,
+                    serde_json::Map::new(),
+                )
+                .await?;
+            Ok(SetSession::Token(Realm::Staff, token).on(Redirect::to("/menu")))
+        }
+        Err(e) => {
+            let errors = vec![message(e)?];
+            Ok((
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                Html(
+                    LoginPage {
+                        who: String::new(),
+                        csrf: s.csrf,
+                        errors,
+                        institution: f.institution,
+                        login_id: f.login_id,
+                    }
+                    .render()?,
+                ),
+            )
+                .into_response())
+        }
+    }
+}
+
+async fn logout(
+    State(st): State<EligState>,
+    crate::session::Sess(s): crate::session::Sess,
+) -> AppResult<Response> {
+    st.sessions.delete_digest(&s.digest).await?;
+    Ok(SetSession::Clear(Realm::Staff).on(Redirect::to("/login")))
+}
+
+#[derive(Template)]
+#[template(path = "elig/menu.html")]
+struct MenuPage {
+    who: String,
+    csrf: String,
+    notices: Vec<String>,
+    errors: Vec<String>,
+    show_emergency: bool,
+    is_operator: bool,
+}
+
+async fn menu_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
+    let (notices, open) = match me.account.institution_code.as_deref() {
+        Some(i) => {
+            let periods = st.search.access.open_periods(i).await?;
+            let open = !periods.is_empty();
+            (periods.into_iter().map(|p| p.notice).collect(), open)
+        }
+        None => (Vec::new(), false),
+    };
+    page(&MenuPage {
+        who: who(&me.account),
+        csrf: me.session.csrf.clone(),
+        notices,
+        errors,
+        show_emergency: emergency_menu(me.account.role, open) != MenuItem::Hidden,
+        is_operator: me.account.role == Role::Operator,
+    })
+}
+
+async fn menu(State(st): State<EligState>, me: Me) -> AppResult<Response> {
+    menu_page(&st, &me, Vec::new()).await
+}
+
+/// The search form as typed (kept in the session: 戻る keeps it, 次の患者へ clears it).
+#[derive(Deserialize, Serialize, Default, Clone)]
+pub struct SearchForm {
+    #[serde(default)]
+    visit: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kana: String,
+    #[serde(default)]
+    birth_calendar: String,
+    #[serde(default)]
+    birth_year: String,
+    #[serde(default)]
+    birth_month: String,
+    #[serde(default)]
+    birth_day: String,
+    #[serde(default)]
+    sex: String,
+    #[serde(default)]
+    address: String,
+    #[serde(default)]
+    insurer_name: String,
+    #[serde(default)]
+    confirmation_date: String,
+}
+
+#[derive(Template)]
+#[template(path = "elig/search.html")]
+struct SearchPage {
+    who: String,
+    csrf: String,
+    errors: Vec<String>,
+    form: SearchForm,
+    /// (id, label, selected)
+    visits: Vec<(i64, String, bool)>,
+    /// (era, selected)
+    calendars: Vec<(&'static str, bool)>,
+    outcome: Option<String>,
+    rows: Vec<(i64, ListRow)>,
+}
+
+const CALENDARS: [&str; 6] = ["昭和", "平成", "令和", "大正", "明治", "西暦"];
+
+fn today_jst(st: &EligState) -> jiff::civil::Date {
+    jiff::tz::TimeZone::get("Asia/Tokyo").map_or_else(
+        |_| st.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date(),
+        |tz| st.clock.now().to_zoned(tz).date(),
+    )
+}
+
+async fn search_page(
+    st: &EligState,
+    me: &Me,
+    form: SearchForm,
+    errors: Vec<String>,
+    outcome: Option<String>,
+    rows: Vec<(i64, ListRow)>,
+) -> AppResult<Response> {
+    let visits = match me.account.institution_code.as_deref() {
+        Some(i) => st
+            .search
+            .access
+            .outage_visits(i)
+            .await?
+            .into_iter()
+            .map(|(id, label, at)| {
+                let selected = form.visit.trim() == id.to_string().as_str();
+                (
+                    id,
+                    format!("{} ({})", label, crate::ctx::format_ms(at, "Asia/Tokyo")),
+                    selected,
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Html(
+            SearchPage {
+                who: who(&me.account),
+                csrf: me.session.csrf.clone(),
+                errors,
+                calendars: CALENDARS
+                    .iter()
+                    .map(|c| (*c, form.birth_calendar == *c))
+                    .collect(),
+                form,
+                visits,
+                outcome,
+                rows,
+            }
+            .render()?,
+        ),
+    )
+        .into_response())
+}
+
+async fn guard(st: &EligState, me: &Me) -> Result<(), Response> {
+    // The menu item's rules (F2) before anything is shown: a general account gets the
+    // seed's message on the menu page.
+    let open = match me.account.institution_code.as_deref() {
+        Some(i) => !st
+            .search
+            .access
+            .open_periods(i)
+            .await
+            .map_err(|e| AppError(e).into_response())?
+            .is_empty(),
+        None => false,
+    };
+    match emergency_menu(me.account.role, open) {
+        MenuItem::Usable => Ok(()),
+        MenuItem::ShownRefused => Err(menu_page(
+            st,
+            me,
+            vec![t(Lang::Ja, "error.eligibility.general_account").into_owned()],
+        )
+        .await
+        .unwrap_or_else(IntoResponse::into_response)),
+        MenuItem::Hidden => Err(AppError(DomainError::NotFound).into_response()),
+    }
+}
+
+async fn search_form(State(st): State<EligState>, me: Me) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    let form = me
+        .session
+        .data
+        .get("elig_form")
+        .and_then(|v| serde_json::from_value::<SearchForm>(v.clone()).ok())
+        .unwrap_or_else(|| SearchForm {
+            birth_calendar: "昭和".into(),
+            confirmation_date: today_jst(&st).strftime("%Y/%m/%d").to_string(),
+            ..SearchForm::default()
+        });
+    search_page(&st, &me, form, Vec::new(), None, Vec::new())
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+async fn next_patient(State(st): State<EligState>, me: Me) -> AppResult<Response> {
+    let mut s = me.session.clone();
+    s.data.remove("elig_form");
+    st.sessions.save_data(&s).await?;
+    Ok(Redirect::to("/emergency").into_response())
+}
+
+async fn search_post(
+    State(st): State<EligState>,
+    me: Me,
+    Form(form): Form<SearchForm>,
+) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    let fail = |e: AppError| e.into_response();
+    let mut s = me.session.clone();
+    s.data.insert(
+        "elig_form".into(),
+        serde_json::to_value(&form).unwrap_or_default(),
+    );
+    st.sessions
+        .save_data(&s)
+        .await
+        .map_err(|e| fail(AppError(e)))?;
+    let input = FourFactsInput {
+        name: form.name.clone(),
+        kana: form.kana.clone(),
+        birth_calendar: form.birth_calendar.clone(),
+        birth_year: form.birth_year.clone(),
+        birth_month: form.birth_month.clone(),
+        birth_day: form.birth_day.clone(),
+        sex: form.sex.clone(),
+        address: form.address.clone(),
+        insurer_name: form.insurer_name.clone(),
+        confirmation_date: form.confirmation_date.clone(),
+    };
+    let q = match input.validate(today_jst(&st)) {
+        Ok(q) => q,
+        Err(errs) => {
+            let msgs = errs.into_iter().map(|e| e.message).collect();
+            return search_page(&st, &me, form, msgs, None, Vec::new())
+                .await
+                .map_err(IntoResponse::into_response);
+        }
+    };
+    let visit = form.visit.trim().parse::<i64>().ok();
+    let hits = match st.search.search(&me.account, &q, visit).await {
+        Ok(h) => h,
+        Err(e) => {
+            let msg = message(e).map_err(fail)?;
+            return search_page(&st, &me, form, vec![msg], None, Vec::new())
+                .await
+                .map_err(IntoResponse::into_response);
+        }
+    };
+    let outcome = SearchOutcome::from_hits(hits.len());
+    match outcome {
+        SearchOutcome::Single => {
+            Ok(Redirect::to(&format!("/emergency/records/{}", hits[0].id)).into_response())
+        }
+        SearchOutcome::List { .. } => {
+            let rows = hits
+                .iter()
+                .map(|h| (h.id, ListRow::from_qualification(&h.record)))
+                .collect();
+            search_page(
+                &st,
+                &me,
+                form,
+                Vec::new(),
+                outcome.message().map(str::to_string),
+                rows,
+            )
+            .await
+            .map_err(IntoResponse::into_response)
+        }
+        _ => search_page(
+            &st,
+            &me,
+            form,
+            Vec::new(),
+            outcome.message().map(str::to_string),
+            Vec::new(),
+        )
+        .await
+        .map_err(IntoResponse::into_response),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "elig/detail.html")]
+struct DetailPage {
+    who: String,
+    csrf: String,
+    errors: Vec<String>,
+    notice: Option<String>,
+    id: i64,
+    valid: bool,
+    preschool: bool,
+    inquiry_number: String,
+    fields: Vec<(&'static str, String, bool)>,
+}
+
+fn wareki(d: jiff::civil::Date) -> String {
+    tsunagu_calendar::wareki::to_wareki(d).map_or_else(|| d.to_string(), |w| w.to_string())
+}
+
+async fn detail_page(
+    st: &EligState,
+    me: &Me,
+    id: i64,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> Result<Response, Response> {
+    let s = st
+        .search
+        .view(&me.account, id)
+        .await
+        .map_err(|e| AppError(e).into_response())?;
+    let q = &s.record;
+    let date = me
+        .session
+        .data
+        .get("elig_form")
+        .and_then(|v| v.get("confirmation_date"))
+        .and_then(|v| v.as_str())
+        .and_then(|d| {
+            jiff::civil::Date::strptime("%Y/%m/%d", d)
+                .or_else(|_| d.parse())
+                .ok()
+        })
+        .unwrap_or_else(|| today_jst(st));
+    let institution = me.account.institution_code.clone().unwrap_or_default();
+    let inquiry_number = st
+        .search
+        .access
+        .inquiry_number(&institution, id)
+        .await
+        .map_err(|e| AppError(e).into_response())?
+        .unwrap_or_default();
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let mut fields: Vec<(&'static str, String, bool)> = vec![
+        ("保険者番号", q.insurer_number.as_str().to_string(), false),
+        ("保険者名", q.insurer_name.clone(), false),
+        ("記号", opt(&q.symbol), false),
+        ("番号", q.number.clone(), false),
+        ("枝番", opt(&q.branch), false),
+        ("氏名", q.name.clone(), false),
+        ("氏名（カナ）", q.name_kana.clone(), false),
+        ("性別", q.sex1.name().to_string(), false),
+        ("生年月日", wareki(q.birth_date), false),
+        (
+            "証区分",
+            q.card_kind.name().to_string(),
+            q.card_kind.shown_in_red(),
+        ),
+        (
+            "一部負担金割合",
+            q.copayment_ratio
+                .as_ref()
+                .map(|c| c.label())
+                .unwrap_or_default(),
+            false,
+        ),
+        ("有効開始日", wareki(q.valid_from), false),
+        (
+            "有効終了日",
+            q.valid_to.map(wareki).unwrap_or_default(),
+            false,
+        ),
+        (
+            "資格喪失事由",
+            q.reason_of_loss
+                .map(|r| r.name().to_string())
+                .unwrap_or_default(),
+            false,
+        ),
+        (
+            "本人・家族の別",
+            q.personal_family.name().to_string(),
+            false,
+        ),
+        ("被保険者氏名", opt(&q.insured_name), false),
+        ("氏名（その他）", opt(&q.name_of_other), false),
+    ];
+    if let Some(s2) = q.sex2 {
+        fields.push(("性別（裏面）", s2.name().to_string(), false));
+    }
+    if q.address.is_some() || q.post_number.is_some() {
+        fields.push((
+            "郵便番号",
+            q.post_number_display().unwrap_or_default(),
+            false,
+        ));
+        fields.push(("住所", opt(&q.address), false));
+    }
+    let valid = q.validity_at(date) == tsunagu_eligibility_domain::model::Validity::Valid;
+    page(&DetailPage {
+        who: who(&me.account),
+        csrf: me.session.csrf.clone(),
+        errors,
+        notice,
+        id,
+        valid,
+        preschool: q.is_preschool_at(date),
+        inquiry_number,
+        fields,
+    })
+    .map_err(IntoResponse::into_response)
+}
+
+async fn detail(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    detail_page(&st, &me, id, Vec::new(), None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct InquiryForm {
+    #[serde(default)]
+    inquiry_number: String,
+}
+
+async fn inquiry(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+    Form(f): Form<InquiryForm>,
+) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    st.search
+        .store
+        .get(id)
+        .await
+        .map_err(|e| AppError(e).into_response())?;
+    match st
+        .search
+        .access
+        .set_inquiry_number(&me.account, id, &f.inquiry_number)
+        .await
+    {
+        Ok(()) => {
+            detail_page(
+                &st,
+                &me,
+                id,
+                Vec::new(),
+                Some("照会番号を登録しました。".into()),
+            )
+            .await
+        }
+        Err(e) => {
+            let msg = message(e).map_err(IntoResponse::into_response)?;
+            detail_page(&st, &me, id, vec![msg], None).await
+        }
+    }
+}
+
+async fn download(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    let s = st
+        .search
+        .store
+        .get(id)
+        .await
+        .map_err(|e| AppError(e).into_response())?;
+    st.search
+        .access
+        .monitor(&me.account, "download", "", None, Some(id))
+        .await
+        .map_err(|e| AppError(e).into_response())?;
+    let now = st
+        .clock
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap_or(jiff::tz::TimeZone::UTC));
+    let msg = tsunagu_eligibility_domain::xml::ResultMessage::for_results(
+        now.datetime(),
+        now.date(),
+        me.account.institution_code.as_deref().unwrap_or(""),
+        tsunagu_eligibility_domain::model::ReferenceClassification::InsuranceCard,
+        vec![s.record],
+    );
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/xml; charset=utf-8".to_string(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"qualification-{id}.xml\""),
+            ),
+        ],
+        msg.to_xml(),
+    )
+        .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "elig/ops.html")]
+struct OpsPage {
+    who: String,
+    csrf: String,
+    errors: Vec<String>,
+    outage: bool,
+    monitoring: Vec<(String, String, i64, String, String, String)>,
+}
+
+async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
+    let monitoring = st
+        .search
+        .access
+        .monitoring(&me.account, 200)
+        .await?
+        .into_iter()
+        .map(|m| {
+            (
+                crate::ctx::format_ms(m.at, "Asia/Tokyo"),
+                m.institution_code.unwrap_or_default(),
+                m.account_id,
+                m.action,
+                m.hits.map(|h| h.to_string()).unwrap_or_default(),
+                if m.conditions.is_empty() {
+                    m.qualification_id
+                        .map(|q| format!("#{q}"))
+                        .unwrap_or_default()
+                } else {
+                    m.conditions
+                },
+            )
+        })
+        .collect();
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        Html(
+            OpsPage {
+                who: who(&me.account),
+                csrf: me.session.csrf.clone(),
+                errors,
+                outage: st.search.access.outage().await?,
+                monitoring,
+            }
+            .render()?,
+        ),
+    )
+        .into_response())
+}
+
+async fn ops(State(st): State<EligState>, me: Me) -> AppResult<Response> {
+    ops_page(&st, &me, Vec::new()).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct OutageForm {
+    #[serde(default)]
+    down: String,
+}
+
+async fn ops_outage(
+    State(st): State<EligState>,
+    me: Me,
+    Form(f): Form<OutageForm>,
+) -> AppResult<Response> {
+    st.search
+        .access
+        .set_outage(&me.account, f.down == "1")
+        .await?;
+    Ok(Redirect::to("/ops").into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct PeriodForm {
+    #[serde(default)]
+    starts: String,
+    #[serde(default)]
+    ends: String,
+    #[serde(default)]
+    institutions: String,
+    #[serde(default)]
+    notice: String,
+}
+
+fn local_ms(s: &str) -> Option<i64> {
+    let dt: jiff::civil::DateTime = s.trim().parse().ok()?;
+    let tz = jiff::tz::TimeZone::get("Asia/Tokyo").ok()?;
+    dt.to_zoned(tz).ok().map(|z| z.timestamp().as_millisecond())
+}
+
+async fn ops_period(
+    State(st): State<EligState>,
+    me: Me,
+    Form(f): Form<PeriodForm>,
+) -> AppResult<Response> {
+    let (Some(starts), Some(ends)) = (local_ms(&f.starts), local_ms(&f.ends)) else {
+        return ops_page(
+            &st,
+            &me,
+            vec![t(Lang::Ja, "error.date.invalid").into_owned()],
+        )
+        .await;
+    };
+    let institutions: Vec<String> = f
+        .institutions
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    match st
+        .search
+        .access
+        .open_period(&me.account, starts, ends, &f.notice, &institutions)
+        .await
+    {
+        Ok(_) => Ok(Redirect::to("/ops").into_response()),
+        Err(e) => {
+            let msg = message(e)?;
+            ops_page(&st, &me, vec![msg]).await
+        }
+    }
+}
