@@ -47,6 +47,7 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/login", get(login_form).post(login_post))
         .route("/logout", post(logout))
         .route("/menu", get(menu))
+        .route("/outage-visits", post(outage_visit))
         .route("/emergency", get(search_form).post(search_post))
         .route("/emergency/next", get(next_patient))
         .route("/emergency/records/{id}", get(detail))
@@ -278,9 +279,21 @@ struct MenuPage {
     errors: Vec<String>,
     show_emergency: bool,
     is_operator: bool,
+    /// The system is down: institutions record patients who come meanwhile.
+    outage: bool,
+    recorded: Option<String>,
 }
 
 async fn menu_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
+    menu_page_with(st, me, errors, None).await
+}
+
+async fn menu_page_with(
+    st: &EligState,
+    me: &Me,
+    errors: Vec<String>,
+    recorded: Option<String>,
+) -> AppResult<Response> {
     let (notices, open) = match me.account.institution_code.as_deref() {
         Some(i) => {
             let periods = st.search.access.open_periods(i).await?;
@@ -296,6 +309,8 @@ async fn menu_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Re
         errors,
         show_emergency: emergency_menu(me.account.role, open) != MenuItem::Hidden,
         is_operator: me.account.role == Role::Operator,
+        outage: me.account.institution_code.is_some() && st.search.access.outage().await?,
+        recorded,
     })
 }
 
@@ -877,6 +892,43 @@ async fn ops_period(
         Err(e) => {
             let msg = message(e)?;
             ops_page(&st, &me, vec![msg]).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct VisitForm {
+    #[serde(default)]
+    label: String,
+}
+
+/// Records a patient who came while the system was down (method 3 later needs it).
+async fn outage_visit(
+    State(st): State<EligState>,
+    me: Me,
+    Form(f): Form<VisitForm>,
+) -> AppResult<Response> {
+    match st
+        .search
+        .access
+        .record_outage_visit(&me.account, &f.label)
+        .await
+    {
+        Ok(id) => {
+            menu_page_with(
+                &st,
+                &me,
+                Vec::new(),
+                Some(format!(
+                    "障害時来院を記録しました（記録番号 {id}：{}）。",
+                    f.label.trim()
+                )),
+            )
+            .await
+        }
+        Err(e) => {
+            let msg = message(e)?;
+            menu_page_with(&st, &me, vec![msg], None).await
         }
     }
 }
