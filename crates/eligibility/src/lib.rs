@@ -261,6 +261,32 @@ impl EligibilityStore {
         Self::decode(rows)
     }
 
+    /// Binds a My Number card's identity to a record (no card reader exists here: a real
+    /// reader yields the card's certificate serial, which is what `card` stands for).
+    pub async fn bind_card(&self, id: i64, card: &str) -> DomainResult<()> {
+        let r = sqlx::query("UPDATE qualifications SET myna_card = $2 WHERE id = $1")
+            .bind(id)
+            .bind(card)
+            .execute(self.db.pool())
+            .await
+            .map_err(tsunagu_db::on_unique("error.eligibility.card_taken"))?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// The normal lookup by My Number card (method 1).
+    pub async fn by_card_identity(&self, card: &str) -> DomainResult<Vec<Stored>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, record FROM qualifications WHERE myna_card = $1")
+                .bind(card)
+                .fetch_all(self.db.pool())
+                .await
+                .or_internal()?;
+        Self::decode(rows)
+    }
+
     /// One record by id.
     pub async fn get(&self, id: i64) -> DomainResult<Stored> {
         let row: Option<(i64, String)> =

@@ -384,8 +384,13 @@ pub async fn load_eligibility_if_empty(
         )
         .await
         .map_err(e)?;
+    // A My Number card identity bound to the first example record, for method 1.
+    store.bind_card(1, DEMO_MYNA_CARD).await.map_err(e)?;
     Ok(true)
 }
+
+/// The card identity of the demo's My Number card (what a card reader would return).
+pub const DEMO_MYNA_CARD: &str = "MYNA-DEMO-0001";
 
 /// 医療機関コード of the demo facilities, in the order of `FACILITIES`.
 pub const ELIGIBILITY_CODES: [&str; 3] = ["1310000011", "1110000022", "0110000033"];

@@ -63,6 +63,16 @@ pub fn eligibility_app(state: EligState) -> Router {
     let router = Router::new()
         .merge(pages)
         .route("/healthz", get(health))
+        .route("/api/v1/login", post(crate::elig_api::login))
+        .route(
+            "/api/v1/qualifications/by-card",
+            post(crate::elig_api::by_card),
+        )
+        .route(
+            "/api/v1/qualifications/by-my-number-card",
+            post(crate::elig_api::by_myna),
+        )
+        .route("/api/openapi.json", get(crate::elig_api::openapi))
         .route("/static/app.css", get(crate::security::css))
         .route("/static/app.js", get(crate::security::js))
         .fallback(crate::error::not_found)

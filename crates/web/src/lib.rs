@@ -12,6 +12,7 @@
 pub mod api;
 pub mod ctx;
 pub mod elig;
+pub mod elig_api;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

@@ -256,3 +256,115 @@ async fn the_seeds_outage_search_flow() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
+    let app = TestApp::spawn().await;
+    let base = app.eligibility.clone();
+    let http = reqwest::Client::new();
+    let code = tsunagu_server::demo::ELIGIBILITY_CODES[0];
+    let r = http
+        .post(format!("{base}/api/v1/qualifications/by-card"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let v: serde_json::Value = http
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"institution": code, "login_id": "general", "password": tsunagu_server::demo::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = v["token"].as_str().unwrap().to_string();
+    let call = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}/api/v1/{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    // Method 2: the seed's 新橋 太郎 (06139000 / 9000 / 10001 / 01).
+    let r = call("qualifications/by-card", serde_json::json!({"insurer_number": "06139000", "symbol": "9000", "number": "10001", "branch": "01", "confirmation_date": "2021-01-19"})).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["validity"], "1", "{v}");
+    assert_eq!(v["records"].as_array().unwrap().len(), 1);
+    // The same as the result XML.
+    let xml = http
+        .post(format!("{base}/api/v1/qualifications/by-card?format=xml"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"insurer_number": "06139000", "symbol": "9000", "number": "10001", "branch": "01"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        xml.contains("<QualificationValidity>1</QualificationValidity>"),
+        "{xml}"
+    );
+    // A wrong check digit names the field; an unknown card is "no qualification" (4).
+    let r = call(
+        "qualifications/by-card",
+        serde_json::json!({"insurer_number": "06139001", "number": "1"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["fields"][0]["field"], "insurer_number");
+    let v: serde_json::Value = call(
+        "qualifications/by-card",
+        serde_json::json!({"insurer_number": "06139000", "number": "99999"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["validity"], "4");
+    // Method 1 by the demo card.
+    let v: serde_json::Value = call(
+        "qualifications/by-my-number-card",
+        serde_json::json!({"card": tsunagu_server::demo::DEMO_MYNA_CARD}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(v["records"][0]["name"], "新橋　太郎");
+    // During an outage nothing answers (F8).
+    let svc = tsunagu_eligibility::access::AccessStore::new(
+        tsunagu_eligibility::EligibilityStore::open(
+            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
+            1,
+        )
+        .await
+        .unwrap()
+        .db()
+        .clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    );
+    let op = svc.find_account(None, "jisshi").await.unwrap().unwrap();
+    svc.set_outage(&op, true).await.unwrap();
+    let r = call(
+        "qualifications/by-my-number-card",
+        serde_json::json!({"card": tsunagu_server::demo::DEMO_MYNA_CARD}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let doc: serde_json::Value = reqwest::get(format!("{base}/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"].get("/api/v1/qualifications/by-card").is_some());
+    app.stop().await;
+}
