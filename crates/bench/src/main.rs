@@ -98,6 +98,7 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
         eligibility: tsunagu_config::EligibilitySettings {
             listen: String::new(),
             database_url: String::new(),
+            ..Default::default()
         },
         ..Settings::default()
     };

@@ -85,6 +85,35 @@ pub struct EligibilitySettings {
     pub listen: String,
     /// Its own database; empty: `eligibility.db` in the data directory.
     pub database_url: String,
+    /// Where the platform reaches the eligibility API; empty: the in-process service.
+    pub api_url: String,
+    /// Each facility's account at the eligibility service, used to verify insurance (A4).
+    pub links: Vec<EligibilityLink>,
+}
+
+/// A facility's institution account at the eligibility service.
+#[derive(Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct EligibilityLink {
+    /// The facility's slug on the platform.
+    pub facility: String,
+    /// 医療機関コード.
+    pub institution: String,
+    /// The account's user id.
+    pub login_id: String,
+    /// Its password.
+    pub password: String,
+}
+
+// The password must never reach a log through `{:?}`.
+impl std::fmt::Debug for EligibilityLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EligibilityLink")
+            .field("facility", &self.facility)
+            .field("institution", &self.institution)
+            .field("login_id", &self.login_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for EligibilitySettings {
@@ -92,6 +121,8 @@ impl Default for EligibilitySettings {
         Self {
             listen: "127.0.0.1:8081".into(),
             database_url: String::new(),
+            api_url: String::new(),
+            links: Vec::new(),
         }
     }
 }

@@ -8,6 +8,8 @@
 
 use std::sync::Arc;
 
+pub mod check;
+
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};
 use tsunagu_eligibility_domain::insurer::{
@@ -115,10 +117,19 @@ pub struct Registration {
     pub back_file_id: Option<i64>,
     /// When the eligibility service last confirmed it (ms).
     pub verified_at: Option<i64>,
-    /// What it said (JSON).
+    /// What it said (JSON of [`check::Outcome`]).
     pub verification: Option<String>,
     /// Last change (ms).
     pub updated_at: i64,
+}
+
+impl Registration {
+    /// The eligibility service's last answer, if any.
+    pub fn outcome(&self) -> Option<check::Outcome> {
+        self.verification
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok())
+    }
 }
 
 /// Registration storage. Callers scope access: the account that manages the patient, or a
@@ -171,6 +182,29 @@ impl InsuranceStore {
         .await
         .or_internal()?;
         Ok(())
+    }
+
+    /// Stores what the eligibility service said about the registration as it was read at
+    /// `seen_at` (its `updated_at`): a registration changed meanwhile keeps no stale answer.
+    pub async fn record_check(
+        &self,
+        patient: PatientId,
+        seen_at: i64,
+        outcome: &check::Outcome,
+    ) -> DomainResult<bool> {
+        let json = serde_json::to_string(outcome).map_err(DomainError::internal)?;
+        let r = sqlx::query(
+            "UPDATE insurance_registrations SET verified_at = $1, verification = $2 \
+             WHERE patient_id = $3 AND updated_at = $4",
+        )
+        .bind(self.clock.now_ms())
+        .bind(json)
+        .bind(patient.0)
+        .bind(seen_at)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// A patient's registration, if any.

@@ -389,6 +389,24 @@ pub async fn load_eligibility_if_empty(
     Ok(true)
 }
 
+/// Each demo facility's account at the demo eligibility service (its general account).
+pub fn eligibility_links() -> std::collections::HashMap<String, tsunagu_insurance::check::Link> {
+    ELIGIBILITY_CODES
+        .iter()
+        .zip(FACILITIES)
+        .map(|(code, (slug, ..))| {
+            (
+                slug.to_string(),
+                tsunagu_insurance::check::Link {
+                    institution: (*code).to_string(),
+                    login_id: "general".into(),
+                    password: DEMO_PASSWORD.into(),
+                },
+            )
+        })
+        .collect()
+}
+
 /// The card identity of the demo's My Number card (what a card reader would return).
 pub const DEMO_MYNA_CARD: &str = "MYNA-DEMO-0001";
 

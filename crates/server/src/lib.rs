@@ -131,6 +131,40 @@ impl Eligibility {
     }
 }
 
+/// The platform's client of the eligibility API: the configured URL or the in-process
+/// service, with each facility's account. The demo links each demo facility to its demo
+/// institution's general account.
+fn eligibility_client(
+    settings: &Settings,
+    embedded: Option<&Eligibility>,
+) -> tsunagu_insurance::check::EligibilityClient {
+    use tsunagu_insurance::check::Link;
+    let base = if settings.eligibility.api_url.is_empty() {
+        embedded.map(Eligibility::base_url).unwrap_or_default()
+    } else {
+        settings.eligibility.api_url.clone()
+    };
+    let mut links: HashMap<String, Link> = settings
+        .eligibility
+        .links
+        .iter()
+        .map(|l| {
+            (
+                l.facility.clone(),
+                Link {
+                    institution: l.institution.clone(),
+                    login_id: l.login_id.clone(),
+                    password: l.password.clone(),
+                },
+            )
+        })
+        .collect();
+    if settings.demo && links.is_empty() {
+        links = demo::eligibility_links();
+    }
+    tsunagu_insurance::check::EligibilityClient::new(&base, links)
+}
+
 impl Application {
     /// Connects, migrates, loads demo data if asked and the database is empty, and binds.
     pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
@@ -145,6 +179,12 @@ impl Application {
             Some(t) => t,
             None => transports_from(settings)?,
         };
+        let eligibility = if settings.eligibility.listen.is_empty() {
+            None
+        } else {
+            Some(Eligibility::build(settings, &settings.eligibility.listen, clock.clone()).await?)
+        };
+        let eligibility_client = eligibility_client(settings, eligibility.as_ref());
         let jobs = JobQueue::new(db.clone(), clock.clone());
         let outbox = Outbox::new(db.clone(), clock.clone(), jobs.clone(), transports.clone());
         let state = AppState::new(
@@ -157,6 +197,7 @@ impl Application {
                 secure_cookies: settings.cookies_secure(),
                 dev_outbox: transports.captures_any(),
                 files_root: settings.data_dir.join("files"),
+                eligibility: eligibility_client,
             },
         );
         if settings.demo {
@@ -184,11 +225,6 @@ impl Application {
                     .await;
             })
         }));
-        let eligibility = if settings.eligibility.listen.is_empty() {
-            None
-        } else {
-            Some(Eligibility::build(settings, &settings.eligibility.listen, clock.clone()).await?)
-        };
         Ok(Self {
             eligibility,
             listener,

@@ -27,6 +27,8 @@ pub struct WebConfig {
     pub dev_outbox: bool,
     /// Folder for stored files.
     pub files_root: std::path::PathBuf,
+    /// The eligibility service's API, for verifying insurance (A4).
+    pub eligibility: tsunagu_insurance::check::EligibilityClient,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).

@@ -470,3 +470,227 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
     assert_eq!(s, 409, "suspended facilities offer no slots");
     app.stop().await;
 }
+
+/// Books the first free return visit at the demo hospital for the account's own patient;
+/// answers (booking id, patient id).
+async fn book_first_slot(app: &TestApp, b: &Browser) -> (i64, String) {
+    let f = app
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .unwrap();
+    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
+    let form = b
+        .get(&format!(
+            "/c/tsunagu-central/book?menu={}&kind=return",
+            menu.id
+        ))
+        .await;
+    let field = |name: &str, nth: usize| {
+        form.body
+            .split(&format!("name=\"{name}\" value=\""))
+            .nth(nth)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (slot, patient) = (field("slot", 1), field("patient", 1));
+    let p = b
+        .post(
+            "/c/tsunagu-central/book",
+            &form.csrf(),
+            &[
+                ("menu", &menu.id.to_string()),
+                ("kind", "return"),
+                ("patient", &patient),
+                ("slot", &slot),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let id = p
+        .location
+        .unwrap()
+        .trim_start_matches("/my/bookings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (id, patient)
+}
+
+#[tokio::test]
+async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
+    let app = TestApp::spawn().await;
+    let b = logged_in(&app, "090-0000-0002").await;
+    let (id, pid) = book_first_slot(&app, &b).await;
+    let register = |number: &'static str| {
+        Form::new()
+            .text("kind", "card")
+            .text("insurer_number", "06139000")
+            .text("symbol", "9000")
+            .text("number", number)
+            .text("branch", "01")
+            .part("front", Part::bytes(png()).file_name("front.png"))
+            .part("back", Part::bytes(png()).file_name("back.png"))
+    };
+    let csrf = b.get(&format!("/my/insurance/{pid}")).await.csrf();
+    // The seed's 新橋 太郎 card, valid since 2020 in the demo eligibility data.
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        register("10001"),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let staff = app.browser();
+    staff
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-central"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(sp.body.contains("オンライン資格確認で確認する"));
+    assert!(!sp.body.contains("資格確認の結果"));
+    // Without the CSRF token nothing happens.
+    let p = staff
+        .post(&format!("/staff/bookings/{id}/insurance/check"), "x", &[])
+        .await;
+    assert_eq!(p.status, 403);
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id}/insurance/check"),
+            &sp.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(
+        sp.body
+            .contains("資格確認の結果: 有効（資格確認日 2026-11-20）"),
+        "{}",
+        sp.body
+    );
+    // The patient sees that the clinic confirmed it, in the page and in the API.
+    let mine = b.get(&format!("/my/insurance/{pid}")).await;
+    assert!(
+        mine.body
+            .contains("2026-11-20時点の保険資格が医療機関により確認されました"),
+        "{}",
+        mine.body
+    );
+    // The check was asked as the clinic's own institution account and audited.
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'insurance.check' AND detail LIKE '%validity=1%'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    // A new registration drops the old answer; a number the service does not know is
+    // answered 該当資格なし, which the patient is told about.
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        register("99999"),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(
+        !sp.body.contains("資格確認の結果"),
+        "the old answer is gone"
+    );
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id}/insurance/check"),
+            &sp.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(
+        sp.body.contains("資格確認の結果: 該当資格なし"),
+        "{}",
+        sp.body
+    );
+    let mine = b.get(&format!("/my/insurance/{pid}")).await;
+    assert!(mine.body.contains("有効と確認できませんでした"));
+    // The same through the staff API.
+    let token = staff_token(&app, "tsunagu-central", "clerk").await;
+    let r = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/staff/bookings/{id}/insurance/check",
+            app.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["validity"], "4", "{v}");
+    assert_eq!(v["institution"], tsunagu_server::demo::ELIGIBILITY_CODES[0]);
+    // While the eligibility service is down (F8) the clinic is told so and the last
+    // answer stays.
+    let svc = tsunagu_eligibility::access::AccessStore::new(
+        tsunagu_eligibility::EligibilityStore::open(
+            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
+            1,
+        )
+        .await
+        .unwrap()
+        .db()
+        .clone(),
+        std::sync::Arc::new(app.clock.clone()),
+    );
+    let op = svc.find_account(None, "jisshi").await.unwrap().unwrap();
+    svc.set_outage(&op, true).await.unwrap();
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{id}/insurance/check"),
+            &sp.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 409, "{}", p.body);
+    assert!(p.body.contains("障害中のため確認できません"), "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(sp.body.contains("資格確認の結果: 該当資格なし"));
+    // Staff of another facility cannot ask about this booking.
+    let other = app.browser();
+    other
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "tsunagu-north"),
+                ("login_id", "clerk"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    let op = other.get("/staff").await;
+    let p = other
+        .post(
+            &format!("/staff/bookings/{id}/insurance/check"),
+            &op.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 404);
+    app.stop().await;
+}

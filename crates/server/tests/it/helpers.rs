@@ -162,6 +162,7 @@ impl TestApp {
             eligibility: tsunagu_config::EligibilitySettings {
                 listen: "127.0.0.1:0".into(),
                 database_url: String::new(),
+                ..Default::default()
             },
             max_connections: 8,
             ..Settings::default()

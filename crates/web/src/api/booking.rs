@@ -539,3 +539,18 @@ pub async fn staff_close(
     .await?;
     Ok(Json(dto(&st, closed).await?))
 }
+
+/// Confirms the patient's registered insurance card with the eligibility service (method 2,
+/// as this facility's institution account) and stores the answer, which the patient sees.
+#[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/check", tag = "staff", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
+    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "No insurance, マイナ保険証, not linked, or the service is down or unreachable")))]
+pub async fn staff_insurance_check(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
+    Ok(Json(
+        crate::pages::staff_booking::run_insurance_check(&st, &me, &ip, id).await?,
+    ))
+}

@@ -34,8 +34,11 @@ pub struct InsuranceDto {
     pub branch: Option<String>,
     /// Both photos given.
     pub photos: bool,
-    /// Confirmed by the eligibility service.
+    /// Confirmed by the eligibility service as valid.
     pub verified: bool,
+    /// The service's last answer (資格有効性 and 資格確認日), if it was asked.
+    #[schema(value_type = Option<Object>)]
+    pub check: Option<tsunagu_insurance::check::Outcome>,
 }
 
 /// A patient's insurance registration.
@@ -62,7 +65,8 @@ pub async fn insurance_get(
             "card".into()
         },
         photos: r.front_file_id.is_some() && r.back_file_id.is_some(),
-        verified: r.verified_at.is_some(),
+        verified: r.outcome().is_some_and(|o| o.is_valid()),
+        check: r.outcome(),
         insurer_number: r.insurer_number,
         symbol: r.symbol,
         number: r.number,

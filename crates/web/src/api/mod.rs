@@ -80,6 +80,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/staff/bookings/{id}/close", post(booking::staff_close))
         .route(
+            "/staff/bookings/{id}/insurance/check",
+            post(booking::staff_insurance_check),
+        )
+        .route(
             "/me/patients/{id}/insurance",
             get(docs::insurance_get).put(docs::insurance_put),
         )

@@ -8,7 +8,7 @@ mod patient_docs;
 mod public;
 mod signup;
 mod staff;
-mod staff_booking;
+pub(crate) mod staff_booking;
 mod staff_setup;
 
 use askama::Template;

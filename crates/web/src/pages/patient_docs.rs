@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use tsunagu_files::{Owner, Purpose};
+use tsunagu_insurance::check::Outcome;
 use tsunagu_insurance::{CardNumbers, Kind, Registration};
 use tsunagu_kernel::{DomainError, FacilityId, FieldError, PatientId};
 
@@ -44,7 +45,8 @@ pub struct InsuranceView {
     pub number: String,
     pub branch: String,
     pub photos: Vec<String>,
-    pub verified: bool,
+    /// Its last answer: (valid, 資格有効性 name, 資格確認日).
+    pub check: Option<(bool, String, String)>,
 }
 
 async fn photo_key(st: &AppState, id: Option<i64>) -> AppResult<Option<String>> {
@@ -60,6 +62,7 @@ async fn photo_key(st: &AppState, id: Option<i64>) -> AppResult<Option<String>> 
 
 /// Builds the view of a registration (photos by their keys).
 pub async fn insurance_view(st: &AppState, r: Registration) -> AppResult<InsuranceView> {
+    let outcome = r.outcome();
     let mut photos = Vec::new();
     for id in [r.front_file_id, r.back_file_id] {
         if let Some(k) = photo_key(st, id).await? {
@@ -73,7 +76,7 @@ pub async fn insurance_view(st: &AppState, r: Registration) -> AppResult<Insuran
         number: r.number.unwrap_or_default(),
         branch: r.branch.unwrap_or_default(),
         photos,
-        verified: r.verified_at.is_some(),
+        check: outcome.map(|o: Outcome| (o.is_valid(), o.validity_name, o.confirmation_date)),
     })
 }
 

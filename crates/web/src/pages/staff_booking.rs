@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/staff/bookings/new", get(new_form).post(new_post))
         .route("/staff/bookings/{id}", get(detail))
         .route("/staff/bookings/{id}/close", axum::routing::post(close))
+        .route(
+            "/staff/bookings/{id}/insurance/check",
+            axum::routing::post(check_insurance),
+        )
 }
 
 /// Rows of the schedule are 15 minutes: fine enough for 15-minute return visits.
@@ -715,6 +719,77 @@ async fn detail(
         consent,
         images,
     })
+}
+
+/// Confirms the patient's registered insurance card with the eligibility service, as this
+/// facility's institution account (method 2, at today's date in Japan), stores the answer on
+/// the registration (where the patient sees it), audits, and tells the facility's screens.
+pub(crate) async fn run_insurance_check(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    id: i64,
+) -> AppResult<tsunagu_insurance::check::Outcome> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    let reg = st
+        .insurance
+        .get(b.patient_id)
+        .await?
+        .ok_or(DomainError::Conflict("error.insurance.none_registered"))?;
+    if reg.kind == tsunagu_insurance::Kind::Myna {
+        return Err(DomainError::Conflict("error.insurance.check_myna").into());
+    }
+    let today = st
+        .clock
+        .now()
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap_or(jiff::tz::TimeZone::UTC))
+        .date();
+    let query = tsunagu_insurance::check::Query {
+        insurer_number: reg.insurer_number.clone().unwrap_or_default(),
+        symbol: reg.symbol.clone().unwrap_or_default(),
+        number: reg.number.clone().unwrap_or_default(),
+        branch: reg.branch.clone().unwrap_or_default(),
+        confirmation_date: today.to_string(),
+    };
+    let outcome = st
+        .config
+        .eligibility
+        .by_card(&me.facility.slug, &query)
+        .await?;
+    audit_access(
+        st,
+        me,
+        Some(b.patient_id),
+        "insurance.check",
+        format!("booking={id} validity={}", outcome.validity),
+        ip,
+    )
+    .await?;
+    if !st
+        .insurance
+        .record_check(b.patient_id, reg.updated_at, &outcome)
+        .await?
+    {
+        return Err(DomainError::Conflict("error.insurance.check_changed").into());
+    }
+    st.events
+        .publish(Event {
+            topic: Topic::Facility(me.scope()),
+            kind: "booking.changed".into(),
+            data: serde_json::json!({ "id": id }),
+        })
+        .await;
+    Ok(outcome)
+}
+
+async fn check_insurance(
+    State(st): State<AppState>,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    run_insurance_check(&st, &me, &ip, id).await?;
+    Ok(see_other(&format!("/staff/bookings/{id}#insurance-check")))
 }
 
 #[derive(Deserialize, Default)]
