@@ -126,3 +126,67 @@ test('staff book a patient with no account and see it on the schedule and recept
   await page.screenshot({ path: `${SHOTS}pc-13-schedule-week.png` });
   await ctx.close();
 });
+
+test('staff confirm a patient\'s insurance with the eligibility service and the patient sees it', async () => {
+  const pctx = await browser.newContext(PHONE);
+  const p = await pctx.newPage();
+  await p.goto(`${server.base}/login`);
+  await p.fill('#phone', '090-0000-0002');
+  await p.fill('#password', DEMO_PASSWORD);
+  await p.click('button.primary');
+  await p.waitForURL('**/my');
+  // Register the seed's 新橋 太郎 card (valid in the demo eligibility data).
+  await p.click('a[href^="/my/insurance/"] >> nth=0');
+  await p.waitForURL(/\/my\/insurance\/\d+/);
+  const insuranceUrl = p.url();
+  await p.check('input[name=kind][value=card]');
+  await p.fill('#insurer_number', '06139000');
+  await p.fill('#symbol', '9000');
+  await p.fill('#number', '10001');
+  await p.fill('#branch', '01');
+  const dir = mkdtempSync(join(tmpdir(), 'tsunagu-card-'));
+  const file = join(dir, 'card.png');
+  writeFileSync(file, PNG);
+  await p.setInputFiles('#front', file);
+  await p.setInputFiles('#back', file);
+  await p.click('form[action^="/my/insurance/"] button.primary');
+  await p.waitForLoadState();
+  assert.match(await p.textContent('main'), /保険証の情報を保存しました/);
+  // Book a return visit for herself.
+  await p.goto(`${server.base}/c/tsunagu-central`);
+  await p.click('.cards a.button >> nth=0');
+  await p.waitForURL(/\/c\/tsunagu-central\/book/);
+  await p.check('input[name=patient] >> nth=0');
+  await p.check('input[name=kind][value=return]');
+  await p.click('form[action="/c/tsunagu-central/book"] button');
+  await p.waitForLoadState();
+  await p.locator('input[name=slot]').last().check();
+  await p.click('form[action="/c/tsunagu-central/book/confirm"] button.primary');
+  await p.waitForURL(/book\/confirm/);
+  await p.click('button.primary');
+  await p.waitForURL(/\/my\/bookings\/\d+\?done=booked/);
+  const bookingId = p.url().match(/bookings\/(\d+)/)[1];
+
+  // The clinic's clerk checks it with the eligibility service.
+  const sctx = await browser.newContext(PC);
+  const s = await sctx.newPage();
+  await s.goto(`${server.base}/staff/login`);
+  await s.fill('#facility', 'tsunagu-central');
+  await s.fill('#login_id', 'clerk');
+  await s.fill('#password', DEMO_PASSWORD);
+  await s.click('button.primary');
+  await s.waitForURL(/\/staff$/);
+  await s.goto(`${server.base}/staff/bookings/${bookingId}`);
+  await s.click('form[action$="/insurance/check"] button');
+  await s.waitForLoadState();
+  const result = await s.textContent('#insurance-check');
+  assert.match(result, /資格確認の結果: 有効/);
+  await s.screenshot({ path: `${SHOTS}pc-14-insurance-check.png`, fullPage: true });
+  await sctx.close();
+
+  await p.goto(insuranceUrl);
+  assert.match(await p.textContent('main'), /保険資格が医療機関により確認されました/);
+  await assertNoHorizontalScroll(p, assert);
+  await p.screenshot({ path: `${SHOTS}phone-17-insurance-confirmed.png`, fullPage: true });
+  await pctx.close();
+});
