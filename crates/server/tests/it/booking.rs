@@ -803,18 +803,7 @@ async fn a_patient_moves_a_booking_and_staff_close_them() {
     );
     // On the day, staff cancel: flagged late, the member is told.
     app.clock.set("2026-11-23T23:00:00Z".parse().unwrap());
-    let staff = app.browser();
-    staff
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-central"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
     let d = staff.get(&format!("/staff/bookings/{id}")).await;
     let p = staff
         .post(

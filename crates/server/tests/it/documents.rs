@@ -162,32 +162,10 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
     let other = logged_in(&app, "090-0000-0002").await;
     assert_eq!(other.get(&format!("/my/files/{key}")).await.status, 404);
     assert_eq!(other.get(&format!("/my/insurance/{pid}")).await.status, 404);
-    let north = app.browser();
-    north
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-north"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let north = app.staff_browser("tsunagu-north", "clerk").await;
     assert_eq!(north.get(&format!("/staff/files/{key}")).await.status, 404);
     // Staff of つなぐ中央病院, which knows the patient, may see it; the view is audited.
-    let central = app.browser();
-    central
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-central"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let central = app.staff_browser("tsunagu-central", "clerk").await;
     assert_eq!(
         central.get(&format!("/staff/files/{key}")).await.status,
         200
@@ -205,58 +183,7 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
 async fn images_and_questionnaire_reach_the_clinic_of_the_booking() {
     let app = TestApp::spawn().await;
     let b = logged_in(&app, "090-0000-0002").await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
-    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
-    let form = b
-        .get(&format!(
-            "/c/tsunagu-central/book?menu={}&kind=return",
-            menu.id
-        ))
-        .await;
-    let slot = form
-        .body
-        .split("name=\"slot\" value=\"")
-        .nth(2)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let patient = form
-        .body
-        .split("name=\"patient\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let p = b
-        .post(
-            "/c/tsunagu-central/book",
-            &form.csrf(),
-            &[
-                ("menu", &menu.id.to_string()),
-                ("kind", "return"),
-                ("patient", &patient),
-                ("slot", &slot),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    let detail = p.location.unwrap();
-    let id: i64 = detail
-        .trim_start_matches("/my/bookings/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (id, _) = book_first_slot(&app, &b).await;
     let page = b.get(&format!("/my/bookings/{id}")).await;
     assert!(
         page.body
@@ -317,18 +244,7 @@ async fn images_and_questionnaire_reach_the_clinic_of_the_booking() {
         .await;
     assert_eq!(p.status, 422, "a choice that is not offered is refused");
     // The clinic's staff see the answers, the signature and the images.
-    let staff = app.browser();
-    staff
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-central"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("頭痛が続く"));
     assert!(sp.body.contains("指定の薬局で受け取る"));
@@ -547,18 +463,7 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     )
     .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let staff = app.browser();
-    staff
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-central"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("オンライン資格確認で確認する"));
     assert!(!sp.body.contains("資格確認の結果"));
@@ -645,17 +550,7 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     assert_eq!(v["institution"], tsunagu_server::demo::ELIGIBILITY_CODES[0]);
     // While the eligibility service is down (F8) the clinic is told so and the last
     // answer stays.
-    let svc = tsunagu_eligibility::access::AccessStore::new(
-        tsunagu_eligibility::EligibilityStore::open(
-            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
-            1,
-        )
-        .await
-        .unwrap()
-        .db()
-        .clone(),
-        std::sync::Arc::new(app.clock.clone()),
-    );
+    let svc = app.eligibility_access().await;
     let op = svc.find_account(None, "jisshi").await.unwrap().unwrap();
     svc.set_outage(&op, true).await.unwrap();
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
@@ -671,18 +566,7 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("資格確認の結果: 該当資格なし"));
     // Staff of another facility cannot ask about this booking.
-    let other = app.browser();
-    other
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-north"),
-                ("login_id", "clerk"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let other = app.staff_browser("tsunagu-north", "clerk").await;
     let op = other.get("/staff").await;
     let p = other
         .post(

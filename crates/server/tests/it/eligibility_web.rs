@@ -78,17 +78,7 @@ async fn the_seeds_outage_search_flow() {
     .await;
     assert_eq!(p.status, 303);
     let viewer = login(&base, code, "viewer").await;
-    let svc = tsunagu_eligibility::access::AccessStore::new(
-        tsunagu_eligibility::EligibilityStore::open(
-            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
-            1,
-        )
-        .await
-        .unwrap()
-        .db()
-        .clone(),
-        std::sync::Arc::new(app.clock.clone()),
-    );
+    let svc = app.eligibility_access().await;
     let acct = svc
         .find_account(Some(code), "viewer")
         .await
@@ -339,17 +329,7 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     .unwrap();
     assert_eq!(v["records"][0]["name"], "新橋　太郎");
     // During an outage nothing answers (F8).
-    let svc = tsunagu_eligibility::access::AccessStore::new(
-        tsunagu_eligibility::EligibilityStore::open(
-            &tsunagu_config::sqlite_url(&app.db.data_dir.join("eligibility.db")),
-            1,
-        )
-        .await
-        .unwrap()
-        .db()
-        .clone(),
-        std::sync::Arc::new(app.clock.clone()),
-    );
+    let svc = app.eligibility_access().await;
     let op = svc.find_account(None, "jisshi").await.unwrap().unwrap();
     svc.set_outage(&op, true).await.unwrap();
     let r = call(

@@ -206,6 +206,38 @@ impl TestApp {
         self.runner.drain().await.unwrap()
     }
 
+    /// A browser logged in as a demo staff member (roles without a TOTP requirement).
+    pub async fn staff_browser(&self, facility: &str, login_id: &str) -> Browser {
+        let b = self.browser();
+        b.submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", facility),
+                ("login_id", login_id),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+        b
+    }
+
+    /// The eligibility service's access store, opened beside the running service, for
+    /// setting its state (outage, periods) the way its operating body would.
+    pub async fn eligibility_access(&self) -> tsunagu_eligibility::access::AccessStore {
+        tsunagu_eligibility::access::AccessStore::new(
+            tsunagu_eligibility::EligibilityStore::open(
+                &tsunagu_config::sqlite_url(&self.db.data_dir.join("eligibility.db")),
+                1,
+            )
+            .await
+            .unwrap()
+            .db()
+            .clone(),
+            Arc::new(self.clock.clone()),
+        )
+    }
+
     /// A cookie-keeping client, like one browser.
     pub fn browser(&self) -> Browser {
         Browser {

@@ -92,18 +92,7 @@ async fn clerks_skip_totp_until_the_admin_requires_it_for_all() {
         assert_eq!(v["error"]["code"], "unauthorized");
     }
 
-    let admin = app.browser();
-    admin
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", "tsunagu-central"),
-                ("login_id", "admin"),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let admin = app.staff_browser("tsunagu-central", "admin").await;
     let secret = stored_or_enrol(&app, &admin).await;
     let p = admin
         .submit(
