@@ -321,6 +321,38 @@ impl OutageSearch {
         q: &FourFactsQuery,
         outage_visit: Option<i64>,
     ) -> DomainResult<Vec<Stored>> {
+        self.allow(by, outage_visit).await?;
+        let hits = self.store.four_facts(q).await?;
+        let conditions = serde_json::to_string(q).map_err(DomainError::internal)?;
+        self.access
+            .monitor(
+                by,
+                "search",
+                &conditions,
+                Some(i64::try_from(hits.len()).unwrap_or(i64::MAX)),
+                None,
+            )
+            .await?;
+        Ok(hits)
+    }
+
+    /// Opens one record from a search's results, under the same rules as the search,
+    /// recorded as a view.
+    pub async fn view(
+        &self,
+        by: &access::Account,
+        id: i64,
+        outage_visit: Option<i64>,
+    ) -> DomainResult<Stored> {
+        self.allow(by, outage_visit).await?;
+        let s = self.store.get(id).await?;
+        self.access.monitor(by, "view", "", None, Some(id)).await?;
+        Ok(s)
+    }
+
+    /// The account, the institution's period, and seed 004's table for method 3 given when
+    /// the patient came (`outage_visit` names the visit recorded during the outage).
+    async fn allow(&self, by: &access::Account, outage_visit: Option<i64>) -> DomainResult<()> {
         self.check(by).await?;
         let institution = by.institution_code.as_deref().unwrap_or_default();
         let arrival = match outage_visit {
@@ -337,27 +369,7 @@ impl OutageSearch {
         };
         let mode = self.access.mode_for(institution).await?;
         access::method_allowed(mode, access::Method::FourFacts, arrival)
-            .map_err(DomainError::Forbidden)?;
-        let hits = self.store.four_facts(q).await?;
-        let conditions = serde_json::to_string(q).map_err(DomainError::internal)?;
-        self.access
-            .monitor(
-                by,
-                "search",
-                &conditions,
-                Some(i64::try_from(hits.len()).unwrap_or(i64::MAX)),
-                None,
-            )
-            .await?;
-        Ok(hits)
-    }
-
-    /// Opens one record from a search's results, recorded as a view.
-    pub async fn view(&self, by: &access::Account, id: i64) -> DomainResult<Stored> {
-        self.check(by).await?;
-        let s = self.store.get(id).await?;
-        self.access.monitor(by, "view", "", None, Some(id)).await?;
-        Ok(s)
+            .map_err(DomainError::Forbidden)
     }
 
     async fn check(&self, by: &access::Account) -> DomainResult<()> {

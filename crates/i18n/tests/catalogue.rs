@@ -70,6 +70,11 @@ fn every_used_key_is_in_both_catalogues() {
         for piece in text.split("kind: \"").skip(1) {
             job_kinds.push(piece.split('"').next().unwrap_or("").to_string());
         }
+        // …and as passed to `AppState::tell_facility(facility, "booking.changed", id)`.
+        for call in text.split("tell_facility(").skip(1) {
+            let args = call.split(';').next().unwrap_or("");
+            job_kinds.extend(args.split('"').skip(1).step_by(2).map(str::to_string));
+        }
     }
     for p in paths {
         if p.components().any(|c| c.as_os_str() == "tests") {

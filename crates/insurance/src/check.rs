@@ -1,13 +1,17 @@
 //! Verifying a registration with the eligibility service (A4): the platform talks to it only
-//! over its HTTP API, as each facility's own institution account, and asks by card numbers
-//! (method 2). The service answers with 資格有効性; the answer is stored on the registration.
+//! over its HTTP API, as each facility's own institution account. Normally it asks by card
+//! numbers (method 2). While the service is down it records the visit there, and after
+//! recovery confirms that visit by the four facts noted (method 3). The service answers with
+//! 資格有効性; the answer is stored on the registration and the booking.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
-use tsunagu_kernel::{DomainError, DomainResult};
+use tsunagu_kernel::{DomainError, DomainResult, FieldError};
+
+use crate::outage::FourFacts;
 
 /// A facility's institution account at the eligibility service.
 #[derive(Clone)]
@@ -133,8 +137,14 @@ impl EligibilityClient {
         Ok(t.token)
     }
 
-    /// Asks by card numbers (method 2) as `facility`'s account.
-    pub async fn by_card(&self, facility: &str, q: &Query) -> DomainResult<Outcome> {
+    /// Calls `path` as `facility`'s account: logs in when needed and once more on a 401.
+    /// Answers the status and the body; refusals are the caller's to interpret.
+    async fn call<B: Serialize>(
+        &self,
+        facility: &str,
+        path: &str,
+        body: &B,
+    ) -> DomainResult<(u16, serde_json::Value)> {
         let link = self
             .links
             .get(facility)
@@ -145,27 +155,229 @@ impl EligibilityClient {
             let token = self.token(facility, link, renew).await?;
             let r = self
                 .http
-                .post(format!("{}/api/v1/qualifications/by-card", self.base))
+                .post(format!("{}{path}", self.base))
                 .bearer_auth(token)
-                .json(q)
+                .json(body)
                 .send()
                 .await
                 .map_err(unreachable)?;
-            match r.status().as_u16() {
-                200 => {
-                    let l: Lookup = r.json().await.map_err(unreachable)?;
-                    return Ok(Outcome {
-                        validity: l.validity,
-                        validity_name: l.validity_name,
-                        confirmation_date: l.confirmation_date,
-                        institution: link.institution.clone(),
-                    });
-                }
-                401 if !renew => renew = true,
-                // F8: the service refuses method 2 while it is down.
-                403 => return Err(DomainError::Conflict("error.insurance.check_outage")),
-                s => return Err(unreachable(format!("lookup answered {s}"))),
+            let status = r.status().as_u16();
+            if status == 401 && !renew {
+                renew = true;
+                continue;
             }
+            let v = r.json().await.unwrap_or(serde_json::Value::Null);
+            return Ok((status, v));
         }
+    }
+
+    fn institution(&self, facility: &str) -> String {
+        self.links
+            .get(facility)
+            .map(|l| l.institution.clone())
+            .unwrap_or_default()
+    }
+
+    fn outcome(&self, facility: &str, v: serde_json::Value) -> DomainResult<Outcome> {
+        let l: Lookup = serde_json::from_value(v).map_err(unreachable)?;
+        Ok(Outcome {
+            validity: l.validity,
+            validity_name: l.validity_name,
+            confirmation_date: l.confirmation_date,
+            institution: self.institution(facility),
+        })
+    }
+
+    /// Asks by card numbers (method 2) as `facility`'s account.
+    pub async fn by_card(&self, facility: &str, q: &Query) -> DomainResult<Outcome> {
+        match self
+            .call(facility, "/api/v1/qualifications/by-card", q)
+            .await?
+        {
+            (200, v) => self.outcome(facility, v),
+            (403, v) => Err(refusal(&v)),
+            (s, _) => Err(unreachable(format!("lookup answered {s}"))),
+        }
+    }
+
+    /// Records a visit while the service is down (only then); answers the service's id of
+    /// the visit, which the four-facts search after recovery needs. `label` names the visit
+    /// for the institution (no personal data).
+    pub async fn record_outage_visit(&self, facility: &str, label: &str) -> DomainResult<i64> {
+        #[derive(Deserialize)]
+        struct Visit {
+            id: i64,
+        }
+        match self
+            .call(
+                facility,
+                "/api/v1/outage-visits",
+                &serde_json::json!({ "label": label }),
+            )
+            .await?
+        {
+            (201, v) => Ok(serde_json::from_value::<Visit>(v).map_err(unreachable)?.id),
+            (403 | 409, v) => Err(refusal(&v)),
+            (s, _) => Err(unreachable(format!("outage visit answered {s}"))),
+        }
+    }
+
+    /// Searches by four facts for an outage-time visit (method 3), judged at `on`.
+    pub async fn four_facts(
+        &self,
+        facility: &str,
+        visit: i64,
+        facts: &FourFacts,
+        on: jiff::civil::Date,
+    ) -> DomainResult<FourFactsAnswer> {
+        let body = serde_json::json!({
+            "outage_visit": visit,
+            "name": facts.name,
+            "kana": facts.kana,
+            "birth_date": facts.birth_date.to_string(),
+            "sex": facts.sex.code().to_string(),
+            "address": facts.address,
+            "insurer_name": facts.insurer_name,
+            "confirmation_date": on.to_string(),
+        });
+        #[derive(Deserialize)]
+        struct Answer {
+            outcome: String,
+            count: usize,
+            #[serde(default)]
+            candidates: Vec<Candidate>,
+            result: Option<serde_json::Value>,
+        }
+        match self
+            .call(facility, "/api/v1/qualifications/by-four-facts", &body)
+            .await?
+        {
+            (200, v) => {
+                let a: Answer = serde_json::from_value(v).map_err(unreachable)?;
+                match (a.outcome.as_str(), a.result) {
+                    ("single", Some(r)) => {
+                        Ok(FourFactsAnswer::Confirmed(self.outcome(facility, r)?))
+                    }
+                    ("list", _) => Ok(FourFactsAnswer::Candidates(a.candidates)),
+                    ("too_many", _) => Ok(FourFactsAnswer::TooMany(a.count)),
+                    _ => Ok(FourFactsAnswer::NotFound),
+                }
+            }
+            (422, v) => Err(field_errors(&v)),
+            (403 | 409, v) => Err(refusal(&v)),
+            (s, _) => Err(unreachable(format!("four-facts search answered {s}"))),
+        }
+    }
+
+    /// Opens the candidate `id` of a four-facts list, judged at `on`.
+    pub async fn four_facts_pick(
+        &self,
+        facility: &str,
+        visit: i64,
+        id: i64,
+        on: jiff::civil::Date,
+    ) -> DomainResult<Outcome> {
+        let body =
+            serde_json::json!({ "outage_visit": visit, "confirmation_date": on.to_string() });
+        match self
+            .call(
+                facility,
+                &format!("/api/v1/qualifications/by-four-facts/{id}"),
+                &body,
+            )
+            .await?
+        {
+            (200, v) => self.outcome(facility, v),
+            (404, _) => Err(DomainError::NotFound),
+            (403 | 409, v) => Err(refusal(&v)),
+            (s, _) => Err(unreachable(format!("four-facts view answered {s}"))),
+        }
+    }
+}
+
+/// A candidate of a 2–5 hit list (F4), as the service lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Candidate {
+    /// The service's id, to pick it with.
+    pub id: i64,
+    /// 氏名, 生年月日 (和暦), 性別, 住所 (first 10 characters), 保険者名.
+    pub row: CandidateRow,
+}
+
+/// The list row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CandidateRow {
+    /// 氏名.
+    pub name: String,
+    /// 生年月日 (和暦).
+    pub birth_date: String,
+    /// 性別.
+    pub sex: String,
+    /// 住所 (first 10 characters).
+    pub address: String,
+    /// 保険者名.
+    pub insurer_name: String,
+}
+
+/// What a four-facts search found.
+#[derive(Debug, Clone)]
+pub enum FourFactsAnswer {
+    /// One hit: its validity at the date.
+    Confirmed(Outcome),
+    /// 2–5 hits to pick from.
+    Candidates(Vec<Candidate>),
+    /// More than five: narrow the facts.
+    TooMany(usize),
+    /// No hit.
+    NotFound,
+}
+
+/// The service's refusal, as the platform's message: its reason says which rule applied.
+fn refusal(v: &serde_json::Value) -> DomainError {
+    let reason = v
+        .pointer("/error/reason")
+        .and_then(|r| r.as_str())
+        .unwrap_or_default();
+    DomainError::Conflict(match reason {
+        "error.eligibility.outage" => "error.insurance.check_outage",
+        "error.eligibility.not_in_outage" => "error.insurance.not_in_outage",
+        "error.eligibility.general_account" => "error.insurance.four_facts_account",
+        "error.eligibility.closed" => "error.insurance.four_facts_closed",
+        "error.eligibility.four_facts_closed" => "error.insurance.four_facts_closed",
+        "error.eligibility.unknown_visit" => "error.insurance.four_facts_unknown_visit",
+        _ => "error.insurance.check_refused",
+    })
+}
+
+/// The service's field errors (its own Japanese sentences) on the platform's form.
+fn field_errors(v: &serde_json::Value) -> DomainError {
+    let fields = v
+        .pointer("/error/fields")
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let errs: Vec<FieldError> = fields
+        .iter()
+        .map(|f| {
+            let field = match f.get("field").and_then(|x| x.as_str()).unwrap_or("name") {
+                "birth_date" => "birth_date",
+                "sex" => "sex",
+                "address" => "address",
+                "insurer_name" => "insurer_name",
+                "kana" => "kana",
+                _ => "name",
+            };
+            FieldError::new(field, "error.insurance.four_facts_field").arg(
+                "message",
+                f.get("message")
+                    .and_then(|x| x.as_str())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    if errs.is_empty() {
+        DomainError::Conflict("error.insurance.check_refused")
+    } else {
+        DomainError::Invalid(errs)
     }
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 pub mod check;
+pub mod outage;
 
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};

@@ -399,7 +399,9 @@ pub fn eligibility_links() -> std::collections::HashMap<String, tsunagu_insuranc
                 slug.to_string(),
                 tsunagu_insurance::check::Link {
                     institution: (*code).to_string(),
-                    login_id: "general".into(),
+                    // A viewer account: the four-facts search after an outage (method 3)
+                    // is refused to general accounts (F2); methods 1 and 2 work for all.
+                    login_id: "viewer".into(),
                     password: DEMO_PASSWORD.into(),
                 },
             )

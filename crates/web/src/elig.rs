@@ -72,6 +72,16 @@ pub fn eligibility_app(state: EligState) -> Router {
             "/api/v1/qualifications/by-my-number-card",
             post(crate::elig_api::by_myna),
         )
+        .route("/api/v1/status", get(crate::elig_api::status))
+        .route("/api/v1/outage-visits", post(crate::elig_api::outage_visit))
+        .route(
+            "/api/v1/qualifications/by-four-facts",
+            post(crate::elig_api::by_four_facts),
+        )
+        .route(
+            "/api/v1/qualifications/by-four-facts/{id}",
+            post(crate::elig_api::four_facts_view),
+        )
         .route("/api/openapi.json", get(crate::elig_api::openapi))
         .route("/static/app.css", get(crate::security::css))
         .route("/static/app.js", get(crate::security::js))
@@ -588,9 +598,16 @@ async fn detail_page(
     errors: Vec<String>,
     notice: Option<String>,
 ) -> Result<Response, Response> {
+    let visit = me
+        .session
+        .data
+        .get("elig_form")
+        .and_then(|v| v.get("visit"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.trim().parse::<i64>().ok());
     let s = st
         .search
-        .view(&me.account, id)
+        .view(&me.account, id, visit)
         .await
         .map_err(|e| AppError(e).into_response())?;
     let q = &s.record;

@@ -1,17 +1,20 @@
 //! The eligibility service's JSON API (`/api/v1` on its own port), for clinic systems: the
 //! normal lookups by insurance card (method 2) and by My Number card (method 1), answered
-//! as JSON or as the result XML (`?format=xml`). Refused while the system is down (F8).
+//! as JSON or as the result XML (`?format=xml`), refused while the system is down; the
+//! institution's state and notices; recording outage-time visits; and, after recovery, the
+//! four-facts search for those visits (method 3) under the same rules as the pages (F2–F8).
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tsunagu_accounts::{Realm, Stage};
 use tsunagu_eligibility::Stored;
-use tsunagu_eligibility::access::{Account, Arrival, Method, method_allowed};
+use tsunagu_eligibility::access::{Account, Arrival, Method, Mode, method_allowed};
 use tsunagu_eligibility_domain::model::{Qualification, ReferenceClassification};
+use tsunagu_eligibility_domain::search::{FourFactsInput, ListRow, SearchOutcome};
 use tsunagu_eligibility_domain::xml::ResultMessage;
 use tsunagu_kernel::DomainError;
 use utoipa::{OpenApi, ToSchema};
@@ -327,6 +330,241 @@ pub async fn by_myna(
     .await
 }
 
+/// The institution's view of the system (F2, F8).
+#[derive(Serialize, ToSchema)]
+pub struct StatusDto {
+    /// `normal`, `outage` (the system is down) or `recovered` (an emergency period is open
+    /// for this institution).
+    #[schema(value_type = String)]
+    pub mode: Mode,
+    /// The operating body's notices of the open periods.
+    pub notices: Vec<NoticeDto>,
+}
+
+/// An emergency period's notice.
+#[derive(Serialize, ToSchema)]
+pub struct NoticeDto {
+    /// Start (RFC 3339).
+    pub starts_at: String,
+    /// End (RFC 3339).
+    pub ends_at: String,
+    /// Text.
+    pub notice: String,
+}
+
+fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
+/// The state of the system for the caller's institution.
+#[utoipa::path(get, path = "/api/v1/status", security(("bearer" = [])), responses((status = 200, body = StatusDto)))]
+pub async fn status(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+) -> AppResult<Json<StatusDto>> {
+    let institution = who.institution_code.as_deref().unwrap_or_default();
+    let mode = st.search.access.mode_for(institution).await?;
+    let notices = st
+        .search
+        .access
+        .open_periods(institution)
+        .await?
+        .into_iter()
+        .map(|p| NoticeDto {
+            starts_at: rfc3339(p.starts_at),
+            ends_at: rfc3339(p.ends_at),
+            notice: p.notice,
+        })
+        .collect();
+    Ok(Json(StatusDto { mode, notices }))
+}
+
+/// A patient who came while the system was down.
+#[derive(Deserialize, ToSchema)]
+pub struct OutageVisitBody {
+    /// A label the institution recognises (chart or booking number); no personal data
+    /// is needed here.
+    #[serde(default)]
+    pub label: String,
+}
+
+/// The recorded visit.
+#[derive(Serialize, ToSchema)]
+pub struct OutageVisitDto {
+    /// Pass as `outage_visit` to the four-facts search after recovery.
+    pub id: i64,
+}
+
+/// Records an outage-time visit; only while the system is down (F8).
+#[utoipa::path(post, path = "/api/v1/outage-visits", request_body = OutageVisitBody, security(("bearer" = [])),
+    responses((status = 201, body = OutageVisitDto), (status = 409, description = "The system is not down"), (status = 422)))]
+pub async fn outage_visit(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+    ApiJson(b): ApiJson<OutageVisitBody>,
+) -> AppResult<Response> {
+    let id = st.search.access.record_outage_visit(&who, &b.label).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(OutageVisitDto { id })).into_response())
+}
+
+/// A four-facts search (method 3) for a patient who came during the outage.
+#[derive(Deserialize, ToSchema)]
+pub struct FourFactsBody {
+    /// The visit recorded during the outage (`/api/v1/outage-visits`).
+    pub outage_visit: Option<i64>,
+    /// 氏名 (※1: name or kana, at least one).
+    #[serde(default)]
+    pub name: String,
+    /// 氏名（カナ）.
+    #[serde(default)]
+    pub kana: String,
+    /// 生年月日 `YYYY-MM-DD`, or an era date such as `S29.3.26`.
+    #[serde(default)]
+    pub birth_date: String,
+    /// 性別: 1 男, 2 女, 3 未設定.
+    #[serde(default)]
+    pub sex: String,
+    /// 住所 (※2: address or insurer name, at least one; words all apply).
+    #[serde(default)]
+    pub address: String,
+    /// 保険者名.
+    #[serde(default)]
+    pub insurer_name: String,
+    /// 資格確認日 `YYYY-MM-DD` (default today, Japan): validity is judged at this date.
+    #[serde(default)]
+    pub confirmation_date: String,
+}
+
+/// One candidate of a 2–5 hit list (F4).
+#[derive(Serialize, ToSchema)]
+pub struct CandidateDto {
+    /// Open with `/api/v1/qualifications/by-four-facts/{id}`.
+    pub id: i64,
+    /// The list row: name, birth date (和暦), sex, first 10 characters of the address,
+    /// insurer name.
+    #[schema(value_type = Object)]
+    pub row: ListRow,
+}
+
+/// A four-facts search's answer, as the screen's (F4).
+#[derive(Serialize, ToSchema)]
+pub struct FourFactsDto {
+    /// `none`, `single`, `list` or `too_many`.
+    pub outcome: &'static str,
+    /// Number of hits.
+    pub count: usize,
+    /// The screen's message (none, list, too many), in Japanese.
+    pub message: Option<&'static str>,
+    /// 2–5 hits: the list to pick from.
+    pub candidates: Vec<CandidateDto>,
+    /// 1 hit: the record, as a lookup's answer at the confirmation date.
+    pub result: Option<LookupDto>,
+}
+
+fn lookup(on: jiff::civil::Date, records: Vec<Qualification>) -> LookupDto {
+    let validity = match records.as_slice() {
+        [] => tsunagu_eligibility_domain::model::Validity::NotFound,
+        [one] => one.validity_at(on),
+        _ => tsunagu_eligibility_domain::model::Validity::Multiple,
+    };
+    LookupDto {
+        validity: validity.code().to_string(),
+        validity_name: validity.name().to_string(),
+        confirmation_date: on.to_string(),
+        records,
+    }
+}
+
+/// Searches by four facts: refused to general accounts, outside an emergency period, and
+/// for patients who did not come during the outage; every search is monitored (F7).
+#[utoipa::path(post, path = "/api/v1/qualifications/by-four-facts", request_body = FourFactsBody, security(("bearer" = [])),
+    responses((status = 200, body = FourFactsDto), (status = 403, description = "Not allowed now, for this account or this patient"), (status = 422)))]
+pub async fn by_four_facts(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+    ApiJson(b): ApiJson<FourFactsBody>,
+) -> AppResult<Json<FourFactsDto>> {
+    let today = date("confirmation_date", None, &st)?;
+    let input = FourFactsInput {
+        name: b.name,
+        kana: b.kana,
+        birth_calendar: "西暦".into(),
+        birth_year: b.birth_date,
+        sex: b.sex,
+        address: b.address,
+        insurer_name: b.insurer_name,
+        confirmation_date: b.confirmation_date,
+        ..FourFactsInput::default()
+    };
+    let q = input.validate(today).map_err(|errs| {
+        // The search's own messages (seed 004's wording) are already sentences.
+        DomainError::Invalid(
+            errs.into_iter()
+                .map(|e| {
+                    tsunagu_kernel::FieldError::new(e.field, "error.eligibility.search_field")
+                        .arg("message", e.message)
+                })
+                .collect(),
+        )
+    })?;
+    let hits = st.search.search(&who, &q, b.outage_visit).await?;
+    let outcome = SearchOutcome::from_hits(hits.len());
+    let mut dto = FourFactsDto {
+        outcome: match outcome {
+            SearchOutcome::None => "none",
+            SearchOutcome::Single => "single",
+            SearchOutcome::List { .. } => "list",
+            SearchOutcome::TooMany { .. } => "too_many",
+        },
+        count: hits.len(),
+        message: outcome.message(),
+        candidates: Vec::new(),
+        result: None,
+    };
+    match outcome {
+        SearchOutcome::Single => {
+            // One hit goes straight to the detail, which is a view of the record.
+            let s = st.search.view(&who, hits[0].id, b.outage_visit).await?;
+            dto.result = Some(lookup(q.confirmation_date, vec![s.record]));
+        }
+        SearchOutcome::List { .. } => {
+            dto.candidates = hits
+                .iter()
+                .map(|h| CandidateDto {
+                    id: h.id,
+                    row: ListRow::from_qualification(&h.record),
+                })
+                .collect();
+        }
+        _ => {}
+    }
+    Ok(Json(dto))
+}
+
+/// Opening one candidate of a four-facts list.
+#[derive(Deserialize, ToSchema)]
+pub struct FourFactsViewBody {
+    /// The visit recorded during the outage.
+    pub outage_visit: Option<i64>,
+    /// 資格確認日 `YYYY-MM-DD` (default today, Japan).
+    pub confirmation_date: Option<String>,
+}
+
+/// Opens a record picked from a four-facts list, under the search's rules (monitored).
+#[utoipa::path(post, path = "/api/v1/qualifications/by-four-facts/{id}", request_body = FourFactsViewBody, security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Candidate id")),
+    responses((status = 200, body = LookupDto), (status = 403), (status = 404)))]
+pub async fn four_facts_view(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<FourFactsViewBody>,
+) -> AppResult<Json<LookupDto>> {
+    let on = date("confirmation_date", b.confirmation_date.as_deref(), &st)?;
+    let s = st.search.view(&who, id, b.outage_visit).await?;
+    Ok(Json(lookup(on, vec![s.record])))
+}
+
 struct Bearer;
 
 impl utoipa::Modify for Bearer {
@@ -345,8 +583,8 @@ impl utoipa::Modify for Bearer {
 /// The eligibility API's document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tsunagu eligibility API", description = "Normal qualification lookups (オンライン資格確認 methods 1 and 2). Errors have the shape {error: {code, message, fields, request_id}}, messages in Japanese by default."),
-    paths(login, by_card, by_myna),
+    info(title = "tsunagu eligibility API", description = "Qualification lookups (オンライン資格確認): methods 1 and 2 normally; outage-time visits and the four-facts search (method 3) after recovery. Errors have the shape {error: {code, message, fields, request_id}}, messages in Japanese by default."),
+    paths(login, by_card, by_myna, status, outage_visit, by_four_facts, four_facts_view),
     modifiers(&Bearer)
 )]
 pub struct EligApiDoc;

@@ -161,6 +161,7 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         let body = serde_json::json!({
             "error": {
                 "code": parked.code,
+                "reason": parked.key,
                 "message": message,
                 "fields": fields,
                 "request_id": request_id,

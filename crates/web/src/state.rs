@@ -63,6 +63,18 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Tells a facility's open screens (schedule, reception list) that booking `id`
+    /// changed, so they refresh without a reload.
+    pub async fn tell_facility(&self, facility: tsunagu_kernel::FacilityId, kind: &str, id: i64) {
+        self.events
+            .publish(tsunagu_events::Event {
+                topic: tsunagu_events::Topic::Facility(facility),
+                kind: kind.into(),
+                data: serde_json::json!({ "id": id }),
+            })
+            .await;
+    }
+
     /// Wires the services over one database.
     pub fn new(
         db: Db,

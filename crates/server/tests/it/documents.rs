@@ -503,6 +503,12 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     .await
     .unwrap();
     assert_eq!(audited, 1);
+    // The booking keeps its own record of the answer and the method.
+    assert!(
+        sp.body.contains("保険証の記号・番号等（方法2）"),
+        "{}",
+        sp.body
+    );
     // A new registration drops the old answer; a number the service does not know is
     // answered 該当資格なし, which the patient is told about.
     let p = post_multipart(
@@ -561,7 +567,8 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
             &[],
         )
         .await;
-    assert_eq!(p.status, 409, "{}", p.body);
+    // The booking's page comes back with the message; nothing is stored.
+    assert_eq!(p.status, 422, "{}", p.body);
     assert!(p.body.contains("障害中のため確認できません"), "{}", p.body);
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("資格確認の結果: 該当資格なし"));
@@ -575,6 +582,202 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
             &[],
         )
         .await;
+    assert_eq!(p.status, 404);
+    app.stop().await;
+}
+
+/// Seed 004's outage-time flow from the clinic's side (A4, F8): the visit is recorded while
+/// the eligibility system is down, with the four facts the patient states; after recovery,
+/// in the operating body's period, the qualification is confirmed by those facts at the
+/// visit date, with a list to pick from when several records match.
+#[tokio::test]
+async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
+    let app = TestApp::spawn().await;
+    let b = logged_in(&app, "090-0000-0002").await;
+    let (id, pid) = book_first_slot(&app, &b).await;
+    // The patient chose マイナ保険証: no numbers to ask by.
+    let csrf = b.get(&format!("/my/insurance/{pid}")).await.csrf();
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        Form::new().text("kind", "myna"),
+    )
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(sp.body.contains("障害時来院として記録する"), "{}", sp.body);
+    let facts = [
+        ("name", "新橋　太郎"),
+        ("kana", ""),
+        ("birth_date", "1954-03-26"),
+        ("sex", "1"),
+        ("address", "東京都"),
+        ("insurer_name", ""),
+    ];
+    let record = |csrf: String, facts: Vec<(&'static str, &'static str)>| {
+        let staff = &staff;
+        async move {
+            staff
+                .post(
+                    &format!("/staff/bookings/{id}/insurance/outage-visit"),
+                    &csrf,
+                    &facts,
+                )
+                .await
+        }
+    };
+    // Not while the system works.
+    let p = record(sp.csrf(), facts.to_vec()).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("障害中ではありません"), "{}", p.body);
+    let svc = app.eligibility_access().await;
+    let op = svc.find_account(None, "jisshi").await.unwrap().unwrap();
+    svc.set_outage(&op, true).await.unwrap();
+    // Each missing fact is named, and what was typed stays in the form.
+    let p = record(
+        sp.csrf(),
+        vec![
+            ("name", ""),
+            ("kana", ""),
+            ("birth_date", "1954-02-30"),
+            ("sex", ""),
+            ("address", "横浜市"),
+        ],
+    )
+    .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body
+            .contains("氏名、氏名（カナ）のどちらか一方は入力してください"),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains("value=\"横浜市\""), "{}", p.body);
+    let p = record(sp.csrf(), facts.to_vec()).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(
+        sp.body
+            .contains("障害時来院（2026-11-20）として記録されています"),
+        "{}",
+        sp.body
+    );
+    assert!(sp.body.contains("新橋 太郎"));
+    // Recorded once only.
+    let p = record(sp.csrf(), facts.to_vec()).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("記録済みです"));
+    // Method 3 is not open during the outage itself.
+    let confirm = |csrf: String, path: String| {
+        let staff = &staff;
+        async move { staff.post(&path, &csrf, &[]).await }
+    };
+    let four = format!("/staff/bookings/{id}/insurance/four-facts");
+    let p = confirm(sp.csrf(), four.clone()).await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("システム復旧後に実施機関が定めた期間のみ"),
+        "{}",
+        p.body
+    );
+    // Recovered, but before the operating body opens a period: still closed.
+    svc.set_outage(&op, false).await.unwrap();
+    let p = confirm(sp.csrf(), four.clone()).await;
+    assert!(p.body.contains("実施機関が定めた期間のみ"), "{}", p.body);
+    let now = tsunagu_kernel::Clock::now_ms(&app.clock);
+    svc.open_period(
+        &op,
+        now - 1,
+        now + 86_400_000,
+        "復旧に伴い緊急時医療情報・資格確認機能を開放します。",
+        &[tsunagu_server::demo::ELIGIBILITY_CODES[0].to_string()],
+    )
+    .await
+    .unwrap();
+    // The seed's 新橋 太郎 has two records: the list comes back to pick from.
+    let p = confirm(sp.csrf(), four.clone()).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body.contains("患者本人の資格を選んでください"),
+        "{}",
+        p.body
+    );
+    let picks: Vec<String> = p
+        .body
+        .split(&format!(
+            "action=\"/staff/bookings/{id}/insurance/four-facts/"
+        ))
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(picks.len(), 2, "{}", p.body);
+    assert!(p.body.contains("昭和29年3月26日"));
+    let p = confirm(sp.csrf(), format!("{four}/{}", picks[0])).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(sp.body.contains("4情報（方法3）"), "{}", sp.body);
+    assert!(sp.body.contains("資格確認日 2026-11-20"), "{}", sp.body);
+    // The patient sees the confirmation of their マイナ保険証 registration.
+    let mine = b.get(&format!("/my/insurance/{pid}")).await;
+    assert!(
+        mine.body.contains("医療機関により確認されました"),
+        "{}",
+        mine.body
+    );
+    // The same through the staff API, picking the other candidate.
+    let token = staff_token(&app, "tsunagu-central", "clerk").await;
+    let api = |body: serde_json::Value| {
+        let token = token.clone();
+        let url = format!(
+            "{}/api/v1/staff/bookings/{id}/insurance/four-facts",
+            app.base
+        );
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let r = api(serde_json::json!({})).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["outcome"], "list", "{v}");
+    assert_eq!(v["candidates"].as_array().unwrap().len(), 2);
+    let r = api(serde_json::json!({ "candidate": picks[1].parse::<i64>().unwrap() })).await;
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["outcome"], "confirmed", "{v}");
+    assert_eq!(v["result"]["confirmation_date"], "2026-11-20");
+    // Audited as accesses to the patient's data; the eligibility service monitored the
+    // searches and views of the clinic's viewer account (F7).
+    let audited: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE action LIKE 'insurance.%' ORDER BY seq",
+    )
+    .fetch_all(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        [
+            "insurance.outage_visit",
+            "insurance.four_facts",
+            "insurance.four_facts",
+            "insurance.four_facts",
+            "insurance.four_facts"
+        ]
+    );
+    let log = svc.monitoring(&op, 50).await.unwrap();
+    assert_eq!(log.iter().filter(|m| m.action == "search").count(), 2);
+    assert_eq!(log.iter().filter(|m| m.action == "view").count(), 2);
+    // Staff of another facility cannot touch this booking.
+    let other = app.staff_browser("tsunagu-north", "clerk").await;
+    let op_page = other.get("/staff").await;
+    let p = other.post(&four, &op_page.csrf(), &[]).await;
     assert_eq!(p.status, 404);
     app.stop().await;
 }

@@ -285,7 +285,12 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
     // The outage-time patient can: two hits, and the search and the view are monitored.
     let hits = svc.search(&viewer, &q, Some(visit)).await.unwrap();
     assert_eq!(hits.len(), 2);
-    svc.view(&viewer, hits[0].id).await.unwrap();
+    // Opening a record follows the same table: not for a patient who came after recovery.
+    assert!(matches!(
+        svc.view(&viewer, hits[0].id, None).await,
+        Err(Forbidden("error.eligibility.four_facts_new_patient"))
+    ));
+    svc.view(&viewer, hits[0].id, Some(visit)).await.unwrap();
     a.set_inquiry_number(&viewer, hits[0].id, "A-0001")
         .await
         .unwrap();

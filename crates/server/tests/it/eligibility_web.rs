@@ -247,6 +247,20 @@ async fn the_seeds_outage_search_flow() {
     app.stop().await;
 }
 
+/// A bearer token of an institution's demo account on the eligibility API.
+async fn api_token(base: &str, institution: &str, login: &str) -> String {
+    let v: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/login"))
+        .json(&serde_json::json!({"institution": institution, "login_id": login, "password": tsunagu_server::demo::DEMO_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     let app = TestApp::spawn().await;
@@ -260,16 +274,7 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let v: serde_json::Value = http
-        .post(format!("{base}/api/v1/login"))
-        .json(&serde_json::json!({"institution": code, "login_id": "general", "password": tsunagu_server::demo::DEMO_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = v["token"].as_str().unwrap().to_string();
+    let token = api_token(&base, code, "general").await;
     let call = |path: &str, body: serde_json::Value| {
         http.post(format!("{base}/api/v1/{path}"))
             .bearer_auth(&token)
@@ -339,6 +344,73 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     .await
     .unwrap();
     assert_eq!(r.status().as_u16(), 403);
+    // The institution sees the state; it records an outage-time visit.
+    let status = |token: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/status");
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(token.clone()).await["mode"], "outage");
+    let r = call("outage-visits", serde_json::json!({"label": "booking-1"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let visit = r.json::<serde_json::Value>().await.unwrap()["id"].clone();
+    // After recovery, in a period: the four-facts search says what to fix, and refuses a
+    // general account with the seed's message (F2); the reason is machine-readable.
+    svc.set_outage(&op, false).await.unwrap();
+    let now = tsunagu_kernel::Clock::now_ms(&app.clock);
+    svc.open_period(
+        &op,
+        now - 1,
+        now + 3_600_000,
+        "復旧のお知らせ",
+        &[code.to_string()],
+    )
+    .await
+    .unwrap();
+    let v = status(token.clone()).await;
+    assert_eq!(v["mode"], "recovered");
+    assert_eq!(v["notices"][0]["notice"], "復旧のお知らせ");
+    let r = call(
+        "qualifications/by-four-facts",
+        serde_json::json!({"outage_visit": visit, "name": "新橋太郎", "birth_date": "1954-02-30", "sex": "1", "address": "東京都"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["fields"][0]["field"], "birth_date", "{v}");
+    let facts = serde_json::json!({"outage_visit": visit, "name": "新橋太郎", "birth_date": "1954-03-26", "sex": "1", "address": "東京都"});
+    let r = call("qualifications/by-four-facts", facts.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["reason"], "error.eligibility.general_account");
+    let viewer = api_token(&base, code, "viewer").await;
+    let v: serde_json::Value = http
+        .post(format!("{base}/api/v1/qualifications/by-four-facts"))
+        .bearer_auth(viewer)
+        .json(&facts)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["outcome"], "list", "{v}");
+    assert_eq!(v["count"], 2);
+    assert_eq!(v["candidates"][0]["row"]["birth_date"], "昭和29年3月26日");
     let doc: serde_json::Value = reqwest::get(format!("{base}/api/openapi.json"))
         .await
         .unwrap()
@@ -346,5 +418,10 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
         .await
         .unwrap();
     assert!(doc["paths"].get("/api/v1/qualifications/by-card").is_some());
+    assert!(
+        doc["paths"]
+            .get("/api/v1/qualifications/by-four-facts")
+            .is_some()
+    );
     app.stop().await;
 }

@@ -297,13 +297,7 @@ pub async fn book(
             lang,
         )
         .await?;
-    st.events
-        .publish(tsunagu_events::Event {
-            topic: tsunagu_events::Topic::Facility(f.id),
-            kind: "booking.created".into(),
-            data: serde_json::json!({ "id": id }),
-        })
-        .await;
+    st.tell_facility(f.id, "booking.created", id).await;
     let created = st.booker.bookings.get_for_account(user.account, id).await?;
     Ok((StatusCode::CREATED, Json(dto(&st, created).await?)))
 }
@@ -347,12 +341,7 @@ pub async fn cancel(
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
     let b = st.booker.cancel_by_patient(user.account, id, lang).await?;
-    st.events
-        .publish(tsunagu_events::Event {
-            topic: tsunagu_events::Topic::Facility(b.facility_id),
-            kind: "booking.cancelled".into(),
-            data: serde_json::json!({ "id": id }),
-        })
+    st.tell_facility(b.facility_id, "booking.cancelled", id)
         .await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -489,13 +478,7 @@ pub async fn staff_book(
         &ip,
     )
     .await?;
-    st.events
-        .publish(tsunagu_events::Event {
-            topic: tsunagu_events::Topic::Facility(me.scope()),
-            kind: "booking.created".into(),
-            data: serde_json::json!({ "id": id }),
-        })
-        .await;
+    st.tell_facility(me.scope(), "booking.created", id).await;
     Ok((StatusCode::CREATED, Json(dto(&st, created).await?)))
 }
 
@@ -551,6 +534,81 @@ pub async fn staff_insurance_check(
     Path(id): Path<i64>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
-        crate::pages::staff_booking::run_insurance_check(&st, &me, &ip, id).await?,
+        crate::pages::staff_insurance::run_insurance_check(&st, &me, &ip, id).await?,
     ))
+}
+
+/// Records the booking as a visit while the eligibility service is down, with the four facts
+/// the patient stated; after recovery they confirm the qualification (method 3).
+#[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/outage-visit", tag = "staff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Booking id")),
+    request_body = crate::pages::staff_insurance::OutageForm,
+    responses((status = 204), (status = 404), (status = 409, description = "Already recorded, the service is not down, or not linked"), (status = 422)))]
+pub async fn staff_outage_visit(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<crate::pages::staff_insurance::OutageForm>,
+) -> AppResult<axum::http::StatusCode> {
+    crate::pages::staff_insurance::run_record_outage_visit(&st, &me, &ip, id, &f).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// Picks a candidate of an earlier four-facts list.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct FourFactsBody {
+    /// A candidate's id from the list; absent for the search itself.
+    pub candidate: Option<i64>,
+}
+
+/// A four-facts confirmation's answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct FourFactsDto {
+    /// `confirmed` (stored, as `result`) or `list` (pick one of `candidates`).
+    pub outcome: &'static str,
+    /// The stored answer.
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<tsunagu_insurance::check::Outcome>,
+    /// 2–5 candidates: name, birth date (和暦), sex, first 10 characters of the address,
+    /// insurer name.
+    #[schema(value_type = Vec<Object>)]
+    pub candidates: Vec<tsunagu_insurance::check::Candidate>,
+}
+
+/// Confirms an outage-time visit's qualification by its four facts at the visit date
+/// (method 3, after recovery, within the operating body's period). None or more than five
+/// hits answer 409 with what to do.
+#[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/four-facts", tag = "staff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Booking id")),
+    request_body = FourFactsBody,
+    responses((status = 200, body = FourFactsDto), (status = 404), (status = 409, description = "No outage-time visit, not allowed now, none or too many hits")))]
+pub async fn staff_four_facts(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<FourFactsBody>,
+) -> AppResult<Json<FourFactsDto>> {
+    use tsunagu_insurance::check::FourFactsAnswer;
+    let answer =
+        crate::pages::staff_insurance::run_four_facts(&st, &me, &ip, id, b.candidate).await?;
+    Ok(Json(match answer {
+        FourFactsAnswer::Confirmed(o) => FourFactsDto {
+            outcome: "confirmed",
+            result: Some(o),
+            candidates: Vec::new(),
+        },
+        FourFactsAnswer::Candidates(c) => FourFactsDto {
+            outcome: "list",
+            result: None,
+            candidates: c,
+        },
+        // run_four_facts answers these as errors.
+        FourFactsAnswer::TooMany(_) | FourFactsAnswer::NotFound => {
+            return Err(
+                DomainError::internal(anyhow::anyhow!("unexpected four-facts answer")).into(),
+            );
+        }
+    }))
 }

@@ -84,6 +84,14 @@ pub fn router() -> Router<AppState> {
             post(booking::staff_insurance_check),
         )
         .route(
+            "/staff/bookings/{id}/insurance/outage-visit",
+            post(booking::staff_outage_visit),
+        )
+        .route(
+            "/staff/bookings/{id}/insurance/four-facts",
+            post(booking::staff_four_facts),
+        )
+        .route(
             "/me/patients/{id}/insurance",
             get(docs::insurance_get).put(docs::insurance_put),
         )

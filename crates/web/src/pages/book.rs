@@ -319,13 +319,7 @@ pub async fn book_post(
         .await;
         return match res {
             Ok(_) => {
-                st.events
-                    .publish(tsunagu_events::Event {
-                        topic: tsunagu_events::Topic::Facility(c.facility.id),
-                        kind: "booking.changed".into(),
-                        data: serde_json::json!({ "id": id }),
-                    })
-                    .await;
+                st.tell_facility(c.facility.id, "booking.changed", id).await;
                 Ok(see_other(&format!("/my/bookings/{id}?done=changed")))
             }
             Err(e) => {
@@ -364,13 +358,7 @@ pub async fn book_post(
     .await;
     match res {
         Ok(id) => {
-            st.events
-                .publish(tsunagu_events::Event {
-                    topic: tsunagu_events::Topic::Facility(c.facility.id),
-                    kind: "booking.created".into(),
-                    data: serde_json::json!({ "id": id }),
-                })
-                .await;
+            st.tell_facility(c.facility.id, "booking.created", id).await;
             Ok(see_other(&format!("/my/bookings/{id}?done=booked")))
         }
         Err(e) => {

@@ -9,6 +9,7 @@ mod public;
 mod signup;
 mod staff;
 pub(crate) mod staff_booking;
+pub(crate) mod staff_insurance;
 mod staff_setup;
 
 use askama::Template;

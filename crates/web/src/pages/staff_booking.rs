@@ -32,10 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/bookings/new", get(new_form).post(new_post))
         .route("/staff/bookings/{id}", get(detail))
         .route("/staff/bookings/{id}/close", axum::routing::post(close))
-        .route(
-            "/staff/bookings/{id}/insurance/check",
-            axum::routing::post(check_insurance),
-        )
+        .merge(super::staff_insurance::router())
 }
 
 /// Rows of the schedule are 15 minutes: fine enough for 15-minute return visits.
@@ -616,13 +613,7 @@ async fn new_post(
                 &ip,
             )
             .await?;
-            st.events
-                .publish(Event {
-                    topic: Topic::Facility(me.scope()),
-                    kind: "booking.created".into(),
-                    data: serde_json::json!({ "id": id }),
-                })
-                .await;
+            st.tell_facility(me.scope(), "booking.created", id).await;
             Ok(see_other(&format!("/staff/bookings/{id}?done=booked")))
         }
         Err(e) => {
@@ -646,6 +637,11 @@ struct DetailPage {
     consent: Option<String>,
     images: Vec<String>,
     is_live: bool,
+    errors: FormErrors,
+    outage: Option<super::staff_insurance::OutageView>,
+    outage_form: super::staff_insurance::OutageForm,
+    checks: Vec<super::staff_insurance::CheckRow>,
+    candidates: Vec<tsunagu_insurance::check::Candidate>,
 }
 
 #[derive(Deserialize, Default)]
@@ -672,13 +668,37 @@ async fn detail(
         &ip,
     )
     .await?;
+    let extras = super::staff_insurance::Extras {
+        notice: q.done.map(|d| {
+            if d == "outage" {
+                "insurance.outage_saved"
+            } else {
+                "booking.done_staff"
+            }
+        }),
+        ..Default::default()
+    };
+    render_detail(&st, ctx, &me, b, extras).await
+}
+
+/// The booking's page for staff, with what a form on it left to show (errors, the outage
+/// form as typed, four-facts candidates). The caller has checked scope and audited.
+pub(crate) async fn render_detail(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    b: Booking,
+    extras: super::staff_insurance::Extras,
+) -> AppResult<Response> {
     let memo = b.staff_memo.clone();
     let walk_in = b.source == Source::InClinic;
     let status_key = status_key(b.status);
     let insurance = match st.insurance.get(b.patient_id).await? {
-        Some(r) => Some(super::patient_docs::insurance_view(&st, r).await?),
+        Some(r) => Some(super::patient_docs::insurance_view(st, r).await?),
         None => None,
     };
+    let (outage, checks, outage_form) =
+        super::staff_insurance::section(st, me, &b, extras.form).await?;
     let menu = st.booker.menus.get(me.scope(), b.menu_id).await?;
     let saved = st.booker.bookings.answers(b.id).await?;
     let answers = match &saved {
@@ -706,90 +726,28 @@ async fn detail(
         .collect();
     let is_live = b.status == BookingStatus::Booked;
     let v = st.booker.view(b).await?;
-    page(&DetailPage {
-        is_live,
-        ctx,
-        v,
-        status_key,
-        walk_in,
-        memo,
-        notice: q.done.map(|_| "booking.done_staff"),
-        insurance,
-        answers,
-        consent,
-        images,
-    })
-}
-
-/// Confirms the patient's registered insurance card with the eligibility service, as this
-/// facility's institution account (method 2, at today's date in Japan), stores the answer on
-/// the registration (where the patient sees it), audits, and tells the facility's screens.
-pub(crate) async fn run_insurance_check(
-    st: &AppState,
-    me: &StaffMember,
-    ip: &str,
-    id: i64,
-) -> AppResult<tsunagu_insurance::check::Outcome> {
-    let b = st.booker.bookings.get_at(me.scope(), id).await?;
-    let reg = st
-        .insurance
-        .get(b.patient_id)
-        .await?
-        .ok_or(DomainError::Conflict("error.insurance.none_registered"))?;
-    if reg.kind == tsunagu_insurance::Kind::Myna {
-        return Err(DomainError::Conflict("error.insurance.check_myna").into());
-    }
-    let today = st
-        .clock
-        .now()
-        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap_or(jiff::tz::TimeZone::UTC))
-        .date();
-    let query = tsunagu_insurance::check::Query {
-        insurer_number: reg.insurer_number.clone().unwrap_or_default(),
-        symbol: reg.symbol.clone().unwrap_or_default(),
-        number: reg.number.clone().unwrap_or_default(),
-        branch: reg.branch.clone().unwrap_or_default(),
-        confirmation_date: today.to_string(),
-    };
-    let outcome = st
-        .config
-        .eligibility
-        .by_card(&me.facility.slug, &query)
-        .await?;
-    audit_access(
-        st,
-        me,
-        Some(b.patient_id),
-        "insurance.check",
-        format!("booking={id} validity={}", outcome.validity),
-        ip,
+    let status = form_status(&extras.errors);
+    page_status(
+        status,
+        &DetailPage {
+            is_live,
+            ctx,
+            v,
+            status_key,
+            walk_in,
+            memo,
+            notice: extras.notice,
+            insurance,
+            answers,
+            consent,
+            images,
+            errors: extras.errors,
+            outage,
+            outage_form,
+            checks,
+            candidates: extras.candidates,
+        },
     )
-    .await?;
-    if !st
-        .insurance
-        .record_check(b.patient_id, reg.updated_at, &outcome)
-        .await?
-    {
-        return Err(DomainError::Conflict("error.insurance.check_changed").into());
-    }
-    st.events
-        .publish(Event {
-            topic: Topic::Facility(me.scope()),
-            kind: "booking.changed".into(),
-            data: serde_json::json!({ "id": id }),
-        })
-        .await;
-    Ok(outcome)
-}
-
-async fn check_insurance(
-    State(st): State<AppState>,
-    me: StaffMember,
-    ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
-) -> AppResult<Response> {
-    run_insurance_check(&st, &me, &ip, id).await?;
-    Ok(see_other(&format!("/staff/bookings/{id}#insurance-check")))
 }
 
 #[derive(Deserialize, Default)]
@@ -826,13 +784,7 @@ async fn close(
         &ip,
     )
     .await?;
-    st.events
-        .publish(Event {
-            topic: Topic::Facility(me.scope()),
-            kind: "booking.changed".into(),
-            data: serde_json::json!({ "id": id }),
-        })
-        .await;
+    st.tell_facility(me.scope(), "booking.changed", id).await;
     if let Some(account) = b.account_id {
         st.events
             .publish(Event {

@@ -1,0 +1,414 @@
+//! Staff confirm a booking's insurance with the eligibility service (A4, F8), from the
+//! booking's page and the API alike:
+//!
+//! - normally by the registered card's numbers (method 2, at today's date);
+//! - while the service is down, the visit is recorded there and the patient's four facts are
+//!   kept with the booking (the patient's statement, as on a 被保険者資格申立書);
+//! - after recovery, within the operating body's period, the qualification is confirmed by
+//!   those facts at the visit date (method 3). 2–5 hits are listed for staff to pick the
+//!   patient's own; none or more than five say what to do.
+//!
+//! Every answer is kept with the booking and with the registration (where the patient sees
+//! it), audited as an access to the patient's data, and pushed to the facility's screens.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::post;
+use axum::{Form, Router};
+use serde::{Deserialize, Serialize};
+use tsunagu_booking::Booking;
+use tsunagu_insurance::check::{Candidate, FourFactsAnswer, Outcome};
+use tsunagu_insurance::outage::{FourFacts, Method};
+use tsunagu_kernel::DomainError;
+
+use super::signup_support::today_jst;
+use super::staff::audit_access;
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::session::{ClientIp, StaffMember, see_other};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/bookings/{id}/insurance/check", post(check))
+        .route(
+            "/staff/bookings/{id}/insurance/outage-visit",
+            post(outage_visit),
+        )
+        .route(
+            "/staff/bookings/{id}/insurance/four-facts",
+            post(four_facts),
+        )
+        .route(
+            "/staff/bookings/{id}/insurance/four-facts/{candidate}",
+            post(four_facts_pick),
+        )
+}
+
+/// What a form on the booking's page leaves for it to show.
+#[derive(Default)]
+pub struct Extras {
+    /// A message key for the top of the page.
+    pub notice: Option<&'static str>,
+    /// What to fix.
+    pub errors: FormErrors,
+    /// The outage form as typed.
+    pub form: Option<OutageForm>,
+    /// A four-facts search's 2–5 candidates.
+    pub candidates: Vec<Candidate>,
+}
+
+/// The four facts as typed (dates `YYYY-MM-DD`, sex 1/2/3).
+#[derive(Debug, Deserialize, Serialize, Default, Clone, utoipa::ToSchema)]
+pub struct OutageForm {
+    /// 氏名 (name or kana, at least one).
+    #[serde(default)]
+    pub name: String,
+    /// 氏名（カナ）.
+    #[serde(default)]
+    pub kana: String,
+    /// 生年月日 `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: String,
+    /// 性別: 1 男, 2 女, 3 未設定.
+    #[serde(default)]
+    pub sex: String,
+    /// 住所 (address or insurer name, at least one).
+    #[serde(default)]
+    pub address: String,
+    /// 保険者名.
+    #[serde(default)]
+    pub insurer_name: String,
+}
+
+/// The recorded outage-time visit, for the page.
+pub struct OutageView {
+    pub visit_date: String,
+    pub facts: FourFacts,
+    pub sex_key: &'static str,
+}
+
+/// One answer kept with the booking, for the page.
+pub struct CheckRow {
+    pub at: String,
+    pub method_key: &'static str,
+    pub valid: bool,
+    pub result: String,
+    pub date: String,
+}
+
+/// The insurance section's data: the outage-time visit, the booking's answers, and the
+/// outage form (as typed, or filled from the patient's profile).
+pub(crate) async fn section(
+    st: &AppState,
+    me: &StaffMember,
+    b: &Booking,
+    form: Option<OutageForm>,
+) -> AppResult<(Option<OutageView>, Vec<CheckRow>, OutageForm)> {
+    let outage = st.insurance.outage_visit(b.id).await?.map(|o| OutageView {
+        visit_date: o.visit_date.to_string(),
+        sex_key: o.facts.sex.label_key(),
+        facts: o.facts,
+    });
+    let checks = st
+        .insurance
+        .booking_checks(b.id)
+        .await?
+        .into_iter()
+        .map(|c| CheckRow {
+            at: crate::ctx::format_ms(c.checked_at, &me.facility.time_zone),
+            method_key: c.method.label_key(),
+            valid: c.outcome.is_valid(),
+            result: c.outcome.validity_name,
+            date: c.outcome.confirmation_date,
+        })
+        .collect();
+    let form = match form {
+        Some(f) => f,
+        None => {
+            let p = st
+                .accounts
+                .patients
+                .get_at(me.scope(), b.patient_id)
+                .await?
+                .patient;
+            OutageForm {
+                name: p.full_name(),
+                kana: format!("{}{}", p.family_name_kana, p.given_name_kana),
+                birth_date: p.birth_date.map(|d| d.to_string()).unwrap_or_default(),
+                sex: p.sex.map(|s| s.code().to_string()).unwrap_or_default(),
+                address: String::new(),
+                insurer_name: String::new(),
+            }
+        }
+    };
+    Ok((outage, checks, form))
+}
+
+/// Keeps an answer with the booking and the registration, audited.
+async fn keep(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    b: &Booking,
+    method: Method,
+    outcome: &Outcome,
+    seen_registration: Option<i64>,
+) -> AppResult<()> {
+    let action = match method {
+        Method::CardNumbers => "insurance.check",
+        Method::FourFacts => "insurance.four_facts",
+    };
+    audit_access(
+        st,
+        me,
+        Some(b.patient_id),
+        action,
+        format!("booking={} validity={}", b.id, outcome.validity),
+        ip,
+    )
+    .await?;
+    st.insurance
+        .record_booking_check(b.id, method, outcome, me.user.id)
+        .await?;
+    if let Some(seen) = seen_registration
+        && !st
+            .insurance
+            .record_check(b.patient_id, seen, outcome)
+            .await?
+    {
+        return Err(DomainError::Conflict("error.insurance.check_changed").into());
+    }
+    st.tell_facility(me.scope(), "booking.changed", b.id).await;
+    Ok(())
+}
+
+/// Confirms the patient's registered insurance card by its numbers (method 2), as this
+/// facility's institution account: at the visit date for an outage-time visit (allowed after
+/// recovery), else at today's date in Japan.
+pub(crate) async fn run_insurance_check(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    id: i64,
+) -> AppResult<Outcome> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    let reg = st
+        .insurance
+        .get(b.patient_id)
+        .await?
+        .ok_or(DomainError::Conflict("error.insurance.none_registered"))?;
+    if reg.kind == tsunagu_insurance::Kind::Myna {
+        return Err(DomainError::Conflict("error.insurance.check_myna").into());
+    }
+    let on = match st.insurance.outage_visit(b.id).await? {
+        Some(o) => o.visit_date,
+        None => today_jst(st),
+    };
+    let query = tsunagu_insurance::check::Query {
+        insurer_number: reg.insurer_number.clone().unwrap_or_default(),
+        symbol: reg.symbol.clone().unwrap_or_default(),
+        number: reg.number.clone().unwrap_or_default(),
+        branch: reg.branch.clone().unwrap_or_default(),
+        confirmation_date: on.to_string(),
+    };
+    let outcome = st
+        .config
+        .eligibility
+        .by_card(&me.facility.slug, &query)
+        .await?;
+    keep(
+        st,
+        me,
+        ip,
+        &b,
+        Method::CardNumbers,
+        &outcome,
+        Some(reg.updated_at),
+    )
+    .await?;
+    Ok(outcome)
+}
+
+/// Records the booking as a visit while the eligibility service is down, with the four
+/// facts the patient stated. The service must be down (it refuses otherwise).
+pub(crate) async fn run_record_outage_visit(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    id: i64,
+    f: &OutageForm,
+) -> AppResult<()> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    if st.insurance.outage_visit(b.id).await?.is_some() {
+        return Err(DomainError::Conflict("error.insurance.outage_visit_recorded").into());
+    }
+    let facts = FourFacts::parse(
+        &f.name,
+        &f.kana,
+        &f.birth_date,
+        &f.sex,
+        &f.address,
+        &f.insurer_name,
+    )?;
+    // The service learns only that booking N came; the facts stay here until the search.
+    let remote = st
+        .config
+        .eligibility
+        .record_outage_visit(&me.facility.slug, &format!("booking-{}", b.id))
+        .await?;
+    st.insurance
+        .record_outage_visit(b.id, remote, today_jst(st), &facts, me.user.id)
+        .await?;
+    audit_access(
+        st,
+        me,
+        Some(b.patient_id),
+        "insurance.outage_visit",
+        format!("booking={}", b.id),
+        ip,
+    )
+    .await?;
+    st.tell_facility(me.scope(), "booking.changed", b.id).await;
+    Ok(())
+}
+
+/// Confirms an outage-time visit by its four facts (method 3) at the visit date; with
+/// `pick`, opens that candidate of an earlier 2–5 hit list. None or more than five hits are
+/// errors saying what to do; a list is returned for staff to pick from.
+pub(crate) async fn run_four_facts(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    id: i64,
+    pick: Option<i64>,
+) -> AppResult<FourFactsAnswer> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    let visit = st
+        .insurance
+        .outage_visit(b.id)
+        .await?
+        .ok_or(DomainError::Conflict("error.insurance.no_outage_visit"))?;
+    let client = &st.config.eligibility;
+    let slug = &me.facility.slug;
+    let answer = match pick {
+        Some(c) => FourFactsAnswer::Confirmed(
+            client
+                .four_facts_pick(slug, visit.remote_id, c, visit.visit_date)
+                .await?,
+        ),
+        None => {
+            client
+                .four_facts(slug, visit.remote_id, &visit.facts, visit.visit_date)
+                .await?
+        }
+    };
+    match &answer {
+        FourFactsAnswer::Confirmed(outcome) => {
+            let seen = st.insurance.get(b.patient_id).await?.map(|r| r.updated_at);
+            keep(st, me, ip, &b, Method::FourFacts, outcome, seen).await?;
+        }
+        FourFactsAnswer::Candidates(c) => {
+            // Other people's qualifications were shown: that too is an access to record.
+            audit_access(
+                st,
+                me,
+                Some(b.patient_id),
+                "insurance.four_facts",
+                format!("booking={} candidates={}", b.id, c.len()),
+                ip,
+            )
+            .await?;
+        }
+        FourFactsAnswer::TooMany(_) => {
+            return Err(DomainError::Conflict("error.insurance.four_facts_too_many").into());
+        }
+        FourFactsAnswer::NotFound => {
+            return Err(DomainError::Conflict("error.insurance.four_facts_none").into());
+        }
+    }
+    Ok(answer)
+}
+
+/// Shows the booking's page again with what went wrong, or the error page for what a form
+/// cannot show.
+async fn again(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: i64,
+    e: crate::error::AppError,
+    form: Option<OutageForm>,
+) -> AppResult<Response> {
+    let errors = FormErrors::from_error(e.0, ctx.lang)?;
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    let extras = Extras {
+        errors,
+        form,
+        ..Default::default()
+    };
+    super::staff_booking::render_detail(st, ctx, me, b, extras).await
+}
+
+async fn check(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match run_insurance_check(&st, &me, &ip, id).await {
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
+        Err(e) => again(&st, ctx, &me, id, e, None).await,
+    }
+}
+
+async fn outage_visit(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(f): Form<OutageForm>,
+) -> AppResult<Response> {
+    match run_record_outage_visit(&st, &me, &ip, id, &f).await {
+        Ok(()) => Ok(see_other(&format!(
+            "/staff/bookings/{id}?done=outage#outage-visit"
+        ))),
+        Err(e) => again(&st, ctx, &me, id, e, Some(f)).await,
+    }
+}
+
+async fn four_facts(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match run_four_facts(&st, &me, &ip, id, None).await {
+        Ok(FourFactsAnswer::Candidates(candidates)) => {
+            let b = st.booker.bookings.get_at(me.scope(), id).await?;
+            let extras = Extras {
+                candidates,
+                ..Default::default()
+            };
+            super::staff_booking::render_detail(&st, ctx, &me, b, extras).await
+        }
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
+        Err(e) => again(&st, ctx, &me, id, e, None).await,
+    }
+}
+
+async fn four_facts_pick(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path((id, candidate)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    match run_four_facts(&st, &me, &ip, id, Some(candidate)).await {
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
+        Err(e) => again(&st, ctx, &me, id, e, None).await,
+    }
+}
