@@ -49,3 +49,22 @@ impl FieldError {
         }
     }
 }
+
+/// Reads an import file: the result XML when its name ends in `.xml`, CSV otherwise.
+/// Every problem is listed (`行 3「番号」: …`); a file with any problem yields none of its
+/// records, so an import is never half of a file.
+pub fn read_import(file_name: &str, text: &str) -> Result<Vec<Qualification>, Vec<String>> {
+    if file_name.to_ascii_lowercase().ends_with(".xml") {
+        return xml::parse_qualifications(text).map_err(|e| vec![format!("XML: {e}")]);
+    }
+    let report = csv_io::import_str(text);
+    if report.errors.is_empty() {
+        Ok(report.records)
+    } else {
+        Err(report
+            .errors
+            .iter()
+            .map(|e| format!("行 {}「{}」: {}", e.row, e.field, e.message))
+            .collect())
+    }
+}

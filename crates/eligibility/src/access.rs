@@ -36,6 +36,15 @@ impl Role {
             Role::Operator => "operator",
         }
     }
+    /// The name shown on the operating body's screen.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::General => "一般",
+            Role::Viewer => "医療情報閲覧",
+            Role::Admin => "管理",
+            Role::Operator => "実施機関",
+        }
+    }
     /// Parses a stored role.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
@@ -120,6 +129,14 @@ pub fn emergency_menu(role: Role, open_for_institution: bool) -> MenuItem {
         (false, _) | (true, Role::Operator) => MenuItem::Hidden,
         (true, Role::General) => MenuItem::ShownRefused,
         (true, Role::Viewer | Role::Admin) => MenuItem::Usable,
+    }
+}
+
+fn operator(by: &Account) -> DomainResult<()> {
+    if by.role == Role::Operator {
+        Ok(())
+    } else {
+        Err(DomainError::Forbidden("error.eligibility.operator_only"))
     }
 }
 
@@ -241,6 +258,47 @@ impl AccessStore {
         .fetch_one(self.db.pool())
         .await
         .map_err(on_unique("error.login_id.taken"))
+    }
+
+    /// Institutions (code, name) with their accounts, for the operating body's screen.
+    pub async fn institutions(&self, by: &Account) -> DomainResult<Vec<(String, String)>> {
+        operator(by)?;
+        sqlx::query_as("SELECT code, name FROM institutions ORDER BY code")
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()
+    }
+
+    /// Every institution account, by institution then login id.
+    pub async fn institution_accounts(&self, by: &Account) -> DomainResult<Vec<Account>> {
+        operator(by)?;
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "SELECT id, institution_code, login_id, display_name, role, password_hash FROM accounts \
+             WHERE institution_code IS NOT NULL ORDER BY institution_code, login_id",
+        )
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(rows.into_iter().map(to_account).collect())
+    }
+
+    /// Sets an institution account's password (the operating body issues a new one) and
+    /// lifts any login slow-down.
+    pub async fn reset_password(&self, by: &Account, id: i64, hash: &str) -> DomainResult<()> {
+        operator(by)?;
+        let r = sqlx::query(
+            "UPDATE accounts SET password_hash = $1, failed_logins = 0, next_login_at = 0 \
+             WHERE id = $2 AND institution_code IS NOT NULL",
+        )
+        .bind(hash)
+        .bind(id)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
     }
 
     /// Finds an account by institution (none: operating body) and login id.

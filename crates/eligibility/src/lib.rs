@@ -261,6 +261,48 @@ impl EligibilityStore {
         Self::decode(rows)
     }
 
+    /// Imports the records not already held: the same card numbers, birth date and start
+    /// of validity are the same qualification, so uploading a file twice adds nothing.
+    /// Answers (imported, already held).
+    pub async fn import_new(&self, records: Vec<Qualification>) -> DomainResult<(u64, usize)> {
+        let mut fresh = Vec::with_capacity(records.len());
+        let mut keys = std::collections::HashSet::new();
+        let mut held = 0usize;
+        for q in records {
+            let same = self
+                .by_card(
+                    q.insurer_number.as_str(),
+                    q.symbol.as_deref().unwrap_or(""),
+                    &q.number,
+                    q.branch.as_deref().unwrap_or(""),
+                    Some(q.birth_date),
+                )
+                .await?
+                .iter()
+                .any(|s| s.record.valid_from == q.valid_from);
+            // A file may repeat a record too.
+            let repeated = !keys.insert((
+                q.insurer_number.as_str().to_string(),
+                q.symbol.clone(),
+                q.number.clone(),
+                q.branch.clone(),
+                q.birth_date,
+                q.valid_from,
+            ));
+            if same || repeated {
+                held += 1;
+            } else {
+                let insurer = Insurer {
+                    number: q.insurer_number,
+                    name: q.insurer_name.clone(),
+                };
+                fresh.push((insurer, q));
+            }
+        }
+        let n = self.import(fresh).await?;
+        Ok((n, held))
+    }
+
     /// Binds a My Number card's identity to a record (no card reader exists here: a real
     /// reader yields the card's certificate serial, which is what `card` stands for).
     pub async fn bind_card(&self, id: i64, card: &str) -> DomainResult<()> {

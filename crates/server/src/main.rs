@@ -276,18 +276,15 @@ async fn eligibility(url: &str, task: EligibilityTask) -> anyhow::Result<()> {
         EligibilityTask::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let records = if file
-                .extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("xml"))
-            {
-                tsunagu_eligibility_domain::xml::parse_qualifications(&text)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-            } else {
-                let report = tsunagu_eligibility_domain::csv_io::import_str(&text);
-                for err in &report.errors {
-                    eprintln!("row {}: {}: {}", err.row, err.field, err.message);
+            let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let records = match tsunagu_eligibility_domain::read_import(name, &text) {
+                Ok(r) => r,
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("{p}");
+                    }
+                    anyhow::bail!("{} problems; nothing imported", problems.len());
                 }
-                report.records
             };
             let n = store
                 .import(records.into_iter().map(|q| {

@@ -56,6 +56,7 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/ops", get(ops))
         .route("/ops/outage", post(ops_outage))
         .route("/ops/periods", post(ops_period))
+        .merge(crate::elig_ops::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             elig_session,
@@ -120,8 +121,8 @@ fn session_of(parts: &Parts) -> Result<Session, AppError> {
 
 /// The signed-in eligibility account.
 pub struct Me {
-    account: Account,
-    session: Session,
+    pub(crate) account: Account,
+    pub(crate) session: Session,
 }
 
 impl FromRequestParts<EligState> for Me {
@@ -144,15 +145,15 @@ impl FromRequestParts<EligState> for Me {
     }
 }
 
-fn page<T: Template>(t: &T) -> AppResult<Response> {
+pub(crate) fn page<T: Template>(t: &T) -> AppResult<Response> {
     Ok(Html(t.render()?).into_response())
 }
 
-fn who(a: &Account) -> String {
+pub(crate) fn who(a: &Account) -> String {
     a.display_name.clone()
 }
 
-fn message(e: DomainError) -> Result<String, AppError> {
+pub(crate) fn message(e: DomainError) -> Result<String, AppError> {
     match e {
         DomainError::Forbidden(k) | DomainError::Conflict(k) | DomainError::Unauthorized(k) => {
             Ok(t(Lang::Ja, k).into_owned())
@@ -167,7 +168,11 @@ fn message(e: DomainError) -> Result<String, AppError> {
         )),
         DomainError::Invalid(fs) => Ok(fs
             .iter()
-            .map(|f| t(Lang::Ja, f.key).into_owned())
+            .map(|f| {
+                let args: Vec<(&str, String)> =
+                    f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                tsunagu_i18n::t_args(Lang::Ja, f.key, &args)
+            })
             .collect::<Vec<_>>()
             .join(" ")),
         other => Err(AppError(other)),

@@ -13,6 +13,7 @@ pub mod api;
 pub mod ctx;
 pub mod elig;
 pub mod elig_api;
+mod elig_ops;
 pub mod error;
 pub mod metrics;
 pub mod openapi;

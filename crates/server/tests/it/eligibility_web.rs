@@ -425,3 +425,171 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     );
     app.stop().await;
 }
+
+/// The operating body registers an institution, issues its accounts, resets a password and
+/// imports records from a file; institutions' accounts cannot.
+#[tokio::test]
+async fn the_operating_body_manages_institutions_accounts_and_imports() {
+    let app = TestApp::spawn().await;
+    let base = app.eligibility.clone();
+    let op = login(&base, "", "jisshi").await;
+    let page = get(&op, &format!("{base}/ops/institutions")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("1310000011"), "{}", page.body);
+    assert!(page.body.contains("viewer（医療情報閲覧"), "{}", page.body);
+    let csrf = page.csrf();
+    let url = |p: &str| format!("{base}{p}");
+    // Bad input names what to fix and creates nothing.
+    let p = post(
+        &op,
+        &url("/ops/institutions"),
+        &csrf,
+        &[("code", "123"), ("name", "新しい診療所")],
+    )
+    .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("医療機関コードは10桁の数字です"),
+        "{}",
+        p.body
+    );
+    let p = post(
+        &op,
+        &url("/ops/institutions"),
+        &csrf,
+        &[("code", "1390000099"), ("name", "つなぐ新町診療所")],
+    )
+    .await;
+    assert_eq!(p.status, 200);
+    assert!(
+        p.body
+            .contains("1390000099（つなぐ新町診療所）を登録しました"),
+        "{}",
+        p.body
+    );
+    let account = |login: &'static str, password: &'static str| {
+        let op = &op;
+        let csrf = csrf.clone();
+        let u = url("/ops/accounts");
+        async move {
+            post(
+                op,
+                &u,
+                &csrf,
+                &[
+                    ("institution", "1390000099"),
+                    ("role", "viewer"),
+                    ("login_id", login),
+                    ("display_name", "閲覧 花子"),
+                    ("password", password),
+                ],
+            )
+            .await
+        }
+    };
+    let p = account("x", "short").await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("ログインIDは3〜40文字"), "{}", p.body);
+    let p = account("hanako", "tsunagu-first-2026").await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(
+        p.body
+            .contains("医療情報閲覧アカウント「hanako」を発行しました"),
+        "{}",
+        p.body
+    );
+    let p = account("hanako", "tsunagu-first-2026").await;
+    assert!(p.body.contains("すでに使われています"), "{}", p.body);
+    // The new account logs in to the API; a new password replaces the old one.
+    let login_api = |password: &'static str| {
+        let u = url("/api/v1/login");
+        async move {
+            reqwest::Client::new()
+                .post(u)
+                .json(&serde_json::json!({"institution": "1390000099", "login_id": "hanako", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(login_api("tsunagu-first-2026").await, 200);
+    let svc = app.eligibility_access().await;
+    let hanako = svc
+        .find_account(Some("1390000099"), "hanako")
+        .await
+        .unwrap()
+        .unwrap();
+    let p = post(
+        &op,
+        &url(&format!("/ops/accounts/{}/password", hanako.id)),
+        &csrf,
+        &[("password", "tsunagu-second-2026")],
+    )
+    .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    assert!(p.body.contains("パスワードを再設定しました"));
+    assert_eq!(login_api("tsunagu-first-2026").await, 401);
+    assert_eq!(login_api("tsunagu-second-2026").await, 200);
+    // Import a CSV: three records, then the same file again adds nothing.
+    let records: Vec<_> = tsunagu_eligibility_domain::generate::Generator::new(99)
+        .take(3)
+        .map(|(_, q)| q)
+        .collect();
+    let mut csv = Vec::new();
+    tsunagu_eligibility_domain::csv_io::export(&mut csv, &records).unwrap();
+    let upload = |name: &'static str, bytes: Vec<u8>| {
+        let op = &op;
+        let u = url(&format!("/ops/import?csrf={csrf}"));
+        async move {
+            let r = op
+                .post(u)
+                .multipart(reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes).file_name(name),
+                ))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = upload("records.csv", csv.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("3 件の資格情報を取り込みました（登録済みのため省いたもの 0 件）"),
+        "{body}"
+    );
+    let (_, body) = upload("records.csv", csv.clone()).await;
+    assert!(
+        body.contains("0 件の資格情報を取り込みました（登録済みのため省いたもの 3 件）"),
+        "{body}"
+    );
+    // A file with a bad row is refused whole, naming the row.
+    let text = String::from_utf8(csv).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    // The second column is 保険者番号: letters are never one.
+    let mut cells: Vec<&str> = lines[2].splitn(3, ',').collect();
+    cells[1] = "06A39001";
+    let broken = cells.join(",");
+    lines[2] = &broken;
+    let (status, body) = upload("broken.csv", lines.join("\n").into_bytes()).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("取り込みませんでした"), "{body}");
+    assert!(body.contains("行 3"), "{body}");
+    // An institution's admin has no access to any of it.
+    let admin = login(&base, "1310000011", "admin").await;
+    let p = get(&admin, &url("/ops/institutions")).await;
+    assert_eq!(p.status, 403);
+    let page = get(&admin, &url("/menu")).await;
+    let p = post(
+        &admin,
+        &url("/ops/institutions"),
+        &page.csrf(),
+        &[("code", "1390000098"), ("name", "x")],
+    )
+    .await;
+    assert_eq!(p.status, 403);
+    app.stop().await;
+}

@@ -1,0 +1,316 @@
+//! The operating body's (実施機関) management screen on the eligibility service: medical
+//! institutions and their accounts (general, medical-information viewer, admin), new
+//! passwords for accounts, and importing qualification records from a CSV or result XML
+//! file. Operator accounts only; every rule is checked again in the store.
+
+use askama::Template;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use tsunagu_eligibility::access::{Account, Role};
+use tsunagu_kernel::DomainError;
+use tsunagu_kernel::error::Validator;
+
+use crate::elig::{EligState, Me, message, page, who};
+use crate::error::{AppError, AppResult};
+
+/// Largest import file accepted through the screen; bigger loads use `tsunagu eligibility import`.
+const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
+
+pub fn router() -> Router<EligState> {
+    Router::new()
+        .route("/ops/institutions", get(institutions).post(add_institution))
+        .route("/ops/accounts", post(add_account))
+        .route("/ops/accounts/{id}/password", post(reset_password))
+        .route(
+            "/ops/import",
+            post(import).layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES + 64 * 1024)),
+        )
+}
+
+/// One institution with its accounts.
+pub struct InstitutionRow {
+    code: String,
+    name: String,
+    accounts: Vec<Account>,
+}
+
+#[derive(Template)]
+#[template(path = "elig/institutions.html")]
+struct InstitutionsPage {
+    who: String,
+    csrf: String,
+    errors: Vec<String>,
+    notice: Option<String>,
+    institutions: Vec<InstitutionRow>,
+    roles: [Role; 3],
+}
+
+async fn render(
+    st: &EligState,
+    me: &Me,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> AppResult<Response> {
+    let mut accounts = st.search.access.institution_accounts(&me.account).await?;
+    let institutions = st
+        .search
+        .access
+        .institutions(&me.account)
+        .await?
+        .into_iter()
+        .map(|(code, name)| {
+            let (mine, rest): (Vec<Account>, Vec<Account>) = accounts
+                .drain(..)
+                .partition(|a| a.institution_code.as_deref() == Some(code.as_str()));
+            accounts = rest;
+            InstitutionRow {
+                code,
+                name,
+                accounts: mine,
+            }
+        })
+        .collect();
+    let status = if errors.is_empty() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let r = page(&InstitutionsPage {
+        who: who(&me.account),
+        csrf: me.session.csrf.clone(),
+        errors,
+        notice,
+        institutions,
+        roles: [Role::General, Role::Viewer, Role::Admin],
+    })?;
+    Ok((status, r).into_response())
+}
+
+/// Shows the page again with the domain error's message, or the error page for what a
+/// form cannot show.
+async fn failed(st: &EligState, me: &Me, e: DomainError) -> AppResult<Response> {
+    let msg = message(e)?;
+    render(st, me, vec![msg], None).await
+}
+
+fn operator_only(me: &Me) -> AppResult<()> {
+    if me.account.role == Role::Operator {
+        Ok(())
+    } else {
+        Err(AppError(DomainError::Forbidden(
+            "error.eligibility.operator_only",
+        )))
+    }
+}
+
+async fn institutions(State(st): State<EligState>, me: Me) -> AppResult<Response> {
+    render(&st, &me, Vec::new(), None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct InstitutionForm {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn add_institution(
+    State(st): State<EligState>,
+    me: Me,
+    Form(f): Form<InstitutionForm>,
+) -> AppResult<Response> {
+    operator_only(&me)?;
+    let code: String = f.code.trim().chars().filter(|c| *c != '-').collect();
+    let name = match tsunagu_kernel::values::person_name("name", &f.name, 80) {
+        Ok(n) => n,
+        Err(e) => return failed(&st, &me, e).await,
+    };
+    match st.search.access.create_institution(&code, &name).await {
+        Ok(()) => {
+            render(
+                &st,
+                &me,
+                Vec::new(),
+                Some(format!("医療機関 {code}（{name}）を登録しました。")),
+            )
+            .await
+        }
+        Err(e) => failed(&st, &me, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountForm {
+    #[serde(default)]
+    institution: String,
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn add_account(
+    State(st): State<EligState>,
+    me: Me,
+    Form(f): Form<AccountForm>,
+) -> AppResult<Response> {
+    operator_only(&me)?;
+    let mut v = Validator::new();
+    let login = v.check(tsunagu_accounts::StaffStore::parse_login_id(
+        "login_id",
+        &f.login_id,
+    ))?;
+    let name = v.check(tsunagu_kernel::values::person_name(
+        "display_name",
+        &f.display_name,
+        40,
+    ))?;
+    let role = match Role::parse(f.role.trim()) {
+        Some(r @ (Role::General | Role::Viewer | Role::Admin)) => Some(r),
+        _ => {
+            v.push(tsunagu_kernel::FieldError::new(
+                "role",
+                "error.invalid_choice",
+            ));
+            None
+        }
+    };
+    let password = v.check(tsunagu_accounts::password::validate_new(
+        "password",
+        &f.password,
+    ))?;
+    let known = st
+        .search
+        .access
+        .institutions(&me.account)
+        .await?
+        .into_iter()
+        .any(|(c, _)| c == f.institution.trim());
+    if !known {
+        v.push(tsunagu_kernel::FieldError::new(
+            "institution",
+            "error.eligibility.unknown_institution",
+        ));
+    }
+    if let Err(e) = v.finish() {
+        return failed(&st, &me, e).await;
+    }
+    let (Some(login), Some(name), Some(role), Some(password)) = (login, name, role, password)
+    else {
+        return failed(&st, &me, DomainError::invalid("form", "error.required")).await;
+    };
+    let hash = tsunagu_accounts::password::hash(password).await?;
+    match st
+        .search
+        .access
+        .create_account(Some(f.institution.trim()), &login, &name, role, &hash)
+        .await
+    {
+        Ok(_) => render(
+            &st,
+            &me,
+            Vec::new(),
+            Some(format!(
+                "{} の{}アカウント「{login}」を発行しました。初期パスワードを医療機関へ安全な方法で伝えてください。",
+                f.institution.trim(),
+                role.label()
+            )),
+        )
+        .await,
+        Err(e) => failed(&st, &me, e).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn reset_password(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+    Form(f): Form<PasswordForm>,
+) -> AppResult<Response> {
+    operator_only(&me)?;
+    let password = match tsunagu_accounts::password::validate_new("password", &f.password) {
+        Ok(p) => p,
+        Err(e) => return failed(&st, &me, e).await,
+    };
+    let hash = tsunagu_accounts::password::hash(password).await?;
+    st.search
+        .access
+        .reset_password(&me.account, id, &hash)
+        .await?;
+    // Sessions of the account end with the old password.
+    st.sessions
+        .delete_all(tsunagu_accounts::Realm::Staff, id)
+        .await?;
+    render(
+        &st,
+        &me,
+        Vec::new(),
+        Some("パスワードを再設定しました。ログイン中のセッションは終了しました。".into()),
+    )
+    .await
+}
+
+async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult<Response> {
+    operator_only(&me)?;
+    let (_, files) = match crate::pages::docs_support::read_multipart(mp).await {
+        Ok(x) => x,
+        Err(e) => return failed(&st, &me, e).await,
+    };
+    let Some((_, bytes, file_name)) = files.into_iter().next() else {
+        return render(
+            &st,
+            &me,
+            vec!["取り込むファイル（CSV または XML）を選んでください。".into()],
+            None,
+        )
+        .await;
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return render(
+            &st,
+            &me,
+            vec!["ファイルは UTF-8 の CSV または XML で保存してください。".into()],
+            None,
+        )
+        .await;
+    };
+    let records = match tsunagu_eligibility_domain::read_import(&file_name, &text) {
+        Ok(r) => r,
+        Err(mut problems) => {
+            let more = problems.len().saturating_sub(20);
+            problems.truncate(20);
+            let mut errors = vec![format!(
+                "{file_name} に誤りがあるため、取り込みませんでした。修正してもう一度取り込んでください。"
+            )];
+            errors.extend(problems);
+            if more > 0 {
+                errors.push(format!("ほか {more} 件"));
+            }
+            return render(&st, &me, errors, None).await;
+        }
+    };
+    let (imported, held) = st.search.store.import_new(records).await?;
+    render(
+        &st,
+        &me,
+        Vec::new(),
+        Some(format!(
+            "{file_name} から {imported} 件の資格情報を取り込みました（登録済みのため省いたもの {held} 件）。"
+        )),
+    )
+    .await
+}
