@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, enrolTotp, assertNoHorizontalScroll } from './support.mjs';
+import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, enrolTotp, assertNoHorizontalScroll, patientLogin, bookReturnVisit, staffLogin } from './support.mjs';
 
 let server;
 let browser;
@@ -130,11 +130,7 @@ test('staff book a patient with no account and see it on the schedule and recept
 test('staff confirm a patient\'s insurance with the eligibility service and the patient sees it', async () => {
   const pctx = await browser.newContext(PHONE);
   const p = await pctx.newPage();
-  await p.goto(`${server.base}/login`);
-  await p.fill('#phone', '090-0000-0002');
-  await p.fill('#password', DEMO_PASSWORD);
-  await p.click('button.primary');
-  await p.waitForURL('**/my');
+  await patientLogin(p, server.base, '090-0000-0002');
   // Register the seed's 新橋 太郎 card (valid in the demo eligibility data).
   await p.click('a[href^="/my/insurance/"] >> nth=0');
   await p.waitForURL(/\/my\/insurance\/\d+/);
@@ -153,29 +149,12 @@ test('staff confirm a patient\'s insurance with the eligibility service and the 
   await p.waitForLoadState();
   assert.match(await p.textContent('main'), /保険証の情報を保存しました/);
   // Book a return visit for herself.
-  await p.goto(`${server.base}/c/tsunagu-central`);
-  await p.click('.cards a.button >> nth=0');
-  await p.waitForURL(/\/c\/tsunagu-central\/book/);
-  await p.check('input[name=patient] >> nth=0');
-  await p.check('input[name=kind][value=return]');
-  await p.click('form[action="/c/tsunagu-central/book"] button');
-  await p.waitForLoadState();
-  await p.locator('input[name=slot]').last().check();
-  await p.click('form[action="/c/tsunagu-central/book/confirm"] button.primary');
-  await p.waitForURL(/book\/confirm/);
-  await p.click('button.primary');
-  await p.waitForURL(/\/my\/bookings\/\d+\?done=booked/);
-  const bookingId = p.url().match(/bookings\/(\d+)/)[1];
+  const bookingId = await bookReturnVisit(p, server.base);
 
   // The clinic's clerk checks it with the eligibility service.
   const sctx = await browser.newContext(PC);
   const s = await sctx.newPage();
-  await s.goto(`${server.base}/staff/login`);
-  await s.fill('#facility', 'tsunagu-central');
-  await s.fill('#login_id', 'clerk');
-  await s.fill('#password', DEMO_PASSWORD);
-  await s.click('button.primary');
-  await s.waitForURL(/\/staff$/);
+  await staffLogin(s, server.base, 'tsunagu-central', 'clerk');
   await s.goto(`${server.base}/staff/bookings/${bookingId}`);
   await s.click('form[action$="/insurance/check"] button');
   await s.waitForLoadState();

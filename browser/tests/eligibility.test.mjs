@@ -2,9 +2,12 @@
 // outage and a patient is recorded; after recovery the function opens for the institution;
 // a general account is refused; a viewer searches 新橋太郎 / 昭和29年3月26日 / 男性 / 東京都,
 // gets two hits, opens one, registers an inquiry number, downloads the XML, next patient.
+// Then the same from a clinic on tsunagu: a visit during the outage is recorded with the
+// patient's four facts and confirmed by them after recovery; and the operating body's
+// screen for institutions and accounts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, PC, SHOTS, DEMO_PASSWORD } from './support.mjs';
+import { startServer, launch, PC, PHONE, SHOTS, DEMO_PASSWORD, assertNoHorizontalScroll, patientLogin, bookReturnVisit, staffLogin, enrolTotp } from './support.mjs';
 
 let server;
 let browser;
@@ -97,4 +100,121 @@ test('outage, recovery, and the four-facts search', async () => {
   assert.match(await op.textContent('main'), /search/);
   await op.screenshot({ path: `${SHOTS}elig-05-monitoring.png`, fullPage: true });
   await Promise.all([opCtx.close(), vCtx.close(), gCtx.close()]);
+});
+
+test('a clinic records a visit during the outage and confirms it by four facts after recovery', async () => {
+  // A patient who uses マイナ保険証 books a return visit.
+  const pctx = await browser.newContext(PHONE);
+  const p = await pctx.newPage();
+  await patientLogin(p, server.base, '090-0000-0002');
+  await p.click('a[href^="/my/insurance/"] >> nth=0');
+  await p.waitForURL(/\/my\/insurance\/\d+/);
+  await p.check('input[name=kind][value=myna]');
+  await p.click('form[action^="/my/insurance/"] button.primary');
+  await p.waitForLoadState();
+  assert.match(await p.textContent('main'), /保存しました/);
+  const bookingId = await bookReturnVisit(p, server.base);
+
+  // The national system goes down.
+  const opCtx = await browser.newContext(PC);
+  const op = await opCtx.newPage();
+  await login(op, '', 'jisshi');
+  await op.goto(`${server.eligibility}/ops`);
+  await op.click('form[action="/ops/outage"] button');
+  await op.waitForURL('**/ops');
+  assert.match(await op.textContent('main'), /システム障害中/);
+
+  // The clerk records the visit with the facts the patient states.
+  const sctx = await browser.newContext(PC);
+  const s = await sctx.newPage();
+  await staffLogin(s, server.base, 'tsunagu-central', 'clerk');
+  await s.goto(`${server.base}/staff/bookings/${bookingId}`);
+  await s.click('#outage-visit summary');
+  await s.fill('#ov-name', '新橋　太郎');
+  await s.fill('#ov-kana', '');
+  await s.fill('#ov-birth', '1954-03-26');
+  await s.selectOption('#ov-sex', '1');
+  await s.fill('#ov-address', '東京都');
+  await s.click('form[action$="/insurance/outage-visit"] button');
+  await s.waitForURL(/done=outage/);
+  assert.match(await s.textContent('main'), /障害時来院として記録しました/);
+  await s.screenshot({ path: `${SHOTS}pc-15-outage-visit.png`, fullPage: true });
+
+  // Recovery; the operating body opens the period for the clinic's institution.
+  await op.click('form[action="/ops/outage"] button');
+  await op.waitForURL('**/ops');
+  await op.fill('#starts', local(new Date(Date.now() - 3600 * 1000)));
+  await op.fill('#ends', local(new Date(Date.now() + 48 * 3600 * 1000)));
+  await op.fill('#institutions', CODE);
+  await op.fill('#notice', '復旧に伴い緊急時医療情報・資格確認機能を開放しました。');
+  await op.click('form[action="/ops/periods"] button');
+  await op.waitForURL('**/ops');
+
+  // Two records match the seed's 新橋 太郎: the clerk picks the patient's own.
+  await s.click('form[action$="/insurance/four-facts"] button');
+  await s.waitForLoadState();
+  assert.match(await s.textContent('#four-facts-candidates'), /昭和29年3月26日/);
+  await s.screenshot({ path: `${SHOTS}pc-16-four-facts-candidates.png`, fullPage: true });
+  await s.click('#four-facts-candidates button >> nth=0');
+  await s.waitForLoadState();
+  assert.match(await s.textContent('#booking-checks'), /4情報（方法3）/);
+  await s.screenshot({ path: `${SHOTS}pc-17-four-facts-confirmed.png`, fullPage: true });
+  // The same page holds on a phone-sized screen.
+  const mctx = await browser.newContext({ ...PHONE, storageState: await sctx.storageState() });
+  const m = await mctx.newPage();
+  await m.goto(`${server.base}/staff/bookings/${bookingId}`);
+  await assertNoHorizontalScroll(m, assert);
+  await m.screenshot({ path: `${SHOTS}phone-18-staff-booking-checks.png`, fullPage: true });
+
+  // The patient sees that the clinic confirmed it.
+  await p.goto(`${server.base}/my`);
+  await p.click('a[href^="/my/insurance/"] >> nth=0');
+  assert.match(await p.textContent('main'), /保険資格が医療機関により確認されました/);
+
+  // The operating body's screen for institutions and accounts.
+  await op.goto(`${server.eligibility}/ops/institutions`);
+  await op.fill('#code', '1390000099');
+  await op.fill('#iname', 'つなぐ新町診療所');
+  await op.click('form[action="/ops/institutions"] button');
+  await op.waitForLoadState();
+  assert.match(await op.textContent('main'), /つなぐ新町診療所）を登録しました/);
+  await op.selectOption('#institution', '1390000099');
+  await op.selectOption('#role', 'viewer');
+  await op.fill('#login_id', 'hanako');
+  await op.fill('#display_name', '閲覧 花子');
+  await op.fill('#password', 'tsunagu-first-2026');
+  await op.click('form[action="/ops/accounts"] button');
+  await op.waitForLoadState();
+  assert.match(await op.textContent('main'), /「hanako」を発行しました/);
+  await op.screenshot({ path: `${SHOTS}elig-06-institutions.png`, fullPage: true });
+  await Promise.all([pctx.close(), opCtx.close(), sctx.close(), mctx.close()]);
+});
+
+test('a facility admin links the facility\'s own eligibility account', async () => {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}/staff/login`);
+  await page.fill('#facility', 'tsunagu-north');
+  await page.fill('#login_id', 'admin');
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL('**/staff/totp/enrol');
+  await enrolTotp(page);
+  await page.waitForURL(/\/staff$/);
+  await page.goto(`${server.base}/staff/settings`);
+  assert.match(await page.textContent('#eligibility'), /1110000022 \/ viewer/);
+  await page.fill('#elig_institution', '1110000022');
+  await page.fill('#elig_login_id', 'admin');
+  await page.fill('#elig_password', 'not-the-password');
+  await page.click('form[action="/staff/settings/eligibility"] button');
+  await page.waitForLoadState();
+  assert.match(await page.textContent('main'), /ログインできませんでした/);
+  await page.fill('#elig_institution', '1110000022');
+  await page.fill('#elig_login_id', 'admin');
+  await page.fill('#elig_password', DEMO_PASSWORD);
+  await page.click('form[action="/staff/settings/eligibility"] button');
+  await page.waitForURL(/\/staff\/settings/);
+  assert.match(await page.textContent('#eligibility'), /1110000022 \/ admin/);
+  await page.locator('#eligibility').screenshot({ path: `${SHOTS}pc-18-eligibility-link.png` });
+  await ctx.close();
 });

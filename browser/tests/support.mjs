@@ -87,3 +87,40 @@ export async function assertNoHorizontalScroll(page, assert) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `page overflows horizontally by ${overflow}px`);
 }
+
+// A patient logs in with the demo password.
+export async function patientLogin(page, base, phone) {
+  await page.goto(`${base}/login`);
+  await page.fill('#phone', phone);
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL('**/my');
+}
+
+// The logged-in patient books a return visit for herself at つなぐ中央病院, the last time
+// offered (days away, so still changeable whatever today is); answers the booking id.
+export async function bookReturnVisit(page, base) {
+  await page.goto(`${base}/c/tsunagu-central`);
+  await page.click('.cards a.button >> nth=0');
+  await page.waitForURL(/\/c\/tsunagu-central\/book/);
+  await page.check('input[name=patient] >> nth=0');
+  await page.check('input[name=kind][value=return]');
+  await page.click('form[action="/c/tsunagu-central/book"] button');
+  await page.waitForLoadState();
+  await page.locator('input[name=slot]').last().check();
+  await page.click('form[action="/c/tsunagu-central/book/confirm"] button.primary');
+  await page.waitForURL(/book\/confirm/);
+  await page.click('button.primary');
+  await page.waitForURL(/\/my\/bookings\/\d+\?done=booked/);
+  return page.url().match(/bookings\/(\d+)/)[1];
+}
+
+// A staff member without TOTP logs in to a facility.
+export async function staffLogin(page, base, facility, login) {
+  await page.goto(`${base}/staff/login`);
+  await page.fill('#facility', facility);
+  await page.fill('#login_id', login);
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL(/\/staff$/);
+}

@@ -31,8 +31,9 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 12] = [
+const SETTING_KEYS: [&str; 13] = [
     "listen",
+    "secret_key",
     "data_dir",
     "database_url",
     "public_url",
@@ -75,6 +76,10 @@ pub struct Settings {
     pub jobs: JobSettings,
     /// The eligibility service (オンライン資格確認) run beside the platform.
     pub eligibility: EligibilitySettings,
+    /// Key (base64url, 32 bytes) sealing secrets kept for clinics, such as their eligibility
+    /// passwords; absent: `secret.key` in the data directory, created on first start.
+    /// `tsunagu admin new-key` prints one.
+    pub secret_key: Option<Secret>,
 }
 
 /// Where the eligibility service runs.
@@ -127,6 +132,40 @@ impl Default for EligibilitySettings {
     }
 }
 
+impl Settings {
+    /// The sealing key: the configured one, else `secret.key` in the data directory,
+    /// created (readable by this user only) on first start.
+    pub fn sealing_key(&self) -> anyhow::Result<String> {
+        if let Some(k) = &self.secret_key {
+            return Ok(k.expose().to_string());
+        }
+        let path = self.data_dir.join("secret.key");
+        match std::fs::read_to_string(&path) {
+            Ok(k) => Ok(k.trim().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.data_dir)?;
+                let key = tsunagu_kernel::seal::new_key();
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                match opts.open(&path) {
+                    Ok(mut f) => {
+                        std::io::Write::write_all(&mut f, key.as_bytes())?;
+                        Ok(key)
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Ok(std::fs::read_to_string(&path)?.trim().to_string())
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -142,6 +181,7 @@ impl Default for Settings {
             sms: None,
             jobs: JobSettings::default(),
             eligibility: EligibilitySettings::default(),
+            secret_key: None,
         }
     }
 }

@@ -14,7 +14,7 @@ use tsunagu_kernel::{DomainError, DomainResult, FieldError};
 use crate::outage::FourFacts;
 
 /// A facility's institution account at the eligibility service.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Link {
     /// 医療機関コード.
     pub institution: String,
@@ -35,6 +35,16 @@ pub struct Outcome {
     pub confirmation_date: String,
     /// The institution that asked.
     pub institution: String,
+}
+
+// The password must never reach a log through `{:?}`.
+impl std::fmt::Debug for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Link")
+            .field("institution", &self.institution)
+            .field("login_id", &self.login_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Outcome {
@@ -71,7 +81,7 @@ struct Lookup {
     confirmation_date: String,
 }
 
-/// The eligibility API client; tokens are cached per facility and renewed on a 401.
+/// The eligibility API client; tokens are cached per account and renewed on a 401.
 #[derive(Clone)]
 pub struct EligibilityClient {
     http: reqwest::Client,
@@ -108,14 +118,17 @@ impl EligibilityClient {
         }
     }
 
-    /// Whether `facility` has an account to ask with.
-    pub fn linked(&self, facility: &str) -> bool {
-        !self.base.is_empty() && self.links.contains_key(facility)
+    /// The account the configuration (or the demo) gives `facility` (its slug); a link the
+    /// facility's admin stored takes precedence (see [`crate::links`]).
+    pub fn configured(&self, facility: &str) -> Option<Link> {
+        self.links.get(facility).cloned()
     }
 
-    async fn token(&self, facility: &str, link: &Link, renew: bool) -> DomainResult<String> {
+    async fn token(&self, link: &Link, renew: bool) -> DomainResult<String> {
+        // One token per account: a changed link (another account) logs in afresh.
+        let key = format!("{}/{}", link.institution, link.login_id);
         let mut tokens = self.tokens.lock().await;
-        if !renew && let Some(t) = tokens.get(facility) {
+        if !renew && let Some(t) = tokens.get(&key) {
             return Ok(t.clone());
         }
         let r = self
@@ -129,30 +142,31 @@ impl EligibilityClient {
             .send()
             .await
             .map_err(unreachable)?;
+        if r.status().as_u16() == 401 {
+            return Err(DomainError::Conflict("error.insurance.link_login_failed"));
+        }
         if !r.status().is_success() {
             return Err(unreachable(format!("login answered {}", r.status())));
         }
         let t: Token = r.json().await.map_err(unreachable)?;
-        tokens.insert(facility.to_string(), t.token.clone());
+        tokens.insert(key, t.token.clone());
         Ok(t.token)
     }
 
-    /// Calls `path` as `facility`'s account: logs in when needed and once more on a 401.
+    /// Calls `path` as `link`'s account: logs in when needed and once more on a 401.
     /// Answers the status and the body; refusals are the caller's to interpret.
     async fn call<B: Serialize>(
         &self,
-        facility: &str,
+        link: &Link,
         path: &str,
         body: &B,
     ) -> DomainResult<(u16, serde_json::Value)> {
-        let link = self
-            .links
-            .get(facility)
-            .filter(|_| !self.base.is_empty())
-            .ok_or(DomainError::Conflict("error.insurance.not_linked"))?;
+        if self.base.is_empty() {
+            return Err(DomainError::Conflict("error.insurance.not_linked"));
+        }
         let mut renew = false;
         loop {
-            let token = self.token(facility, link, renew).await?;
+            let token = self.token(link, renew).await?;
             let r = self
                 .http
                 .post(format!("{}{path}", self.base))
@@ -171,30 +185,41 @@ impl EligibilityClient {
         }
     }
 
-    fn institution(&self, facility: &str) -> String {
-        self.links
-            .get(facility)
-            .map(|l| l.institution.clone())
-            .unwrap_or_default()
-    }
-
-    fn outcome(&self, facility: &str, v: serde_json::Value) -> DomainResult<Outcome> {
+    fn outcome(link: &Link, v: serde_json::Value) -> DomainResult<Outcome> {
         let l: Lookup = serde_json::from_value(v).map_err(unreachable)?;
         Ok(Outcome {
             validity: l.validity,
             validity_name: l.validity_name,
             confirmation_date: l.confirmation_date,
-            institution: self.institution(facility),
+            institution: link.institution.clone(),
         })
     }
 
-    /// Asks by card numbers (method 2) as `facility`'s account.
-    pub async fn by_card(&self, facility: &str, q: &Query) -> DomainResult<Outcome> {
-        match self
-            .call(facility, "/api/v1/qualifications/by-card", q)
-            .await?
-        {
-            (200, v) => self.outcome(facility, v),
+    /// Logs in as `link` and reads the institution's state: proves a link before it is
+    /// stored. Answers the mode (`normal`, `outage`, `recovered`).
+    pub async fn verify(&self, link: &Link) -> DomainResult<String> {
+        if self.base.is_empty() {
+            return Err(DomainError::Conflict("error.insurance.not_linked"));
+        }
+        let token = self.token(link, true).await?;
+        let r = self
+            .http
+            .get(format!("{}/api/v1/status", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if !r.status().is_success() {
+            return Err(unreachable(format!("status answered {}", r.status())));
+        }
+        let v: serde_json::Value = r.json().await.map_err(unreachable)?;
+        Ok(v["mode"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Asks by card numbers (method 2) as `link`'s account.
+    pub async fn by_card(&self, link: &Link, q: &Query) -> DomainResult<Outcome> {
+        match self.call(link, "/api/v1/qualifications/by-card", q).await? {
+            (200, v) => Self::outcome(link, v),
             (403, v) => Err(refusal(&v)),
             (s, _) => Err(unreachable(format!("lookup answered {s}"))),
         }
@@ -203,14 +228,14 @@ impl EligibilityClient {
     /// Records a visit while the service is down (only then); answers the service's id of
     /// the visit, which the four-facts search after recovery needs. `label` names the visit
     /// for the institution (no personal data).
-    pub async fn record_outage_visit(&self, facility: &str, label: &str) -> DomainResult<i64> {
+    pub async fn record_outage_visit(&self, link: &Link, label: &str) -> DomainResult<i64> {
         #[derive(Deserialize)]
         struct Visit {
             id: i64,
         }
         match self
             .call(
-                facility,
+                link,
                 "/api/v1/outage-visits",
                 &serde_json::json!({ "label": label }),
             )
@@ -225,7 +250,7 @@ impl EligibilityClient {
     /// Searches by four facts for an outage-time visit (method 3), judged at `on`.
     pub async fn four_facts(
         &self,
-        facility: &str,
+        link: &Link,
         visit: i64,
         facts: &FourFacts,
         on: jiff::civil::Date,
@@ -249,15 +274,13 @@ impl EligibilityClient {
             result: Option<serde_json::Value>,
         }
         match self
-            .call(facility, "/api/v1/qualifications/by-four-facts", &body)
+            .call(link, "/api/v1/qualifications/by-four-facts", &body)
             .await?
         {
             (200, v) => {
                 let a: Answer = serde_json::from_value(v).map_err(unreachable)?;
                 match (a.outcome.as_str(), a.result) {
-                    ("single", Some(r)) => {
-                        Ok(FourFactsAnswer::Confirmed(self.outcome(facility, r)?))
-                    }
+                    ("single", Some(r)) => Ok(FourFactsAnswer::Confirmed(Self::outcome(link, r)?)),
                     ("list", _) => Ok(FourFactsAnswer::Candidates(a.candidates)),
                     ("too_many", _) => Ok(FourFactsAnswer::TooMany(a.count)),
                     _ => Ok(FourFactsAnswer::NotFound),
@@ -272,7 +295,7 @@ impl EligibilityClient {
     /// Opens the candidate `id` of a four-facts list, judged at `on`.
     pub async fn four_facts_pick(
         &self,
-        facility: &str,
+        link: &Link,
         visit: i64,
         id: i64,
         on: jiff::civil::Date,
@@ -281,13 +304,13 @@ impl EligibilityClient {
             serde_json::json!({ "outage_visit": visit, "confirmation_date": on.to_string() });
         match self
             .call(
-                facility,
+                link,
                 &format!("/api/v1/qualifications/by-four-facts/{id}"),
                 &body,
             )
             .await?
         {
-            (200, v) => self.outcome(facility, v),
+            (200, v) => Self::outcome(link, v),
             (404, _) => Err(DomainError::NotFound),
             (403 | 409, v) => Err(refusal(&v)),
             (s, _) => Err(unreachable(format!("four-facts view answered {s}"))),

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 pub mod check;
+pub mod links;
 pub mod outage;
 
 use serde::Serialize;

@@ -198,6 +198,8 @@ impl Application {
                 dev_outbox: transports.captures_any(),
                 files_root: settings.data_dir.join("files"),
                 eligibility: eligibility_client,
+                sealer: tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+                    .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?,
             },
         );
         if settings.demo {

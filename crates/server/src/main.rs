@@ -90,6 +90,9 @@ enum AdminTask {
         #[command(subcommand)]
         task: AuditTask,
     },
+    /// Print a new key for `secret_key`, which seals secrets kept for clinics. Without one
+    /// configured, `secret.key` in the data directory is used (created on first start).
+    NewKey,
     /// Create a platform operator account.
     CreateOperator {
         /// Login id.
@@ -206,6 +209,11 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
+    if let AdminTask::NewKey = task {
+        // Needs no database: a key for `secret_key` (TSUNAGU_SECRET_KEY).
+        println!("{}", tsunagu_kernel::seal::new_key());
+        return Ok(());
+    }
     let db = open_db(settings).await?;
     let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> =
         std::sync::Arc::new(tsunagu_kernel::SystemClock);
@@ -244,6 +252,7 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
             println!("operator {login_id} created; TOTP is enrolled at first login");
             Ok(())
         }
+        AdminTask::NewKey => Ok(()),
     }
 }
 

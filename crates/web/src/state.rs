@@ -29,6 +29,8 @@ pub struct WebConfig {
     pub files_root: std::path::PathBuf,
     /// The eligibility service's API, for verifying insurance (A4).
     pub eligibility: tsunagu_insurance::check::EligibilityClient,
+    /// Seals secrets kept for facilities (their eligibility passwords).
+    pub sealer: tsunagu_kernel::seal::Sealer,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).
@@ -60,6 +62,8 @@ pub struct AppState {
     pub files: FileStore,
     /// Insurance registrations.
     pub insurance: InsuranceStore,
+    /// Facilities' accounts at the eligibility service, as their admins set them.
+    pub eligibility_links: tsunagu_insurance::links::LinkStore,
 }
 
 impl AppState {
@@ -89,6 +93,11 @@ impl AppState {
             booker,
             files,
             insurance: InsuranceStore::new(db.clone(), clock.clone()),
+            eligibility_links: tsunagu_insurance::links::LinkStore::new(
+                db.clone(),
+                clock.clone(),
+                config.sealer.clone(),
+            ),
             accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
             audit: AuditLog::new(db.clone(), clock.clone()),

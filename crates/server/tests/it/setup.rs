@@ -265,3 +265,99 @@ async fn hours_and_closures_shape_the_slots_and_maintenance_stops_bookings() {
     assert_eq!(p.status, 403);
     app.stop().await;
 }
+
+/// A facility's admin links the facility's own eligibility account on the settings screen:
+/// the login is tried before saving, the password is sealed in the database, and the link
+/// replaces the configured one until removed.
+#[tokio::test]
+async fn admins_link_their_eligibility_account() {
+    let app = TestApp::spawn().await;
+    let admin = staff(&app, "admin").await;
+    let page = admin.get("/staff/settings").await;
+    assert!(page.body.contains("0110000033 / viewer"), "{}", page.body);
+    assert!(page.body.contains("サーバーの設定ファイルによる連携"));
+    let save = |fields: Vec<(&'static str, &'static str)>| {
+        let admin = &admin;
+        let csrf = page.csrf();
+        async move {
+            admin
+                .post("/staff/settings/eligibility", &csrf, &fields)
+                .await
+        }
+    };
+    let p = save(vec![
+        ("institution", "12345"),
+        ("login_id", ""),
+        ("password", ""),
+    ])
+    .await;
+    assert_eq!(p.status, 422);
+    assert!(
+        p.body.contains("医療機関コードは10桁の数字です"),
+        "{}",
+        p.body
+    );
+    // A wrong password is found out before anything is stored.
+    let p = save(vec![
+        ("institution", "0110000033"),
+        ("login_id", "general"),
+        ("password", "wrong-password-1"),
+    ])
+    .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("ログインできませんでした"), "{}", p.body);
+    let p = save(vec![
+        ("institution", "0110000033"),
+        ("login_id", "general"),
+        ("password", tsunagu_server::demo::DEMO_PASSWORD),
+    ])
+    .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let page = admin.get("/staff/settings").await;
+    assert!(page.body.contains("0110000033 / general"), "{}", page.body);
+    assert!(!page.body.contains(tsunagu_server::demo::DEMO_PASSWORD));
+    let f = app
+        .state
+        .facilities
+        .by_slug("sapporo-hikari")
+        .await
+        .unwrap();
+    let sealed: String = sqlx::query_scalar(
+        "SELECT password_sealed FROM facility_eligibility_links WHERE facility_id = $1",
+    )
+    .bind(f.id.0)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert!(!sealed.contains("tsunagu-demo"));
+    let link = app
+        .state
+        .eligibility_links
+        .get(f.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(link.password, tsunagu_server::demo::DEMO_PASSWORD);
+    // Audited; other roles may not change it.
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'facility.eligibility_link'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    let clerk = staff(&app, "clerk").await;
+    let cp = clerk.get("/staff").await;
+    let p = clerk
+        .post("/staff/settings/eligibility/remove", &cp.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 403);
+    // Removing it falls back to the configured link.
+    let p = admin
+        .post("/staff/settings/eligibility/remove", &page.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303);
+    let page = admin.get("/staff/settings").await;
+    assert!(page.body.contains("0110000033 / viewer"), "{}", page.body);
+    app.stop().await;
+}

@@ -590,7 +590,7 @@ async fn retry_job(
 }
 
 #[derive(Deserialize, Default, Clone)]
-pub struct StaffForm {
+pub(crate) struct StaffForm {
     #[serde(default)]
     login_id: String,
     #[serde(default)]
@@ -610,9 +610,10 @@ struct Settings {
     suspended: bool,
     staff: Vec<StaffUser>,
     form: StaffForm,
+    link: super::staff_insurance::LinkView,
 }
 
-async fn settings_page(
+pub(crate) async fn settings_page(
     st: &AppState,
     ctx: PageCtx,
     me: &StaffMember,
@@ -621,6 +622,7 @@ async fn settings_page(
 ) -> AppResult<Response> {
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
+    let link = super::staff_insurance::link_view(st, me).await?;
     page_status(
         form_status(&errors),
         &Settings {
@@ -630,6 +632,7 @@ async fn settings_page(
             suspended: facility.online_suspended,
             staff,
             form,
+            link,
         },
     )
 }

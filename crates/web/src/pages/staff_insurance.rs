@@ -43,6 +43,114 @@ pub fn router() -> Router<AppState> {
             "/staff/bookings/{id}/insurance/four-facts/{candidate}",
             post(four_facts_pick),
         )
+        .route("/staff/settings/eligibility", post(save_link))
+        .route("/staff/settings/eligibility/remove", post(remove_link))
+}
+
+/// The facility's link as the settings screen shows it (never the password).
+#[derive(Default)]
+pub struct LinkView {
+    /// 医療機関コード and user id in use.
+    pub current: Option<(String, String)>,
+    /// Whether it comes from the configuration rather than this screen.
+    pub from_config: bool,
+}
+
+pub(crate) async fn link_view(st: &AppState, me: &StaffMember) -> AppResult<LinkView> {
+    Ok(match st.eligibility_links.get(me.scope()).await? {
+        Some(l) => LinkView {
+            current: Some((l.institution, l.login_id)),
+            from_config: false,
+        },
+        None => match st.config.eligibility.configured(&me.facility.slug) {
+            Some(l) => LinkView {
+                current: Some((l.institution, l.login_id)),
+                from_config: true,
+            },
+            None => LinkView::default(),
+        },
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct LinkForm {
+    #[serde(default)]
+    institution: String,
+    #[serde(default)]
+    login_id: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// Stores the facility's account at the eligibility service, after proving it logs in.
+async fn save_link(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<LinkForm>,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    let checked = async {
+        let link = tsunagu_insurance::check::Link::parse(&f.institution, &f.login_id, &f.password)?;
+        st.config.eligibility.verify(&link).await?;
+        Ok::<_, DomainError>(link)
+    }
+    .await;
+    let link = match checked {
+        Ok(l) => l,
+        Err(e) => {
+            // The settings screen has other forms: this one's fields are `elig_*`.
+            let e = match e {
+                DomainError::Invalid(fs) => DomainError::Invalid(
+                    fs.into_iter()
+                        .map(|mut f| {
+                            f.field = format!("elig_{}", f.field).into();
+                            f
+                        })
+                        .collect(),
+                ),
+                other => other,
+            };
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            return super::staff::settings_page(&st, ctx, &me, errors, Default::default()).await;
+        }
+    };
+    st.eligibility_links
+        .save(me.scope(), &link, me.user.id)
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "facility.eligibility_link",
+        format!(
+            "institution={} login_id={}",
+            link.institution, link.login_id
+        ),
+        &ip,
+    )
+    .await?;
+    Ok(see_other("/staff/settings#eligibility"))
+}
+
+async fn remove_link(
+    State(st): State<AppState>,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    st.eligibility_links.remove(me.scope()).await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "facility.eligibility_link",
+        "removed".into(),
+        &ip,
+    )
+    .await?;
+    Ok(see_other("/staff/settings#eligibility"))
 }
 
 /// What a form on the booking's page leaves for it to show.
@@ -84,6 +192,8 @@ pub struct OutageForm {
 /// The recorded outage-time visit, for the page.
 pub struct OutageView {
     pub visit_date: String,
+    /// 生年月日 in 和暦, as the eligibility service lists it.
+    pub birth: String,
     pub facts: FourFacts,
     pub sex_key: &'static str,
 }
@@ -107,6 +217,8 @@ pub(crate) async fn section(
 ) -> AppResult<(Option<OutageView>, Vec<CheckRow>, OutageForm)> {
     let outage = st.insurance.outage_visit(b.id).await?.map(|o| OutageView {
         visit_date: o.visit_date.to_string(),
+        birth: tsunagu_calendar::wareki::to_wareki(o.facts.birth_date)
+            .map_or_else(|| o.facts.birth_date.to_string(), |w| w.to_string()),
         sex_key: o.facts.sex.label_key(),
         facts: o.facts,
     });
@@ -143,6 +255,22 @@ pub(crate) async fn section(
         }
     };
     Ok((outage, checks, form))
+}
+
+/// The facility's account at the eligibility service: the one its admin stored, else the
+/// configuration's.
+pub(crate) async fn link_for(
+    st: &AppState,
+    me: &StaffMember,
+) -> AppResult<tsunagu_insurance::check::Link> {
+    match st.eligibility_links.get(me.scope()).await? {
+        Some(l) => Ok(l),
+        None => st
+            .config
+            .eligibility
+            .configured(&me.facility.slug)
+            .ok_or_else(|| DomainError::Conflict("error.insurance.not_linked").into()),
+    }
 }
 
 /// Keeps an answer with the booking and the registration, audited.
@@ -212,11 +340,8 @@ pub(crate) async fn run_insurance_check(
         branch: reg.branch.clone().unwrap_or_default(),
         confirmation_date: on.to_string(),
     };
-    let outcome = st
-        .config
-        .eligibility
-        .by_card(&me.facility.slug, &query)
-        .await?;
+    let link = link_for(st, me).await?;
+    let outcome = st.config.eligibility.by_card(&link, &query).await?;
     keep(
         st,
         me,
@@ -252,10 +377,11 @@ pub(crate) async fn run_record_outage_visit(
         &f.insurer_name,
     )?;
     // The service learns only that booking N came; the facts stay here until the search.
+    let link = link_for(st, me).await?;
     let remote = st
         .config
         .eligibility
-        .record_outage_visit(&me.facility.slug, &format!("booking-{}", b.id))
+        .record_outage_visit(&link, &format!("booking-{}", b.id))
         .await?;
     st.insurance
         .record_outage_visit(b.id, remote, today_jst(st), &facts, me.user.id)
@@ -290,16 +416,16 @@ pub(crate) async fn run_four_facts(
         .await?
         .ok_or(DomainError::Conflict("error.insurance.no_outage_visit"))?;
     let client = &st.config.eligibility;
-    let slug = &me.facility.slug;
+    let link = link_for(st, me).await?;
     let answer = match pick {
         Some(c) => FourFactsAnswer::Confirmed(
             client
-                .four_facts_pick(slug, visit.remote_id, c, visit.visit_date)
+                .four_facts_pick(&link, visit.remote_id, c, visit.visit_date)
                 .await?,
         ),
         None => {
             client
-                .four_facts(slug, visit.remote_id, &visit.facts, visit.visit_date)
+                .four_facts(&link, visit.remote_id, &visit.facts, visit.visit_date)
                 .await?
         }
     };
