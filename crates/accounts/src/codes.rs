@@ -1,14 +1,16 @@
 //! One-time SMS codes: sign-up, password reset, phone change.
 //!
-//! A code is 6 random digits, valid for 10 minutes, stored only as a digest. Five wrong
-//! entries burn it. Issuing a new code for the same purpose and number retires the old
+//! A code is 6 random digits, valid for 10 minutes, stored only as a keyed digest
+//! (HMAC-SHA256 under the platform's secret key, kept outside the database): a copy of the
+//! database alone cannot try the million possible codes. Five wrong entries burn it. Issuing a new code for the same purpose and number retires the old
 //! one, so only the newest SMS works.
 
 use std::sync::Arc;
 
 use subtle::ConstantTimeEq;
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};
-use tsunagu_kernel::secret::{numeric_code, token_digest};
+use tsunagu_kernel::seal::Sealer;
+use tsunagu_kernel::secret::numeric_code;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, Phone};
 
 /// How long a code lives.
@@ -43,17 +45,18 @@ impl Purpose {
 pub struct CodeStore {
     db: Db,
     clock: Arc<dyn Clock>,
-}
-
-fn digest(phone: &Phone, code: &str) -> String {
-    // Binding the number into the digest stops one code's digest matching another number's.
-    token_digest(&format!("{}:{code}", phone.e164()))
+    sealer: Sealer,
 }
 
 impl CodeStore {
-    /// Codes on `db`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// Codes on `db`, digested under `sealer`'s key.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
+        Self { db, clock, sealer }
+    }
+
+    fn digest(&self, phone: &Phone, code: &str) -> String {
+        // Binding the number into the digest stops one code's digest matching another number's.
+        self.sealer.mac(&format!("{}:{code}", phone.e164()))
     }
 
     /// Milliseconds since the last code for this purpose and number was issued, if any.
@@ -95,7 +98,7 @@ impl CodeStore {
         )
         .bind(purpose.as_str())
         .bind(phone.e164())
-        .bind(digest(phone, &code))
+        .bind(self.digest(phone, &code))
         .bind(now + CODE_TTL_MS)
         .bind(now)
         .execute(&mut **tx)
@@ -143,7 +146,8 @@ impl CodeStore {
         if attempts >= MAX_TRIES {
             return Err(DomainError::invalid("code", "error.code.burnt"));
         }
-        let ok: bool = digest(phone, &code)
+        let ok: bool = self
+            .digest(phone, &code)
             .as_bytes()
             .ct_eq(stored.as_bytes())
             .into();

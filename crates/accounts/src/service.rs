@@ -103,13 +103,18 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// Wires the services over one database.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox) -> Self {
+    /// Wires the services over one database; `sealer` keys the SMS code digests.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        outbox: Outbox,
+        sealer: tsunagu_kernel::seal::Sealer,
+    ) -> Self {
         Self {
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
             sessions: SessionStore::new(db.clone(), clock.clone()),
-            codes: CodeStore::new(db.clone(), clock.clone()),
+            codes: CodeStore::new(db.clone(), clock.clone(), sealer),
             limiter: RateLimiter::new(db.clone(), clock.clone()),
             db,
             clock,

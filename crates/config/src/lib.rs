@@ -31,8 +31,9 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 13] = [
+const SETTING_KEYS: [&str; 14] = [
     "listen",
+    "trusted_proxies",
     "secret_key",
     "data_dir",
     "database_url",
@@ -80,6 +81,9 @@ pub struct Settings {
     /// passwords; absent: `secret.key` in the data directory, created on first start.
     /// `tsunagu admin new-key` prints one.
     pub secret_key: Option<Secret>,
+    /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` gives the client's address; empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Where the eligibility service runs.
@@ -182,6 +186,7 @@ impl Default for Settings {
             jobs: JobSettings::default(),
             eligibility: EligibilitySettings::default(),
             secret_key: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -200,6 +200,8 @@ impl Application {
                 eligibility: eligibility_client,
                 sealer: tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
                     .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?,
+                trusted_proxies: tsunagu_web::proxy::parse_trusted(&settings.trusted_proxies)
+                    .map_err(|e| anyhow::anyhow!(e))?,
             },
         );
         if settings.demo {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod proxy;
 pub mod security;
 pub mod session;
 pub mod state;
@@ -49,7 +50,11 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn(security::headers));
+        .layer(axum::middleware::from_fn(security::headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            proxy::real_client,
+        ));
     security::with_request_layers(router).with_state(state)
 }
 

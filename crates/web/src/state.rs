@@ -31,6 +31,8 @@ pub struct WebConfig {
     pub eligibility: tsunagu_insurance::check::EligibilityClient,
     /// Seals secrets kept for facilities (their eligibility passwords).
     pub sealer: tsunagu_kernel::seal::Sealer,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).
@@ -98,7 +100,12 @@ impl AppState {
                 clock.clone(),
                 config.sealer.clone(),
             ),
-            accounts: Accounts::new(db.clone(), clock.clone(), outbox.clone()),
+            accounts: Accounts::new(
+                db.clone(),
+                clock.clone(),
+                outbox.clone(),
+                config.sealer.clone(),
+            ),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
             audit: AuditLog::new(db.clone(), clock.clone()),
             outbox,

@@ -32,6 +32,17 @@ async fn signup_through_the_pages_with_an_sms_code() {
     assert_eq!(p.location.as_deref(), Some("/signup/verify"));
     let code = app.last_code_to(NEW_PHONE).await;
     assert_eq!(code.len(), 6);
+    // Stored only as a keyed digest: not even the plain SHA-256 of number and code, which
+    // a copy of the database could find by trying all million codes.
+    let stored: String = sqlx::query_scalar("SELECT code_digest FROM verification_codes")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_ne!(
+        stored,
+        tsunagu_kernel::secret::token_digest(&format!("{NEW_PHONE}:{code}"))
+    );
+    assert!(!stored.contains(&code));
 
     let verify = b.get("/signup/verify").await;
     assert!(
@@ -576,4 +587,37 @@ async fn login_details_change_password_and_phone_with_a_code() {
         .await;
     assert_eq!(s, 401, "the old number no longer logs in");
     app.stop().await;
+}
+
+/// Behind a trusted reverse proxy the client's address comes from `X-Forwarded-For`; from
+/// anyone else the header is ignored, so a client cannot pick the address that rate limits
+/// and the audit log see.
+#[tokio::test]
+async fn client_addresses_come_from_trusted_proxies_only() {
+    async fn login_ip(app: &TestApp) -> String {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v1/login", app.base))
+            .header("x-forwarded-for", "1.1.1.1, 198.51.100.7")
+            .json(
+                &json!({"phone": "090-0000-0001", "password": tsunagu_server::demo::DEMO_PASSWORD}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        sqlx::query_scalar("SELECT ip FROM sessions ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+    }
+    let direct = TestApp::spawn().await;
+    assert_eq!(login_ip(&direct).await, "127.0.0.1");
+    direct.stop().await;
+    let proxied = TestApp::spawn_with(Options {
+        trusted_proxies: vec!["127.0.0.0/8".into()],
+        ..Options::default()
+    })
+    .await;
+    assert_eq!(login_ip(&proxied).await, "198.51.100.7");
+    proxied.stop().await;
 }

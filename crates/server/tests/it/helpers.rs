@@ -130,6 +130,7 @@ pub struct TestApp {
 pub struct Options {
     pub demo: bool,
     pub transports: Transports,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Options {
@@ -137,6 +138,7 @@ impl Default for Options {
         Self {
             demo: true,
             transports: Transports::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -165,6 +167,7 @@ impl TestApp {
                 ..Default::default()
             },
             max_connections: 8,
+            trusted_proxies: opts.trusted_proxies,
             ..Settings::default()
         };
         let app = Application::build(

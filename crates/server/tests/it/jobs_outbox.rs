@@ -167,6 +167,7 @@ async fn sms_goes_through_the_twilio_api_and_failures_are_kept() {
             sms: Some(Arc::new(twilio)),
             email: None,
         },
+        ..Options::default()
     })
     .await;
     let ok = app
@@ -281,6 +282,7 @@ async fn email_goes_through_a_real_smtp_server() {
             sms: None,
             email: Some(Arc::new(smtp)),
         },
+        ..Options::default()
     })
     .await;
     let token = patient_token(&app, "090-0000-0001").await;
