@@ -627,6 +627,25 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
                 .await
         }
     };
+    // A cancelled booking is no visit.
+    let (other, _) = book_first_slot(&app, &b).await;
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{other}/close"),
+            &sp.csrf(),
+            &[("status", "cancelled")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{other}/insurance/outage-visit"),
+            &sp.csrf(),
+            &facts,
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("キャンセル・未受診の予約は"), "{}", p.body);
     // Not while the system works.
     let p = record(sp.csrf(), facts.to_vec()).await;
     assert_eq!(p.status, 422, "{}", p.body);

@@ -365,6 +365,13 @@ pub(crate) async fn run_record_outage_visit(
     f: &OutageForm,
 ) -> AppResult<()> {
     let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    // Only a visit that takes place: not a cancelled booking or one the patient missed.
+    if matches!(
+        b.status,
+        tsunagu_booking::BookingStatus::Cancelled | tsunagu_booking::BookingStatus::NoShow
+    ) {
+        return Err(DomainError::Conflict("error.insurance.outage_visit_closed").into());
+    }
     if st.insurance.outage_visit(b.id).await?.is_some() {
         return Err(DomainError::Conflict("error.insurance.outage_visit_recorded").into());
     }
