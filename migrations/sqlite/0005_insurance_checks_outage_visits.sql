@@ -3,7 +3,7 @@
 CREATE TABLE booking_insurance_checks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     booking_id INTEGER NOT NULL REFERENCES bookings(id),
-    method TEXT NOT NULL CHECK (method IN ('card_numbers', 'four_facts')),
+    method TEXT NOT NULL CHECK (method IN ('card_numbers', 'my_number_card', 'four_facts')),
     validity TEXT NOT NULL,
     validity_name TEXT NOT NULL,
     confirmation_date TEXT NOT NULL,

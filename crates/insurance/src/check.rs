@@ -225,6 +225,26 @@ impl EligibilityClient {
         }
     }
 
+    /// Asks by My Number card (method 1): `card` is the identity the clinic's reader
+    /// returned after the patient's PIN or face check.
+    pub async fn by_my_number_card(
+        &self,
+        link: &Link,
+        card: &str,
+        on: jiff::civil::Date,
+    ) -> DomainResult<Outcome> {
+        let body = serde_json::json!({ "card": card, "confirmation_date": on.to_string() });
+        match self
+            .call(link, "/api/v1/qualifications/by-my-number-card", &body)
+            .await?
+        {
+            (200, v) => Self::outcome(link, v),
+            (422, v) => Err(field_errors(&v)),
+            (403, v) => Err(refusal(&v)),
+            (s, _) => Err(unreachable(format!("lookup answered {s}"))),
+        }
+    }
+
     /// Records a visit while the service is down (only then); answers the service's id of
     /// the visit, which the four-facts search after recovery needs. `label` names the visit
     /// for the institution (no personal data).
@@ -383,6 +403,7 @@ fn field_errors(v: &serde_json::Value) -> DomainError {
         .iter()
         .map(|f| {
             let field = match f.get("field").and_then(|x| x.as_str()).unwrap_or("name") {
+                "card" => "card",
                 "birth_date" => "birth_date",
                 "sex" => "sex",
                 "address" => "address",

@@ -21,6 +21,8 @@ use crate::check::Outcome;
 pub enum Method {
     /// 方法2: by the card's numbers.
     CardNumbers,
+    /// 方法1: by the My Number card, as a reader identified it.
+    MyNumberCard,
     /// 方法3: by the four facts of an outage-time visit, after recovery.
     FourFacts,
 }
@@ -29,20 +31,22 @@ impl Method {
     fn as_str(self) -> &'static str {
         match self {
             Method::CardNumbers => "card_numbers",
+            Method::MyNumberCard => "my_number_card",
             Method::FourFacts => "four_facts",
         }
     }
     fn parse(s: &str) -> Self {
-        if s == "four_facts" {
-            Method::FourFacts
-        } else {
-            Method::CardNumbers
+        match s {
+            "four_facts" => Method::FourFacts,
+            "my_number_card" => Method::MyNumberCard,
+            _ => Method::CardNumbers,
         }
     }
     /// The catalogue key of its label.
     pub fn label_key(self) -> &'static str {
         match self {
             Method::CardNumbers => "insurance.method_card_numbers",
+            Method::MyNumberCard => "insurance.method_my_number_card",
             Method::FourFacts => "insurance.method_four_facts",
         }
     }

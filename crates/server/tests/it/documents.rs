@@ -627,6 +627,37 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
                 .await
         }
     };
+    // Normally a マイナ保険証 is checked with the card (method 1): the identity the clinic's
+    // reader returns. The demo's card is bound to the seed's 新橋 太郎.
+    let myna = format!("/staff/bookings/{id}/insurance/my-number-card");
+    let p = staff.post(&myna, &sp.csrf(), &[("card", " ")]).await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("識別情報を入力してください"), "{}", p.body);
+    let p = staff
+        .post(
+            &myna,
+            &sp.csrf(),
+            &[("card", tsunagu_server::demo::DEMO_MYNA_CARD)],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sp = staff.get(&format!("/staff/bookings/{id}")).await;
+    assert!(
+        sp.body.contains("マイナンバーカード（方法1）"),
+        "{}",
+        sp.body
+    );
+    assert!(sp.body.contains("資格確認の結果: 有効"), "{}", sp.body);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1{myna}", app.base))
+        .bearer_auth(staff_token(&app, "tsunagu-central", "clerk").await)
+        .json(&serde_json::json!({"card": "MYNA-UNKNOWN"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["validity"], "4", "{v}");
     // A cancelled booking is no visit.
     let (other, _) = book_first_slot(&app, &b).await;
     let p = staff
@@ -783,6 +814,8 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     assert_eq!(
         audited,
         [
+            "insurance.check",
+            "insurance.check",
             "insurance.outage_visit",
             "insurance.four_facts",
             "insurance.four_facts",

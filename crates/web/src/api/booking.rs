@@ -612,3 +612,21 @@ pub async fn staff_four_facts(
         }
     }))
 }
+
+/// Confirms by My Number card (method 1): `card` is the identity the clinic's card reader
+/// returned after the patient's PIN or face check.
+#[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/my-number-card", tag = "staff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Booking id")),
+    request_body = crate::pages::staff_insurance::CardForm,
+    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "Not linked, or the service is down or unreachable"), (status = 422)))]
+pub async fn staff_myna_check(
+    State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+    ApiJson(f): ApiJson<crate::pages::staff_insurance::CardForm>,
+) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
+    Ok(Json(
+        crate::pages::staff_insurance::run_myna_check(&st, &me, &ip, id, &f.card).await?,
+    ))
+}

@@ -84,6 +84,10 @@ pub fn router() -> Router<AppState> {
             post(booking::staff_insurance_check),
         )
         .route(
+            "/staff/bookings/{id}/insurance/my-number-card",
+            post(booking::staff_myna_check),
+        )
+        .route(
             "/staff/bookings/{id}/insurance/outage-visit",
             post(booking::staff_outage_visit),
         )

@@ -32,6 +32,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/staff/bookings/{id}/insurance/check", post(check))
         .route(
+            "/staff/bookings/{id}/insurance/my-number-card",
+            post(myna_check),
+        )
+        .route(
             "/staff/bookings/{id}/insurance/outage-visit",
             post(outage_visit),
         )
@@ -284,7 +288,7 @@ async fn keep(
     seen_registration: Option<i64>,
 ) -> AppResult<()> {
     let action = match method {
-        Method::CardNumbers => "insurance.check",
+        Method::CardNumbers | Method::MyNumberCard => "insurance.check",
         Method::FourFacts => "insurance.four_facts",
     };
     audit_access(
@@ -352,6 +356,32 @@ pub(crate) async fn run_insurance_check(
         Some(reg.updated_at),
     )
     .await?;
+    Ok(outcome)
+}
+
+/// Confirms by My Number card (method 1) at today's date in Japan: `card` is what the
+/// clinic's card reader returned after the patient's PIN or face check (no reader exists
+/// here; a real one would post this itself).
+pub(crate) async fn run_myna_check(
+    st: &AppState,
+    me: &StaffMember,
+    ip: &str,
+    id: i64,
+    card: &str,
+) -> AppResult<Outcome> {
+    let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    let card = card.trim();
+    if card.is_empty() || card.len() > 128 || card.chars().any(char::is_control) {
+        return Err(DomainError::invalid("card", "error.insurance.card_identity").into());
+    }
+    let seen = st.insurance.get(b.patient_id).await?.map(|r| r.updated_at);
+    let link = link_for(st, me).await?;
+    let outcome = st
+        .config
+        .eligibility
+        .by_my_number_card(&link, card, today_jst(st))
+        .await?;
+    keep(st, me, ip, &b, Method::MyNumberCard, &outcome, seen).await?;
     Ok(outcome)
 }
 
@@ -491,6 +521,27 @@ async fn check(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     match run_insurance_check(&st, &me, &ip, id).await {
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
+        Err(e) => again(&st, ctx, &me, id, e, None).await,
+    }
+}
+
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
+pub struct CardForm {
+    /// The card identity the reader returned.
+    #[serde(default)]
+    pub card: String,
+}
+
+async fn myna_check(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(f): Form<CardForm>,
+) -> AppResult<Response> {
+    match run_myna_check(&st, &me, &ip, id, &f.card).await {
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
         Err(e) => again(&st, ctx, &me, id, e, None).await,
     }
