@@ -7,6 +7,7 @@
 //!     cargo run --release -p tsunagu-bench -- mypage [--postgres URL] [--clients 32] [--secs 10]
 //!     cargo run --release -p tsunagu-bench -- login
 //!     cargo run --release -p tsunagu-bench -- memory
+//!     cargo run --release -p tsunagu-bench -- eligibility-api [--clients 32] [--secs 10]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,10 +49,14 @@ enum What {
     /// Booking throughput with many concurrent clients, against the raw database's rate
     /// for the same statements; and the month's free-slot query of a 5-doctor clinic.
     Booking,
+    /// The eligibility API's card lookup (method 2, what the platform's insurance check
+    /// calls), against the eligibility service's own /healthz.
+    EligibilityApi,
 }
 
 struct Server {
     base: String,
+    eligibility: String,
     state: tsunagu_web::AppState,
     url: String,
     stop: tokio::sync::watch::Sender<bool>,
@@ -60,6 +65,11 @@ struct Server {
 }
 
 async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
+    start_with(pg, false).await
+}
+
+/// Starts a server; with `eligibility`, the eligibility service beside it (demo data).
+async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Server> {
     let (url, pgname, dir) = match pg {
         Some(admin) => {
             let name = format!("tsunagu_bench_{}", uuid::Uuid::new_v4().simple());
@@ -96,7 +106,11 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
         demo: true,
         max_connections: 32,
         eligibility: tsunagu_config::EligibilitySettings {
-            listen: String::new(),
+            listen: if eligibility {
+                "127.0.0.1:0".into()
+            } else {
+                String::new()
+            },
             database_url: String::new(),
             ..Default::default()
         },
@@ -104,6 +118,7 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
     };
     let app = Application::build(&settings, Hooks::default()).await?;
     let base = app.base_url().to_string();
+    let eligibility = app.eligibility_url().unwrap_or_default();
     let state = app.state().clone();
     let (stop, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -111,6 +126,7 @@ async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
     });
     Ok(Server {
         base,
+        eligibility,
         state,
         url,
         stop,
@@ -310,6 +326,49 @@ async fn main() -> anyhow::Result<()> {
             s.shutdown().await?;
         }
         What::Booking => booking(&cli).await?,
+        What::EligibilityApi => {
+            let s = start_with(cli.postgres.as_deref(), true).await?;
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(cli.clients)
+                .build()?;
+            let v: serde_json::Value = http
+                .post(format!("{}/api/v1/login", s.eligibility))
+                .json(&serde_json::json!({
+                    "institution": tsunagu_server::demo::ELIGIBILITY_CODES[0],
+                    "login_id": "viewer",
+                    "password": tsunagu_server::demo::DEMO_PASSWORD,
+                }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let token = v["token"].as_str().unwrap_or_default().to_string();
+            let (h, b) = (http.clone(), s.eligibility.clone());
+            let base_run = load(cli.clients, cli.secs, move |_| {
+                h.get(format!("{b}/healthz"))
+            })
+            .await?;
+            let (h, b) = (http.clone(), s.eligibility.clone());
+            let lookup = load(cli.clients, cli.secs, move |_| {
+                // The seed's 新橋 太郎, as the platform asks for a registered card.
+                h.post(format!("{b}/api/v1/qualifications/by-card"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({"insurer_number": "06139000", "symbol": "9000", "number": "10001", "branch": "01"}))
+            })
+            .await?;
+            println!(
+                "eligibility API on {db}, {} clients, {} s each:",
+                cli.clients, cli.secs
+            );
+            println!("{}", base_run.line("baseline /healthz"));
+            println!("{}", lookup.line("POST by-card"));
+            println!(
+                "ratio by-card/healthz: throughput {:.2}, p99 {:.2}",
+                lookup.rps() / base_run.rps(),
+                lookup.ms(0.99) / base_run.ms(0.99)
+            );
+            s.shutdown().await?;
+        }
         What::Eligibility { count } => eligibility(cli.postgres.as_deref(), count).await?,
         What::Login => {
             let s = start(cli.postgres.as_deref()).await?;
