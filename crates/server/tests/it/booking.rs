@@ -601,6 +601,17 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
         "and keeps what was typed"
     );
     assert_eq!(count(&app, "SELECT COUNT(*) FROM patients").await, before);
+    // A 30-minute first visit of another menu.
+    let long = menus.iter().find(|m| m.first_minutes == 30).unwrap();
+    let mut f30 = fields("長い 診察", "", "15:00");
+    f30[3].1 = long.id.to_string();
+    f30[4].1 = if long.mode == tsunagu_scheduling::Mode::Online {
+        "online".into()
+    } else {
+        "in_person".into()
+    };
+    let p = post(f30).await;
+    assert_eq!(p.status, 303, "{}", p.body);
     // The schedule shows the booking in its closed slot; the reception list shows it with
     // the memo.
     let sched = b
@@ -610,6 +621,14 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
         ))
         .await;
     assert!(sched.body.contains("新橋 次郎"));
+    // A visit longer than one 15-minute row shows in each row it takes.
+    assert!(sched.body.contains("長い 診察"), "{}", sched.body);
+    assert_eq!(
+        sched.body.matches("（続き）長い 診察").count(),
+        1,
+        "a 30-minute first visit takes two rows"
+    );
+    assert_eq!(sched.body.matches("（続き）新橋 次郎").count(), 0);
     let all = b
         .get(&format!(
             "/staff/schedule?doctor={}&date=2026-11-20&all=1",

@@ -46,6 +46,8 @@ pub struct Cell {
     online: bool,
     walk_in: bool,
     status: &'static str,
+    /// The booking started in an earlier row and still runs in this one.
+    continued: bool,
 }
 
 /// One row of a day.
@@ -216,10 +218,19 @@ async fn schedule(
             let is_open = open.iter().any(|(s, e)| m >= *s && m < *e);
             let start = local_instant(&tz, day, m).unwrap_or(0);
             let end_ms = start + ROW_MINUTES * 60_000;
+            // A booking shows in every row it occupies: in its first row in full, in the
+            // rows after as a continuation, so no row of a long visit looks free.
             let cells: Vec<Cell> = bookings
                 .iter()
-                .filter(|b| b.starts_at >= start && b.starts_at < end_ms)
+                .filter(|b| {
+                    let starts_here = b.starts_at >= start && b.starts_at < end_ms;
+                    let runs_on = b.starts_at < start
+                        && b.ends_at > start
+                        && b.status != BookingStatus::Cancelled;
+                    starts_here || runs_on
+                })
                 .map(|b| Cell {
+                    continued: b.starts_at < start,
                     id: b.id,
                     patient: nm
                         .patients
