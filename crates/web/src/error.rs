@@ -133,7 +133,12 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         .unwrap_or("")
         .to_string();
     let resp = next.run(Request::from_parts(parts, body)).await;
-    let Some(parked) = resp.extensions().get::<Arc<Parked>>().cloned() else {
+    let Some(parked) = resp
+        .extensions()
+        .get::<Arc<Parked>>()
+        .cloned()
+        .or_else(|| framework_rejection(&resp))
+    else {
         return resp;
     };
     let status = resp.status();
@@ -182,6 +187,28 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::RETRY_AFTER, v);
     }
     out
+}
+
+/// The router's own refusals (an id in the URL that is not a number, a method the route
+/// does not take) come as English plain text; they get the same translated shape as ours.
+fn framework_rejection(resp: &Response) -> Option<Arc<Parked>> {
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    let key = match resp.status() {
+        StatusCode::BAD_REQUEST if plain => "error.request.bad_path",
+        StatusCode::METHOD_NOT_ALLOWED if plain => "error.request.method",
+        _ => return None,
+    };
+    Some(Arc::new(Parked {
+        code: "invalid",
+        key,
+        fields: Vec::new(),
+        retry_after: None,
+        internal: None,
+    }))
 }
 
 /// A minimal, dependency-free error page (it must render even when templates cannot).

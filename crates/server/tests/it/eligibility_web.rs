@@ -400,7 +400,7 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     let viewer = api_token(&base, code, "viewer").await;
     let v: serde_json::Value = http
         .post(format!("{base}/api/v1/qualifications/by-four-facts"))
-        .bearer_auth(viewer)
+        .bearer_auth(&viewer)
         .json(&facts)
         .send()
         .await
@@ -411,6 +411,26 @@ async fn the_eligibility_api_answers_methods_1_and_2_except_during_an_outage() {
     assert_eq!(v["outcome"], "list", "{v}");
     assert_eq!(v["count"], 2);
     assert_eq!(v["candidates"][0]["row"]["birth_date"], "昭和29年3月26日");
+    // The router's own refusals answer in the same shape and language.
+    let r = http
+        .post(format!("{base}/api/v1/qualifications/by-four-facts/abc"))
+        .bearer_auth(&viewer)
+        .json(&facts)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["reason"], "error.request.bad_path", "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("URL"));
+    let r = http
+        .delete(format!("{}/api/v1/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 405);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["reason"], "error.request.method", "{v}");
     let doc: serde_json::Value = reqwest::get(format!("{base}/api/openapi.json"))
         .await
         .unwrap()
