@@ -21,21 +21,8 @@ async fn demo_ids(
     AccountId,
     Vec<tsunagu_kernel::PatientId>,
 ) {
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor").await;
     let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].id;
     let acct = app
         .state
@@ -349,21 +336,8 @@ async fn bad_booking_input_changes_nothing() {
     ));
     // A doctor of another clinic.
     let (f, _, menu, acct, patients) = demo_ids(&app).await;
-    let other = app
-        .state
-        .facilities
-        .by_slug("sapporo-hikari")
-        .await
-        .unwrap();
-    let other_doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(other.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let other = app.facility("sapporo-hikari").await;
+    let other_doctor = app.staff_id(other.id, "doctor").await;
     let r = app
         .state
         .booker
@@ -383,15 +357,7 @@ async fn bad_booking_input_changes_nothing() {
     assert!(matches!(r, Err(Invalid(_))));
     // A menu of another clinic.
     let other_menu = app.state.booker.menus.list(other.id, true).await.unwrap()[0].id;
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let doctor = app.staff_id(f.id, "doctor").await;
     let r = app
         .state
         .booker
@@ -501,42 +467,12 @@ async fn the_reminder_goes_out_the_day_before_unless_cancelled() {
     app.stop().await;
 }
 
-async fn staff_browser(app: &TestApp, facility: &str, login: &str) -> Browser {
-    let b = app.browser();
-    let p = b
-        .submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", facility),
-                ("login_id", login),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(p.location.as_deref(), Some("/staff"));
-    b
-}
-
 #[tokio::test]
 async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
     let app = TestApp::spawn().await;
-    let b = staff_browser(&app, "tsunagu-central", "clerk").await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let b = app.staff_browser("tsunagu-central", "clerk").await;
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor").await;
     let menus = app.state.booker.menus.list(f.id, false).await.unwrap();
     let paid = menus.iter().find(|m| m.booking_fee_yen > 0).unwrap();
     let patients_before = count(&app, "SELECT COUNT(*) FROM patients").await;
@@ -649,7 +585,7 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
     assert_eq!(p.status, 422);
     assert!(p.body.contains("別の名前"));
     // Another facility's staff cannot open it.
-    let other = staff_browser(&app, "tsunagu-north", "clerk").await;
+    let other = app.staff_browser("tsunagu-north", "clerk").await;
     assert_eq!(
         other.get(&format!("/staff/bookings/{id}")).await.status,
         404
@@ -667,22 +603,9 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
 #[tokio::test]
 async fn staff_book_by_phone_for_a_member_who_then_sees_it() {
     let app = TestApp::spawn().await;
-    let b = staff_browser(&app, "tsunagu-central", "clerk").await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor2")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let b = app.staff_browser("tsunagu-central", "clerk").await;
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor2").await;
     let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
     let csrf = b.get("/staff/bookings/new").await.csrf();
     let base = vec![

@@ -334,12 +334,7 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
     let admin = app
         .api()
         .with_token(&staff_token(&app, "tsunagu-central", "admin").await);
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     let change = app.state.booker.menus.pending(f.id).await.unwrap()[0].0;
     let (s, _) = admin
         .post(
@@ -348,16 +343,7 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
         )
         .await;
     assert_eq!(s, 204);
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-        .0;
+    let doctor = app.staff_id(f.id, "doctor").await.0;
     let (s, e) = admin
         .put(
             &format!("/staff/doctors/{doctor}/hours"),
@@ -390,12 +376,7 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
 /// Books the first free return visit at the demo hospital for the account's own patient;
 /// answers (booking id, patient id).
 async fn book_first_slot(app: &TestApp, b: &Browser) -> (i64, String) {
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
     let form = b
         .get(&format!(

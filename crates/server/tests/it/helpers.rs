@@ -210,18 +210,47 @@ impl TestApp {
     }
 
     /// A browser logged in as a demo staff member (roles without a TOTP requirement).
+    /// A demo facility by its slug.
+    pub async fn facility(&self, slug: &str) -> tsunagu_clinics::Facility {
+        self.state.facilities.by_slug(slug).await.unwrap()
+    }
+
+    /// The id of a facility's staff member by login id.
+    pub async fn staff_id(
+        &self,
+        facility: tsunagu_kernel::FacilityId,
+        login_id: &str,
+    ) -> tsunagu_kernel::StaffId {
+        self.state
+            .accounts
+            .staff
+            .find_login(facility, login_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
+    /// A browser with a demo staff member logged in (roles that must enrol TOTP stop at
+    /// the enrolment page).
     pub async fn staff_browser(&self, facility: &str, login_id: &str) -> Browser {
         let b = self.browser();
-        b.submit(
-            "/staff/login",
-            "/staff/login",
-            &[
-                ("facility", facility),
-                ("login_id", login_id),
-                ("password", tsunagu_server::demo::DEMO_PASSWORD),
-            ],
-        )
-        .await;
+        let p = b
+            .submit(
+                "/staff/login",
+                "/staff/login",
+                &[
+                    ("facility", facility),
+                    ("login_id", login_id),
+                    ("password", tsunagu_server::demo::DEMO_PASSWORD),
+                ],
+            )
+            .await;
+        assert!(
+            matches!(p.location.as_deref(), Some("/staff" | "/staff/totp/enrol")),
+            "login as {login_id} at {facility} failed: {}",
+            p.body
+        );
         b
     }
 

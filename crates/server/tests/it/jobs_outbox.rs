@@ -27,12 +27,7 @@ fn sms(to: &str, body: &str) -> OutgoingMessage {
 async fn a_claimed_job_survives_a_crash_and_backs_off_then_fails_visibly() {
     let app = TestApp::spawn().await;
     let q = &app.state.jobs;
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     let id = q
         .enqueue(NewJob {
             kind: "test.unknown",

@@ -74,12 +74,7 @@ async fn staff_see_their_own_facility_events_live_and_only_those() {
     // Give both sockets time to subscribe.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     let job = app
         .state
         .jobs
@@ -153,12 +148,7 @@ async fn events_cross_nodes_through_postgres() {
     };
     let mut rx = bus2.subscribe();
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     app.state
         .events
         .publish(Event {

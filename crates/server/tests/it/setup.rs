@@ -17,12 +17,7 @@ async fn staff(app: &TestApp, login: &str) -> Browser {
         )
         .await;
     if p.location.as_deref() == Some("/staff/totp/enrol") {
-        let f = app
-            .state
-            .facilities
-            .by_slug("sapporo-hikari")
-            .await
-            .unwrap();
+        let f = app.facility("sapporo-hikari").await;
         b.get("/staff/totp/enrol").await;
         let secret = app
             .state
@@ -52,12 +47,7 @@ async fn staff(app: &TestApp, login: &str) -> Browser {
 #[tokio::test]
 async fn a_clerks_menu_change_waits_for_the_admin() {
     let app = TestApp::spawn().await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("sapporo-hikari")
-        .await
-        .unwrap();
+    let f = app.facility("sapporo-hikari").await;
     let before = app
         .state
         .booker
@@ -151,21 +141,8 @@ async fn a_clerks_menu_change_waits_for_the_admin() {
 #[tokio::test]
 async fn hours_and_closures_shape_the_slots_and_maintenance_stops_bookings() {
     let app = TestApp::spawn().await;
-    let f = app
-        .state
-        .facilities
-        .by_slug("sapporo-hikari")
-        .await
-        .unwrap();
-    let doctor = app
-        .state
-        .accounts
-        .staff
-        .find_login(f.id, "doctor")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let f = app.facility("sapporo-hikari").await;
+    let doctor = app.staff_id(f.id, "doctor").await;
     let admin = staff(&app, "admin").await;
     let page = admin
         .get(&format!("/staff/hours?doctor={}", doctor.0))
@@ -316,12 +293,7 @@ async fn admins_link_their_eligibility_account() {
     let page = admin.get("/staff/settings").await;
     assert!(page.body.contains("0110000033 / general"), "{}", page.body);
     assert!(!page.body.contains(tsunagu_server::demo::DEMO_PASSWORD));
-    let f = app
-        .state
-        .facilities
-        .by_slug("sapporo-hikari")
-        .await
-        .unwrap();
+    let f = app.facility("sapporo-hikari").await;
     let sealed: String = sqlx::query_scalar(
         "SELECT password_sealed FROM facility_eligibility_links WHERE facility_id = $1",
     )

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::helpers::*;
 
 async fn patient_ids(app: &TestApp, facility: &str) -> Vec<i64> {
-    let f = app.state.facilities.by_slug(facility).await.unwrap();
+    let f = app.facility(facility).await;
     app.state
         .accounts
         .patients
@@ -92,12 +92,7 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
     let listing = b.get("/staff/patients").await;
     assert!(!listing.body.contains("山田"));
     // The chart numbers are untouched.
-    let f = app
-        .state
-        .facilities
-        .by_slug("tsunagu-central")
-        .await
-        .unwrap();
+    let f = app.facility("tsunagu-central").await;
     let charts: Vec<Option<String>> = app
         .state
         .accounts
