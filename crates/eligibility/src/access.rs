@@ -12,6 +12,10 @@ use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, on_unique, sqlx};
 use tsunagu_kernel::{Clock, DomainError, DomainResult};
 
+/// How long a search's results stay open to their searcher: long enough to read a list,
+/// open one, note the inquiry number and download it.
+pub const LISTED_FOR_MS: i64 = 30 * 60 * 1000;
+
 /// An eligibility account's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -531,6 +535,46 @@ impl AccessStore {
         .await
         .or_internal()?;
         Ok(found.is_some())
+    }
+
+    /// Remembers what a search listed for `by`, for [`Self::was_listed`].
+    pub async fn remember_results(
+        &self,
+        by: &Account,
+        ids: impl Iterator<Item = i64>,
+    ) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO search_results (account_id, qualification_id, searched_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (account_id, qualification_id) DO UPDATE SET searched_at = $3",
+            )
+            .bind(by.id)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+        }
+        tx.commit().await.or_internal()?;
+        Ok(())
+    }
+
+    /// Refuses a record that no search of `by` listed within [`LISTED_FOR_MS`].
+    pub async fn was_listed(&self, by: &Account, id: i64) -> DomainResult<()> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT searched_at FROM search_results WHERE account_id = $1 AND qualification_id = $2",
+        )
+        .bind(by.id)
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        match at {
+            Some(t) if self.clock.now_ms() - t <= LISTED_FOR_MS => Ok(()),
+            _ => Err(DomainError::Forbidden("error.eligibility.not_listed")),
+        }
     }
 
     /// Appends to the monitoring log.

@@ -365,6 +365,12 @@ impl OutageSearch {
     ) -> DomainResult<Vec<Stored>> {
         self.allow(by, outage_visit).await?;
         let hits = self.store.four_facts(q).await?;
+        // Only what the screen shows can be opened: 1–5 hits, never a list it refused.
+        if hits.len() <= tsunagu_eligibility_domain::search::MAX_LISTED {
+            self.access
+                .remember_results(by, hits.iter().map(|h| h.id))
+                .await?;
+        }
         let conditions = serde_json::to_string(q).map_err(DomainError::internal)?;
         self.access
             .monitor(
@@ -387,9 +393,18 @@ impl OutageSearch {
         outage_visit: Option<i64>,
     ) -> DomainResult<Stored> {
         self.allow(by, outage_visit).await?;
+        self.access.was_listed(by, id).await?;
         let s = self.store.get(id).await?;
         self.access.monitor(by, "view", "", None, Some(id)).await?;
         Ok(s)
+    }
+
+    /// Checks that `id` may be acted on (downloaded, given an inquiry number) by `by`: the
+    /// account may use the function and a recent search of theirs listed it.
+    pub async fn listed(&self, by: &access::Account, id: i64) -> DomainResult<Stored> {
+        self.check(by).await?;
+        self.access.was_listed(by, id).await?;
+        self.store.get(id).await
     }
 
     /// The account, the institution's period, and seed 004's table for method 3 given when

@@ -730,8 +730,7 @@ async fn inquiry(
 ) -> Result<Response, Response> {
     guard(&st, &me).await?;
     st.search
-        .store
-        .get(id)
+        .listed(&me.account, id)
         .await
         .map_err(|e| AppError(e).into_response())?;
     match st
@@ -765,8 +764,7 @@ async fn download(
     guard(&st, &me).await?;
     let s = st
         .search
-        .store
-        .get(id)
+        .listed(&me.account, id)
         .await
         .map_err(|e| AppError(e).into_response())?;
     st.search

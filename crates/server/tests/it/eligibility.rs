@@ -291,6 +291,24 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
         Err(Forbidden("error.eligibility.four_facts_new_patient"))
     ));
     svc.view(&viewer, hits[0].id, Some(visit)).await.unwrap();
+    // Only records a search of this account listed can be opened: not any other id, and
+    // not by another account that did not search.
+    let other_id = (1..=svc.store.count().await.unwrap())
+        .find(|i| hits.iter().all(|h| h.id != *i))
+        .unwrap();
+    assert!(matches!(
+        svc.view(&viewer, other_id, Some(visit)).await,
+        Err(Forbidden("error.eligibility.not_listed"))
+    ));
+    let admin_id = a
+        .create_account(Some("1310000001"), "admin", "管理1", Role::Admin, "x")
+        .await
+        .unwrap();
+    let admin = a.account(admin_id).await.unwrap();
+    assert!(matches!(
+        svc.view(&admin, hits[0].id, Some(visit)).await,
+        Err(Forbidden("error.eligibility.not_listed"))
+    ));
     a.set_inquiry_number(&viewer, hits[0].id, "A-0001")
         .await
         .unwrap();
@@ -311,12 +329,18 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
     assert_eq!(actions, vec!["inquiry_number", "view", "search"]);
     assert_eq!(log[2].hits, Some(2));
     assert!(log[2].conditions.contains("新橋太郎"));
+    // A search's results stay open for half an hour.
+    clock.advance_hours(1);
+    assert!(matches!(
+        svc.view(&viewer, hits[0].id, Some(visit)).await,
+        Err(Forbidden("error.eligibility.not_listed"))
+    ));
     assert!(
         a.monitoring(&viewer, 10).await.is_err(),
         "only the operating body reads the log"
     );
     // After the period ends the function closes again.
-    clock.advance_hours(25);
+    clock.advance_hours(24);
     assert!(matches!(
         svc.search(&viewer, &q, Some(visit)).await,
         Err(Forbidden("error.eligibility.closed"))
