@@ -97,7 +97,8 @@ test('outage, recovery, and the four-facts search', async () => {
   assert.equal(await viewer.inputValue('#name'), '');
 
   await op.goto(`${server.eligibility}/ops`);
-  assert.match(await op.textContent('main'), /search/);
+  assert.match(await op.textContent('#monitoring'), /検索/);
+  assert.match(await op.textContent('#monitoring'), /氏名: 新橋太郎/);
   await op.screenshot({ path: `${SHOTS}elig-05-monitoring.png`, fullPage: true });
   await Promise.all([opCtx.close(), vCtx.close(), gCtx.close()]);
 });

@@ -184,6 +184,8 @@ pub struct Monitoring {
     pub institution_code: Option<String>,
     /// Account.
     pub account_id: i64,
+    /// The account's user id.
+    pub account_login: String,
     /// `search`, `view`, `download`, `inquiry_number`.
     pub action: String,
     /// The search conditions (JSON) or the record viewed.
@@ -483,6 +485,78 @@ impl AccessStore {
             .collect())
     }
 
+    /// Periods that have not ended, with their institutions, for the operating body.
+    pub async fn current_periods(&self, by: &Account) -> DomainResult<Vec<(Period, Vec<String>)>> {
+        operator(by)?;
+        let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+            "SELECT id, starts_at, ends_at, notice FROM emergency_periods WHERE ends_at > $1 ORDER BY starts_at",
+        )
+        .bind(self.clock.now_ms())
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, starts_at, ends_at, notice) in rows {
+            let codes: Vec<String> = sqlx::query_scalar(
+                "SELECT institution_code FROM emergency_institutions WHERE period_id = $1 ORDER BY institution_code",
+            )
+            .bind(id)
+            .fetch_all(self.db.pool())
+            .await
+            .or_internal()?;
+            out.push((
+                Period {
+                    id,
+                    starts_at,
+                    ends_at,
+                    notice,
+                },
+                codes,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Ends a period now (one not yet begun is withdrawn): the function closes for its
+    /// institutions at once.
+    pub async fn end_period(&self, by: &Account, id: i64) -> DomainResult<()> {
+        operator(by)?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        let starts: Option<i64> = sqlx::query_scalar(
+            "SELECT starts_at FROM emergency_periods WHERE id = $1 AND ends_at > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .or_internal()?;
+        let Some(starts) = starts else {
+            return Err(DomainError::NotFound);
+        };
+        if starts >= now {
+            sqlx::query("DELETE FROM emergency_institutions WHERE period_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+            sqlx::query("DELETE FROM emergency_periods WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+        } else {
+            sqlx::query("UPDATE emergency_periods SET ends_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+        }
+        tx.commit().await.or_internal()?;
+        Ok(())
+    }
+
     /// The state for an institution now: outage beats everything; an open period means
     /// recovered; otherwise normal.
     pub async fn mode_for(&self, institution: &str) -> DomainResult<Mode> {
@@ -616,10 +690,12 @@ impl AccessStore {
             String,
             Option<i64>,
             Option<i64>,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT at, institution_code, account_id, action, conditions, hits, qualification_id FROM monitoring_events \
-             ORDER BY id DESC LIMIT $1",
+            "SELECT m.at, m.institution_code, m.account_id, m.action, m.conditions, m.hits, m.qualification_id, \
+             a.login_id FROM monitoring_events m LEFT JOIN accounts a ON a.id = m.account_id \
+             ORDER BY m.id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(self.db.pool())
@@ -628,11 +704,21 @@ impl AccessStore {
         Ok(rows
             .into_iter()
             .map(
-                |(at, institution_code, account_id, action, conditions, hits, qualification_id)| {
+                |(
+                    at,
+                    institution_code,
+                    account_id,
+                    action,
+                    conditions,
+                    hits,
+                    qualification_id,
+                    login,
+                )| {
                     Monitoring {
                         at,
                         institution_code,
                         account_id,
+                        account_login: login.unwrap_or_default(),
                         action,
                         conditions,
                         hits,

@@ -56,6 +56,7 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/ops", get(ops))
         .route("/ops/outage", post(ops_outage))
         .route("/ops/periods", post(ops_period))
+        .route("/ops/periods/{id}/end", post(ops_period_end))
         .merge(crate::elig_ops::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -806,7 +807,60 @@ struct OpsPage {
     csrf: String,
     errors: Vec<String>,
     outage: bool,
-    monitoring: Vec<(String, String, i64, String, String, String)>,
+    /// (id, start, end, institutions, notice, started).
+    periods: Vec<(i64, String, String, String, String, bool)>,
+    monitoring: Vec<(String, String, String, String, String, String)>,
+}
+
+/// The monitoring log's action in the operating body's words.
+fn monitoring_action(a: &str) -> &str {
+    match a {
+        "search" => "検索",
+        "view" => "資格情報の参照",
+        "download" => "ダウンロード",
+        "inquiry_number" => "照会番号の登録・更新",
+        other => other,
+    }
+}
+
+/// A search's conditions as the screen had them: 氏名 / カナ / 生年月日 / 性別 / 住所 /
+/// 保険者名 / 資格確認日.
+fn conditions_label(json: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_string();
+    };
+    let text = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let words = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|w| w.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    };
+    let sex = match text("sex").as_str() {
+        "1" => "男",
+        "2" => "女",
+        "3" => "未設定",
+        _ => "",
+    };
+    [
+        ("氏名", text("name")),
+        ("カナ", text("kana")),
+        ("生年月日", text("birth_date")),
+        ("性別", sex.to_string()),
+        ("住所", words("address_words")),
+        ("保険者名", words("insurer_name_words")),
+        ("資格確認日", text("confirmation_date")),
+    ]
+    .into_iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| format!("{k}: {v}"))
+    .collect::<Vec<_>>()
+    .join(" ／ ")
 }
 
 async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
@@ -820,16 +874,34 @@ async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Res
             (
                 crate::ctx::format_ms(m.at, "Asia/Tokyo"),
                 m.institution_code.unwrap_or_default(),
-                m.account_id,
-                m.action,
-                m.hits.map(|h| h.to_string()).unwrap_or_default(),
+                m.account_login,
+                monitoring_action(&m.action).to_string(),
+                m.hits.map(|h| format!("{h} 件")).unwrap_or_default(),
                 if m.conditions.is_empty() {
                     m.qualification_id
-                        .map(|q| format!("#{q}"))
+                        .map(|q| format!("資格 #{q}"))
                         .unwrap_or_default()
                 } else {
-                    m.conditions
+                    conditions_label(&m.conditions)
                 },
+            )
+        })
+        .collect();
+    let now = st.clock.now_ms();
+    let periods = st
+        .search
+        .access
+        .current_periods(&me.account)
+        .await?
+        .into_iter()
+        .map(|(p, codes)| {
+            (
+                p.id,
+                crate::ctx::format_ms(p.starts_at, "Asia/Tokyo"),
+                crate::ctx::format_ms(p.ends_at, "Asia/Tokyo"),
+                codes.join(", "),
+                p.notice,
+                p.starts_at <= now,
             )
         })
         .collect();
@@ -846,6 +918,7 @@ async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Res
                 csrf: me.session.csrf.clone(),
                 errors,
                 outage: st.search.access.outage().await?,
+                periods,
                 monitoring,
             }
             .render()?,
@@ -873,6 +946,16 @@ async fn ops_outage(
         .access
         .set_outage(&me.account, f.down == "1")
         .await?;
+    Ok(Redirect::to("/ops").into_response())
+}
+
+/// Ends (or withdraws) an emergency period now.
+async fn ops_period_end(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    st.search.access.end_period(&me.account, id).await?;
     Ok(Redirect::to("/ops").into_response())
 }
 

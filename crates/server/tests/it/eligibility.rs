@@ -339,7 +339,32 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
         a.monitoring(&viewer, 10).await.is_err(),
         "only the operating body reads the log"
     );
-    // After the period ends the function closes again.
+    // The operating body sees the period and may end it early: the function closes at
+    // once. A period not yet begun is withdrawn.
+    let current = a.current_periods(&op).await.unwrap();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0].1, vec!["1310000001".to_string()]);
+    assert!(a.end_period(&viewer, current[0].0.id).await.is_err());
+    a.end_period(&op, current[0].0.id).await.unwrap();
+    assert!(a.current_periods(&op).await.unwrap().is_empty());
+    assert!(matches!(
+        svc.search(&viewer, &q, Some(visit)).await,
+        Err(Forbidden("error.eligibility.closed"))
+    ));
+    let now = tsunagu_kernel::Clock::now_ms(&*clock.arc());
+    let later = a
+        .open_period(
+            &op,
+            now + 3_600_000,
+            now + 7_200_000,
+            "明日の点検後に開放します。",
+            &["1310000001".into()],
+        )
+        .await
+        .unwrap();
+    a.end_period(&op, later).await.unwrap();
+    assert!(a.current_periods(&op).await.unwrap().is_empty());
+    // After a period's end the function stays closed.
     clock.advance_hours(24);
     assert!(matches!(
         svc.search(&viewer, &q, Some(visit)).await,

@@ -238,12 +238,20 @@ async fn the_seeds_outage_search_flow() {
     );
     // The operating body sees every use.
     let log = get(&op, &format!("{base}/ops")).await;
-    for action in ["search", "view", "inquiry_number", "download"] {
+    for action in [
+        "検索",
+        "資格情報の参照",
+        "照会番号の登録・更新",
+        "ダウンロード",
+    ] {
         assert!(
             log.body.contains(&format!(">{action}<")),
             "{action} monitored"
         );
     }
+    // Who, and the conditions as typed.
+    assert!(log.body.contains(">viewer<"), "{}", log.body);
+    assert!(log.body.contains("氏名: 新橋太郎"), "{}", log.body);
     app.stop().await;
 }
 
