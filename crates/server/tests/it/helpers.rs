@@ -14,6 +14,9 @@ use tsunagu_web::AppState;
 /// A database for one test, removed afterwards.
 pub struct TestDb {
     pub url: String,
+    /// The eligibility service's own database (a second PostgreSQL database, or a SQLite
+    /// file beside the platform's).
+    pub elig_url: String,
     /// A private data directory (stored files) for this test.
     pub data_dir: std::path::PathBuf,
     sqlite_dir: Option<std::path::PathBuf>,
@@ -50,17 +53,22 @@ impl TestDb {
                         .await;
                     }
                 }
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
+                for db in [name.clone(), format!("{name}_e")] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{db}\"")))
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
                 let mut url = url::Url::parse(&admin).unwrap();
                 url.set_path(&format!("/{name}"));
+                let mut elig_url = url::Url::parse(&admin).unwrap();
+                elig_url.set_path(&format!("/{name}_e"));
                 let data_dir = std::env::temp_dir()
                     .join(format!("tsunagu-test-{}", uuid::Uuid::new_v4().simple()));
                 std::fs::create_dir_all(&data_dir).unwrap();
                 Self {
                     url: url.to_string(),
+                    elig_url: elig_url.to_string(),
                     data_dir: data_dir.clone(),
                     sqlite_dir: Some(data_dir),
                     pg_name: Some((admin, name)),
@@ -72,6 +80,7 @@ impl TestDb {
                 std::fs::create_dir_all(&dir).unwrap();
                 Self {
                     url: tsunagu_config::sqlite_url(&dir.join("t.db")),
+                    elig_url: tsunagu_config::sqlite_url(&dir.join("eligibility.db")),
                     data_dir: dir.clone(),
                     sqlite_dir: Some(dir),
                     pg_name: None,
@@ -101,11 +110,13 @@ impl Drop for TestDb {
                     if let Ok(mut c) =
                         <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
                     {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        )))
-                        .execute(&mut c)
-                        .await;
+                        for db in [name.clone(), format!("{name}_e")] {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"
+                            )))
+                            .execute(&mut c)
+                            .await;
+                        }
                     }
                 });
             })
@@ -163,7 +174,7 @@ impl TestApp {
             demo: opts.demo,
             eligibility: tsunagu_config::EligibilitySettings {
                 listen: "127.0.0.1:0".into(),
-                database_url: String::new(),
+                database_url: db.elig_url.clone(),
                 ..Default::default()
             },
             max_connections: 8,
@@ -258,14 +269,11 @@ impl TestApp {
     /// setting its state (outage, periods) the way its operating body would.
     pub async fn eligibility_access(&self) -> tsunagu_eligibility::access::AccessStore {
         tsunagu_eligibility::access::AccessStore::new(
-            tsunagu_eligibility::EligibilityStore::open(
-                &tsunagu_config::sqlite_url(&self.db.data_dir.join("eligibility.db")),
-                1,
-            )
-            .await
-            .unwrap()
-            .db()
-            .clone(),
+            tsunagu_eligibility::EligibilityStore::open(&self.db.elig_url, 1)
+                .await
+                .unwrap()
+                .db()
+                .clone(),
             Arc::new(self.clock.clone()),
         )
     }
