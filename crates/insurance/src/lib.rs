@@ -186,29 +186,6 @@ impl InsuranceStore {
         Ok(())
     }
 
-    /// Stores what the eligibility service said about the registration as it was read at
-    /// `seen_at` (its `updated_at`): a registration changed meanwhile keeps no stale answer.
-    pub async fn record_check(
-        &self,
-        patient: PatientId,
-        seen_at: i64,
-        outcome: &check::Outcome,
-    ) -> DomainResult<bool> {
-        let json = serde_json::to_string(outcome).map_err(DomainError::internal)?;
-        let r = sqlx::query(
-            "UPDATE insurance_registrations SET verified_at = $1, verification = $2 \
-             WHERE patient_id = $3 AND updated_at = $4",
-        )
-        .bind(self.clock.now_ms())
-        .bind(json)
-        .bind(patient.0)
-        .bind(seen_at)
-        .execute(self.db.pool())
-        .await
-        .or_internal()?;
-        Ok(r.rows_affected() == 1)
-    }
-
     /// A patient's registration, if any.
     pub async fn get(&self, patient: PatientId) -> DomainResult<Option<Registration>> {
         type Row = (

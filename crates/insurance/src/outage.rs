@@ -10,7 +10,7 @@ use serde::Serialize;
 use tsunagu_db::{DbResultExt, on_unique, sqlx};
 use tsunagu_kernel::error::Validator;
 use tsunagu_kernel::values::{kana_name, person_name};
-use tsunagu_kernel::{DomainError, DomainResult, FieldError, Sex, StaffId};
+use tsunagu_kernel::{DomainError, DomainResult, FieldError, PatientId, Sex, StaffId};
 
 use crate::InsuranceStore;
 use crate::check::Outcome;
@@ -175,14 +175,36 @@ type VisitRow = (
 );
 
 impl InsuranceStore {
-    /// Keeps an answer with the booking.
-    pub async fn record_booking_check(
+    /// Keeps an answer with the booking and, when `registration` names the patient's
+    /// registration as it was asked about (its `updated_at`), on that registration, in one
+    /// transaction. Answers `false`, writing nothing, when the registration changed since.
+    pub async fn record_answer(
         &self,
         booking: i64,
         method: Method,
         outcome: &Outcome,
         by: StaffId,
-    ) -> DomainResult<()> {
+        registration: Option<(PatientId, i64)>,
+    ) -> DomainResult<bool> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        if let Some((patient, seen)) = registration {
+            let json = serde_json::to_string(outcome).map_err(DomainError::internal)?;
+            let r = sqlx::query(
+                "UPDATE insurance_registrations SET verified_at = $1, verification = $2 \
+                 WHERE patient_id = $3 AND updated_at = $4",
+            )
+            .bind(now)
+            .bind(json)
+            .bind(patient.0)
+            .bind(seen)
+            .execute(&mut *tx)
+            .await
+            .or_internal()?;
+            if r.rows_affected() != 1 {
+                return Ok(false);
+            }
+        }
         sqlx::query(
             "INSERT INTO booking_insurance_checks (booking_id, method, validity, validity_name, \
              confirmation_date, institution, checked_by, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -194,11 +216,12 @@ impl InsuranceStore {
         .bind(&outcome.confirmation_date)
         .bind(&outcome.institution)
         .bind(by.0)
-        .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .bind(now)
+        .execute(&mut *tx)
         .await
         .or_internal()?;
-        Ok(())
+        tx.commit().await.or_internal()?;
+        Ok(true)
     }
 
     /// A booking's answers, newest first.

@@ -639,6 +639,40 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     assert_eq!(r.status().as_u16(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["validity"], "4", "{v}");
+    // An answer about a registration that changed meanwhile is not kept anywhere: not on
+    // the registration, not on the booking.
+    let checks = |app: &TestApp| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM booking_insurance_checks")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let before = checks(&app).await;
+    let clerk = app
+        .staff_id(app.facility("tsunagu-central").await.id, "clerk")
+        .await;
+    let stale = app
+        .state
+        .insurance
+        .record_answer(
+            id,
+            tsunagu_insurance::outage::Method::MyNumberCard,
+            &tsunagu_insurance::check::Outcome {
+                validity: "2".into(),
+                validity_name: "無効".into(),
+                confirmation_date: "2026-11-20".into(),
+                institution: "1310000011".into(),
+            },
+            clerk,
+            Some((tsunagu_kernel::PatientId(pid.parse().unwrap()), 0)),
+        )
+        .await
+        .unwrap();
+    assert!(!stale);
+    assert_eq!(checks(&app).await, before);
     // A cancelled booking is no visit.
     let (other, _) = book_first_slot(&app, &b).await;
     let p = staff

@@ -300,14 +300,11 @@ async fn keep(
         ip,
     )
     .await?;
-    st.insurance
-        .record_booking_check(b.id, method, outcome, me.user.id)
-        .await?;
-    if let Some(seen) = seen_registration
-        && !st
-            .insurance
-            .record_check(b.patient_id, seen, outcome)
-            .await?
+    let registration = seen_registration.map(|seen| (b.patient_id, seen));
+    if !st
+        .insurance
+        .record_answer(b.id, method, outcome, me.user.id, registration)
+        .await?
     {
         return Err(DomainError::Conflict("error.insurance.check_changed").into());
     }
