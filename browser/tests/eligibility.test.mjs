@@ -171,6 +171,10 @@ test('a clinic records a visit during the outage and confirms it by four facts a
   await p.goto(`${server.base}/my`);
   await p.click('a[href^="/my/insurance/"] >> nth=0');
   assert.match(await p.textContent('main'), /保険資格が医療機関により確認されました/);
+  await p.goto(`${server.base}/my/bookings/${bookingId}`);
+  assert.match(await p.textContent('#insurance-checked'), /保険資格が医療機関により確認されました/);
+  await assertNoHorizontalScroll(p, assert);
+  await p.screenshot({ path: `${SHOTS}phone-19-booking-insurance-confirmed.png`, fullPage: true });
 
   // The operating body's screen for institutions and accounts.
   await op.goto(`${server.eligibility}/ops/institutions`);

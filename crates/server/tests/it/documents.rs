@@ -790,6 +790,15 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
         "{}",
         mine.body
     );
+    // …and on the booking itself.
+    let booking = b.get(&format!("/my/bookings/{id}")).await;
+    assert!(
+        booking
+            .body
+            .contains("2026-11-20時点の保険資格が医療機関により確認されました"),
+        "{}",
+        booking.body
+    );
     // The same through the staff API, picking the other candidate.
     let token = staff_token(&app, "tsunagu-central", "clerk").await;
     let api = |body: serde_json::Value| {

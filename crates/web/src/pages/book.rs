@@ -389,6 +389,8 @@ struct DetailPage {
     is_live: bool,
     notice: Option<&'static str>,
     needs_insurance: bool,
+    /// The clinic's last confirmation of insurance for this booking: (valid, date).
+    insurance_checked: Option<(bool, String)>,
     has_questionnaire: bool,
     answered: bool,
     images: Vec<String>,
@@ -422,6 +424,13 @@ pub async fn detail_page(
     let menu = st.booker.menus.get(b.facility_id, b.menu_id).await?;
     // An insured visit cannot start without insurance (A4): say so until it is registered.
     let needs_insurance = menu.insured && st.insurance.get(b.patient_id).await?.is_none();
+    let insurance_checked = st
+        .insurance
+        .booking_checks(b.id)
+        .await?
+        .into_iter()
+        .next()
+        .map(|c| (c.outcome.is_valid(), c.outcome.confirmation_date));
     let has_questionnaire = !menu.questionnaire.is_empty() || !menu.consent_text.is_empty();
     let answered = st.booker.bookings.answers(b.id).await?.is_some();
     let images = st
@@ -442,6 +451,7 @@ pub async fn detail_page(
             v,
             notice,
             needs_insurance,
+            insurance_checked,
             has_questionnaire,
             answered,
             images,
