@@ -196,6 +196,17 @@ pub struct Monitoring {
     pub qualification_id: Option<i64>,
 }
 
+/// Which part of the monitoring log to read; the default is all of it.
+#[derive(Debug, Clone, Default)]
+pub struct MonitoringFilter {
+    /// One institution only.
+    pub institution: Option<String>,
+    /// From this instant (ms), inclusive.
+    pub from_ms: Option<i64>,
+    /// Until this instant (ms), exclusive.
+    pub to_ms: Option<i64>,
+}
+
 /// Access storage.
 #[derive(Debug, Clone)]
 pub struct AccessStore {
@@ -678,7 +689,12 @@ impl AccessStore {
     }
 
     /// The newest monitoring records (the operating body's review screen).
-    pub async fn monitoring(&self, by: &Account, limit: i64) -> DomainResult<Vec<Monitoring>> {
+    pub async fn monitoring(
+        &self,
+        by: &Account,
+        filter: &MonitoringFilter,
+        limit: i64,
+    ) -> DomainResult<Vec<Monitoring>> {
         if by.role != Role::Operator {
             return Err(DomainError::Forbidden("error.eligibility.operator_only"));
         }
@@ -695,8 +711,12 @@ impl AccessStore {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT m.at, m.institution_code, m.account_id, m.action, m.conditions, m.hits, m.qualification_id, \
              a.login_id FROM monitoring_events m LEFT JOIN accounts a ON a.id = m.account_id \
-             ORDER BY m.id DESC LIMIT $1",
+             WHERE ($1 = '' OR m.institution_code = $1) AND m.at >= $2 AND m.at < $3 \
+             ORDER BY m.id DESC LIMIT $4",
         )
+        .bind(filter.institution.as_deref().unwrap_or(""))
+        .bind(filter.from_ms.unwrap_or(i64::MIN))
+        .bind(filter.to_ms.unwrap_or(i64::MAX))
         .bind(limit)
         .fetch_all(self.db.pool())
         .await

@@ -810,6 +810,8 @@ struct OpsPage {
     /// (id, start, end, institutions, notice, started).
     periods: Vec<(i64, String, String, String, String, bool)>,
     monitoring: Vec<(String, String, String, String, String, String)>,
+    filter_institution: String,
+    filter_date: String,
 }
 
 /// The monitoring log's action in the operating body's words.
@@ -864,10 +866,36 @@ fn conditions_label(json: &str) -> String {
 }
 
 async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
+    ops_page_filtered(st, me, errors, LogFilter::default()).await
+}
+
+async fn ops_page_filtered(
+    st: &EligState,
+    me: &Me,
+    mut errors: Vec<String>,
+    f: LogFilter,
+) -> AppResult<Response> {
+    let mut filter = tsunagu_eligibility::access::MonitoringFilter::default();
+    let code: String = f.institution.trim().chars().filter(|c| *c != '-').collect();
+    if !code.is_empty() {
+        filter.institution = Some(code);
+    }
+    if !f.date.trim().is_empty() {
+        match f.date.trim().parse::<jiff::civil::Date>() {
+            Ok(d) => {
+                filter.from_ms = local_ms(&format!("{d}T00:00"));
+                filter.to_ms = d
+                    .tomorrow()
+                    .ok()
+                    .and_then(|t| local_ms(&format!("{t}T00:00")));
+            }
+            Err(_) => errors.push("日付は YYYY-MM-DD の形で入力してください。".into()),
+        }
+    }
     let monitoring = st
         .search
         .access
-        .monitoring(&me.account, 200)
+        .monitoring(&me.account, &filter, 200)
         .await?
         .into_iter()
         .map(|m| {
@@ -920,6 +948,8 @@ async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Res
                 outage: st.search.access.outage().await?,
                 periods,
                 monitoring,
+                filter_institution: f.institution,
+                filter_date: f.date,
             }
             .render()?,
         ),
@@ -927,8 +957,21 @@ async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Res
         .into_response())
 }
 
-async fn ops(State(st): State<EligState>, me: Me) -> AppResult<Response> {
-    ops_page(&st, &me, Vec::new()).await
+/// The monitoring log's filter as typed: an institution code and a day (JST).
+#[derive(Deserialize, Default)]
+pub struct LogFilter {
+    #[serde(default)]
+    institution: String,
+    #[serde(default)]
+    date: String,
+}
+
+async fn ops(
+    State(st): State<EligState>,
+    me: Me,
+    axum::extract::Query(f): axum::extract::Query<LogFilter>,
+) -> AppResult<Response> {
+    ops_page_filtered(&st, &me, Vec::new(), f).await
 }
 
 #[derive(Deserialize, Default)]

@@ -847,7 +847,7 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
             "insurance.four_facts"
         ]
     );
-    let log = svc.monitoring(&op, 50).await.unwrap();
+    let log = svc.monitoring(&op, &Default::default(), 50).await.unwrap();
     assert_eq!(log.iter().filter(|m| m.action == "search").count(), 2);
     assert_eq!(log.iter().filter(|m| m.action == "view").count(), 2);
     // Staff of another facility cannot touch this booking.

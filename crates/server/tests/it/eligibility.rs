@@ -324,7 +324,7 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
             .await
             .is_err()
     );
-    let log = a.monitoring(&op, 10).await.unwrap();
+    let log = a.monitoring(&op, &Default::default(), 10).await.unwrap();
     let actions: Vec<&str> = log.iter().map(|m| m.action.as_str()).collect();
     assert_eq!(actions, vec!["inquiry_number", "view", "search"]);
     assert_eq!(log[2].hits, Some(2));
@@ -336,7 +336,9 @@ async fn the_emergency_search_follows_roles_periods_and_the_method_table() {
         Err(Forbidden("error.eligibility.not_listed"))
     ));
     assert!(
-        a.monitoring(&viewer, 10).await.is_err(),
+        a.monitoring(&viewer, &Default::default(), 10)
+            .await
+            .is_err(),
         "only the operating body reads the log"
     );
     // The operating body sees the period and may end it early: the function closes at

@@ -252,6 +252,33 @@ async fn the_seeds_outage_search_flow() {
     // Who, and the conditions as typed.
     assert!(log.body.contains(">viewer<"), "{}", log.body);
     assert!(log.body.contains("氏名: 新橋太郎"), "{}", log.body);
+    // Narrowed to an institution or a day.
+    let only = |q: &'static str| {
+        let op = &op;
+        let base = base.clone();
+        async move { get(op, &format!("{base}/ops?{q}")).await }
+    };
+    assert!(
+        only("institution=1310000011")
+            .await
+            .body
+            .contains("氏名: 新橋太郎")
+    );
+    assert!(
+        !only("institution=1110000022")
+            .await
+            .body
+            .contains("氏名: 新橋太郎")
+    );
+    assert!(
+        !only("date=2020-01-01")
+            .await
+            .body
+            .contains("氏名: 新橋太郎")
+    );
+    let bad = only("date=2020-02-30").await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("YYYY-MM-DD"));
     app.stop().await;
 }
 
