@@ -673,6 +673,45 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
         .unwrap();
     assert!(!stale);
     assert_eq!(checks(&app).await, before);
+    // A booking of another day is not today's visit.
+    let f = app.facility("tsunagu-central").await;
+    let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
+    let doctor = app.staff_id(f.id, "doctor").await;
+    let p = staff
+        .post(
+            "/staff/bookings/new",
+            &sp.csrf(),
+            &[
+                ("who", "walk_in"),
+                ("name", "明日 来院"),
+                ("menu_id", &menu.to_string()),
+                ("mode", "online"),
+                ("kind", "return"),
+                ("doctor_id", &doctor.0.to_string()),
+                ("date", "2026-11-21"),
+                ("time", "07:00"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let tomorrow: i64 = p
+        .location
+        .unwrap()
+        .trim_start_matches("/staff/bookings/")
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let p = staff
+        .post(
+            &format!("/staff/bookings/{tomorrow}/insurance/outage-visit"),
+            &sp.csrf(),
+            &facts,
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("本日の予約のみ"), "{}", p.body);
     // A cancelled booking is no visit.
     let (other, _) = book_first_slot(&app, &b).await;
     let p = staff

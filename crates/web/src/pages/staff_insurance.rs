@@ -399,6 +399,15 @@ pub(crate) async fn run_record_outage_visit(
     ) {
         return Err(DomainError::Conflict("error.insurance.outage_visit_closed").into());
     }
+    // The visit is the one happening now: a booking of another day is not an outage-time
+    // visit of today's outage.
+    let today = st.booker.today(&me.facility);
+    let day = tsunagu_kernel::clock::from_ms(b.starts_at)
+        .to_zoned(me.facility.tz())
+        .date();
+    if day != today {
+        return Err(DomainError::Conflict("error.insurance.outage_visit_today").into());
+    }
     if st.insurance.outage_visit(b.id).await?.is_some() {
         return Err(DomainError::Conflict("error.insurance.outage_visit_recorded").into());
     }
@@ -418,7 +427,7 @@ pub(crate) async fn run_record_outage_visit(
         .record_outage_visit(&link, &format!("booking-{}", b.id))
         .await?;
     st.insurance
-        .record_outage_visit(b.id, remote, today_jst(st), &facts, me.user.id)
+        .record_outage_visit(b.id, remote, today, &facts, me.user.id)
         .await?;
     audit_access(
         st,
