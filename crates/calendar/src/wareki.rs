@@ -231,6 +231,12 @@ impl fmt::Display for WarekiError {
 
 impl std::error::Error for WarekiError {}
 
+/// `date` as people read it on Japanese forms: 和暦 (`昭和29年3月26日`), or the
+/// Western date for days before the eras.
+pub fn display(date: Date) -> String {
+    to_wareki(date).map_or_else(|| date.to_string(), |w| w.to_string())
+}
+
 /// The 和暦 form of `date`, or `None` before 1868-01-25 (see the module
 /// docs for 1868–1872).
 pub fn to_wareki(date: Date) -> Option<WarekiDate> {

@@ -28,7 +28,7 @@
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use tsunagu_calendar::wareki::{Era, WarekiError, from_wareki, parse_date, parse_era, to_wareki};
+use tsunagu_calendar::wareki::{Era, WarekiError, from_wareki, parse_date, parse_era};
 use tsunagu_calendar::{is_katakana, normalize_kana, normalize_name};
 use unicode_normalization::UnicodeNormalization;
 
@@ -593,8 +593,7 @@ impl ListRow {
     pub fn from_qualification(q: &Qualification) -> ListRow {
         ListRow {
             name: q.name.clone(),
-            birth_date: to_wareki(q.birth_date)
-                .map_or_else(|| q.birth_date.to_string(), |w| w.to_string()),
+            birth_date: tsunagu_calendar::wareki::display(q.birth_date),
             sex: q.sex1.name(),
             address: q
                 .address

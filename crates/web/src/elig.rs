@@ -593,10 +593,6 @@ struct DetailPage {
     fields: Vec<(&'static str, String, bool)>,
 }
 
-fn wareki(d: jiff::civil::Date) -> String {
-    tsunagu_calendar::wareki::to_wareki(d).map_or_else(|| d.to_string(), |w| w.to_string())
-}
-
 async fn detail_page(
     st: &EligState,
     me: &Me,
@@ -647,7 +643,11 @@ async fn detail_page(
         ("氏名", q.name.clone(), false),
         ("氏名（カナ）", q.name_kana.clone(), false),
         ("性別", q.sex1.name().to_string(), false),
-        ("生年月日", wareki(q.birth_date), false),
+        (
+            "生年月日",
+            tsunagu_calendar::wareki::display(q.birth_date),
+            false,
+        ),
         (
             "証区分",
             q.card_kind.name().to_string(),
@@ -661,10 +661,16 @@ async fn detail_page(
                 .unwrap_or_default(),
             false,
         ),
-        ("有効開始日", wareki(q.valid_from), false),
+        (
+            "有効開始日",
+            tsunagu_calendar::wareki::display(q.valid_from),
+            false,
+        ),
         (
             "有効終了日",
-            q.valid_to.map(wareki).unwrap_or_default(),
+            q.valid_to
+                .map(tsunagu_calendar::wareki::display)
+                .unwrap_or_default(),
             false,
         ),
         (

@@ -221,8 +221,7 @@ pub(crate) async fn section(
 ) -> AppResult<(Option<OutageView>, Vec<CheckRow>, OutageForm)> {
     let outage = st.insurance.outage_visit(b.id).await?.map(|o| OutageView {
         visit_date: o.visit_date.to_string(),
-        birth: tsunagu_calendar::wareki::to_wareki(o.facts.birth_date)
-            .map_or_else(|| o.facts.birth_date.to_string(), |w| w.to_string()),
+        birth: tsunagu_calendar::wareki::display(o.facts.birth_date),
         sex_key: o.facts.sex.label_key(),
         facts: o.facts,
     });
