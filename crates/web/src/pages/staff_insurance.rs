@@ -21,7 +21,6 @@ use tsunagu_insurance::check::{Candidate, FourFactsAnswer, Outcome};
 use tsunagu_insurance::outage::{FourFacts, Method};
 use tsunagu_kernel::DomainError;
 
-use super::signup_support::today_jst;
 use super::staff::audit_access;
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
@@ -313,7 +312,7 @@ async fn keep(
 
 /// Confirms the patient's registered insurance card by its numbers (method 2), as this
 /// facility's institution account: at the visit date for an outage-time visit (allowed after
-/// recovery), else at today's date in Japan.
+/// recovery), else at the facility's today.
 pub(crate) async fn run_insurance_check(
     st: &AppState,
     me: &StaffMember,
@@ -331,7 +330,7 @@ pub(crate) async fn run_insurance_check(
     }
     let on = match st.insurance.outage_visit(b.id).await? {
         Some(o) => o.visit_date,
-        None => today_jst(st),
+        None => st.booker.today(&me.facility),
     };
     let query = tsunagu_insurance::check::Query {
         insurer_number: reg.insurer_number.clone().unwrap_or_default(),
@@ -355,7 +354,7 @@ pub(crate) async fn run_insurance_check(
     Ok(outcome)
 }
 
-/// Confirms by My Number card (method 1) at today's date in Japan: `card` is what the
+/// Confirms by My Number card (method 1) at the facility's today: `card` is what the
 /// clinic's card reader returned after the patient's PIN or face check (no reader exists
 /// here; a real one would post this itself).
 pub(crate) async fn run_myna_check(
@@ -375,7 +374,7 @@ pub(crate) async fn run_myna_check(
     let outcome = st
         .config
         .eligibility
-        .by_my_number_card(&link, card, today_jst(st))
+        .by_my_number_card(&link, card, st.booker.today(&me.facility))
         .await?;
     keep(st, me, ip, &b, Method::MyNumberCard, &outcome, seen).await?;
     Ok(outcome)
