@@ -509,15 +509,7 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
     // 13:00 is the lunch break: staff may still book it.
     let p = post(fields("新橋 次郎", "W-001", "13:00")).await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let id: i64 = p
-        .location
-        .unwrap()
-        .trim_start_matches("/staff/bookings/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id: i64 = p.id_after("/staff/bookings/");
     let booking = app.state.booker.bookings.get_at(f.id, id).await.unwrap();
     assert_eq!(
         booking.booking_fee_yen, 0,

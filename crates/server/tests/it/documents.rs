@@ -408,15 +408,7 @@ async fn book_first_slot(app: &TestApp, b: &Browser) -> (i64, String) {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let id = p
-        .location
-        .unwrap()
-        .trim_start_matches("/my/bookings/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = p.id_after("/my/bookings/");
     (id, patient)
 }
 
@@ -694,15 +686,7 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let tomorrow: i64 = p
-        .location
-        .unwrap()
-        .trim_start_matches("/staff/bookings/")
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let tomorrow: i64 = p.id_after("/staff/bookings/");
     let p = staff
         .post(
             &format!("/staff/bookings/{tomorrow}/insurance/outage-visit"),

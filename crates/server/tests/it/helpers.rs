@@ -348,6 +348,16 @@ pub struct Page {
 }
 
 impl Page {
+    /// The id a redirect names after `prefix` (`/staff/bookings/12?done=booked` → 12).
+    pub fn id_after(&self, prefix: &str) -> i64 {
+        self.location
+            .as_deref()
+            .and_then(|l| l.strip_prefix(prefix))
+            .and_then(|l| l.split(['?', '#', '/']).next())
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("no id after {prefix} in {:?}", self.location))
+    }
+
     pub fn csrf(&self) -> String {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker).expect("page has a csrf field") + marker.len();
