@@ -198,6 +198,15 @@ code_table! {
 }
 
 impl Validity {
+    /// 資格有効性 of a lookup's results at `date`: none, several, or the one record's.
+    pub fn of_results(results: &[Qualification], date: Date) -> Validity {
+        match results {
+            [] => Validity::NotFound,
+            [one] => one.validity_at(date),
+            _ => Validity::Multiple,
+        }
+    }
+
     /// The banner of the detail screen (資格情報確認), or `None` for results
     /// that have no single record to show.
     pub fn banner(self) -> Option<&'static str> {

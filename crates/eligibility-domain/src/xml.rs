@@ -138,11 +138,7 @@ impl ResultMessage {
         reference_classification: ReferenceClassification,
         results: Vec<Qualification>,
     ) -> ResultMessage {
-        let validity = match results.as_slice() {
-            [] => Validity::NotFound,
-            [one] => one.validity_at(confirmation_date),
-            _ => Validity::Multiple,
-        };
+        let validity = Validity::of_results(&results, confirmation_date);
         ResultMessage {
             header: MessageHeader {
                 process_execution_time: executed_at,

@@ -226,26 +226,15 @@ async fn answer(
     } else {
         ReferenceClassification::InsuranceCard
     };
-    let msg =
-        ResultMessage::for_results(now.datetime(), on, institution, reference, records.clone());
     if xml {
+        let msg = ResultMessage::for_results(now.datetime(), on, institution, reference, records);
         return Ok((
             [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
             msg.to_xml(),
         )
             .into_response());
     }
-    let validity = msg
-        .body
-        .qualification_validity
-        .unwrap_or(tsunagu_eligibility_domain::model::Validity::NotFound);
-    Ok(Json(LookupDto {
-        validity: validity.code().to_string(),
-        validity_name: validity.name().to_string(),
-        confirmation_date: on.to_string(),
-        records,
-    })
-    .into_response())
+    Ok(Json(lookup(on, records)).into_response())
 }
 
 async fn allowed(st: &EligState, who: &Account, method: Method) -> Result<(), DomainError> {
@@ -462,11 +451,7 @@ pub struct FourFactsDto {
 }
 
 fn lookup(on: jiff::civil::Date, records: Vec<Qualification>) -> LookupDto {
-    let validity = match records.as_slice() {
-        [] => tsunagu_eligibility_domain::model::Validity::NotFound,
-        [one] => one.validity_at(on),
-        _ => tsunagu_eligibility_domain::model::Validity::Multiple,
-    };
+    let validity = tsunagu_eligibility_domain::model::Validity::of_results(&records, on);
     LookupDto {
         validity: validity.code().to_string(),
         validity_name: validity.name().to_string(),
