@@ -7,9 +7,11 @@
 //!   account and its own patient profile are created in one transaction.
 //! - Codes are 6 digits, live 10 minutes, burn after 5 wrong tries, and are stored as
 //!   digests; sends have a cooldown and per-number and per-address limits.
-//! - Password failures slow the next attempt down, then lock the login for a while.
+//! - Password and TOTP failures share one counter, claimed before the check runs; they slow
+//!   the next attempt down, then lock the login for a while.
 //! - Sessions are random 256-bit tokens stored as digests; ids rotate at login.
 
+pub mod attempts;
 pub mod codes;
 pub mod password;
 pub mod patients;

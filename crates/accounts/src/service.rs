@@ -9,6 +9,7 @@ use tsunagu_kernel::secret::{new_token, token_digest};
 use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, Email, FacilityId, Phone};
 use tsunagu_notifications::{Channel, Outbox, OutgoingMessage};
 
+use crate::attempts::{self, Counter};
 use crate::codes::{CodeStore, Purpose};
 use crate::password;
 use crate::patients::{NewPatient, PatientStore};
@@ -73,6 +74,24 @@ const VERIFY_PER_IP: Limit = Limit {
     max: 60,
     window_ms: HOUR,
     key: "error.rate.tries_ip",
+};
+/// Second-factor tries from one address.
+const TOTP_PER_IP: Limit = Limit {
+    max: 30,
+    window_ms: 15 * 60 * 1000,
+    key: "error.totp.rate_ip",
+};
+/// Second-factor tries on one account, whatever the address and session.
+const TOTP_PER_ACCOUNT: Limit = Limit {
+    max: 10,
+    window_ms: HOUR,
+    key: "error.totp.rate_account",
+};
+/// Wrong codes one pending session may try before the password must be entered again.
+const TOTP_PER_PENDING: Limit = Limit {
+    max: 5,
+    window_ms: HOUR,
+    key: "error.totp.restart",
 };
 const LOGIN_PER_IP: Limit = Limit {
     max: 60,
@@ -223,7 +242,8 @@ impl Accounts {
         Ok(account)
     }
 
-    /// Checks phone and password; applies the slow-down and lock rules.
+    /// Checks phone and password; applies the slow-down and lock rules. The attempt is
+    /// counted before the password is hashed (see [`crate::attempts`]).
     pub async fn patient_login(
         &self,
         phone_input: &str,
@@ -244,27 +264,13 @@ impl Accounts {
                 password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
-        check_not_throttled(account.next_login_at, now)?;
+        let claim =
+            attempts::claim(&self.db, &self.policy, Counter::Patient, account.id.0, now).await?;
         if password::verify(password_input.to_string(), account.password_hash.clone()).await? {
-            self.patients.set_login_state(account.id, 0, 0).await?;
+            claim.succeeded(&self.db).await?;
             Ok(account.id)
         } else {
-            let failed = account.failed_logins + 1;
-            self.patients
-                .set_login_state(account.id, failed, self.policy.next_attempt_at(failed, now))
-                .await?;
-            Err(self.failure_error(failed))
-        }
-    }
-
-    fn failure_error(&self, failed: i64) -> DomainError {
-        if failed >= self.policy.lock_after {
-            DomainError::TooManyRequests {
-                key: "error.login.locked",
-                retry_after_secs: u64::try_from(self.policy.lock_ms / 1000).unwrap_or(1800),
-            }
-        } else {
-            DomainError::Unauthorized("error.login.failed")
+            Err(claim.failed(&self.policy))
         }
     }
 
@@ -423,23 +429,16 @@ impl Accounts {
                 password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
-        check_not_throttled(user.next_login_at, now)?;
+        let claim = attempts::claim(&self.db, &self.policy, Counter::Staff, user.id.0, now).await?;
         if !password::verify(password_input.to_string(), user.password_hash.clone()).await? {
-            let failed = user.failed_logins + 1;
-            self.staff
-                .set_login_state(
-                    LoginTable::Staff,
-                    user.id.0,
-                    failed,
-                    self.policy.next_attempt_at(failed, now),
-                )
-                .await?;
-            return Err(self.failure_error(failed));
+            return Err(claim.failed(&self.policy));
         }
-        self.staff
-            .set_login_state(LoginTable::Staff, user.id.0, 0, 0)
-            .await?;
         let needs = user.role.always_needs_totp() || require_totp_all || user.totp_enabled;
+        if needs {
+            claim.passed_first_factor(&self.db).await?;
+        } else {
+            claim.succeeded(&self.db).await?;
+        }
         Ok((user.id.0, needs.then_some(user.totp_enabled)))
     }
 
@@ -460,67 +459,69 @@ impl Accounts {
                 password::verify(password_input.to_string(), password::dummy_hash().into()).await;
             return Err(DomainError::Unauthorized("error.login.failed"));
         };
-        check_not_throttled(op.next_login_at, now)?;
+        let claim =
+            attempts::claim(&self.db, &self.policy, Counter::Operator, op.id.0, now).await?;
         if !password::verify(password_input.to_string(), op.password_hash.clone()).await? {
-            let failed = op.failed_logins + 1;
-            self.staff
-                .set_login_state(
-                    LoginTable::Operators,
-                    op.id.0,
-                    failed,
-                    self.policy.next_attempt_at(failed, now),
-                )
-                .await?;
-            return Err(self.failure_error(failed));
+            return Err(claim.failed(&self.policy));
         }
-        self.staff
-            .set_login_state(LoginTable::Operators, op.id.0, 0, 0)
-            .await?;
+        claim.passed_first_factor(&self.db).await?;
         Ok((op.id.0, op.totp_enabled))
     }
 
-    /// Checks a TOTP code for a staff member or operator (enrolling it if not yet enabled).
-    /// Wrong codes count as login failures.
+    /// Checks a TOTP code for a staff member or operator (enrolling it if not yet enabled)
+    /// on the pending session `pending_digest`.
+    ///
+    /// The second factor is guarded like the password: limits per client address and per
+    /// account, the account's own failure counter (shared with password failures, so the
+    /// lock applies to both), and a pending session that ends after a few wrong codes.
     pub async fn check_totp(
         &self,
         table: LoginTable,
         id: i64,
-        secret: Option<&str>,
-        last_step: i64,
+        pending_digest: &str,
         code: &str,
-        failed: i64,
+        ip: &str,
     ) -> DomainResult<()> {
+        self.limiter
+            .hit(&format!("totp:ip:{ip}"), TOTP_PER_IP)
+            .await?;
+        let counter = Counter::from(table);
+        self.limiter
+            .hit(&format!("totp:{counter:?}:{id}"), TOTP_PER_ACCOUNT)
+            .await?;
+        if self
+            .limiter
+            .hit(&format!("totp:pending:{pending_digest}"), TOTP_PER_PENDING)
+            .await
+            .is_err()
+        {
+            self.sessions.delete_digest(pending_digest).await?;
+            return Err(DomainError::Unauthorized("error.totp.restart"));
+        }
+        let now = self.clock.now();
+        let claim =
+            attempts::claim(&self.db, &self.policy, counter, id, now.as_millisecond()).await?;
+        let (secret, last_step) = self.staff.totp_state(table, id).await?;
         let Some(secret) = secret else {
             return Err(DomainError::invalid("code", "error.totp.not_enrolled"));
         };
-        let now = self.clock.now();
         let secs = u64::try_from(now.as_second()).unwrap_or(0);
-        match crate::totp::verify(secret, code, secs, last_step)? {
-            Some(step) if self.staff.accept_totp_step(table, id, step).await? => Ok(()),
-            _ => {
-                let failed = failed + 1;
-                self.staff
-                    .set_login_state(
-                        table,
-                        id,
-                        failed,
-                        self.policy.next_attempt_at(failed, now.as_millisecond()),
-                    )
-                    .await?;
-                Err(DomainError::invalid("code", "error.totp.wrong"))
+        match crate::totp::verify(&secret, code, secs, last_step)? {
+            Some(step) if self.staff.accept_totp_step(table, id, step).await? => {
+                claim.succeeded(&self.db).await?;
+                Ok(())
             }
+            _ => match claim.failed(&self.policy) {
+                DomainError::Unauthorized(_) => {
+                    Err(DomainError::invalid("code", "error.totp.wrong"))
+                }
+                locked => {
+                    self.sessions.delete_digest(pending_digest).await?;
+                    Err(locked)
+                }
+            },
         }
     }
-}
-
-fn check_not_throttled(next_login_at: i64, now: i64) -> DomainResult<()> {
-    if next_login_at > now {
-        return Err(DomainError::TooManyRequests {
-            key: "error.login.slow_down",
-            retry_after_secs: u64::try_from((next_login_at - now) / 1000 + 1).unwrap_or(1),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

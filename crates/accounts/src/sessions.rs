@@ -207,7 +207,10 @@ impl SessionStore {
         }
         let stage = Stage::parse(&stage);
         // Touch at most once a minute: a page with many requests should not write each time.
-        if now - last_seen > 60_000 {
+        // A session waiting for its second factor keeps the lifetime it was given at the
+        // password step: guessing codes must not keep it alive.
+        let pending = matches!(stage, Stage::NeedsTotp | Stage::NeedsTotpEnrol);
+        if now - last_seen > 60_000 && !pending {
             sqlx::query(
                 "UPDATE sessions SET last_seen_at = $2, expires_at = $3 WHERE id_digest = $1",
             )

@@ -377,6 +377,19 @@ impl StaffStore {
         Ok(())
     }
 
+    /// The TOTP secret (enabled or being enrolled) and the last accepted step.
+    pub async fn totp_state(&self, t: LoginTable, id: i64) -> DomainResult<(Option<String>, i64)> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT totp_secret, totp_last_step FROM {} WHERE id = $1",
+            t.name()
+        )))
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)
+    }
+
     /// Marks TOTP enabled and records the step used, atomically refusing a replayed step.
     pub async fn accept_totp_step(&self, t: LoginTable, id: i64, step: i64) -> DomainResult<bool> {
         let r = sqlx::query(sqlx::AssertSqlSafe(format!(

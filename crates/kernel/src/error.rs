@@ -62,6 +62,12 @@ pub enum DomainError {
         /// Seconds until a retry may succeed.
         retry_after_secs: u64,
     },
+    /// Too much work at once (password hashing queued too long); the caller may retry.
+    #[error("busy, retry after {retry_after_secs}s")]
+    Busy {
+        /// Seconds until a retry is likely to succeed.
+        retry_after_secs: u64,
+    },
     /// A fault of ours; logged with its cause and shown only as a request id.
     #[error("internal error: {0:#}")]
     Internal(#[from] anyhow::Error),

@@ -170,6 +170,13 @@ impl FormErrors {
                     &[("seconds", retry_after_secs.to_string())],
                 ));
             }
+            DomainError::Busy { retry_after_secs } => {
+                out.general.push(t_args(
+                    lang,
+                    "error.busy",
+                    &[("seconds", retry_after_secs.to_string())],
+                ));
+            }
             other => return Err(other),
         }
         Ok(out)

@@ -54,6 +54,7 @@ fn status_of(e: &DomainError) -> StatusCode {
         DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+        DomainError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         DomainError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -103,6 +104,13 @@ impl IntoResponse for AppError {
             } => Parked {
                 code: "too_many_requests",
                 key,
+                fields: vec![],
+                retry_after: Some(retry_after_secs),
+                internal: None,
+            },
+            DomainError::Busy { retry_after_secs } => Parked {
+                code: "busy",
+                key: "error.busy",
                 fields: vec![],
                 retry_after: Some(retry_after_secs),
                 internal: None,

@@ -12,6 +12,7 @@ mod helpers;
 mod jobs_outbox;
 mod live;
 mod platform;
+mod security;
 mod setup;
 mod staff;
 mod tenancy;

@@ -82,6 +82,9 @@ pub async fn staff_login(
             serde_json::Map::new(),
         )
         .await?;
+    if stage == Stage::Full {
+        crate::pages::staff_support::audit_login(&st, &facility.id, id, &ip).await?;
+    }
     Ok(Json(StaffLoginResponse {
         token,
         totp: label.into(),
@@ -149,6 +152,7 @@ pub struct TotpBody {
 pub async fn totp(
     State(st): State<AppState>,
     origin: OriginExt,
+    ClientIp(ip): ClientIp,
     req: axum::extract::Request,
 ) -> AppResult<Json<super::auth::TokenResponse>> {
     let (parts, body) = req.into_parts();
@@ -167,16 +171,8 @@ pub async fn totp(
             "error.api.token_invalid",
         )));
     };
-    let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     st.accounts
-        .check_totp(
-            LoginTable::Staff,
-            id,
-            user.totp_secret.as_deref(),
-            user.totp_last_step,
-            &b.code,
-            user.failed_logins,
-        )
+        .check_totp(LoginTable::Staff, id, &s.digest, &b.code, &ip)
         .await?;
     st.accounts.sessions.delete_digest(&s.digest).await?;
     let (token, _) = st
@@ -191,6 +187,7 @@ pub async fn totp(
             serde_json::Map::new(),
         )
         .await?;
+    crate::pages::staff_support::audit_login(&st, &fid, id, &ip).await?;
     Ok(Json(super::auth::TokenResponse { token }))
 }
 

@@ -166,14 +166,7 @@ async fn totp_post(
     let op = st.accounts.staff.operator(OperatorId(id)).await?;
     match st
         .accounts
-        .check_totp(
-            LoginTable::Operators,
-            id,
-            op.totp_secret.as_deref(),
-            op.totp_last_step,
-            &f.code,
-            op.failed_logins,
-        )
+        .check_totp(LoginTable::Operators, id, &s.digest, &f.code, &ip)
         .await
     {
         Ok(()) => {

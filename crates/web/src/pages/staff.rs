@@ -144,7 +144,7 @@ async fn login_post(
     }
 }
 
-async fn audit_login(
+pub async fn audit_login(
     st: &AppState,
     facility: &tsunagu_kernel::FacilityId,
     id: i64,
@@ -280,14 +280,7 @@ async fn totp_post(
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let res = st
         .accounts
-        .check_totp(
-            LoginTable::Staff,
-            id,
-            user.totp_secret.as_deref(),
-            user.totp_last_step,
-            &f.code,
-            user.failed_logins,
-        )
+        .check_totp(LoginTable::Staff, id, &s.digest, &f.code, &ip)
         .await;
     match res {
         Ok(()) => {
