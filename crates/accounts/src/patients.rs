@@ -8,7 +8,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, on_unique, sqlx};
-use tsunagu_kernel::values::{kana_name, person_name};
+use tsunagu_kernel::values::{human_name, kana_name};
 use tsunagu_kernel::{
     AccountId, Clock, DomainError, DomainResult, Email, FacilityId, FieldError, PatientId, Phone,
     Sex,
@@ -131,8 +131,8 @@ impl NewPatient {
         today: Date,
     ) -> DomainResult<Self> {
         let mut v = tsunagu_kernel::error::Validator::new();
-        let f = v.check(person_name("family_name", family_name, 40))?;
-        let g = v.check(person_name("given_name", given_name, 40))?;
+        let f = v.check(human_name("family_name", family_name, 40))?;
+        let g = v.check(human_name("given_name", given_name, 40))?;
         let fk = v.check(kana_name("family_name_kana", family_name_kana, 40))?;
         let gk = v.check(kana_name("given_name_kana", given_name_kana, 40))?;
         let b = v.check(parse_birth_date("birth_date", birth_date, today))?;

@@ -421,7 +421,7 @@ impl Booker {
                     (p.id, Some(*account), Source::Phone)
                 }
                 StaffBookingFor::WalkIn { name, chart_number } => {
-                    let name = tsunagu_kernel::values::person_name("name", name, 60)?;
+                    let name = tsunagu_kernel::values::human_name("name", name, 60)?;
                     let id = self
                         .patients
                         .create_walk_in_in(&mut tx, facility.id, &name, chart_number.as_deref())

@@ -201,10 +201,78 @@ pub fn person_name(field: &'static str, input: &str, max_chars: usize) -> Domain
             FieldError::new(field, "error.too_long").arg("max", max_chars),
         ]));
     }
-    if s.chars().any(char::is_control) {
+    if s.chars().any(|c| c.is_control() || is_invisible(c)) {
         return Err(DomainError::invalid(field, "error.invalid_chars"));
     }
     Ok(s)
+}
+
+/// The dates the service works with: a birth date of 1900 to a booking in 2100. Anything
+/// outside is a typo or a probe, and would overflow the day arithmetic that follows.
+pub const FIRST_DAY: jiff::civil::Date = jiff::civil::date(1900, 1, 1);
+/// The last date accepted (see [`FIRST_DAY`]).
+pub const LAST_DAY: jiff::civil::Date = jiff::civil::date(2100, 12, 31);
+
+/// A calendar date typed as `YYYY-MM-DD`, within [`FIRST_DAY`]..=[`LAST_DAY`].
+pub fn day(field: &'static str, input: &str) -> DomainResult<jiff::civil::Date> {
+    let d: jiff::civil::Date = input
+        .trim()
+        .parse()
+        .map_err(|_| DomainError::invalid(field, "error.date.invalid"))?;
+    if !(FIRST_DAY..=LAST_DAY).contains(&d) {
+        return Err(DomainError::Invalid(vec![
+            FieldError::new(field, "error.date.range")
+                .arg("from", FIRST_DAY.year())
+                .arg("to", LAST_DAY.year()),
+        ]));
+    }
+    Ok(d)
+}
+
+/// Characters that change how text around them shows without showing themselves:
+/// bidi overrides and isolates (which can make a name read backwards on a staff screen),
+/// zero-width spaces and joiners, the byte-order mark and soft hyphen.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// A person's name part: what Japanese names (and the Latin-script names of patients from
+/// abroad) are written with, and nothing else.
+///
+/// Kanji (including the rarer extensions), hiragana, katakana, 々 〆 ヶ, the long-vowel
+/// mark, Latin letters with their accented forms, spaces, and the punctuation names carry
+/// (・ . ' - ‐ ＝). No digits, markup characters, emoji or invisible characters: a name is
+/// shown on staff screens, documents and prescriptions.
+pub fn human_name(field: &'static str, input: &str, max_chars: usize) -> DomainResult<String> {
+    let s = person_name(field, input, max_chars)?;
+    if !s.chars().all(is_name_char) {
+        return Err(DomainError::invalid(field, "error.name.chars"));
+    }
+    Ok(s)
+}
+
+fn is_name_char(c: char) -> bool {
+    matches!(c,
+        // Kanji: unified ideographs, extension A, compatibility ideographs, extensions B+.
+        '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{3134F}'
+        // Hiragana and katakana (NFKC has already widened half-width kana).
+        | '\u{3041}'..='\u{3096}' | '\u{309D}' | '\u{309E}'
+        | '\u{30A1}'..='\u{30FA}' | '\u{30FC}'..='\u{30FE}'
+        // 々 〆 〇, the middle dot.
+        | '\u{3005}' | '\u{3006}' | '\u{3007}' | '\u{30FB}'
+        // Latin letters, with accents (Latin-1 letters, Extended-A and -B).
+        | 'A'..='Z' | 'a'..='z'
+        | '\u{00C0}'..='\u{00D6}' | '\u{00D8}'..='\u{00F6}' | '\u{00F8}'..='\u{024F}'
+        // Space and the punctuation names are written with.
+        | ' ' | '.' | '\'' | '-' | '\u{2010}' | '\u{2019}' | '=' | '\u{30A0}')
 }
 
 /// Normalises kana input (NFKC, hiragana folded to katakana) and requires katakana.
@@ -313,6 +381,49 @@ mod tests {
         assert_eq!(kana_name("k", "ｼﾝﾊﾞｼ", 40).unwrap(), "シンバシ");
         assert!(kana_name("k", "新橋", 40).is_err());
         assert!(person_name("n", "   ", 40).is_err());
+        assert_eq!(
+            day("d", "2026-11-20").unwrap(),
+            jiff::civil::date(2026, 11, 20)
+        );
+        assert!(day("d", "9999-12-31").is_err());
+        assert!(day("d", "1899-12-31").is_err());
+        assert!(day("d", "2026-02-30").is_err());
+        assert!(
+            person_name("n", "山田\u{202E}太郎", 40).is_err(),
+            "bidi override"
+        );
+        assert!(
+            person_name("n", "山\u{200B}田", 40).is_err(),
+            "zero-width space"
+        );
+        for ok in [
+            "山田",
+            "やまだ",
+            "ヤマダ",
+            "佐々木",
+            "〆木",
+            "Smith",
+            "O'Brien",
+            "Jean-Luc",
+            "José",
+            "ｱｲｳ",
+            "山田 太郎",
+            "アン・マリー",
+            "𠮷田",
+        ] {
+            assert!(human_name("n", ok, 40).is_ok(), "{ok}");
+        }
+        for bad in [
+            "山田😀",
+            "<script>",
+            "a&b",
+            "山田1",
+            "太郎\"",
+            "\u{FEFF}山田",
+            "名\u{2066}",
+        ] {
+            assert!(human_name("n", bad, 40).is_err(), "{bad}");
+        }
         assert!(person_name("n", &"あ".repeat(41), 40).is_err());
     }
 }

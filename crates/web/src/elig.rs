@@ -88,6 +88,9 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/static/app.css", get(crate::security::css))
         .route("/static/app.js", get(crate::security::js))
         .fallback(crate::error::not_found)
+        .layer(axum::middleware::from_fn(
+            crate::input::refuse_control_chars,
+        ))
         .layer(axum::middleware::from_fn(crate::error::render_errors))
         .layer(axum::middleware::from_fn(crate::security::headers));
     crate::security::with_request_layers(router).with_state(state)

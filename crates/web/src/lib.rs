@@ -7,7 +7,8 @@
 //!
 //! Cross-cutting rules applied here for every route: a request id on every request and log
 //! line; strict security headers (CSP without inline script); server-side sessions with a
-//! cookie per realm; a CSRF token checked on every form POST; no patient data in logs.
+//! cookie per realm; a CSRF token checked on every form POST; no patient data in logs;
+//! no control character in any path, query, form or JSON body ([`input`]).
 
 pub mod api;
 pub mod ctx;
@@ -15,6 +16,7 @@ pub mod elig;
 pub mod elig_api;
 mod elig_ops;
 pub mod error;
+pub mod input;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -45,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/app.css", get(security::css))
         .route("/static/app.js", get(security::js))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(input::refuse_control_chars))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -259,3 +259,83 @@ async fn a_login_burst_keeps_memory_bounded() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_language_switch_returns_only_to_this_site() {
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    for (back, want) in [
+        ("/%09/evil.example/x", "/"),
+        ("//evil.example", "/"),
+        ("/%5Cevil.example", "/"),
+        ("/%0a", "/"),
+        ("/my?x=1", "/my?x=1"),
+    ] {
+        let p = b.get(&format!("/lang/en?back={back}")).await;
+        assert_eq!(p.status, 303, "{back}: {}", p.body);
+        assert_eq!(p.location.as_deref(), Some(want), "{back}");
+    }
+    // DEL is a control character: refused like any other, not a server error.
+    assert_eq!(b.get("/lang/en?back=/%7f").await.status, 422);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn control_characters_and_absurd_dates_get_a_422_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    let (s, v) = api.get("/facilities/a%00b").await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "path");
+    let (s, v) = api
+        .post(
+            "/staff/login",
+            json!({"facility": "a\u{0000}", "login_id": "clerk", "password": "x"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "facility");
+    assert!(
+        v["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("制御文字")
+    );
+    // A form post the same way, before the session or CSRF are even looked at.
+    let b = app.browser();
+    let csrf = b.get("/login").await.csrf();
+    let p = b
+        .post(
+            "/login",
+            &csrf,
+            &[("phone", "090\u{0000}0000"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("制御文字"));
+
+    let menus = app.api().get("/facilities/tsunagu-central/menus").await.1;
+    let menu = menus[0]["id"].as_i64().unwrap();
+    let (s, v) = api
+        .get(&format!(
+            "/facilities/tsunagu-central/slots?menu={menu}&kind=first&from=9999-12-31"
+        ))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "from");
+    let token = staff_token(&app, "tsunagu-central", "clerk").await;
+    let (s, v) = api
+        .with_token(&token)
+        .get("/staff/bookings?date=9999-12-31")
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    for page in [
+        "/staff/schedule?date=9999-12-31",
+        "/staff/reception?date=9999-12-31",
+    ] {
+        let p = staff.get(page).await;
+        assert_eq!(p.status, 200, "{page}: {}", p.body);
+    }
+    app.stop().await;
+}

@@ -119,9 +119,7 @@ pub async fn slots(
         .map_err(|_| DomainError::invalid("menu", "error.booking.menu"))?;
     let kind = VisitKind::parse("kind", &q.kind)?;
     let from = match q.from.as_deref() {
-        Some(s) => s
-            .parse()
-            .map_err(|_| DomainError::invalid("from", "error.date.invalid"))?,
+        Some(s) => tsunagu_kernel::values::day("from", s)?,
         None => st.booker.today(&f),
     };
     let slots = st
@@ -363,9 +361,7 @@ pub async fn staff_bookings(
 ) -> AppResult<Json<Vec<BookingDto>>> {
     let tz = me.facility.tz();
     let date: jiff::civil::Date = match q.date.as_deref() {
-        Some(s) => s
-            .parse()
-            .map_err(|_| DomainError::invalid("date", "error.date.invalid"))?,
+        Some(s) => tsunagu_kernel::values::day("date", s)?,
         None => st.booker.today(&me.facility),
     };
     let from = tsunagu_scheduling::slots::local_instant(&tz, date, 0).unwrap_or(0);

@@ -165,9 +165,7 @@ async fn render_book(
 ) -> AppResult<Response> {
     let errors = errors.flattened();
     let today = st.booker.today(&c.facility);
-    let from = q
-        .from
-        .parse::<jiff::civil::Date>()
+    let from = tsunagu_kernel::values::day("from", &q.from)
         .unwrap_or(today)
         .max(today);
     let slots = st

@@ -194,6 +194,13 @@ pub(crate) async fn read_multipart(
                 .text()
                 .await
                 .map_err(|_| DomainError::invalid("form", "error.form.too_large"))?;
+            // The text parts of an upload obey the same rule as every other form.
+            if let Some(field) = crate::input::bad_text(&name, &text) {
+                return Err(DomainError::Invalid(vec![tsunagu_kernel::FieldError::new(
+                    field,
+                    "error.control_chars",
+                )]));
+            }
             texts.push((name, text));
         }
     }

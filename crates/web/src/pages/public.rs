@@ -170,21 +170,71 @@ pub async fn clinic_qr(
         .into_response())
 }
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::same_origin_path;
+
+    #[test]
+    fn back_stays_on_this_site() {
+        assert_eq!(same_origin_path("/my").as_deref(), Some("/my"));
+        assert_eq!(
+            same_origin_path("/c/x/book?d=1").as_deref(),
+            Some("/c/x/book?d=1")
+        );
+        for bad in [
+            "//evil.example/x",
+            "/\\evil.example",
+            "/\t/evil.example/x",
+            "/\n/evil.example",
+            "\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "",
+            "/\\/evil.example",
+        ] {
+            assert_eq!(same_origin_path(bad), None, "{bad:?}");
+        }
+        // Control characters never survive into the header.
+        let p = same_origin_path("/a\u{7f}b").unwrap();
+        assert!(!p.chars().any(char::is_control), "{p:?}");
+    }
+}
+
 #[derive(Deserialize)]
 pub struct Back {
     #[serde(default)]
     back: String,
 }
 
+/// `back` as a path on this site, or `None`.
+///
+/// Parsed the way a browser resolves a `Location`, never string-checked: the WHATWG parser
+/// drops tabs and newlines and reads `\` as `/`, which is how `/\t/host` and `/\\host`
+/// reached another host. Whatever resolves to another origin is refused, and the answer is
+/// the parser's own serialisation, so no control character reaches the header.
+pub fn same_origin_path(back: &str) -> Option<String> {
+    const BASE: &str = "https://tsunagu.invalid/";
+    if !back.starts_with('/') {
+        return None;
+    }
+    let base = url::Url::parse(BASE).ok()?;
+    let url = base.join(back).ok()?;
+    if url.origin() != base.origin() || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let mut out = url.path().to_string();
+    if let Some(q) = url.query() {
+        out.push('?');
+        out.push_str(q);
+    }
+    Some(out)
+}
+
 /// Sets the language cookie and returns to the page the user was on.
 pub async fn switch_lang(Path(code): Path<String>, Query(q): Query<Back>) -> Response {
     let lang = Lang::parse(&code).unwrap_or_default();
-    // Only same-site paths: an open redirect would turn this into a phishing helper.
-    let back = if q.back.starts_with('/') && !q.back.starts_with("//") && !q.back.contains('\\') {
-        q.back
-    } else {
-        "/".to_string()
-    };
+    let back = same_origin_path(&q.back).unwrap_or_else(|| "/".to_string());
     let cookie = format!(
         "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
         lang.code()

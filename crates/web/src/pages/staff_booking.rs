@@ -169,7 +169,7 @@ async fn schedule(
         .or_else(|| doctors.first().map(|d| d.0))
         .ok_or(DomainError::NotFound)?;
     let today = st.booker.today(f);
-    let date: Date = q.date.parse().unwrap_or(today);
+    let date: Date = tsunagu_kernel::values::day("date", &q.date).unwrap_or(today);
     let week = q.view == "week";
     let all = q.all.is_some();
     let n_days = if week { 7 } else { 1 };
@@ -328,7 +328,8 @@ async fn reception(
 ) -> AppResult<Response> {
     let f = &me.facility;
     let tz = f.tz();
-    let date: Date = q.date.parse().unwrap_or_else(|_| st.booker.today(f));
+    let date: Date =
+        tsunagu_kernel::values::day("date", &q.date).unwrap_or_else(|_| st.booker.today(f));
     let from = local_instant(&tz, date, 0).unwrap_or(0);
     let to = local_instant(&tz, date.tomorrow().map_err(DomainError::internal)?, 0).unwrap_or(0);
     let bookings = st.booker.bookings.list_at(me.scope(), from, to).await?;
@@ -522,8 +523,7 @@ async fn new_post(
                 .map_err(|_| DomainError::invalid("doctor_id", "error.booking.doctor")),
         )?;
         let date = v.check(
-            f.date
-                .parse::<Date>()
+            tsunagu_kernel::values::day("starts_at", &f.date)
                 .map_err(|_| DomainError::invalid("starts_at", "error.booking.slot_required")),
         )?;
         let minute = v.check(parse_hhmm("starts_at", &f.time))?;

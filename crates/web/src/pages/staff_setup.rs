@@ -647,11 +647,7 @@ async fn hours_exception(
     let get = |k: &str| f.get(k).map_or("", String::as_str);
     let res = async {
         let mut v = tsunagu_kernel::error::Validator::new();
-        let day = v.check(
-            get("day")
-                .parse::<jiff::civil::Date>()
-                .map_err(|_| DomainError::invalid("day", "error.date.invalid")),
-        )?;
+        let day = v.check(tsunagu_kernel::values::day("day", get("day")))?;
         let start = v.check(parse_hhmm("start", get("start")))?;
         let end = v.check(if get("end") == "24:00" {
             Ok(1440)
