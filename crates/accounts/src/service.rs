@@ -7,7 +7,7 @@ use tsunagu_db::{Db, DbResultExt, sqlx};
 use tsunagu_i18n::{Lang, t, t_args};
 use tsunagu_kernel::secret::{new_token, token_digest};
 use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, Email, FacilityId, Phone};
-use tsunagu_notifications::{Channel, Outbox, OutgoingMessage};
+use tsunagu_notifications::{Channel, Outbox, OutgoingMessage, SECRET_MARK};
 
 use crate::attempts::{self, Counter};
 use crate::codes::{CodeStore, Purpose};
@@ -199,7 +199,8 @@ impl Accounts {
                     channel: Channel::Sms,
                     destination: phone.e164().to_string(),
                     subject: String::new(),
-                    body: t_args(lang, key, &[("code", code.as_str()), ("minutes", "10")]),
+                    body: t_args(lang, key, &[("code", SECRET_MARK), ("minutes", "10")]),
+                    secret: Some(code.as_str().to_string()),
                     purpose: purpose.as_str(),
                     facility_id: None,
                     account_id: existing.map(|a| a.id),
@@ -357,8 +358,9 @@ impl Accounts {
                     body: t_args(
                         lang,
                         "mail.verify.body",
-                        &[("link", link.as_str()), ("hours", "24")],
+                        &[("link", SECRET_MARK), ("hours", "24")],
                     ),
+                    secret: Some(link),
                     purpose: "email_verify",
                     facility_id: None,
                     account_id: Some(account),

@@ -6,6 +6,7 @@ use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};
 use tsunagu_jobs::{Handler, Job, JobContext, JobError, JobQueue, NewJob};
+use tsunagu_kernel::seal::Sealer;
 use tsunagu_kernel::{AccountId, Clock, DomainError, DomainResult, FacilityId, OutboxId};
 
 use crate::sms::{SendFailure, SmsSender};
@@ -39,8 +40,12 @@ pub struct OutgoingMessage {
     pub destination: String,
     /// Email subject (empty for SMS).
     pub subject: String,
-    /// Text body.
+    /// Text body; where it should show [`OutgoingMessage::secret`] it says [`SECRET_MARK`].
     pub body: String,
+    /// A one-time code or link: stored sealed apart from the body, put into it only when
+    /// the message is sent, and erased once delivered, so the database never holds it in
+    /// clear.
+    pub secret: Option<String>,
     /// Why it is sent (`signup_code`, `reset_code`, `email_verify`, …), for the record.
     pub purpose: &'static str,
     /// The facility it concerns, if any (failures show to its staff).
@@ -48,6 +53,12 @@ pub struct OutgoingMessage {
     /// The account it concerns, if any.
     pub account_id: Option<AccountId>,
 }
+
+/// Where a message's secret goes in its stored body.
+pub const SECRET_MARK: &str = "[[secret]]";
+
+/// What a secret is sealed for: no other sealed value opens as one.
+const SECRET_AAD: &str = "outbox-secret";
 
 /// A stored outbox row.
 #[derive(Debug, Clone, Serialize)]
@@ -122,10 +133,11 @@ pub struct Outbox {
     clock: Arc<dyn Clock>,
     queue: JobQueue,
     transports: Transports,
+    sealer: Sealer,
 }
 
 const COLUMNS: &str = "id, channel, destination, subject, body, purpose, status, attempts, \
-                       last_error, provider_ref, created_at, sent_at";
+                       last_error, provider_ref, created_at, sent_at, secret_sealed";
 
 fn row_to_outbox(r: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
     use sqlx::Row;
@@ -146,13 +158,29 @@ fn row_to_outbox(r: &sqlx::any::AnyRow) -> Result<OutboxRow, sqlx::Error> {
 }
 
 impl Outbox {
-    /// An outbox on `db` delivering through `transports`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, queue: JobQueue, transports: Transports) -> Self {
+    /// An outbox on `db` delivering through `transports`; `sealer` keeps secrets sealed.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        queue: JobQueue,
+        transports: Transports,
+        sealer: Sealer,
+    ) -> Self {
         Self {
             db,
             clock,
             queue,
             transports,
+            sealer,
+        }
+    }
+
+    /// The body with its secret put back (for sending, and for `/dev/outbox` while the
+    /// message is only captured).
+    fn render(&self, body: &str, sealed: Option<&str>) -> DomainResult<String> {
+        match sealed {
+            Some(sealed) => Ok(body.replace(SECRET_MARK, &self.sealer.open(sealed, SECRET_AAD)?)),
+            None => Ok(body.to_string()),
         }
     }
 
@@ -164,10 +192,21 @@ impl Outbox {
     /// Records a message and its delivery job inside the caller's transaction.
     pub async fn enqueue_in(&self, tx: &mut Tx, msg: OutgoingMessage) -> DomainResult<OutboxId> {
         let now = self.clock.now_ms();
+        let sealed = match &msg.secret {
+            Some(secret) => {
+                if !msg.body.contains(SECRET_MARK) {
+                    return Err(DomainError::internal(anyhow::anyhow!(
+                        "a message with a secret must say where it goes"
+                    )));
+                }
+                Some(self.sealer.seal(secret, SECRET_AAD)?)
+            }
+            None => None,
+        };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox_messages (channel, destination, subject, body, purpose, status, \
-             facility_id, account_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8) RETURNING id",
+             facility_id, account_id, created_at, secret_sealed) \
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9) RETURNING id",
         )
         .bind(msg.channel.as_str())
         .bind(&msg.destination)
@@ -177,6 +216,7 @@ impl Outbox {
         .bind(msg.facility_id.map(|f| f.0))
         .bind(msg.account_id.map(|a| a.0))
         .bind(now)
+        .bind(sealed)
         .fetch_one(&mut **tx)
         .await
         .or_internal()?;
@@ -202,10 +242,16 @@ impl Outbox {
         .fetch_all(self.db.pool())
         .await
         .or_internal()?;
-        rows.iter()
-            .map(row_to_outbox)
-            .collect::<Result<_, _>>()
-            .or_internal()
+        rows.iter().map(|r| self.shown(r)).collect()
+    }
+
+    /// A row as `/dev/outbox` shows it: a captured message with its secret, since that page
+    /// stands in for the phone; a delivered one without (the secret is gone).
+    fn shown(&self, r: &sqlx::any::AnyRow) -> DomainResult<OutboxRow> {
+        let mut row = row_to_outbox(r).or_internal()?;
+        let sealed: Option<String> = sqlx::Row::try_get(r, "secret_sealed").or_internal()?;
+        row.body = self.render(&row.body, sealed.as_deref())?;
+        Ok(row)
     }
 
     /// One message.
@@ -218,7 +264,7 @@ impl Outbox {
         .await
         .or_internal()?
         .ok_or(DomainError::NotFound)?;
-        row_to_outbox(&row).or_internal()
+        self.shown(&row)
     }
 
     /// The job handler that delivers one message.
@@ -260,6 +306,7 @@ impl Outbox {
             Some(Ok(provider_ref)) => {
                 self.set_status(row.id, "sent", None, Some(provider_ref), Some(now))
                     .await?;
+                self.forget_secret(row.id).await?;
                 Ok(())
             }
             Some(Err(failure)) => {
@@ -271,6 +318,9 @@ impl Outbox {
                 let status = if final_failure { "failed" } else { "pending" };
                 self.set_status(row.id, status, Some(msg.clone()), None, None)
                     .await?;
+                if final_failure {
+                    self.forget_secret(row.id).await?;
+                }
                 let err = anyhow::anyhow!("{} delivery failed: {msg}", row.channel);
                 Err(if permanent {
                     JobError::Permanent(err)
@@ -279,6 +329,31 @@ impl Outbox {
                 })
             }
         }
+    }
+
+    /// Erases a delivered (or finally failed) message's secret.
+    async fn forget_secret(&self, id: OutboxId) -> DomainResult<()> {
+        sqlx::query("UPDATE outbox_messages SET secret_sealed = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(self.db.pool())
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
+    /// Erases the secrets of captured messages older than a day (no one-time code or link
+    /// lives longer); run periodically with the other purges.
+    pub async fn purge_secrets(&self) -> DomainResult<u64> {
+        let cutoff = self.clock.now_ms() - 24 * 3600 * 1000;
+        let r = sqlx::query(
+            "UPDATE outbox_messages SET secret_sealed = NULL \
+             WHERE secret_sealed IS NOT NULL AND created_at < $1",
+        )
+        .bind(cutoff)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(r.rows_affected())
     }
 
     async fn set_status(

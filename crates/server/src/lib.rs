@@ -186,7 +186,15 @@ impl Application {
         };
         let eligibility_client = eligibility_client(settings, eligibility.as_ref());
         let jobs = JobQueue::new(db.clone(), clock.clone());
-        let outbox = Outbox::new(db.clone(), clock.clone(), jobs.clone(), transports.clone());
+        let sealer = tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+            .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?;
+        let outbox = Outbox::new(
+            db.clone(),
+            clock.clone(),
+            jobs.clone(),
+            transports.clone(),
+            sealer.clone(),
+        );
         let state = AppState::new(
             db.clone(),
             clock.clone(),
@@ -198,8 +206,7 @@ impl Application {
                 dev_outbox: transports.captures_any(),
                 files_root: settings.data_dir.join("files"),
                 eligibility: eligibility_client,
-                sealer: tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
-                    .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?,
+                sealer,
                 trusted_proxies: tsunagu_web::proxy::parse_trusted(&settings.trusted_proxies)
                     .map_err(|e| anyhow::anyhow!(e))?,
             },
@@ -308,7 +315,8 @@ impl Application {
     }
 }
 
-/// Deletes expired sessions and old rate-limit events every ten minutes.
+/// Deletes expired sessions, old rate-limit events and day-old captured message secrets
+/// every ten minutes.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = state.accounts.sessions.purge().await {
@@ -316,6 +324,9 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = state.accounts.limiter.purge().await {
             tracing::warn!(error = %e, "rate-limit purge failed");
+        }
+        if let Err(e) = state.outbox.purge_secrets().await {
+            tracing::warn!(error = %e, "outbox secret purge failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(600)) => {}

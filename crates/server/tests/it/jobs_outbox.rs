@@ -17,6 +17,7 @@ fn sms(to: &str, body: &str) -> OutgoingMessage {
         destination: to.into(),
         subject: String::new(),
         body: body.into(),
+        secret: None,
         purpose: "test",
         facility_id: None,
         account_id: None,
@@ -221,6 +222,27 @@ async fn sms_goes_through_the_twilio_api_and_failures_are_kept() {
             .iter()
             .any(|(to, _, body)| to == "+817011112222" && body.contains("認証コード"))
     );
+    // What went out had the code; what stays has only its place, and the sealed code is
+    // erased once delivered.
+    let sent = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(to, _, _)| to == "+817011112222")
+        .map(|(_, _, body)| body.clone())
+        .unwrap();
+    let code = extract_code(&sent);
+    let (body, sealed): (String, Option<String>) = sqlx::query_as(
+        "SELECT body, secret_sealed FROM outbox_messages WHERE destination = '+817011112222'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert!(
+        !body.contains(&code) && body.contains("[[secret]]"),
+        "{body}"
+    );
+    assert_eq!(sealed, None);
     app.stop().await;
 }
 

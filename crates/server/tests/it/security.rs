@@ -339,3 +339,118 @@ async fn control_characters_and_absurd_dates_get_a_422_naming_the_field() {
     }
     app.stop().await;
 }
+
+/// Every table and column (as text) where `needle` stands as a whole token, not inside a
+/// longer run of letters and digits (a digest or sealed value may contain any six digits).
+async fn where_stored(app: &TestApp, needle: &str) -> Vec<String> {
+    use sqlx::{Column, Row};
+    let pool = app.state.db.pool();
+    let tables: Vec<String> = if app.db.is_postgres() {
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    } else {
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    let token = |text: &str| {
+        text.match_indices(needle).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + needle.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric())
+                && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+        })
+    };
+    let mut found = Vec::new();
+    // sqlx's own bookkeeping holds no data of ours (and types the Any driver cannot read).
+    for t in tables
+        .into_iter()
+        .filter(|t| !t.starts_with("_sqlx") && !t.starts_with("sqlite_"))
+    {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM {t}")))
+            .fetch_all(pool)
+            .await
+            .unwrap();
+        for r in rows {
+            for (i, c) in r.columns().iter().enumerate() {
+                if let Ok(Some(text)) = r.try_get::<Option<String>, _>(i)
+                    && token(&text)
+                {
+                    found.push(format!("{t}.{}", c.name()));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn codes_and_links_are_not_kept_in_clear() {
+    let app = TestApp::spawn().await;
+    let api = app.api();
+    // Sign-up code.
+    let (s, _) = api
+        .post("/signup/code", json!({"phone": "070-3333-4444"}))
+        .await;
+    assert_eq!(s, 202);
+    let code = app.last_code_to("+817033334444").await;
+    assert_eq!(
+        where_stored(&app, &code).await,
+        Vec::<String>::new(),
+        "sign-up code {code}"
+    );
+    // Reset code.
+    let (s, _) = api
+        .post("/password/code", json!({"phone": "090-0000-0001"}))
+        .await;
+    assert_eq!(s, 202);
+    let code = app.last_code_to("+819000000001").await;
+    assert_eq!(
+        where_stored(&app, &code).await,
+        Vec::<String>::new(),
+        "reset code {code}"
+    );
+    // It still works: the code as delivered resets the password.
+    let (s, v) = api
+        .post(
+            "/password/reset",
+            json!({"phone": "090-0000-0001", "code": code, "password": "new-pass-2026"}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    // Email verification link.
+    let token = patient_token(&app, "090-0000-0002").await;
+    let (s, v) = api
+        .with_token(&token)
+        .post("/me/email", json!({"email": "hanako@example.jp"}))
+        .await;
+    assert!(s == 202 || s == 204, "{s} {v}");
+    app.drain().await;
+    let mail = app
+        .state
+        .outbox
+        .recent(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.channel == "email")
+        .unwrap();
+    let link_token = mail
+        .body
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split(|c: char| c.is_whitespace())
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(link_token.len() >= 40, "{link_token}");
+    assert_eq!(where_stored(&app, &link_token).await, Vec::<String>::new());
+    app.stop().await;
+}
