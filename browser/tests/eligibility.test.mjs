@@ -122,16 +122,28 @@ test('a clinic records a visit during the outage and confirms it by four facts a
   const today = new Date(Date.now() + 9 * 3600 * 1000).toISOString().slice(0, 10);
   await s.goto(`${server.base}/staff/bookings/new`);
   await s.check('input[name=who][value=member]');
-  await s.fill('#phone', '090-0000-0002');
+  // The caller gives the number and the birth date of the person to be seen.
+  await s.fill('#member_phone', '090-0000-0002');
+  await s.fill('#member_birth_date', '1992-11-03');
   await s.check('input[name=kind][value=return]');
   await s.fill('#date', today);
   await s.fill('#time', '00:05');
   await s.click('button.primary');
-  await s.waitForLoadState();
-  await s.check('input[name=patient_id] >> nth=0');
-  await s.click('button.primary');
   await s.waitForURL(/\/staff\/bookings\/\d+\?done=booked/);
   const bookingId = s.url().match(/bookings\/(\d+)/)[1];
+  // She has not shared her record with this clinic: it shows the booking, not her insurance.
+  assert.match(await s.textContent('#not-shared'), /共有するまで表示されません/);
+
+  // She was told by SMS; on the booking she shares her record with the clinic.
+  await p.goto(`${server.base}/my/bookings/${bookingId}`);
+  assert.match(await p.textContent('#share'), /共有するまで/);
+  await assertNoHorizontalScroll(p, assert);
+  await p.screenshot({ path: `${SHOTS}phone-14b-share-with-clinic.png`, fullPage: true });
+  await p.click('#share button');
+  await p.waitForURL(/done=shared/);
+  assert.match(await p.textContent('main'), /共有しました/);
+  await s.reload();
+  assert.equal(await s.locator('#not-shared').count(), 0);
 
   // The national system goes down.
   const opCtx = await browser.newContext(PC);

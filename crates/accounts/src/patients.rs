@@ -218,6 +218,9 @@ pub struct FacilityPatient {
     pub patient: Patient,
     /// The facility's chart number (カルテ番号 / 診察券番号).
     pub chart_number: Option<String>,
+    /// Whether the patient has shared their record (insurance, documents) with the
+    /// facility: they booked there themselves, or confirmed a booking staff made.
+    pub shared: bool,
 }
 
 /// Storage of accounts and patients.
@@ -542,7 +545,8 @@ impl PatientStore {
         .await
         .or_internal()?;
         sqlx::query(
-            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at, shared_at) \
+             VALUES ($1, $2, $3, $4, $4)",
         )
         .bind(facility.0)
         .bind(id)
@@ -554,7 +558,9 @@ impl PatientStore {
         Ok(PatientId(id))
     }
 
-    /// Makes a patient known to a facility (idempotent), optionally with a chart number.
+    /// Makes a patient known to a facility with their record shared (idempotent): the
+    /// patient booked there themselves (or, in demo data, is a known patient), optionally
+    /// with a chart number.
     pub async fn register_at(
         &self,
         facility: FacilityId,
@@ -563,8 +569,9 @@ impl PatientStore {
     ) -> DomainResult<()> {
         let now = self.clock.now_ms();
         sqlx::query(
-            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (facility_id, patient_id) DO NOTHING",
+            "INSERT INTO facility_patients (facility_id, patient_id, chart_number, created_at, shared_at) \
+             VALUES ($1, $2, $3, $4, $4) ON CONFLICT (facility_id, patient_id) \
+             DO UPDATE SET shared_at = COALESCE(facility_patients.shared_at, excluded.shared_at)",
         )
         .bind(facility.0)
         .bind(patient.0)
@@ -576,6 +583,113 @@ impl PatientStore {
         Ok(())
     }
 
+    /// Makes a member known to a facility whose staff booked them by phone, without their
+    /// record: until the patient shares it, the facility sees the booking and the name,
+    /// not the insurance or documents. In the booking's transaction.
+    pub async fn link_by_staff_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        patient: PatientId,
+    ) -> DomainResult<bool> {
+        sqlx::query(
+            "INSERT INTO facility_patients (facility_id, patient_id, created_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (facility_id, patient_id) DO NOTHING",
+        )
+        .bind(facility.0)
+        .bind(patient.0)
+        .bind(self.clock.now_ms())
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        let shared: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT shared_at FROM facility_patients WHERE facility_id = $1 AND patient_id = $2",
+        )
+        .bind(facility.0)
+        .bind(patient.0)
+        .fetch_optional(&mut **tx)
+        .await
+        .or_internal()?;
+        Ok(shared.flatten().is_some())
+    }
+
+    /// The account's patient shares their record with a facility that already knows them
+    /// (a booking staff made by phone). `NotFound` for anyone else's patient.
+    pub async fn share_with(
+        &self,
+        account: AccountId,
+        facility: FacilityId,
+        patient: PatientId,
+    ) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE facility_patients SET shared_at = $4 \
+             WHERE facility_id = $1 AND patient_id = $2 AND shared_at IS NULL \
+             AND patient_id IN (SELECT id FROM patients WHERE account_id = $3)",
+        )
+        .bind(facility.0)
+        .bind(patient.0)
+        .bind(account.0)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 && !self.is_shared(facility, patient).await? {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Whether `patient` has shared their record with `facility`.
+    pub async fn is_shared(&self, facility: FacilityId, patient: PatientId) -> DomainResult<bool> {
+        let shared: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT shared_at FROM facility_patients WHERE facility_id = $1 AND patient_id = $2",
+        )
+        .bind(facility.0)
+        .bind(patient.0)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(shared.flatten().is_some())
+    }
+
+    /// Refuses a facility's look at a patient's insurance or documents until the patient
+    /// has shared their record with it (see [`Self::link_by_staff_in`]).
+    pub async fn ensure_shared(
+        &self,
+        facility: FacilityId,
+        patient: PatientId,
+    ) -> DomainResult<()> {
+        if self.is_shared(facility, patient).await? {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden("error.patient.not_shared"))
+        }
+    }
+
+    /// The member a caller describes by phone: the account's registered number and the
+    /// birth date of the person to be seen. One answer for every miss (no account, no such
+    /// person, two people born the same day), so neither the number nor the family can be
+    /// probed.
+    pub async fn find_member(
+        &self,
+        field: &'static str,
+        phone: &Phone,
+        birth_date: Date,
+    ) -> DomainResult<(AccountId, PatientId)> {
+        let miss = || DomainError::invalid(field, "error.staff_book.no_member");
+        let account = self.account_by_phone(phone).await?.ok_or_else(miss)?;
+        let born: Vec<Patient> = self
+            .patients_of(account.id)
+            .await?
+            .into_iter()
+            .filter(|p| p.birth_date == Some(birth_date))
+            .collect();
+        match born.as_slice() {
+            [one] => Ok((account.id, one.id)),
+            _ => Err(miss()),
+        }
+    }
+
     /// The patients known to a facility.
     pub async fn list_at(
         &self,
@@ -583,7 +697,7 @@ impl PatientStore {
         limit: i64,
     ) -> DomainResult<Vec<FacilityPatient>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT p.{}, fp.chart_number FROM patients p \
+            "SELECT p.{}, fp.chart_number, fp.shared_at FROM patients p \
              JOIN facility_patients fp ON fp.patient_id = p.id \
              WHERE fp.facility_id = $1 ORDER BY p.family_name_kana, p.given_name_kana, p.id LIMIT $2",
             PATIENT_COLUMNS.replace(", ", ", p.")
@@ -599,6 +713,7 @@ impl PatientStore {
                 Ok(FacilityPatient {
                     patient: row_to_patient(r)?,
                     chart_number: r.try_get("chart_number")?,
+                    shared: r.try_get::<Option<i64>, _>("shared_at")?.is_some(),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -612,7 +727,7 @@ impl PatientStore {
         id: PatientId,
     ) -> DomainResult<FacilityPatient> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT p.{}, fp.chart_number FROM patients p \
+            "SELECT p.{}, fp.chart_number, fp.shared_at FROM patients p \
              JOIN facility_patients fp ON fp.patient_id = p.id \
              WHERE fp.facility_id = $1 AND p.id = $2",
             PATIENT_COLUMNS.replace(", ", ", p.")
@@ -627,6 +742,10 @@ impl PatientStore {
         Ok(FacilityPatient {
             patient: row_to_patient(&row).or_internal()?,
             chart_number: row.try_get("chart_number").or_internal()?,
+            shared: row
+                .try_get::<Option<i64>, _>("shared_at")
+                .or_internal()?
+                .is_some(),
         })
     }
 

@@ -71,6 +71,28 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Fails with `TooManyRequests` if `limit` is already reached in `bucket`, recording
+    /// nothing (for limits on failures, which are recorded only when they happen).
+    pub async fn check(&self, bucket: &str, limit: Limit) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(at) FROM rate_events WHERE bucket = $1 AND at > $2",
+        )
+        .bind(bucket)
+        .bind(now - limit.window_ms)
+        .fetch_one(self.db.pool())
+        .await
+        .or_internal()?;
+        if count >= limit.max {
+            let retry_ms = oldest.map_or(limit.window_ms, |o| o + limit.window_ms - now);
+            return Err(DomainError::TooManyRequests {
+                key: limit.key,
+                retry_after_secs: u64::try_from(retry_ms.max(1000) / 1000).unwrap_or(1),
+            });
+        }
+        Ok(())
+    }
+
     /// Deletes events older than a day (run periodically).
     pub async fn purge(&self) -> DomainResult<u64> {
         let cutoff = self.clock.now_ms() - 24 * 3600 * 1000;

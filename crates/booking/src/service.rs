@@ -40,12 +40,13 @@ pub struct PatientBooking {
 /// Who a staff booking is for.
 #[derive(Debug, Clone)]
 pub enum StaffBookingFor {
-    /// A member found by phone (B3): the account and one of its patients.
+    /// A member found by phone (B3): the account's registered number and the birth date
+    /// of the person to be seen, as the caller states them.
     Member {
-        /// The account.
-        account: AccountId,
-        /// The patient (holder or family).
-        patient: PatientId,
+        /// The account's registered mobile number.
+        phone: tsunagu_kernel::Phone,
+        /// The birth date of the holder or family member to be seen.
+        birth_date: jiff::civil::Date,
     },
     /// A patient with no account (院内予約, B7).
     WalkIn {
@@ -124,6 +125,7 @@ impl Job for RemindJob {
 pub struct Booker {
     db: Db,
     clock: Arc<dyn Clock>,
+    limiter: tsunagu_accounts::ratelimit::RateLimiter,
     /// Menus.
     pub menus: MenuStore,
     /// Weekly hours and exceptions.
@@ -137,6 +139,14 @@ pub struct Booker {
     jobs: JobQueue,
     insurance: tsunagu_insurance::InsuranceStore,
 }
+
+/// Wrong member lookups (number and birth date) a facility may make in an hour: enough for
+/// a busy reception's typos, far too few to try birth dates for a number.
+const MEMBER_MISSES: tsunagu_accounts::ratelimit::Limit = tsunagu_accounts::ratelimit::Limit {
+    max: 30,
+    window_ms: 3600 * 1000,
+    key: "error.staff_book.too_many_misses",
+};
 
 fn local(ms: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
     tsunagu_kernel::clock::from_ms(ms)
@@ -156,6 +166,7 @@ impl Booker {
             staff: StaffStore::new(db.clone(), clock.clone()),
             facilities: tsunagu_clinics::FacilityStore::new(db.clone(), clock.clone()),
             insurance: tsunagu_insurance::InsuranceStore::new(db.clone(), clock.clone()),
+            limiter: tsunagu_accounts::ratelimit::RateLimiter::new(db.clone(), clock.clone()),
             db,
             clock,
             outbox,
@@ -406,29 +417,30 @@ impl Booker {
             return Err(DomainError::invalid("starts_at", "error.booking.past"));
         }
         let memo: String = req.memo.trim().chars().take(500).collect();
+        // Found before the write transaction: the lookup records its misses on its own.
+        let member = match &req.who {
+            StaffBookingFor::Member { phone, birth_date } => {
+                Some(self.find_member(facility, phone, *birth_date).await?)
+            }
+            StaffBookingFor::WalkIn { .. } => None,
+        };
         let mut tx = self.db.begin_write().await?;
-        let (patient, account, source) =
-            match &req.who {
-                StaffBookingFor::Member { account, patient } => {
-                    let p = self.patients.patient_of(*account, *patient).await.map_err(
-                        |e| match e {
-                            DomainError::NotFound => {
-                                DomainError::invalid("patient_id", "error.booking.patient")
-                            }
-                            other => other,
-                        },
-                    )?;
-                    (p.id, Some(*account), Source::Phone)
-                }
-                StaffBookingFor::WalkIn { name, chart_number } => {
-                    let name = tsunagu_kernel::values::human_name("name", name, 60)?;
-                    let id = self
-                        .patients
-                        .create_walk_in_in(&mut tx, facility.id, &name, chart_number.as_deref())
-                        .await?;
-                    (id, None, Source::InClinic)
-                }
-            };
+        let (patient, account, source) = match (&req.who, member) {
+            (_, Some((account, patient))) => (patient, Some(account), Source::Phone),
+            (StaffBookingFor::WalkIn { name, chart_number }, None) => {
+                let name = tsunagu_kernel::values::human_name("name", name, 60)?;
+                let id = self
+                    .patients
+                    .create_walk_in_in(&mut tx, facility.id, &name, chart_number.as_deref())
+                    .await?;
+                (id, None, Source::InClinic)
+            }
+            (StaffBookingFor::Member { .. }, None) => {
+                return Err(DomainError::internal(anyhow::anyhow!(
+                    "member not resolved"
+                )));
+            }
+        };
         let ends_at = req.starts_at + menu.minutes(req.visit_kind) * 60_000;
         let id = self
             .bookings
@@ -456,13 +468,79 @@ impl Booker {
                 facility.capacity_per_doctor,
             )
             .await?;
-        tx.commit().await.or_internal()?;
-        if account.is_some() {
-            self.patients
-                .register_at(facility.id, patient, None)
+        if let Some(account) = account {
+            // The member hears of it at once, in the same transaction: a clinic that knows
+            // a phone number cannot quietly attach itself to someone's record.
+            let shared = self
+                .patients
+                .link_by_staff_in(&mut tx, facility.id, patient)
                 .await?;
+            let acct = self.patients.account(account).await?;
+            let person = self.patients.patient_of(account, patient).await?;
+            let name = person.full_name();
+            let body_key = if shared {
+                "notice.staff_booked"
+            } else {
+                "notice.staff_booked_unshared"
+            };
+            self.notify_in(
+                &mut tx,
+                &acct,
+                facility,
+                req.starts_at,
+                "mail.staff_booked.subject",
+                body_key,
+                "booking_by_staff",
+                &[("name", name.as_str()), ("menu", menu.name.as_str())],
+                Lang::Ja,
+            )
+            .await?;
         }
+        tx.commit().await.or_internal()?;
         Ok(id)
+    }
+
+    /// The member a phone caller describes, with a bound on wrong guesses per facility so
+    /// that numbers and birth dates cannot be tried in bulk.
+    async fn find_member(
+        &self,
+        facility: &Facility,
+        phone: &tsunagu_kernel::Phone,
+        birth_date: jiff::civil::Date,
+    ) -> DomainResult<(AccountId, PatientId)> {
+        let bucket = format!("member-lookup-miss:{}", facility.id.0);
+        self.limiter.check(&bucket, MEMBER_MISSES).await?;
+        match self
+            .patients
+            .find_member("member_phone", phone, birth_date)
+            .await
+        {
+            Err(DomainError::Invalid(e)) => {
+                self.limiter.hit(&bucket, MEMBER_MISSES).await?;
+                Err(DomainError::Invalid(e))
+            }
+            other => other,
+        }
+    }
+
+    /// The patient of one of the account's bookings shares their record (insurance,
+    /// documents) with the booking's facility, which booked them by phone.
+    pub async fn share_with_facility(&self, account: AccountId, booking: i64) -> DomainResult<()> {
+        let b = self.bookings.get_for_account(account, booking).await?;
+        self.patients
+            .share_with(account, b.facility_id, b.patient_id)
+            .await
+    }
+
+    /// Whether the patient of one of the account's bookings has shared their record with
+    /// its facility.
+    pub async fn shared_with_facility(
+        &self,
+        account: AccountId,
+        booking: i64,
+    ) -> DomainResult<bool> {
+        let b = self.bookings.get_for_account(account, booking).await?;
+        self.patients.is_shared(b.facility_id, b.patient_id).await
     }
 
     /// Cancels a booking of the account, until the end of the day before the visit.

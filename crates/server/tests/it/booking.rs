@@ -602,38 +602,37 @@ async fn staff_book_by_phone_for_a_member_who_then_sees_it() {
     let csrf = b.get("/staff/bookings/new").await.csrf();
     let base = vec![
         ("who", "member".to_string()),
-        ("phone", "090-0000-0002".to_string()),
+        ("member_phone", "090-0000-0002".to_string()),
+        ("member_birth_date", "1992-11-03".to_string()),
         ("menu_id", menu.to_string()),
         ("kind", "return".to_string()),
         ("doctor_id", doctor.0.to_string()),
         ("date", "2026-11-24".to_string()),
         ("time", "10:00".to_string()),
     ];
-    // First the number: the page lists the account's patients to pick from.
-    let refs: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The caller states the number and the birth date; the family is never listed.
+    let mut wrong_birth = base.clone();
+    wrong_birth[2] = ("member_birth_date", "1992-11-04".to_string());
+    let refs: Vec<(&str, &str)> = wrong_birth.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let p = b.post("/staff/bookings/new", &csrf, &refs).await;
     assert_eq!(p.status, 422);
-    assert!(p.body.contains("佐藤 美咲"));
-    let pid = p
-        .body
-        .split("name=\"patient_id\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let mut with_patient = base.clone();
-    with_patient.push(("patient_id", pid));
-    let refs: Vec<(&str, &str)> = with_patient.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert!(
+        p.body
+            .contains("この電話番号と生年月日に一致する会員は見つかりません")
+    );
+    assert!(!p.body.contains("佐藤"), "no names of the account's people");
+    let refs: Vec<(&str, &str)> = base.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let p = b.post("/staff/bookings/new", &csrf, &refs).await;
     assert_eq!(p.status, 303, "{}", p.body);
-    // Unknown number: a clear message.
+    // Unknown number: the same message as a wrong birth date.
     let mut unknown = base.clone();
-    unknown[1] = ("phone", "090-9999-9999".to_string());
+    unknown[1] = ("member_phone", "090-9999-9999".to_string());
     let refs: Vec<(&str, &str)> = unknown.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let p = b.post("/staff/bookings/new", &csrf, &refs).await;
-    assert!(p.body.contains("この電話番号の会員は見つかりません"));
+    assert!(
+        p.body
+            .contains("この電話番号と生年月日に一致する会員は見つかりません")
+    );
     // The member sees it on the top page.
     let patient = app.browser();
     patient

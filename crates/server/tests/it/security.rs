@@ -454,3 +454,94 @@ async fn codes_and_links_are_not_kept_in_clear() {
     assert_eq!(where_stored(&app, &link_token).await, Vec::<String>::new());
     app.stop().await;
 }
+
+/// A clinic that knows only a member's phone number once booked them, then read their
+/// profile and insurance photos. Now the caller must give the birth date of the person to
+/// be seen, every miss answers alike, the member hears of the booking at once, and the
+/// insurance stays theirs until they share it.
+#[tokio::test]
+async fn a_phone_booking_does_not_hand_a_new_clinic_the_patients_record() {
+    let app = TestApp::spawn().await;
+    // 山田 太郎 (090-0000-0001) registers insurance; he has never booked at sapporo-hikari.
+    let patient = patient_token(&app, "090-0000-0001").await;
+    let me = app.api().with_token(&patient);
+    let holder = me.get("/me").await.1["patients"][0]["id"].as_i64().unwrap();
+    let clerk = staff_token(&app, "sapporo-hikari", "clerk").await;
+    let staff = app.api().with_token(&clerk);
+    let f = app.facility("sapporo-hikari").await;
+    let doctor = app.staff_id(f.id, "doctor").await;
+    let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
+    let book = |phone: &str, birth: &str| {
+        json!({"member_phone": phone, "member_birth_date": birth, "menu_id": menu, "kind": "return",
+               "doctor_id": doctor.0, "starts_at": "2026-11-24T01:00:00Z"})
+    };
+    // Unknown number, wrong birth date, an id instead of a birth date: one answer.
+    let mut answers = Vec::new();
+    for body in [
+        book("090-9999-9999", "1985-04-12"),
+        book("090-0000-0001", "1985-04-13"),
+        json!({"member_phone": "090-0000-0001", "patient_id": holder, "menu_id": menu, "kind": "return",
+               "doctor_id": doctor.0, "starts_at": "2026-11-24T01:00:00Z"}),
+    ] {
+        let (s, v) = staff.post("/staff/bookings", body).await;
+        assert_eq!(s, 422, "{v}");
+        answers.push(
+            v["error"]["fields"][0]["field"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(answers[0], "member_phone");
+    assert_eq!(answers[1], "member_phone");
+    assert_eq!(answers[2], "member_birth_date");
+
+    // The number and birth date the caller gives: booked, and the member is told at once.
+    let (s, v) = staff
+        .post("/staff/bookings", book("090-0000-0001", "1985-04-12"))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let booking = v["id"].as_i64().unwrap();
+    let sms = app.last_sms_to("+819000000001").await.unwrap();
+    assert!(
+        sms.contains("電話で登録しました") && sms.contains("共有する"),
+        "{sms}"
+    );
+
+    // The clinic sees the booking and the name, not the record.
+    let (s, v) = staff.get(&format!("/staff/patients/{holder}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["shared"], false);
+    let (s, v) = staff
+        .post(
+            &format!("/staff/bookings/{booking}/insurance/check"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, 403, "{v}");
+    let page = app.staff_browser("sapporo-hikari", "clerk").await;
+    let detail = page.get(&format!("/staff/bookings/{booking}")).await;
+    assert!(detail.body.contains("id=\"not-shared\""), "{}", detail.body);
+    assert!(!detail.body.contains("/staff/files/"));
+
+    // The patient shares from the booking; then the clinic sees it.
+    let (s, v) = me
+        .post(&format!("/me/bookings/{booking}/share"), json!({}))
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(
+        staff.get(&format!("/staff/patients/{holder}")).await.1["shared"],
+        true
+    );
+    let detail = page.get(&format!("/staff/bookings/{booking}")).await;
+    assert!(!detail.body.contains("id=\"not-shared\""));
+    // Another account cannot share someone else's booking.
+    let other = patient_token(&app, "090-0000-0002").await;
+    let (s, _) = app
+        .api()
+        .with_token(&other)
+        .post(&format!("/me/bookings/{booking}/share"), json!({}))
+        .await;
+    assert_eq!(s, 404);
+    app.stop().await;
+}

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiJson, ApiPatient, ApiStaff};
 use crate::ctx::ReqLang;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::session::ClientIp;
 use crate::state::AppState;
 
@@ -344,6 +344,19 @@ pub async fn cancel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Shares the booking's patient's record (insurance, documents) with the clinic that booked
+/// them by phone; until then it sees the booking and the name only.
+#[utoipa::path(post, path = "/api/v1/me/bookings/{id}/share", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
+    responses((status = 204, description = "Shared (or already shared)"), (status = 401), (status = 404)))]
+pub async fn share(
+    State(st): State<AppState>,
+    user: ApiPatient,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    st.booker.share_with_facility(user.account, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The day to list.
 #[derive(Deserialize, IntoParams)]
 pub struct DayQuery {
@@ -393,8 +406,10 @@ pub async fn staff_bookings(
 pub struct StaffBookBody {
     /// For a member: their account's registered phone.
     pub member_phone: Option<String>,
-    /// For a member: which of the account's patients.
-    pub patient_id: Option<i64>,
+    /// For a member: the birth date (`YYYY-MM-DD`) of the person to be seen, as the caller
+    /// states it. With the number it identifies the holder or a family member; any
+    /// mismatch gets the same answer as an unknown number.
+    pub member_birth_date: Option<String>,
     /// For a patient with no account: their name.
     pub name: Option<String>,
     /// Chart number (optional).
@@ -428,27 +443,15 @@ pub async fn staff_book(
     ApiStaff(me): ApiStaff,
     ApiJson(b): ApiJson<StaffBookBody>,
 ) -> AppResult<(StatusCode, Json<BookingDto>)> {
-    let who = match (&b.member_phone, b.patient_id) {
-        (Some(phone), Some(pid)) => {
-            let phone = tsunagu_kernel::Phone::parse("member_phone", phone)?;
-            let account = st
-                .accounts
-                .patients
-                .account_by_phone(&phone)
-                .await?
-                .ok_or(AppError(DomainError::invalid(
-                    "member_phone",
-                    "error.staff_book.no_member",
-                )))?;
-            StaffBookingFor::Member {
-                account: account.id,
-                patient: PatientId(pid),
-            }
-        }
-        (Some(_), None) => {
-            return Err(DomainError::invalid("patient_id", "error.booking.patient").into());
-        }
-        (None, _) => StaffBookingFor::WalkIn {
+    let who = match &b.member_phone {
+        Some(phone) => StaffBookingFor::Member {
+            phone: tsunagu_kernel::Phone::parse("member_phone", phone)?,
+            birth_date: tsunagu_kernel::values::day(
+                "member_birth_date",
+                b.member_birth_date.as_deref().unwrap_or_default(),
+            )?,
+        },
+        None => StaffBookingFor::WalkIn {
             name: b.name.clone().unwrap_or_default(),
             chart_number: b.chart_number.clone(),
         },

@@ -74,6 +74,7 @@ pub fn router() -> Router<AppState> {
                 .put(booking::move_booking)
                 .delete(booking::cancel),
         )
+        .route("/me/bookings/{id}/share", post(booking::share))
         .route(
             "/staff/bookings",
             get(booking::staff_bookings).post(booking::staff_book),

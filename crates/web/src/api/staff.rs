@@ -199,12 +199,16 @@ pub struct FacilityPatientDto {
     pub patient: super::patient::PatientDto,
     /// カルテ番号.
     pub chart_number: Option<String>,
+    /// Whether the patient has shared their record (insurance, documents) with this
+    /// facility; `false` for a member staff booked by phone until they confirm.
+    pub shared: bool,
 }
 
 fn to_dto(fp: &tsunagu_accounts::patients::FacilityPatient) -> FacilityPatientDto {
     FacilityPatientDto {
         patient: super::patient::PatientDto::from(&fp.patient),
         chart_number: fp.chart_number.clone(),
+        shared: fp.shared,
     }
 }
 

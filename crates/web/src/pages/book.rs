@@ -392,6 +392,8 @@ struct DetailPage {
     has_questionnaire: bool,
     answered: bool,
     images: Vec<String>,
+    /// The clinic booked by phone and the patient has not shared their record yet.
+    unshared: bool,
 }
 
 fn status_key(s: BookingStatus) -> &'static str {
@@ -438,12 +440,14 @@ pub async fn detail_page(
         .into_iter()
         .map(|f| f.key)
         .collect();
+    let unshared = !st.booker.shared_with_facility(user.account, b.id).await?;
     let v = st.booker.view(b).await?;
     page_status(
         form_status(&errors),
         &DetailPage {
             ctx,
             errors,
+            unshared,
             status_key: status_key(v.booking.status),
             is_live: v.booking.status == BookingStatus::Booked,
             v,
@@ -470,9 +474,26 @@ pub async fn booking_detail(
         Some("images") => Some("images.done"),
         Some("changed") => Some("booking.done_changed"),
         Some("answers") => Some("questionnaire.saved"),
+        Some("shared") => Some("share.done"),
         _ => None,
     };
     detail_page(&st, ctx, &user, id, FormErrors::none(), notice).await
+}
+
+/// The patient shares their record with the clinic that booked them by phone.
+pub async fn share_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    user: PatientUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match st.booker.share_with_facility(user.account, id).await {
+        Ok(()) => Ok(see_other(&format!("/my/bookings/{id}?done=shared"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            detail_page(&st, ctx, &user, id, errors, None).await
+        }
+    }
 }
 
 pub async fn cancel_post(

@@ -31,6 +31,7 @@ pub fn router(_state: AppState) -> Router<AppState> {
         .route("/c/{slug}/book/confirm", get(book::confirm_form))
         .route("/my/bookings/{id}", get(book::booking_detail))
         .route("/my/bookings/{id}/cancel", post(book::cancel_post))
+        .route("/my/bookings/{id}/share", post(book::share_post))
         .route(
             "/signup",
             get(signup::signup_form).post(signup::signup_post),

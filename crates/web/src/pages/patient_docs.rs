@@ -441,10 +441,11 @@ async fn insurance_photo_at(
     key: &str,
 ) -> AppResult<tsunagu_files::StoredFile> {
     // An insurance photo belongs to the patient's account; a facility may see it only if
-    // the patient is known to it.
+    // the patient is known to it and has shared their record with it.
     let row: Option<(i64, i64)> = tsunagu_db::sqlx::query_as(
         "SELECT f.account_id, f.patient_id FROM files f JOIN facility_patients fp ON fp.patient_id = f.patient_id \
-         WHERE f.storage_key = $1 AND fp.facility_id = $2 AND f.purpose IN ('insurance_front', 'insurance_back')",
+         WHERE f.storage_key = $1 AND fp.facility_id = $2 AND fp.shared_at IS NOT NULL \
+         AND f.purpose IN ('insurance_front', 'insurance_back')",
     )
     .bind(key)
     .bind(facility.0)

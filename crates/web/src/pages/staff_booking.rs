@@ -13,7 +13,7 @@ use jiff::civil::Date;
 use serde::Deserialize;
 use tsunagu_booking::{Booking, BookingStatus, BookingView, Source, StaffBooking, StaffBookingFor};
 use tsunagu_events::{Event, Topic};
-use tsunagu_kernel::{AccountId, DomainError, PatientId, Phone, StaffId};
+use tsunagu_kernel::{DomainError, Phone, StaffId};
 use tsunagu_scheduling::schedule::{open_intervals, parse_hhmm};
 use tsunagu_scheduling::slots::local_instant;
 use tsunagu_scheduling::{Menu, Mode, VisitKind};
@@ -391,9 +391,9 @@ pub struct NewForm {
     #[serde(default)]
     chart_number: String,
     #[serde(default)]
-    phone: String,
+    member_phone: String,
     #[serde(default)]
-    patient_id: String,
+    member_birth_date: String,
     #[serde(default)]
     menu_id: String,
     #[serde(default)]
@@ -423,7 +423,6 @@ struct NewPage {
     form: NewForm,
     menus: Vec<Menu>,
     doctors: Vec<(i64, String)>,
-    members: Vec<(i64, String)>,
 }
 
 async fn new_page(
@@ -432,7 +431,6 @@ async fn new_page(
     me: &StaffMember,
     errors: FormErrors,
     form: NewForm,
-    members: Vec<(i64, String)>,
 ) -> AppResult<Response> {
     let menus = st.booker.menus.list(me.scope(), false).await?;
     let doctors = st
@@ -453,7 +451,6 @@ async fn new_page(
             form,
             menus,
             doctors,
-            members,
         },
     )
 }
@@ -476,21 +473,7 @@ async fn new_form(
     if !q.doctor.is_empty() {
         q.doctor_id = q.doctor.clone();
     }
-    new_page(&st, ctx, &me, FormErrors::none(), q, Vec::new()).await
-}
-
-async fn members_of(
-    st: &AppState,
-    phone: &Phone,
-) -> AppResult<Option<(AccountId, Vec<(i64, String)>)>> {
-    let Some(account) = st.accounts.patients.account_by_phone(phone).await? else {
-        return Ok(None);
-    };
-    let people = st.accounts.patients.patients_of(account.id).await?;
-    Ok(Some((
-        account.id,
-        people.iter().map(|p| (p.id.0, p.full_name())).collect(),
-    )))
+    new_page(&st, ctx, &me, FormErrors::none(), q).await
 }
 
 async fn new_post(
@@ -500,7 +483,6 @@ async fn new_post(
     ClientIp(ip): ClientIp,
     Form(f): Form<NewForm>,
 ) -> AppResult<Response> {
-    let mut members = Vec::new();
     let res: Result<i64, DomainError> = async {
         let mut v = tsunagu_kernel::error::Validator::new();
         let menu_id = f
@@ -528,45 +510,16 @@ async fn new_post(
         )?;
         let minute = v.check(parse_hhmm("starts_at", &f.time))?;
         let who = if f.who == "member" {
-            match Phone::parse("phone", &f.phone) {
-                Ok(phone) => match members_of(&st, &phone).await.map_err(|e| e.0)? {
-                    None => {
-                        v.push(tsunagu_kernel::FieldError::new(
-                            "phone",
-                            "error.staff_book.no_member",
-                        ));
-                        None
-                    }
-                    Some((account, people)) => {
-                        members = people;
-                        match f
-                            .patient_id
-                            .parse::<i64>()
-                            .ok()
-                            .filter(|p| members.iter().any(|m| m.0 == *p))
-                        {
-                            Some(p) => Some(StaffBookingFor::Member {
-                                account,
-                                patient: PatientId(p),
-                            }),
-                            None => {
-                                v.push(tsunagu_kernel::FieldError::new(
-                                    "patient_id",
-                                    "error.booking.patient",
-                                ));
-                                None
-                            }
-                        }
-                    }
-                },
-                Err(DomainError::Invalid(es)) => {
-                    for e in es {
-                        v.push(e);
-                    }
-                    None
-                }
-                Err(e) => return Err(e),
-            }
+            // The caller states the number and the birth date of the person to be seen;
+            // the family is never listed to the clinic (see `find_member`).
+            let phone = v.check(Phone::parse("member_phone", &f.member_phone))?;
+            let birth = v.check(tsunagu_kernel::values::day(
+                "member_birth_date",
+                &f.member_birth_date,
+            ))?;
+            phone
+                .zip(birth)
+                .map(|(phone, birth_date)| StaffBookingFor::Member { phone, birth_date })
         } else {
             let chart = f.chart_number.trim();
             if !chart.is_empty() {
@@ -629,7 +582,7 @@ async fn new_post(
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            new_page(&st, ctx, &me, errors, f, members).await
+            new_page(&st, ctx, &me, errors, f).await
         }
     }
 }
@@ -644,6 +597,8 @@ struct DetailPage {
     memo: String,
     notice: Option<&'static str>,
     insurance: Option<super::patient_docs::InsuranceView>,
+    /// Whether the patient has shared their record with this facility.
+    shared: bool,
     answers: Vec<(String, String)>,
     consent: Option<String>,
     images: Vec<String>,
@@ -704,9 +659,16 @@ pub(crate) async fn render_detail(
     let memo = b.staff_memo.clone();
     let walk_in = b.source == Source::InClinic;
     let status_key = status_key(b.status);
+    // A member booked by phone has not shared their record yet: their insurance stays
+    // theirs until they do (the page says so).
+    let shared = st
+        .accounts
+        .patients
+        .is_shared(me.scope(), b.patient_id)
+        .await?;
     let insurance = match st.insurance.get(b.patient_id).await? {
-        Some(r) => Some(super::patient_docs::insurance_view(st, r).await?),
-        None => None,
+        Some(r) if shared => Some(super::patient_docs::insurance_view(st, r).await?),
+        _ => None,
     };
     let (outage, checks, outage_form) =
         super::staff_insurance::section(st, me, &b, extras.form).await?;
@@ -749,6 +711,7 @@ pub(crate) async fn render_detail(
             memo,
             notice: extras.notice,
             insurance,
+            shared,
             answers,
             consent,
             images,

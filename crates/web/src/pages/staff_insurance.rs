@@ -320,6 +320,11 @@ pub(crate) async fn run_insurance_check(
     id: i64,
 ) -> AppResult<Outcome> {
     let b = st.booker.bookings.get_at(me.scope(), id).await?;
+    // The card numbers are the patient's until they share their record with the facility.
+    st.accounts
+        .patients
+        .ensure_shared(me.scope(), b.patient_id)
+        .await?;
     let reg = st
         .insurance
         .get(b.patient_id)
