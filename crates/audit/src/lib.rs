@@ -3,18 +3,24 @@
 //! Every staff read or write of patient data appends one row: who (actor), where
 //! (facility), whose data (patient), what (action and a short detail that holds no
 //! patient data), when, and from where (IP, request id). Rows are never updated or
-//! deleted (the database refuses it with triggers), and each row carries the SHA-256 of
-//! its own content chained to the previous row's hash, so `verify` detects a row that was
-//! changed, removed or inserted behind the application's back (e.g. with the triggers
-//! dropped). Appends are serialised — PostgreSQL with a transaction-scoped advisory lock,
-//! SQLite with `BEGIN IMMEDIATE` — so the chain never forks.
+//! deleted (the database refuses it with triggers, and on PostgreSQL refuses TRUNCATE),
+//! and each row carries an HMAC of its own content chained to the previous row's, keyed
+//! with the platform's secret key (held outside the database). So `verify` detects a row
+//! that was changed, removed or inserted behind the application's back, even by someone
+//! who recomputed the hashes after it. A keyed head record (`audit_head`), moved in the
+//! same transaction as each append, catches the newest rows being deleted or the table
+//! emptied; a verifier that remembers the head it last saw catches an old head put back.
+//! Appends are serialised — PostgreSQL with a transaction-scoped advisory lock, SQLite with
+//! `BEGIN IMMEDIATE` — so the chain never forks; [`AuditLog::append_in`] appends inside
+//! the caller's transaction, so an access and its record commit or fail together.
 
 use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tsunagu_db::{Backend, Db, DbResultExt, sqlx};
-use tsunagu_kernel::{Clock, DomainResult, FacilityId, PatientId};
+use tsunagu_db::{Backend, Db, DbResultExt, Tx, sqlx};
+use tsunagu_kernel::seal::Sealer;
+use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, PatientId};
 
 /// The hash before the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -78,10 +84,12 @@ pub struct Event {
     pub prev_hash: String,
     /// This row's hash.
     pub hash: String,
+    /// Whether the hash is keyed (HMAC); rows from before keying are plain SHA-256.
+    pub keyed: bool,
 }
 
 impl Event {
-    fn compute_hash(&self) -> String {
+    fn canonical(&self) -> String {
         // A JSON array is an unambiguous encoding: no field can bleed into the next.
         let canonical = serde_json::json!([
             self.seq,
@@ -97,8 +105,32 @@ impl Event {
             self.request_id,
             self.prev_hash,
         ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        canonical.to_string()
     }
+
+    /// The row's hash: an HMAC under the platform key for keyed rows, SHA-256 for the rows
+    /// written before keying.
+    fn compute_hash(&self, sealer: &Sealer) -> String {
+        if self.keyed {
+            sealer.mac(&format!("audit-row:{}", self.canonical()))
+        } else {
+            hex::encode(Sha256::digest(self.canonical().as_bytes()))
+        }
+    }
+}
+
+/// The keyed MAC of a head position.
+fn head_mac(sealer: &Sealer, seq: i64, hash: &str) -> String {
+    sealer.mac(&format!("audit-head:{seq}:{hash}"))
+}
+
+/// A head as a verifier saw it: the number of rows and the last row's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Head {
+    /// Rows in the chain.
+    pub seq: i64,
+    /// Hash of the last row ([`GENESIS`] for none).
+    pub hash: String,
 }
 
 /// What `verify` found.
@@ -125,10 +157,11 @@ pub enum Verdict {
 pub struct AuditLog {
     db: Db,
     clock: Arc<dyn Clock>,
+    sealer: Sealer,
 }
 
 const COLUMNS: &str = "seq, at, actor_kind, actor_id, actor_label, facility_id, patient_id, \
-                       action, detail, ip, request_id, prev_hash, hash";
+                       action, detail, ip, request_id, prev_hash, hash, keyed";
 
 fn row_to_event(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {
     use sqlx::Row;
@@ -146,28 +179,38 @@ fn row_to_event(r: &sqlx::any::AnyRow) -> Result<Event, sqlx::Error> {
         request_id: r.try_get("request_id")?,
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
+        keyed: r.try_get::<i64, _>("keyed")? != 0,
     })
 }
 
 impl AuditLog {
-    /// The log on `db`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// The log on `db`; `sealer` holds the key the chain is keyed with.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
+        Self { db, clock, sealer }
     }
 
-    /// Appends one event and returns its sequence number.
+    /// Appends one event on its own transaction and returns its sequence number (for
+    /// accesses that change nothing, such as a read; changes use [`Self::append_in`]).
     pub async fn append(&self, entry: Entry) -> DomainResult<i64> {
         let mut tx = self.db.begin_write().await?;
+        let seq = self.append_in(&mut tx, entry).await?;
+        tx.commit().await.or_internal()?;
+        Ok(seq)
+    }
+
+    /// Appends one event inside the caller's write transaction, so the change it records
+    /// and the record commit together or not at all.
+    pub async fn append_in(&self, tx: &mut Tx, entry: Entry) -> DomainResult<i64> {
         if self.db.backend() == Backend::Postgres {
             // Serialises appenders across every node sharing the database.
             sqlx::query("SELECT pg_advisory_xact_lock(7283001)")
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .or_internal()?;
         }
         let last: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await
                 .or_internal()?;
         let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
@@ -185,10 +228,11 @@ impl AuditLog {
             request_id: entry.request_id,
             prev_hash,
             hash: String::new(),
+            keyed: true,
         };
-        ev.hash = ev.compute_hash();
+        ev.hash = ev.compute_hash(&self.sealer);
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+            "INSERT INTO audit_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)"
         )))
         .bind(ev.seq)
         .bind(ev.at)
@@ -203,11 +247,52 @@ impl AuditLog {
         .bind(&ev.request_id)
         .bind(&ev.prev_hash)
         .bind(&ev.hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .or_internal()?;
-        tx.commit().await.or_internal()?;
+        self.move_head(tx, ev.seq, &ev.hash).await?;
         Ok(ev.seq)
+    }
+
+    async fn move_head(&self, tx: &mut Tx, seq: i64, hash: &str) -> DomainResult<()> {
+        sqlx::query(
+            "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, mac = excluded.mac",
+        )
+        .bind(seq)
+        .bind(hash)
+        .bind(head_mac(&self.sealer, seq, hash))
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        Ok(())
+    }
+
+    /// Writes the keyed head if there is none yet: on a new database (an empty chain), or
+    /// once after upgrading, over the rows written before keying. Run at start-up.
+    pub async fn ensure_head(&self) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(7283001)")
+                .execute(&mut *tx)
+                .await
+                .or_internal()?;
+        }
+        let has: Option<i64> = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await
+            .or_internal()?;
+        if has.is_none() {
+            let last: Option<(i64, String)> =
+                sqlx::query_as("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .or_internal()?;
+            let (seq, hash) = last.unwrap_or((0, GENESIS.to_string()));
+            self.move_head(&mut tx, seq, &hash).await?;
+        }
+        tx.commit().await.or_internal()?;
+        Ok(())
     }
 
     /// Staff accesses to any of `patients`, newest first: what a patient sees as
@@ -260,11 +345,15 @@ impl AuditLog {
             .or_internal()
     }
 
-    /// Walks the whole chain and reports the first broken link.
-    pub async fn verify(&self) -> DomainResult<Verdict> {
+    /// Walks the whole chain and its keyed head and reports the first broken link. With
+    /// `last_seen` (the head a previous verification reported, kept outside the database),
+    /// a chain that is shorter than it was, or differs from it, is reported too.
+    pub async fn verify(&self, last_seen: Option<&Head>) -> DomainResult<Verdict> {
         let mut expected_prev = GENESIS.to_string();
         let mut expected_seq = 1i64;
         let mut after = 0i64;
+        let mut keyed_seen = false;
+        let mut seen_hash: Option<String> = None;
         loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT {COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 5000"
@@ -279,31 +368,107 @@ impl AuditLog {
             for r in &rows {
                 let ev = row_to_event(r).or_internal()?;
                 if ev.seq != expected_seq {
-                    return Ok(Verdict::Broken {
-                        seq: expected_seq,
-                        reason: format!("row {expected_seq} is missing (next row is {})", ev.seq),
-                    });
+                    return Ok(broken(
+                        expected_seq,
+                        format!("row {expected_seq} is missing (next row is {})", ev.seq),
+                    ));
                 }
                 if ev.prev_hash != expected_prev {
-                    return Ok(Verdict::Broken {
-                        seq: ev.seq,
-                        reason: "previous-hash link does not match the row before".into(),
-                    });
+                    return Ok(broken(
+                        ev.seq,
+                        "previous-hash link does not match the row before",
+                    ));
                 }
-                if ev.compute_hash() != ev.hash {
-                    return Ok(Verdict::Broken {
-                        seq: ev.seq,
-                        reason: "row content does not match its hash (changed)".into(),
-                    });
+                // Once keyed, always keyed: an unkeyed row after a keyed one was forged.
+                if keyed_seen && !ev.keyed {
+                    return Ok(broken(ev.seq, "unkeyed row after keyed rows (forged)"));
+                }
+                keyed_seen |= ev.keyed;
+                if ev.compute_hash(&self.sealer) != ev.hash {
+                    return Ok(broken(
+                        ev.seq,
+                        "row content does not match its hash (changed)",
+                    ));
+                }
+                if last_seen.is_some_and(|h| h.seq == ev.seq) {
+                    seen_hash = Some(ev.hash.clone());
                 }
                 expected_prev = ev.hash.clone();
                 expected_seq += 1;
                 after = ev.seq;
             }
         }
+        let rows = expected_seq - 1;
+        let head: Option<(i64, String, String)> =
+            sqlx::query_as("SELECT seq, hash, mac FROM audit_head WHERE id = 1")
+                .fetch_optional(self.db.pool())
+                .await
+                .or_internal()?;
+        let Some((head_seq, head_hash, mac)) = head else {
+            return Ok(broken(
+                rows + 1,
+                "the keyed head record is missing (removed)",
+            ));
+        };
+        if head_mac(&self.sealer, head_seq, &head_hash) != mac {
+            return Ok(broken(
+                head_seq,
+                "the head record does not carry the key (forged)",
+            ));
+        }
+        if head_seq > rows {
+            return Ok(broken(
+                rows + 1,
+                format!(
+                    "rows {} to {head_seq} were deleted (the head records {head_seq})",
+                    rows + 1
+                ),
+            ));
+        }
+        if head_seq < rows || head_hash != expected_prev {
+            return Ok(broken(
+                head_seq + 1,
+                format!("rows after {head_seq} were added without the head (the chain has {rows})"),
+            ));
+        }
+        if let Some(seen) = last_seen {
+            if seen.seq > rows {
+                return Ok(broken(
+                    rows + 1,
+                    format!(
+                        "the head moved backwards: {} rows at the last verification, {rows} now",
+                        seen.seq
+                    ),
+                ));
+            }
+            let same = if seen.seq == 0 {
+                seen.hash == GENESIS
+            } else {
+                seen_hash.as_deref() == Some(seen.hash.as_str())
+            };
+            if !same {
+                return Ok(broken(
+                    seen.seq,
+                    "the chain differs from the one verified last time (rewritten)",
+                ));
+            }
+        }
         Ok(Verdict::Intact {
-            rows: expected_seq - 1,
+            rows,
             head: expected_prev,
         })
     }
+}
+
+fn broken(seq: i64, reason: impl Into<String>) -> Verdict {
+    Verdict::Broken {
+        seq,
+        reason: reason.into(),
+    }
+}
+
+/// Rejects a head file that does not parse: a verifier must not silently start afresh.
+pub fn parse_head(text: &str) -> DomainResult<Head> {
+    serde_json::from_str(text)
+        .map_err(|e| DomainError::internal(anyhow::anyhow!("audit head file: {e}")))
 }

@@ -8,6 +8,7 @@
 //!     cargo run --release -p tsunagu-bench -- login
 //!     cargo run --release -p tsunagu-bench -- memory
 //!     cargo run --release -p tsunagu-bench -- eligibility-api [--clients 32] [--secs 10]
+//!     cargo run --release -p tsunagu-bench -- audit [--postgres URL] [--clients 32] [--secs 10]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +53,9 @@ enum What {
     /// The eligibility API's card lookup (method 2, what the platform's insurance check
     /// calls), against the eligibility service's own /healthz.
     EligibilityApi,
+    /// Audited staff reads (one chained, keyed audit row each, under the chain's one
+    /// lock) against /healthz; and raw appends with one appender against many.
+    Audit,
 }
 
 struct Server {
@@ -227,6 +231,116 @@ where
     })
 }
 
+/// The audit chain under load: is its single lock a hot spot?
+async fn audit(cli: &Cli, db: &str) -> anyhow::Result<()> {
+    let s = start(cli.postgres.as_deref()).await?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.clients)
+        .build()?;
+    let login: serde_json::Value = http
+        .post(format!("{}/api/v1/staff/login", s.base))
+        .json(
+            &serde_json::json!({"facility": "tsunagu-central", "login_id": "clerk",
+            "password": tsunagu_server::demo::DEMO_PASSWORD}),
+        )
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["token"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("staff login failed: {login}"))?
+        .to_string();
+    let list: serde_json::Value = http
+        .get(format!("{}/api/v1/staff/patients", s.base))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let patient = list[0]["id"]
+        .as_i64()
+        .ok_or_else(|| anyhow::anyhow!("no patient: {list}"))?;
+    let (h, b) = (http.clone(), s.base.clone());
+    let base_run = load(cli.clients, cli.secs, move |_| {
+        h.get(format!("{b}/healthz"))
+    })
+    .await?;
+    let (h, b) = (http.clone(), s.base.clone());
+    let read = load(cli.clients, cli.secs, move |_| {
+        h.get(format!("{b}/api/v1/staff/patients/{patient}"))
+            .bearer_auth(&token)
+    })
+    .await?;
+    println!(
+        "audited staff reads on {db}, {} clients, {} s each:",
+        cli.clients, cli.secs
+    );
+    println!("{}", base_run.line("baseline /healthz"));
+    println!(
+        "{}",
+        read.line("GET /api/v1/staff/patients/{id} (one audit row each)")
+    );
+    println!(
+        "ratio read/healthz: throughput {:.2}, p99 {:.2}",
+        read.rps() / base_run.rps(),
+        read.ms(0.99) / base_run.ms(0.99)
+    );
+    // Raw appends: one appender, then as many as clients, for the same time.
+    let mut rates = Vec::new();
+    for appenders in [1, cli.clients] {
+        let deadline = Instant::now() + Duration::from_secs(cli.secs);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..appenders {
+            let log = s.state.audit.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    log.append(tsunagu_audit::Entry {
+                        actor: tsunagu_audit::Actor {
+                            kind: "system",
+                            id: None,
+                            label: format!("bench-{i}"),
+                        },
+                        facility_id: None,
+                        patient_id: None,
+                        action: "bench.append",
+                        detail: String::new(),
+                        ip: String::new(),
+                        request_id: String::new(),
+                    })
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await??;
+        }
+        let rate = total as f64 / started.elapsed().as_secs_f64();
+        println!("raw appends, {appenders} appender(s): {rate:.0}/s");
+        rates.push(rate);
+    }
+    if let [one, many] = rates[..] {
+        println!("ratio {} appenders / 1: {:.2}", cli.clients, many / one);
+    }
+    match s
+        .state
+        .audit
+        .verify(None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        tsunagu_audit::Verdict::Intact { rows, .. } => println!("chain intact: {rows} rows"),
+        v => anyhow::bail!("chain broken after the run: {v:?}"),
+    }
+    s.shutdown().await
+}
+
 /// A logged-in browser session cookie for the my page.
 async fn login_cookie(base: &str) -> anyhow::Result<String> {
     let http = reqwest::Client::builder()
@@ -326,6 +440,7 @@ async fn main() -> anyhow::Result<()> {
             s.shutdown().await?;
         }
         What::Booking => booking(&cli).await?,
+        What::Audit => audit(&cli, db).await?,
         What::EligibilityApi => {
             let s = start_with(cli.postgres.as_deref(), true).await?;
             let http = reqwest::Client::builder()

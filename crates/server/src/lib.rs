@@ -211,6 +211,9 @@ impl Application {
                     .map_err(|e| anyhow::anyhow!(e))?,
             },
         );
+        // The keyed head of the audit chain exists from the first start (and, on a
+        // database from before keying, seals the rows it already holds).
+        state.audit.ensure_head().await?;
         if settings.demo {
             demo::load_if_empty(&state).await?;
         }

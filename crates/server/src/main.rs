@@ -221,10 +221,28 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
         AdminTask::Audit {
             task: AuditTask::Verify,
         } => {
-            let log = tsunagu_audit::AuditLog::new(db.clone(), clock);
-            match log.verify().await? {
+            let sealer = tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+                .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?;
+            let log = tsunagu_audit::AuditLog::new(db.clone(), clock, sealer);
+            // The head seen last time is kept beside the data, outside the database: a
+            // chain cut back to an older state is then reported, not taken as new.
+            let head_file = settings.data_dir.join("audit-head.json");
+            let last_seen = match std::fs::read_to_string(&head_file) {
+                Ok(text) => {
+                    Some(tsunagu_audit::parse_head(&text).map_err(|e| anyhow::anyhow!("{e}"))?)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(e.into()),
+            };
+            match log.verify(last_seen.as_ref()).await? {
                 tsunagu_audit::Verdict::Intact { rows, head } => {
                     println!("audit log intact: {rows} rows, head {head}");
+                    let seen = tsunagu_audit::Head {
+                        seq: rows,
+                        hash: head,
+                    };
+                    std::fs::write(&head_file, serde_json::to_string(&seen)?)?;
+                    println!("head recorded in {}", head_file.display());
                     Ok(())
                 }
                 tsunagu_audit::Verdict::Broken { seq, reason } => {

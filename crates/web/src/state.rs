@@ -107,7 +107,7 @@ impl AppState {
                 config.sealer.clone(),
             ),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
-            audit: AuditLog::new(db.clone(), clock.clone()),
+            audit: AuditLog::new(db.clone(), clock.clone(), config.sealer.clone()),
             outbox,
             jobs,
             config: Arc::new(config),

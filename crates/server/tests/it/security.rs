@@ -545,3 +545,140 @@ async fn a_phone_booking_does_not_hand_a_new_clinic_the_patients_record() {
     assert_eq!(s, 404);
     app.stop().await;
 }
+
+async fn drop_audit_guards(app: &TestApp) {
+    let pool = app.state.db.pool();
+    let drops: &[&str] = if app.db.is_postgres() {
+        &[
+            "DROP TRIGGER audit_no_update ON audit_events",
+            "DROP TRIGGER audit_no_truncate ON audit_events",
+        ]
+    } else {
+        &[
+            "DROP TRIGGER audit_no_update",
+            "DROP TRIGGER audit_no_delete",
+        ]
+    };
+    for d in drops {
+        sqlx::query(sqlx::AssertSqlSafe(*d))
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+}
+
+fn broken_reason(v: tsunagu_audit::Verdict) -> String {
+    match v {
+        tsunagu_audit::Verdict::Broken { reason, .. } => reason,
+        v => panic!("expected broken, got {v:?}"),
+    }
+}
+
+/// Someone with the database but not the key: rewriting a row and every hash after it,
+/// deleting the newest rows, emptying the table, or putting an old head back.
+#[tokio::test]
+async fn the_audit_chain_is_keyed_and_its_head_is_guarded() {
+    use sha2::Digest;
+    let app = TestApp::spawn().await;
+    let token = staff_token(&app, "tsunagu-central", "doctor").await;
+    let staff = app.api().with_token(&token);
+    for _ in 0..3 {
+        staff.get("/staff/patients").await;
+    }
+    let audit = &app.state.audit;
+    let tsunagu_audit::Verdict::Intact { rows, head } = audit.verify(None).await.unwrap() else {
+        panic!()
+    };
+    assert!(rows >= 4);
+    let seen = tsunagu_audit::Head {
+        seq: rows,
+        hash: head,
+    };
+    assert!(matches!(
+        audit.verify(Some(&seen)).await.unwrap(),
+        tsunagu_audit::Verdict::Intact { .. }
+    ));
+    let pool = app.state.db.pool();
+    if app.db.is_postgres() {
+        assert!(
+            sqlx::query("TRUNCATE audit_events")
+                .execute(pool)
+                .await
+                .is_err(),
+            "TRUNCATE is refused"
+        );
+    }
+    drop_audit_guards(&app).await;
+
+    // Rewrite the last row and recompute its hash the way the chain used to be made.
+    let (seq, prev): (i64, String) =
+        sqlx::query_as("SELECT seq, prev_hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let forged = hex::encode(sha2::Sha256::digest(format!("forged{prev}").as_bytes()));
+    sqlx::query("UPDATE audit_events SET actor_label = 'x', hash = $2, keyed = 0 WHERE seq = $1")
+        .bind(seq)
+        .bind(&forged)
+        .execute(pool)
+        .await
+        .unwrap();
+    let reason = broken_reason(audit.verify(None).await.unwrap());
+    assert!(
+        reason.contains("forged") || reason.contains("changed"),
+        "{reason}"
+    );
+
+    // Delete the newest row: the keyed head still points at it.
+    sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+        .bind(seq)
+        .execute(pool)
+        .await
+        .unwrap();
+    let reason = broken_reason(audit.verify(None).await.unwrap());
+    assert!(reason.contains("deleted"), "{reason}");
+
+    // Put back a head copied earlier (it carries the key): the verifier that saw the
+    // longer chain reports the head moved backwards.
+    let (old_hash, old_mac): (String, String) = {
+        let prev_hash: String = sqlx::query_scalar("SELECT hash FROM audit_events WHERE seq = $1")
+            .bind(seq - 1)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        let mac = app
+            .state
+            .config
+            .sealer
+            .mac(&format!("audit-head:{}:{prev_hash}", seq - 1));
+        (prev_hash, mac)
+    };
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, mac = $3")
+        .bind(seq - 1)
+        .bind(&old_hash)
+        .bind(&old_mac)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(matches!(
+        audit.verify(None).await.unwrap(),
+        tsunagu_audit::Verdict::Intact { .. }
+    ));
+    let reason = broken_reason(audit.verify(Some(&seen)).await.unwrap());
+    assert!(reason.contains("backwards"), "{reason}");
+
+    // Empty the table: the head says rows are missing; without a head, that is reported.
+    sqlx::query("DELETE FROM audit_events")
+        .execute(pool)
+        .await
+        .unwrap();
+    let reason = broken_reason(audit.verify(None).await.unwrap());
+    assert!(reason.contains("deleted"), "{reason}");
+    sqlx::query("DELETE FROM audit_head")
+        .execute(pool)
+        .await
+        .unwrap();
+    let reason = broken_reason(audit.verify(None).await.unwrap());
+    assert!(reason.contains("missing"), "{reason}");
+    app.stop().await;
+}

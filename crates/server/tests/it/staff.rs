@@ -256,7 +256,7 @@ async fn audit_verify_detects_a_changed_or_deleted_row() {
     for p in list.as_array().unwrap() {
         staff.get(&format!("/staff/patients/{}", p["id"])).await;
     }
-    let verdict = app.state.audit.verify().await.unwrap();
+    let verdict = app.state.audit.verify(None).await.unwrap();
     let tsunagu_audit::Verdict::Intact { rows, .. } = verdict else {
         panic!("{verdict:?}")
     };
@@ -294,7 +294,7 @@ async fn audit_verify_detects_a_changed_or_deleted_row() {
         .execute(pool)
         .await
         .unwrap();
-    match app.state.audit.verify().await.unwrap() {
+    match app.state.audit.verify(None).await.unwrap() {
         tsunagu_audit::Verdict::Broken { seq, .. } => assert_eq!(seq, 2),
         v => panic!("{v:?}"),
     }
@@ -302,7 +302,7 @@ async fn audit_verify_detects_a_changed_or_deleted_row() {
         .execute(pool)
         .await
         .unwrap();
-    match app.state.audit.verify().await.unwrap() {
+    match app.state.audit.verify(None).await.unwrap() {
         tsunagu_audit::Verdict::Broken { seq, reason } => {
             assert_eq!(seq, 2);
             assert!(reason.contains("missing"));
@@ -344,7 +344,7 @@ async fn concurrent_audit_appends_keep_one_chain() {
     seqs.dedup();
     assert_eq!(seqs.len(), 40);
     assert!(matches!(
-        app.state.audit.verify().await.unwrap(),
+        app.state.audit.verify(None).await.unwrap(),
         tsunagu_audit::Verdict::Intact { .. }
     ));
     app.stop().await;

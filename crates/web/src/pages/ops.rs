@@ -408,12 +408,23 @@ async fn verify(
     ctx: PageCtx,
     _op: OperatorUser,
 ) -> AppResult<Response> {
-    let msg = match st.audit.verify().await? {
-        Verdict::Intact { rows, head } => t_args(
-            ctx.lang,
-            "audit.intact",
-            &[("rows", rows.to_string()), ("head", head)],
-        ),
+    // The head this process verified last: a chain cut back since then is reported.
+    static LAST_SEEN: std::sync::Mutex<Option<tsunagu_audit::Head>> = std::sync::Mutex::new(None);
+    let last_seen = LAST_SEEN.lock().ok().and_then(|g| g.clone());
+    let msg = match st.audit.verify(last_seen.as_ref()).await? {
+        Verdict::Intact { rows, head } => {
+            if let Ok(mut g) = LAST_SEEN.lock() {
+                *g = Some(tsunagu_audit::Head {
+                    seq: rows,
+                    hash: head.clone(),
+                });
+            }
+            t_args(
+                ctx.lang,
+                "audit.intact",
+                &[("rows", rows.to_string()), ("head", head)],
+            )
+        }
         Verdict::Broken { seq, reason } => t_args(
             ctx.lang,
             "audit.broken",
