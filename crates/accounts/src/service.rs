@@ -153,8 +153,11 @@ impl Accounts {
     }
 
     /// Sends a code for `purpose` to `phone`, honouring cooldown and rate limits.
-    /// For `Reset`, an unknown number gets no SMS but the same answer, so the form does not
-    /// reveal who has an account.
+    ///
+    /// The answer never says whether the number has an account: for `Reset` an unknown
+    /// number gets no SMS, and for `Signup` or `PhoneChange` a number already registered
+    /// gets, instead of a code, a notice that only its holder reads. Both after the same
+    /// limits, so the form cannot be used to find out who is a member.
     pub async fn send_code(
         &self,
         purpose: Purpose,
@@ -163,9 +166,6 @@ impl Accounts {
         lang: Lang,
     ) -> DomainResult<()> {
         let existing = self.patients.account_by_phone(phone).await?;
-        if matches!(purpose, Purpose::Signup | Purpose::PhoneChange) && existing.is_some() {
-            return Err(DomainError::invalid("phone", "error.phone.taken"));
-        }
         if let Some(since) = self.codes.since_last(purpose, phone).await?
             && since < self.policy.resend_cooldown_ms
         {
@@ -181,9 +181,34 @@ impl Accounts {
         self.limiter
             .hit(&format!("code:phone:{}", phone.e164()), CODE_PER_NUMBER)
             .await?;
-        if purpose == Purpose::Reset && existing.is_none() {
-            // Same answer as for a real account, after the same limits.
-            return Ok(());
+        match (purpose, &existing) {
+            (Purpose::Reset, None) => return Ok(()),
+            (Purpose::Signup | Purpose::PhoneChange, Some(account)) => {
+                let key = if purpose == Purpose::Signup {
+                    "sms.already_registered"
+                } else {
+                    "sms.phone_in_use"
+                };
+                let mut tx = self.db.begin_write().await?;
+                self.outbox
+                    .enqueue_in(
+                        &mut tx,
+                        OutgoingMessage {
+                            channel: Channel::Sms,
+                            destination: phone.e164().to_string(),
+                            subject: String::new(),
+                            body: t(lang, key).into_owned(),
+                            secret: None,
+                            purpose: "number_in_use",
+                            facility_id: None,
+                            account_id: Some(account.id),
+                        },
+                    )
+                    .await?;
+                tx.commit().await.or_internal()?;
+                return Ok(());
+            }
+            _ => {}
         }
         let mut tx = self.db.begin_write().await?;
         let code = self.codes.issue_in(&mut tx, purpose, phone).await?;
@@ -295,12 +320,15 @@ impl Accounts {
         Ok(account.id)
     }
 
-    /// Changes the password of a signed-in account after checking the current one.
+    /// Changes the password of a signed-in account after checking the current one; every
+    /// other session of the account ends (a thief signed in elsewhere is signed out), the
+    /// session `keep` that asked stays.
     pub async fn change_password(
         &self,
         account: AccountId,
         current: &str,
         new: &str,
+        keep: &str,
     ) -> DomainResult<()> {
         let a = self.patients.account(account).await?;
         if !password::verify(current.to_string(), a.password_hash).await? {
@@ -311,7 +339,11 @@ impl Accounts {
         }
         let pw = password::validate_new("password", new)?;
         let hash = password::hash(pw).await?;
-        self.patients.set_password(account, &hash).await
+        self.patients.set_password(account, &hash).await?;
+        self.sessions
+            .delete_others(Realm::Patient, account.0, keep)
+            .await?;
+        Ok(())
     }
 
     /// Sends a verification link to a new email address.

@@ -268,6 +268,25 @@ impl SessionStore {
         Ok(r.rows_affected())
     }
 
+    /// Ends every session of a principal except `keep` (the one that asked).
+    pub async fn delete_others(
+        &self,
+        realm: Realm,
+        principal: i64,
+        keep: &str,
+    ) -> DomainResult<u64> {
+        let r = sqlx::query(
+            "DELETE FROM sessions WHERE realm = $1 AND principal_id = $2 AND id_digest <> $3",
+        )
+        .bind(realm.as_str())
+        .bind(principal)
+        .bind(keep)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(r.rows_affected())
+    }
+
     /// Number of live sessions of a principal (shown on the my page).
     pub async fn count_for(&self, realm: Realm, principal: i64) -> DomainResult<i64> {
         sqlx::query_scalar(

@@ -140,6 +140,9 @@ pub struct Booker {
     insurance: tsunagu_insurance::InsuranceStore,
 }
 
+/// The longest staff memo on a booking.
+const MEMO_MAX: usize = 500;
+
 /// Wrong member lookups (number and birth date) a facility may make in an hour: enough for
 /// a busy reception's typos, far too few to try birth dates for a number.
 const MEMBER_MISSES: tsunagu_accounts::ratelimit::Limit = tsunagu_accounts::ratelimit::Limit {
@@ -416,7 +419,13 @@ impl Booker {
         if req.starts_at < today_start {
             return Err(DomainError::invalid("starts_at", "error.booking.past"));
         }
-        let memo: String = req.memo.trim().chars().take(500).collect();
+        // Refused, not cut: a memo silently shortened loses what staff wrote last.
+        let memo = req.memo.trim().to_string();
+        if memo.chars().count() > MEMO_MAX {
+            return Err(DomainError::Invalid(vec![
+                tsunagu_kernel::FieldError::new("memo", "error.too_long").arg("max", MEMO_MAX),
+            ]));
+        }
         // Found before the write transaction: the lookup records its misses on its own.
         let member = match &req.who {
             StaffBookingFor::Member { phone, birth_date } => {

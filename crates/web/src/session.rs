@@ -194,8 +194,13 @@ pub async fn run_session(
     Ok(resp)
 }
 
-/// Reads the `csrf` form field (or the `x-csrf-token` header / `csrf` query parameter for
-/// multipart uploads) and compares it with the session's. Gives the body back intact.
+/// The largest multipart body read for its token: the uploads' own limit (card photos,
+/// images, an eligibility import) is below it, and the handler reads it afterwards anyway.
+const MULTIPART_LIMIT: usize = 40 * 1024 * 1024;
+
+/// Reads the `csrf` form field (of an urlencoded or a multipart form) or the
+/// `x-csrf-token` header and compares it with the session's. Gives the body back intact.
+/// Never from the query string: a token in a URL ends up in logs, history and referrers.
 async fn check_csrf(parts: &Parts, body: Body, expected: &str) -> Result<(bool, Body), AppError> {
     use subtle_eq::eq;
     if let Some(h) = parts
@@ -205,24 +210,37 @@ async fn check_csrf(parts: &Parts, body: Body, expected: &str) -> Result<(bool, 
     {
         return Ok((eq(h, expected), body));
     }
-    if let Some(q) = parts.uri.query() {
-        for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
-            if k == "csrf" {
-                return Ok((eq(&v, expected), body));
-            }
-        }
-    }
-    let is_form = parts
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("");
+    let too_large = || AppError(DomainError::invalid("form", "error.form.too_large"));
+    if content_type.starts_with("multipart/form-data") {
+        let Ok(boundary) = multer::parse_boundary(content_type) else {
+            return Ok((false, body));
+        };
+        let bytes = axum::body::to_bytes(body, MULTIPART_LIMIT)
+            .await
+            .map_err(|_| too_large())?;
+        let chunk = bytes.clone();
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(chunk) });
+        let mut form = multer::Multipart::new(stream, boundary);
+        let mut ok = false;
+        while let Ok(Some(field)) = form.next_field().await {
+            if field.name() == Some("csrf") {
+                ok = field.text().await.is_ok_and(|v| eq(&v, expected));
+                break;
+            }
+        }
+        return Ok((ok, Body::from(bytes)));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok((false, body));
     }
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
-        .map_err(|_| AppError(DomainError::invalid("form", "error.form.too_large")))?;
+        .map_err(|_| too_large())?;
     let ok = url::form_urlencoded::parse(&bytes).any(|(k, v)| k == "csrf" && eq(&v, expected));
     Ok((ok, Body::from(bytes)))
 }

@@ -121,12 +121,16 @@ async fn signup_through_the_pages_with_an_sms_code() {
     );
     assert_eq!(count_accounts(&app).await, before + 1);
 
-    // The number is now taken.
-    let p = b
+    // The number is now taken: the form answers as for any number (it must not tell who is
+    // a member), and the number's holder is told by SMS instead of getting a code.
+    app.advance(SignedDuration::from_secs(61));
+    let other = app.browser();
+    let p = other
         .submit("/signup", "/signup", &[("phone", "09012345678")])
         .await;
-    assert_eq!(p.status, 422);
-    assert!(p.body.contains("すでに登録されています"));
+    assert_eq!(p.status, 303, "{}", p.body);
+    let sms = app.last_sms_to("+819012345678").await.unwrap();
+    assert!(sms.contains("すでに会員登録されています"), "{sms}");
     app.stop().await;
 }
 
@@ -555,12 +559,16 @@ async fn login_details_change_password_and_phone_with_a_code() {
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/my?done=password"));
-    // A number already in use is refused; a free one gets a code.
+    // A number already in use gets no code (its holder is told by SMS) and the page says
+    // no more than for any number; a free one gets a code.
     let p = b
         .submit("/my/login", "/my/phone", &[("phone", "090-0000-0001")])
         .await;
-    assert_eq!(p.status, 422);
-    assert!(p.body.contains("すでに登録されています"));
+    assert_ne!(p.status, 422, "{}", p.body);
+    assert!(!p.body.contains("すでに登録されています"));
+    let sms = app.last_sms_to("+819000000001").await.unwrap();
+    assert!(sms.contains("別の会員登録に使われている"), "{sms}");
+    app.advance(SignedDuration::from_secs(61));
     let p = b
         .submit("/my/login", "/my/phone", &[("phone", "080-5555-6666")])
         .await;

@@ -30,11 +30,12 @@ async fn logged_in(app: &TestApp, phone: &str) -> Browser {
     b
 }
 
-async fn post_multipart(b: &Browser, path_with_csrf: &str, form: Form) -> Page {
+/// Posts a multipart form with its CSRF token as a form field (never in the URL).
+async fn post_multipart(b: &Browser, path: &str, csrf: &str, form: Form) -> Page {
     let r = b
         .http
-        .post(format!("{}{path_with_csrf}", b.base))
-        .multipart(form)
+        .post(format!("{}{path}", b.base))
+        .multipart(form.text("csrf", csrf.to_string()))
         .send()
         .await
         .unwrap();
@@ -92,7 +93,8 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
     // 019904 fails the check digit; photos are missing.
     let p = post_multipart(
         &b,
-        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        &format!("/my/insurance/{pid}"),
+        &csrf,
         card_form("019904", false),
     )
     .await;
@@ -113,7 +115,7 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
             Part::bytes(b"%PDF-1.7 x".to_vec()).file_name("front.jpg"),
         )
         .part("back", Part::bytes(png()).file_name("back.png"));
-    let p = post_multipart(&b, &format!("/my/insurance/{pid}?csrf={csrf}"), f).await;
+    let p = post_multipart(&b, &format!("/my/insurance/{pid}"), &csrf, f).await;
     assert_eq!(p.status, 422);
     assert!(p.body.contains("画像ファイル"));
     assert_eq!(
@@ -123,10 +125,11 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
             .unwrap(),
         0
     );
-    // Without the CSRF token: refused.
+    // Without the right CSRF token in the form: refused, and in the URL it does not count.
     let p = post_multipart(
         &b,
         &format!("/my/insurance/{pid}"),
+        "wrong-token",
         card_form("06139000", true),
     )
     .await;
@@ -134,6 +137,15 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
     let p = post_multipart(
         &b,
         &format!("/my/insurance/{pid}?csrf={csrf}"),
+        "",
+        card_form("06139000", true),
+    )
+    .await;
+    assert_eq!(p.status, 403, "a token in the query string is not accepted");
+    let p = post_multipart(
+        &b,
+        &format!("/my/insurance/{pid}"),
+        &csrf,
         card_form("０６１３９０００", true),
     )
     .await;
@@ -197,12 +209,12 @@ async fn images_and_questionnaire_reach_the_clinic_of_the_booking() {
         "images",
         Part::bytes(b"<svg onload=alert(1)>".to_vec()).file_name("x.png"),
     );
-    let p = post_multipart(&b, &format!("/my/bookings/{id}/images?csrf={csrf}"), bad).await;
+    let p = post_multipart(&b, &format!("/my/bookings/{id}/images"), &csrf, bad).await;
     assert_eq!(p.status, 422);
     let good = Form::new()
         .part("images", Part::bytes(png()).file_name("a.png"))
         .part("images", Part::bytes(png()).file_name("b.png"));
-    let p = post_multipart(&b, &format!("/my/bookings/{id}/images?csrf={csrf}"), good).await;
+    let p = post_multipart(&b, &format!("/my/bookings/{id}/images"), &csrf, good).await;
     assert_eq!(p.status, 303, "{}", p.body);
     assert_eq!(app.state.files.for_booking(id).await.unwrap().len(), 2);
     // Questionnaire: required answers and the signature are enforced.
@@ -431,7 +443,8 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     // The seed's 新橋 太郎 card, valid since 2020 in the demo eligibility data.
     let p = post_multipart(
         &b,
-        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        &format!("/my/insurance/{pid}"),
+        &csrf,
         register("10001"),
     )
     .await;
@@ -486,7 +499,8 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     // answered 該当資格なし, which the patient is told about.
     let p = post_multipart(
         &b,
-        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        &format!("/my/insurance/{pid}"),
+        &csrf,
         register("99999"),
     )
     .await;
@@ -572,7 +586,8 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     let csrf = b.get(&format!("/my/insurance/{pid}")).await.csrf();
     let p = post_multipart(
         &b,
-        &format!("/my/insurance/{pid}?csrf={csrf}"),
+        &format!("/my/insurance/{pid}"),
+        &csrf,
         Form::new().text("kind", "myna"),
     )
     .await;

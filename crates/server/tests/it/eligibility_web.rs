@@ -596,11 +596,12 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
     tsunagu_eligibility_domain::csv_io::export(&mut csv, &records).unwrap();
     let upload = |name: &'static str, bytes: Vec<u8>| {
         let op = &op;
-        let u = url(&format!("/ops/import?csrf={csrf}"));
+        let u = url("/ops/import");
+        let csrf = csrf.clone();
         async move {
             let r = op
                 .post(u)
-                .multipart(reqwest::multipart::Form::new().part(
+                .multipart(reqwest::multipart::Form::new().text("csrf", csrf).part(
                     "file",
                     reqwest::multipart::Part::bytes(bytes).file_name(name),
                 ))

@@ -682,3 +682,57 @@ async fn the_audit_chain_is_keyed_and_its_head_is_guarded() {
     assert!(reason.contains("missing"), "{reason}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn smaller_holes_are_closed() {
+    let app = TestApp::spawn().await;
+    // Changing the password signs out every other session, not the one that changed it.
+    let phone_a = patient_token(&app, "090-0000-0001").await;
+    let phone_b = patient_token(&app, "090-0000-0001").await;
+    let (s, v) = app
+        .api()
+        .with_token(&phone_a)
+        .put(
+            "/me/password",
+            json!({"current_password": tsunagu_server::demo::DEMO_PASSWORD, "password": "another-pass-9"}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(app.api().with_token(&phone_a).get("/me").await.0, 200);
+    assert_eq!(app.api().with_token(&phone_b).get("/me").await.0, 401);
+
+    // A body must be a JSON object: `[]` no longer clears a chart number.
+    let clerk = staff_token(&app, "tsunagu-central", "clerk").await;
+    let staff = app.api().with_token(&clerk);
+    let (_, list) = staff.get("/staff/patients").await;
+    let pid = list[0]["id"].as_i64().unwrap();
+    let before = list[0]["chart_number"].clone();
+    assert!(before.is_string());
+    let (s, v) = staff
+        .put(&format!("/staff/patients/{pid}/chart-number"), json!([]))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (_, after) = staff.get(&format!("/staff/patients/{pid}")).await;
+    assert_eq!(after["chart_number"], before);
+
+    // A memo over 500 characters is refused with the limit, not silently cut.
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor2").await;
+    let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
+    let (s, v) = staff
+        .post(
+            "/staff/bookings",
+            json!({"name": "来院 花子", "menu_id": menu, "kind": "return", "doctor_id": doctor.0,
+                   "starts_at": "2026-11-24T02:00:00Z", "memo": "あ".repeat(501)}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["fields"][0]["field"], "memo");
+    assert!(
+        v["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("500")
+    );
+    app.stop().await;
+}

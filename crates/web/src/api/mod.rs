@@ -214,15 +214,21 @@ pub struct ApiJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
 where
-    axum::Json<T>:
-        axum::extract::FromRequest<S, Rejection = axum::extract::rejection::JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = AppError;
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Self(v)),
+        // A body is one JSON object: `[]` once deserialised into an empty chart number and
+        // cleared it, because serde reads a struct from a sequence too.
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(serde_json::Value::Object(map))) => {
+                serde_json::from_value(serde_json::Value::Object(map))
+                    .map(Self)
+                    .map_err(|_| AppError(DomainError::invalid("body", "error.json.invalid")))
+            }
+            Ok(_) => Err(AppError(DomainError::invalid("body", "error.json.object"))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(AppError(DomainError::invalid(
                 "body",
                 "error.json.content_type",

@@ -233,7 +233,12 @@ pub async fn password_change(
     ApiJson(b): ApiJson<PasswordBody>,
 ) -> AppResult<StatusCode> {
     st.accounts
-        .change_password(user.account, &b.current_password, &b.password)
+        .change_password(
+            user.account,
+            &b.current_password,
+            &b.password,
+            &user.session.digest,
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

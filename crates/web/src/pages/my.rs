@@ -477,7 +477,12 @@ pub async fn password_post(
     let res = async {
         check_confirm(&f.password, &f.password_confirm)?;
         st.accounts
-            .change_password(user.account, &f.current_password, &f.password)
+            .change_password(
+                user.account,
+                &f.current_password,
+                &f.password,
+                &user.session.digest,
+            )
             .await
     }
     .await;
