@@ -132,7 +132,7 @@ impl Accounts {
         Self {
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
-            sessions: SessionStore::new(db.clone(), clock.clone()),
+            sessions: SessionStore::new(db.clone(), clock.clone(), sealer.clone()),
             codes: CodeStore::new(db.clone(), clock.clone(), sealer),
             limiter: RateLimiter::new(db.clone(), clock.clone()),
             db,

@@ -90,7 +90,10 @@ impl Eligibility {
         if settings.demo {
             demo::load_eligibility_if_empty(&store, &access).await?;
         }
-        let sessions = tsunagu_accounts::SessionStore::new(store.db().clone(), clock.clone());
+        let sealer = tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+            .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?;
+        let sessions =
+            tsunagu_accounts::SessionStore::new(store.db().clone(), clock.clone(), sealer);
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

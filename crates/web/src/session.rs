@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use tsunagu_accounts::sessions::Origin;
-use tsunagu_accounts::{Realm, Session, Stage};
+use tsunagu_accounts::{Realm, Session};
 use tsunagu_kernel::{DomainError, FacilityId};
 
 use crate::error::AppError;
@@ -106,6 +106,13 @@ fn build_cookie(secure: bool, realm: Realm, name: &'static str, value: String) -
     c
 }
 
+/// Whether a cookie value has the shape of our tokens (32 random bytes, base64url).
+fn looks_like_token(t: &str) -> bool {
+    t.len() == 43
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Loads or starts the session, enforces CSRF on POST, applies cookie changes.
 pub async fn page_session(State(state): State<AppState>, req: Request, next: Next) -> Response {
     match page_session_inner(state, req, next).await {
@@ -144,24 +151,21 @@ pub async fn run_session(
 ) -> Result<Response, AppError> {
     let (mut parts, body) = req.into_parts();
     let jar = CookieJar::from_headers(&parts.headers);
-    let existing = match jar.get(cookie) {
-        Some(c) => sessions.get(realm, c.value()).await?,
+    let token = jar
+        .get(cookie)
+        .map(|c| c.value().to_string())
+        .filter(|t| looks_like_token(t));
+    let existing = match &token {
+        Some(t) => sessions.get(realm, t).await?,
         None => None,
     };
-    let (session, new_token) = match existing {
-        Some(s) => (s, None),
-        None => {
-            let (token, s) = sessions
-                .create(
-                    realm,
-                    None,
-                    None,
-                    Stage::Anonymous,
-                    &origin_of(&parts),
-                    serde_json::Map::new(),
-                )
-                .await?;
-            (s, Some(token))
+    // Nothing is stored for a visitor until their session holds something.
+    let (session, new_token) = match (existing, token) {
+        (Some(s), _) => (s, None),
+        (None, Some(t)) => (sessions.anonymous_for(realm, &t), None),
+        (None, None) => {
+            let (t, s) = sessions.anonymous(realm);
+            (s, Some(t))
         }
     };
     let body = if parts.method == Method::POST {

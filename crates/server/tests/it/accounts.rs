@@ -482,7 +482,7 @@ async fn session_id_rotates_at_login_and_csrf_is_required() {
     .fetch_one(app.state.db.pool())
     .await
     .unwrap();
-    assert!(before >= 1);
+    assert_eq!(before, 0, "a visitor's anonymous session is not stored");
     // Without the token: refused, nothing happens.
     let r = b
         .http
@@ -512,11 +512,14 @@ async fn session_id_rotates_at_login_and_csrf_is_required() {
     .fetch_one(app.state.db.pool())
     .await
     .unwrap();
-    assert_eq!(
-        anon_after,
-        before - 1,
-        "the pre-login session is gone, a new id was issued"
-    );
+    assert_eq!(anon_after, 0);
+    let signed_in: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sessions WHERE realm = 'patient' AND principal_id IS NOT NULL",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(signed_in, 1, "login stored one session, under a new id");
     app.stop().await;
 }
 

@@ -736,3 +736,57 @@ async fn smaller_holes_are_closed() {
     );
     app.stop().await;
 }
+
+/// Reading pages without a cookie stores nothing; a form still works, and a sign-up in
+/// progress is stored once it holds something.
+#[tokio::test]
+async fn cookieless_visits_store_no_sessions() {
+    let app = TestApp::spawn().await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sessions")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/login", "/signup", "/c/tsunagu-central", "/staff/login"].repeat(20) {
+        let r = http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    assert_eq!(
+        count().await,
+        before,
+        "100 cookieless page views stored no session"
+    );
+    // The anonymous session's form token still works, and a login still succeeds.
+    let b = app.browser();
+    let p = b
+        .submit(
+            "/login",
+            "/login",
+            &[
+                ("phone", "090-0000-0001"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    // A forged token for a made-up cookie is refused.
+    let forged = reqwest::Client::new()
+        .post(format!("{}/login", app.base))
+        .header(
+            "cookie",
+            "tsunagu_patient=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        )
+        .form(&[("csrf", "x"), ("phone", "090-0000-0001"), ("password", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    app.stop().await;
+}
