@@ -31,8 +31,9 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 14] = [
+const SETTING_KEYS: [&str; 15] = [
     "listen",
+    "metrics_token",
     "trusted_proxies",
     "secret_key",
     "data_dir",
@@ -84,6 +85,9 @@ pub struct Settings {
     /// Reverse proxies (addresses or networks such as `10.0.0.0/8`) whose
     /// `X-Forwarded-For` gives the client's address; empty: the socket's peer is the client.
     pub trusted_proxies: Vec<String>,
+    /// Bearer token that `/metrics` requires (for the Prometheus scraper); absent:
+    /// `/metrics` answers only to clients on this machine.
+    pub metrics_token: Option<Secret>,
 }
 
 /// Where the eligibility service runs.
@@ -187,6 +191,7 @@ impl Default for Settings {
             eligibility: EligibilitySettings::default(),
             secret_key: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
         }
     }
 }

@@ -24,6 +24,11 @@ use tsunagu_kernel::{
 /// Largest accepted upload.
 pub const MAX_BYTES: usize = 10 * 1024 * 1024;
 
+/// Most pixels an image may declare: a 10 MB file can claim 100,000 × 100,000 pixels and
+/// take gigabytes to decode in a viewer (a decompression bomb). 50 megapixels is above any
+/// phone camera's photo of a card or a rash.
+pub const MAX_PIXELS: u64 = 50_000_000;
+
 /// What kinds of content a purpose accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accept {
@@ -100,13 +105,25 @@ pub fn sniff(field: &'static str, bytes: &[u8], accept: Accept) -> DomainResult<
         ]));
     }
     let kind = infer::get(bytes).map(|k| k.mime_type());
-    match (accept, kind) {
+    let mime = match (accept, kind) {
         (
             Accept::Images,
             Some(m @ ("image/jpeg" | "image/png" | "image/webp" | "image/heif" | "image/heic")),
-        ) => Ok(m),
-        _ => Err(DomainError::invalid(field, "error.file.not_image")),
+        ) => m,
+        _ => return Err(DomainError::invalid(field, "error.file.not_image")),
+    };
+    // An image must say how big it is, and not absurdly so.
+    let size = imagesize::blob_size(bytes)
+        .map_err(|_| DomainError::invalid(field, "error.file.not_image"))?;
+    let pixels = u64::try_from(size.width)
+        .unwrap_or(u64::MAX)
+        .saturating_mul(u64::try_from(size.height).unwrap_or(u64::MAX));
+    if size.width == 0 || size.height == 0 || pixels > MAX_PIXELS {
+        return Err(DomainError::Invalid(vec![
+            FieldError::new(field, "error.file.too_many_pixels").arg("mp", MAX_PIXELS / 1_000_000),
+        ]));
     }
+    Ok(mime)
 }
 
 /// The file store.
@@ -306,17 +323,34 @@ impl FileStore {
 mod tests {
     use super::*;
 
+    fn png_of(w: u32, h: u32) -> Vec<u8> {
+        let mut v = vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13];
+        v.extend_from_slice(b"IHDR");
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&[8, 6, 0, 0, 0]);
+        v
+    }
+
     #[test]
     fn sniffing_goes_by_content() {
-        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0];
+        let png = png_of(1, 1);
         assert_eq!(sniff("f", &png, Accept::Images).unwrap(), "image/png");
-        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F', 0];
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1, 1, 0, 0, 1, 0, 1, 0,
+            0, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x01, 0x00, 0x01, 0x03, 1, 0x22, 0, 2, 0x11, 1,
+            3, 0x11, 1,
+        ];
         assert_eq!(sniff("f", &jpeg, Accept::Images).unwrap(), "image/jpeg");
         assert!(
             sniff("f", b"%PDF-1.7 hello", Accept::Images).is_err(),
             "a PDF is not an image"
         );
         assert!(sniff("f", b"<svg onload=alert(1)>", Accept::Images).is_err());
+        // A decompression bomb: a few bytes that claim 10 gigapixels.
+        assert!(sniff("f", &png_of(100_000, 100_000), Accept::Images).is_err());
+        // A signature with no dimensions behind it.
+        assert!(sniff("f", &png_of(1, 1)[..10], Accept::Images).is_err());
         assert!(sniff("f", b"", Accept::Images).is_err());
         let big = vec![0xFF; MAX_BYTES + 1];
         assert!(sniff("f", &big, Accept::Images).is_err());

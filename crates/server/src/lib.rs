@@ -212,6 +212,10 @@ impl Application {
                 sealer,
                 trusted_proxies: tsunagu_web::proxy::parse_trusted(&settings.trusted_proxies)
                     .map_err(|e| anyhow::anyhow!(e))?,
+                metrics_token: settings
+                    .metrics_token
+                    .as_ref()
+                    .map(|t| t.expose().to_string()),
             },
         );
         // The keyed head of the audit chain exists from the first start (and, on a

@@ -107,7 +107,32 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 /// Renders the registry in the Prometheus text format.
-pub async fn serve(State(state): State<AppState>) -> Response {
+pub async fn serve(
+    State(state): State<AppState>,
+    crate::session::ClientIp(ip): crate::session::ClientIp,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    // Counts of requests, jobs and errors tell an outsider too much about a clinic's
+    // traffic: a token where one is set, otherwise only this machine may read them.
+    let allowed = match &state.config.metrics_token {
+        Some(token) => headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|given| {
+                use subtle::ConstantTimeEq;
+                bool::from(given.as_bytes().ct_eq(token.as_bytes()))
+            }),
+        None => ip
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback()),
+    };
+    if !allowed {
+        return crate::error::AppError(tsunagu_kernel::DomainError::Unauthorized(
+            "error.metrics.token",
+        ))
+        .into_response();
+    }
     if let Ok(counts) = state.jobs.counts().await {
         for (status, n) in counts {
             state

@@ -33,6 +33,8 @@ pub struct WebConfig {
     pub sealer: tsunagu_kernel::seal::Sealer,
     /// Reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The bearer token `/metrics` requires; `None`: local clients only.
+    pub metrics_token: Option<String>,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).

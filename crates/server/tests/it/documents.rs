@@ -170,6 +170,17 @@ async fn insurance_is_validated_stored_and_seen_only_where_allowed() {
         .unwrap()
         .to_string();
     assert_eq!(b.get(&format!("/my/files/{key}")).await.status, 200);
+    // Served as an attachment in a sandbox: never run as a page, whatever else it is.
+    let r = b
+        .http
+        .get(format!("{}/my/files/{key}", b.base))
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers();
+    assert_eq!(h["content-disposition"], "attachment");
+    assert_eq!(h["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(h["x-content-type-options"], "nosniff");
     // Another patient, and staff of a facility that does not know the patient: nothing.
     let other = logged_in(&app, "090-0000-0002").await;
     assert_eq!(other.get(&format!("/my/files/{key}")).await.status, 404);

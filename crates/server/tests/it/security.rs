@@ -750,7 +750,15 @@ async fn cookieless_visits_store_no_sessions() {
     };
     let before = count().await;
     let http = reqwest::Client::new();
-    for path in ["/", "/login", "/signup", "/c/tsunagu-central", "/staff/login"].repeat(20) {
+    for path in [
+        "/",
+        "/login",
+        "/signup",
+        "/c/tsunagu-central",
+        "/staff/login",
+    ]
+    .repeat(20)
+    {
         let r = http
             .get(format!("{}{path}", app.base))
             .send()
@@ -788,5 +796,26 @@ async fn cookieless_visits_store_no_sessions() {
         .await
         .unwrap();
     assert_eq!(forged.status(), 403);
+    app.stop().await;
+}
+
+/// `/metrics` was open to anyone: now, with no token set, only to this machine.
+#[tokio::test]
+async fn metrics_are_not_open_to_the_world() {
+    let app = TestApp::spawn_with(proxied()).await;
+    let http = reqwest::Client::new();
+    let local = http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), 200);
+    let remote = http
+        .get(format!("{}/metrics", app.base))
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(remote.status(), 401);
     app.stop().await;
 }

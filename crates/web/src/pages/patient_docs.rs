@@ -389,12 +389,20 @@ async fn images_post(
     }
 }
 
+/// An uploaded file as served: its sniffed type, never sniffed again by the browser, never
+/// run as a document. An `<img>` still shows it; opened on its own it downloads, and in a
+/// sandbox with no rights, so a file that is an image and HTML at once does nothing.
 fn file_response(content_type: &str, bytes: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
             (header::CACHE_CONTROL, "private, no-store".to_string()),
-            (header::CONTENT_DISPOSITION, "inline".to_string()),
+            (header::CONTENT_DISPOSITION, "attachment".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; sandbox".to_string(),
+            ),
         ],
         bytes,
     )
