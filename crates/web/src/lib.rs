@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod ctx;
+pub mod denials;
 pub mod elig;
 pub mod elig_api;
 mod elig_ops;
@@ -47,6 +48,10 @@ pub fn app(state: AppState) -> Router {
         .route("/static/app.css", get(security::css))
         .route("/static/app.js", get(security::js))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            denials::audit_denials,
+        ))
         .layer(axum::middleware::from_fn(input::refuse_control_chars))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -388,11 +388,13 @@ impl FromRequestParts<AppState> for StaffMember {
             .get(fid)
             .await
             .map_err(|e| AppError(e).into_response())?;
-        Ok(Self {
+        let me = Self {
             user,
             facility,
             session: s,
-        })
+        };
+        crate::denials::remember(parts, &me);
+        Ok(me)
     }
 }
 

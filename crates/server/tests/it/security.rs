@@ -819,3 +819,42 @@ async fn metrics_are_not_open_to_the_world() {
     assert_eq!(remote.status(), 401);
     app.stop().await;
 }
+
+/// A clerk probing another facility's records gets the same 404 as for nothing, and the
+/// attempt is now on the record.
+#[tokio::test]
+async fn denied_cross_facility_attempts_are_audited() {
+    let app = TestApp::spawn().await;
+    let central = staff_token(&app, "tsunagu-central", "clerk").await;
+    let (_, list) = app.api().with_token(&central).get("/staff/patients").await;
+    let theirs = list[0]["id"].as_i64().unwrap();
+    let other = staff_token(&app, "sapporo-hikari", "clerk").await;
+    let (s, _) = app
+        .api()
+        .with_token(&other)
+        .get(&format!("/staff/patients/{theirs}"))
+        .await;
+    assert_eq!(s, 404);
+    let page = app.staff_browser("sapporo-hikari", "clerk").await;
+    assert_eq!(page.get("/staff/bookings/999999").await.status, 404);
+    let hikari = app.facility("sapporo-hikari").await.id;
+    let events = app.state.audit.recent(Some(hikari), 50).await.unwrap();
+    let denied: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == "access.denied")
+        .map(|e| e.detail.clone())
+        .collect();
+    assert!(
+        denied.contains(&format!("GET /api/v1/staff/patients/{theirs} 404")),
+        "{denied:?}"
+    );
+    assert!(
+        denied.contains(&"GET /staff/bookings/999999 404".to_string()),
+        "{denied:?}"
+    );
+    assert!(matches!(
+        app.state.audit.verify(None).await.unwrap(),
+        tsunagu_audit::Verdict::Intact { .. }
+    ));
+    app.stop().await;
+}

@@ -18,8 +18,17 @@ async fn patient_ids(app: &TestApp, facility: &str) -> Vec<i64> {
         .collect()
 }
 
+/// Recorded accesses to data (refused attempts are counted apart).
 async fn audit_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events")
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action <> 'access.denied'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Refused staff attempts on record.
+async fn denied_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'access.denied'")
         .fetch_one(app.state.db.pool())
         .await
         .unwrap()
@@ -47,6 +56,7 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
         for id in foreign {
             assert!(!listed.contains(id));
             let before = audit_count(&app).await;
+            let denied_before = denied_count(&app).await;
             let (s, _) = api.get(&format!("/staff/patients/{id}")).await;
             assert_eq!(s, 404);
             let (s, _) = api
@@ -59,7 +69,12 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
             assert_eq!(
                 audit_count(&app).await,
                 before,
-                "nothing shown, nothing recorded"
+                "nothing shown, no access recorded"
+            );
+            assert_eq!(
+                denied_count(&app).await,
+                denied_before + 2,
+                "both attempts recorded as refused"
             );
         }
     }

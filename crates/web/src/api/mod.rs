@@ -199,11 +199,13 @@ impl FromRequestParts<AppState> for ApiStaff {
             Err(e) => return Err(e.into()),
         };
         let facility = state.facilities.get(fid).await?;
-        Ok(Self(crate::session::StaffMember {
+        let me = crate::session::StaffMember {
             user,
             facility,
             session: s,
-        }))
+        };
+        crate::denials::remember(parts, &me);
+        Ok(Self(me))
     }
 }
 
