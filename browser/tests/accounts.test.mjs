@@ -2,7 +2,7 @@
 // staff login with TOTP enrolment (PC size). Screenshots go to browser/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, enrolTotp, assertNoHorizontalScroll } from './support.mjs';
+import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, DEMO_ENROL_CODE, totp, enrolTotp, assertNoHorizontalScroll } from './support.mjs';
 
 let server;
 let browser;
@@ -121,9 +121,18 @@ test('a doctor logs in and must enrol TOTP first', async () => {
   await page.fill('#password', DEMO_PASSWORD);
   await page.click('button.primary');
   await page.waitForURL('**/staff/totp/enrol');
+  // The password alone shows no secret: first the enrolment code from the admin.
+  assert.equal(await page.locator('.qr svg').count(), 0);
+  assert.match(await page.textContent('main'), /登録用コード/);
+  await page.screenshot({ path: `${SHOTS}pc-01-totp-enrol-code.png`, fullPage: true });
+  await page.fill('#enrol_code', DEMO_ENROL_CODE);
+  await page.click('button[type=submit].primary');
+  await page.waitForURL('**/staff/totp/enrol');
   assert.equal(await page.locator('.qr svg').count(), 1);
   await page.screenshot({ path: `${SHOTS}pc-01-totp-enrol.png`, fullPage: true });
-  await enrolTotp(page);
+  const secret = (await page.locator('code.secret').textContent()).trim();
+  await page.fill('#code', totp(secret));
+  await page.click('button[type=submit].primary');
   await page.waitForURL(/\/staff$/);
   assert.match(await page.textContent('h1'), /つなぐ中央病院/);
   await page.screenshot({ path: `${SHOTS}pc-02-staff-home.png`, fullPage: true });

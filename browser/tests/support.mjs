@@ -75,7 +75,14 @@ export function totp(secretB32, at = Date.now()) {
 }
 
 // Enrols TOTP on the enrolment page shown after a password login and submits the code.
+// The demo's one-time TOTP enrolment code (in a clinic, each person's own, from their admin).
+export const DEMO_ENROL_CODE = 'DEMO2-ENR0L';
+
 export async function enrolTotp(page) {
+  // First the enrolment code the admin handed over; only then is the secret shown.
+  await page.fill('#enrol_code', DEMO_ENROL_CODE);
+  await page.click('button[type=submit].primary');
+  await page.locator('code.secret').waitFor();
   const secret = (await page.locator('code.secret').textContent()).trim();
   await page.fill('#code', totp(secret));
   await page.click('button[type=submit].primary');

@@ -54,6 +54,11 @@ impl CodeStore {
         Self { db, clock, sealer }
     }
 
+    /// The key codes are digested under (enrolment codes use it too).
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
     fn digest(&self, phone: &Phone, code: &str) -> String {
         // Binding the number into the digest stops one code's digest matching another number's.
         self.sealer.mac(&format!("{}:{code}", phone.e164()))

@@ -99,6 +99,9 @@ const LOGIN_PER_IP: Limit = Limit {
     key: "error.rate.logins_ip",
 };
 
+/// Enrolment codes live three days: long enough to hand over, short enough to expire.
+const ENROL_CODE_TTL_MS: i64 = 72 * HOUR;
+
 /// Email verification links live a day.
 const EMAIL_LINK_TTL_MS: i64 = 24 * HOUR;
 
@@ -500,6 +503,82 @@ impl Accounts {
         }
         claim.passed_first_factor(&self.db).await?;
         Ok((op.id.0, op.totp_enabled))
+    }
+
+    /// Issues a one-time code that lets `id` enrol an authenticator (first time, or after
+    /// losing the phone: any enrolled one is removed). Shown once to the admin or
+    /// operator who hands it over; valid 72 hours.
+    pub async fn issue_enrolment_code(&self, table: LoginTable, id: i64) -> DomainResult<String> {
+        let code = crate::totp::new_enrolment_code();
+        self.issue_enrolment_code_as(table, id, &code, ENROL_CODE_TTL_MS)
+            .await?;
+        Ok(code)
+    }
+
+    /// Issues a chosen enrolment code (the demo data's, printed with its logins).
+    pub async fn issue_enrolment_code_as(
+        &self,
+        table: LoginTable,
+        id: i64,
+        code: &str,
+        ttl_ms: i64,
+    ) -> DomainResult<()> {
+        let digest = self.codes.sealer().mac(&format!(
+            "enrol:{}",
+            crate::totp::normalise_enrolment_code(code)
+        ));
+        self.staff
+            .set_enrolment_code(table, id, &digest, self.clock.now_ms() + ttl_ms)
+            .await
+    }
+
+    /// Proves an enrolment code on the pending session `pending_digest` and starts the
+    /// enrolment: a fresh secret is stored (not yet enabled) and returned for the QR code.
+    /// Limited like the second factor; the code works once.
+    pub async fn redeem_enrolment_code(
+        &self,
+        table: LoginTable,
+        id: i64,
+        pending_digest: &str,
+        code: &str,
+        ip: &str,
+    ) -> DomainResult<String> {
+        self.limiter
+            .hit(&format!("totp:ip:{ip}"), TOTP_PER_IP)
+            .await?;
+        let counter = Counter::from(table);
+        self.limiter
+            .hit(&format!("totp:{counter:?}:{id}"), TOTP_PER_ACCOUNT)
+            .await?;
+        if self
+            .limiter
+            .hit(&format!("totp:pending:{pending_digest}"), TOTP_PER_PENDING)
+            .await
+            .is_err()
+        {
+            self.sessions.delete_digest(pending_digest).await?;
+            return Err(DomainError::Unauthorized("error.totp.restart"));
+        }
+        let given = crate::totp::normalise_enrolment_code(code);
+        if given.is_empty() {
+            return Err(DomainError::invalid(
+                "enrol_code",
+                "error.totp.enrol_code_required",
+            ));
+        }
+        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &given);
+        let secret = crate::totp::new_secret();
+        if !self
+            .staff
+            .take_enrolment_code(table, id, &digest, self.clock.now_ms(), &secret)
+            .await?
+        {
+            return Err(DomainError::invalid(
+                "enrol_code",
+                "error.totp.enrol_code_wrong",
+            ));
+        }
+        Ok(secret)
     }
 
     /// Checks a TOTP code for a staff member or operator (enrolling it if not yet enabled)

@@ -377,6 +377,58 @@ impl StaffStore {
         Ok(())
     }
 
+    /// Stores an enrolment code's digest and removes any enrolled authenticator: the next
+    /// login must enrol anew, with the code.
+    pub async fn set_enrolment_code(
+        &self,
+        t: LoginTable,
+        id: i64,
+        digest: &str,
+        expires_at: i64,
+    ) -> DomainResult<()> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET enrol_code_digest = $2, enrol_code_expires_at = $3, \
+             totp_enabled = 0, totp_secret = NULL, totp_last_step = 0 WHERE id = $1",
+            t.name()
+        )))
+        .bind(id)
+        .bind(digest)
+        .bind(expires_at)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Uses an enrolment code once: if `digest` is the live code of `id`, clears it and
+    /// stores `secret` to enrol (not yet enabled). Atomic, so a code works once.
+    pub async fn take_enrolment_code(
+        &self,
+        t: LoginTable,
+        id: i64,
+        digest: &str,
+        now: i64,
+        secret: &str,
+    ) -> DomainResult<bool> {
+        let r = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {} SET enrol_code_digest = NULL, enrol_code_expires_at = NULL, \
+             totp_secret = $4, totp_enabled = 0, totp_last_step = 0 \
+             WHERE id = $1 AND enrol_code_digest = $2 AND enrol_code_expires_at > $3",
+            t.name()
+        )))
+        .bind(id)
+        .bind(digest)
+        .bind(now)
+        .bind(secret)
+        .execute(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// The TOTP secret (enabled or being enrolled) and the last accepted step.
     pub async fn totp_state(&self, t: LoginTable, id: i64) -> DomainResult<(Option<String>, i64)> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(

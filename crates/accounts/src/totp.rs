@@ -70,6 +70,36 @@ pub fn current_code(secret_b32: &str, unix_secs: u64) -> DomainResult<String> {
         .to_string())
 }
 
+/// Letters and digits that cannot be mistaken for one another when read aloud or typed
+/// from paper (no 0/O, 1/I/L).
+const ENROL_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+/// A one-time enrolment code: 10 characters (about 49 bits), shown as `XXXXX-XXXXX`.
+pub fn new_enrolment_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let chars: String = (0..10)
+        .map(|_| char::from(ENROL_ALPHABET[rng.random_range(0..ENROL_ALPHABET.len())]))
+        .collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// An enrolment code as typed, compared form: full-width folded, upper case, without
+/// hyphens or spaces.
+pub fn normalise_enrolment_code(input: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    input
+        .nfkc()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// The keyed digest an enrolment code is stored under.
+pub fn enrolment_digest(sealer: &tsunagu_kernel::seal::Sealer, code: &str) -> String {
+    sealer.mac(&format!("enrol:{}", normalise_enrolment_code(code)))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {

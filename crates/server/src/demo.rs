@@ -7,6 +7,7 @@
 use tsunagu_accounts::NewPatient;
 use tsunagu_accounts::Role;
 use tsunagu_accounts::password::hash_blocking;
+use tsunagu_accounts::staff::LoginTable;
 use tsunagu_accounts::staff::NewStaff;
 use tsunagu_clinics::{FacilityKind, NewFacility};
 use tsunagu_kernel::{DomainError, FacilityId, OrganisationId, Phone, Sex};
@@ -15,6 +16,14 @@ use tsunagu_web::AppState;
 
 /// The password of every demo login.
 pub const DEMO_PASSWORD: &str = "tsunagu-demo-2026";
+
+/// The demo's TOTP enrolment code: in a real facility an admin issues each person their
+/// own one-time code; the demo gives every demo login the same one, valid a year from
+/// when the demo data was made.
+pub const DEMO_ENROL_CODE: &str = "DEMO2-ENR0L";
+
+/// How long the demo enrolment code stays valid.
+const DEMO_ENROL_TTL_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// (slug, name, kind, prefecture, address, phone, in the group)
 const FACILITIES: [(&str, &str, FacilityKind, i64, &str, &str, bool); 3] = [
@@ -191,6 +200,14 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
                     &hash,
                 )
                 .await?;
+            st.accounts
+                .issue_enrolment_code_as(
+                    LoginTable::Staff,
+                    staff_id.0,
+                    DEMO_ENROL_CODE,
+                    DEMO_ENROL_TTL_MS,
+                )
+                .await?;
             if role == Role::Doctor {
                 st.booker
                     .schedules
@@ -223,9 +240,18 @@ async fn load(st: &AppState) -> Result<(), DomainError> {
         }
         ids.push(id);
     }
-    st.accounts
+    let ops = st
+        .accounts
         .staff
         .create_operator("ops", "運営 担当", &hash)
+        .await?;
+    st.accounts
+        .issue_enrolment_code_as(
+            LoginTable::Operators,
+            ops.0,
+            DEMO_ENROL_CODE,
+            DEMO_ENROL_TTL_MS,
+        )
         .await?;
 
     let yamada = Phone::parse("phone", "090-0000-0001")?;
@@ -329,9 +355,11 @@ pub fn banner(base: &str) -> String {
     s.push_str(&format!(
         "    login IDs: admin, doctor, doctor2, nurse, clerk — password {DEMO_PASSWORD}\n"
     ));
-    s.push_str("    admins and doctors enrol TOTP (any authenticator app) at first login\n");
     s.push_str(&format!(
-        "  Operator: {base}/ops/login   ops / {DEMO_PASSWORD} (TOTP at first login)\n"
+        "    admins and doctors enrol TOTP (any authenticator app) at first login with the\n    enrolment code {DEMO_ENROL_CODE} (in a clinic, each person's own code from their admin)\n"
+    ));
+    s.push_str(&format!(
+        "  Operator: {base}/ops/login   ops / {DEMO_PASSWORD} (TOTP at first login, code {DEMO_ENROL_CODE})\n"
     ));
     s
 }

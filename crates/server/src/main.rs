@@ -261,13 +261,29 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
             let hash = tsunagu_accounts::password::hash(pw)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let store = tsunagu_accounts::StaffStore::new(db.clone(), clock);
-            store
+            let store = tsunagu_accounts::StaffStore::new(db.clone(), clock.clone());
+            let id = store
                 .create_operator(login_id.trim(), &name, &hash)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("creating operator")?;
-            println!("operator {login_id} created; TOTP is enrolled at first login");
+            // The first TOTP enrolment needs this code: the password alone is not enough.
+            let sealer = tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+                .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?;
+            let code = tsunagu_accounts::totp::new_enrolment_code();
+            let digest = tsunagu_accounts::totp::enrolment_digest(&sealer, &code);
+            store
+                .set_enrolment_code(
+                    tsunagu_accounts::staff::LoginTable::Operators,
+                    id.0,
+                    &digest,
+                    clock.now_ms() + 72 * 3600 * 1000,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "operator {login_id} created; at first login enrol TOTP with the code {code} (72 hours, once)"
+            );
             Ok(())
         }
         AdminTask::NewKey => Ok(()),

@@ -479,6 +479,19 @@ impl Api {
     }
 }
 
+/// Proves the demo enrolment code on a browser whose login stopped at the enrolment page
+/// (`/staff/totp/enrol` or `/ops/totp`), so the page then shows the secret.
+pub async fn prove_enrol_code(b: &Browser, page: &str) {
+    let p = b
+        .submit(
+            page,
+            &format!("{page}/code"),
+            &[("enrol_code", tsunagu_server::demo::DEMO_ENROL_CODE)],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some(page), "{}", p.body);
+}
+
 /// Logs a demo patient in through the API.
 pub async fn patient_token(app: &TestApp, phone: &str) -> String {
     let (s, v) = app
@@ -507,7 +520,12 @@ pub async fn staff_token(app: &TestApp, facility: &str, login: &str) -> String {
     let secret = match v["totp"].as_str().unwrap() {
         "none" => return token,
         "enrol" => {
-            let (s, e) = api.get("/staff/totp/enrol").await;
+            let (s, e) = api
+                .post(
+                    "/staff/totp/enrol",
+                    serde_json::json!({"enrol_code": tsunagu_server::demo::DEMO_ENROL_CODE}),
+                )
+                .await;
             assert_eq!(s, 200, "{e}");
             e["secret"].as_str().unwrap().to_string()
         }

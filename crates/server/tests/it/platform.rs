@@ -111,6 +111,11 @@ async fn dev_outbox_needs_an_operator_and_says_nothing_was_sent() {
         )
         .await;
     assert_eq!(p.location.as_deref(), Some("/ops/totp"));
+    assert!(
+        !b.get("/ops/totp").await.body.contains("<svg"),
+        "no secret before the code"
+    );
+    prove_enrol_code(&b, "/ops/totp").await;
     let enrol = b.get("/ops/totp").await;
     assert!(enrol.body.contains("<svg"));
     let op = app

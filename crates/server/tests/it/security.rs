@@ -858,3 +858,73 @@ async fn denied_cross_facility_attempts_are_audited() {
     ));
     app.stop().await;
 }
+
+/// The password alone no longer enrols an authenticator: the admin issues a one-time code.
+#[tokio::test]
+async fn a_first_enrolment_needs_the_code_an_admin_issued() {
+    let app = TestApp::spawn().await;
+    let admin = app.staff_browser("tsunagu-central", "admin").await;
+    prove_enrol_code(&admin, "/staff/totp/enrol").await;
+    let secret = stored_secret(&app, "tsunagu-central", "admin").await;
+    let p = admin
+        .submit(
+            "/staff/totp/enrol",
+            "/staff/totp/enrol",
+            &[("code", &totp_now(&app, &secret))],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/staff"));
+    // doctor2 lost their phone: the admin issues a code, shown once.
+    let doctor2 = app
+        .staff_id(app.facility("tsunagu-central").await.id, "doctor2")
+        .await;
+    let settings = admin.get("/staff/settings").await;
+    let p = admin
+        .post(
+            &format!("/staff/staff/{}/enrol-code", doctor2.0),
+            &settings.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let shown = p.body.split("登録用コード: ").nth(1).unwrap();
+    let code: String = shown.chars().take(11).collect();
+    assert_eq!(code.len(), 11, "{code}");
+    let login = || async {
+        let (s, v) = app
+            .api()
+            .post(
+                "/staff/login",
+                json!({"facility": "tsunagu-central", "login_id": "doctor2", "password": tsunagu_server::demo::DEMO_PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["totp"], "enrol");
+        v["token"].as_str().unwrap().to_string()
+    };
+    let api = app.api().with_token(&login().await);
+    // The demo's shared code no longer works for doctor2; their own does, once.
+    let (s, _) = api
+        .post(
+            "/staff/totp/enrol",
+            json!({"enrol_code": tsunagu_server::demo::DEMO_ENROL_CODE}),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let (s, v) = api
+        .post(
+            "/staff/totp/enrol",
+            json!({"enrol_code": code.to_lowercase()}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let api = app.api().with_token(&login().await);
+    let (s, _) = api
+        .post("/staff/totp/enrol", json!({"enrol_code": code}))
+        .await;
+    assert_eq!(s, 422, "a code works once");
+    // The issue is on record.
+    let events = app.state.audit.recent(None, 20).await.unwrap();
+    assert!(events.iter().any(|e| e.action == "staff.enrol_code"));
+    app.stop().await;
+}

@@ -18,7 +18,7 @@ async fn staff(app: &TestApp, login: &str) -> Browser {
         .await;
     if p.location.as_deref() == Some("/staff/totp/enrol") {
         let f = app.facility("sapporo-hikari").await;
-        b.get("/staff/totp/enrol").await;
+        prove_enrol_code(&b, "/staff/totp/enrol").await;
         let secret = app
             .state
             .accounts

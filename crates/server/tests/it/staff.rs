@@ -27,6 +27,39 @@ async fn doctors_must_enrol_totp_and_codes_cannot_be_replayed() {
         b.get("/staff").await.location.as_deref(),
         Some("/staff/login")
     );
+    // The password alone does not show the secret: an enrolment code comes first.
+    let enrol = b.get("/staff/totp/enrol").await;
+    assert!(!enrol.body.contains("<svg") && enrol.body.contains("登録用コード"));
+    assert_eq!(
+        app.state
+            .accounts
+            .staff
+            .totp_state(
+                tsunagu_accounts::staff::LoginTable::Staff,
+                app.staff_id(app.facility("tsunagu-central").await.id, "doctor")
+                    .await
+                    .0
+            )
+            .await
+            .unwrap()
+            .0,
+        None
+    );
+    let p = b
+        .post(
+            "/staff/totp/enrol/code",
+            &enrol.csrf(),
+            &[("enrol_code", "WRONG-CODE2")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("登録用コードが正しくないか"));
+    // Submitting a code from the app before proving the enrolment code goes nowhere.
+    let p = b
+        .post("/staff/totp/enrol", &enrol.csrf(), &[("code", "123456")])
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/staff/totp/enrol"));
+    prove_enrol_code(&b, "/staff/totp/enrol").await;
     let enrol = b.get("/staff/totp/enrol").await;
     assert!(enrol.body.contains("<svg"), "QR code shown");
     let secret = stored_secret(&app, "tsunagu-central", "doctor").await;
@@ -134,7 +167,7 @@ async fn clerks_skip_totp_until_the_admin_requires_it_for_all() {
 }
 
 async fn stored_or_enrol(app: &TestApp, b: &Browser) -> String {
-    b.get("/staff/totp/enrol").await;
+    prove_enrol_code(b, "/staff/totp/enrol").await;
     stored_secret(app, "tsunagu-central", "admin").await
 }
 

@@ -54,7 +54,7 @@ pub fn router() -> Router<AppState> {
         .route("/facilities/{slug}", get(patient::facility))
         .route("/staff/login", post(staff::staff_login))
         .route("/staff/totp", post(staff::totp))
-        .route("/staff/totp/enrol", get(staff::totp_enrol))
+        .route("/staff/totp/enrol", post(staff::totp_enrol))
         .route("/staff/patients", get(staff::patients))
         .route("/staff/patients/{id}", get(staff::patient))
         .route(

@@ -100,33 +100,46 @@ pub struct EnrolResponse {
     pub otpauth_url: String,
 }
 
-/// Starts TOTP enrolment for a token in the `enrol` state.
-#[utoipa::path(get, path = "/api/v1/staff/totp/enrol", tag = "staff", security(("bearer" = [])), responses((status = 200, body = EnrolResponse), (status = 401)))]
+/// The enrolment code an admin handed over.
+#[derive(Deserialize, ToSchema)]
+pub struct EnrolBody {
+    /// The one-time code (`XXXXX-XXXXX`; case, hyphens and full-width are forgiven).
+    #[serde(default)]
+    pub enrol_code: String,
+}
+
+/// Starts TOTP enrolment for a token in the `enrol` state: proves the one-time enrolment
+/// code (issued by the facility's admin, or the operator for a first admin) and returns a
+/// fresh secret. The password alone cannot enrol an authenticator.
+#[utoipa::path(post, path = "/api/v1/staff/totp/enrol", tag = "staff", security(("bearer" = [])), request_body = EnrolBody,
+    responses((status = 200, body = EnrolResponse), (status = 401), (status = 422), (status = 429)))]
 pub async fn totp_enrol(
     State(st): State<AppState>,
+    ClientIp(ip): ClientIp,
     req: axum::extract::Request,
 ) -> AppResult<Json<EnrolResponse>> {
-    let (parts, _) = req.into_parts();
-    let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
+    let (parts, body) = req.into_parts();
+    let (_, mut s) = bearer_session(&parts, &st, Realm::Staff).await?;
     let (Stage::NeedsTotpEnrol, Some(id), Some(fid)) = (s.stage, s.principal_id, s.facility_id)
     else {
         return Err(AppError(DomainError::Unauthorized(
             "error.api.token_invalid",
         )));
     };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|_| AppError(DomainError::invalid("body", "error.form.too_large")))?;
+    let b: EnrolBody = serde_json::from_slice(&bytes)
+        .map_err(|_| AppError(DomainError::invalid("body", "error.json.invalid")))?;
+    let secret = st
+        .accounts
+        .redeem_enrolment_code(LoginTable::Staff, id, &s.digest, &b.enrol_code, &ip)
+        .await?;
+    s.data
+        .insert("enrol_ok".into(), serde_json::Value::Bool(true));
+    st.accounts.sessions.save_data(&s).await?;
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let facility = st.facilities.get(fid).await?;
-    let secret = match user.totp_secret {
-        Some(s) => s,
-        None => {
-            let s = tsunagu_accounts::totp::new_secret();
-            st.accounts
-                .staff
-                .set_totp_secret(LoginTable::Staff, id, &s)
-                .await?;
-            s
-        }
-    };
     let otpauth_url = tsunagu_accounts::totp::provisioning_url(
         &secret,
         "tsunagu",
@@ -171,6 +184,12 @@ pub async fn totp(
             "error.api.token_invalid",
         )));
     };
+    if s.stage == Stage::NeedsTotpEnrol && !crate::pages::staff_support::enrol_proved(&s) {
+        return Err(AppError(DomainError::invalid(
+            "enrol_code",
+            "error.totp.enrol_code_required",
+        )));
+    }
     st.accounts
         .check_totp(LoginTable::Staff, id, &s.digest, &b.code, &ip)
         .await?;

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ops/login", get(login_form).post(login_post))
         .route("/ops/totp", get(totp_form).post(totp_post))
+        .route("/ops/totp/code", post(enrol_code_post))
         .route("/ops/logout", post(logout))
         .route("/ops", get(home))
         .route("/ops/organisations", post(add_org))
@@ -107,18 +108,12 @@ async fn totp_page(
     let Some(id) = s.principal_id else {
         return Ok(see_other("/ops/login"));
     };
-    let (qr, secret) = if s.stage == Stage::NeedsTotpEnrol {
+    let enrolling = s.stage == Stage::NeedsTotpEnrol;
+    let proved = super::staff::enrol_proved(s);
+    let (qr, secret) = if enrolling && proved {
         let op = st.accounts.staff.operator(OperatorId(id)).await?;
-        let secret = match op.totp_secret {
-            Some(sec) => sec,
-            None => {
-                let sec = tsunagu_accounts::totp::new_secret();
-                st.accounts
-                    .staff
-                    .set_totp_secret(LoginTable::Operators, id, &sec)
-                    .await?;
-                sec
-            }
+        let Some(secret) = op.totp_secret else {
+            return Ok(see_other("/ops/login"));
         };
         let url = tsunagu_accounts::totp::provisioning_url(
             &secret,
@@ -132,6 +127,7 @@ async fn totp_page(
     page_status(
         form_status(&errors),
         &TotpPage {
+            needs_enrol_code: enrolling && !proved,
             ctx,
             errors,
             action: "/ops/totp",
@@ -163,6 +159,9 @@ async fn totp_post(
     let (true, Some(id)) = (pending(&s), s.principal_id) else {
         return Ok(see_other("/ops/login"));
     };
+    if s.stage == Stage::NeedsTotpEnrol && !super::staff::enrol_proved(&s) {
+        return Ok(see_other("/ops/totp"));
+    }
     let op = st.accounts.staff.operator(OperatorId(id)).await?;
     match st
         .accounts
@@ -204,6 +203,33 @@ async fn totp_post(
     }
 }
 
+/// An operator's first enrolment proves the code printed when the operator was created.
+async fn enrol_code_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(mut s): Sess,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<super::staff::EnrolCodeForm>,
+) -> AppResult<Response> {
+    let (true, Some(id), Stage::NeedsTotpEnrol) = (pending(&s), s.principal_id, s.stage) else {
+        return Ok(see_other("/ops/login"));
+    };
+    match st
+        .accounts
+        .redeem_enrolment_code(LoginTable::Operators, id, &s.digest, &f.enrol_code, &ip)
+        .await
+    {
+        Ok(_) => {
+            s.data
+                .insert("enrol_ok".into(), serde_json::Value::Bool(true));
+            st.accounts.sessions.save_data(&s).await?;
+            Ok(see_other("/ops/totp"))
+        }
+        Err(DomainError::Unauthorized(_)) => Ok(see_other("/ops/login")),
+        Err(e) => totp_page(&st, ctx.clone(), FormErrors::from_error(e, ctx.lang)?, &s).await,
+    }
+}
+
 async fn logout(State(st): State<AppState>, Sess(s): Sess) -> AppResult<Response> {
     st.accounts.sessions.delete_digest(&s.digest).await?;
     Ok(SetSession::Clear(Realm::Operator).on(see_other("/ops/login")))
@@ -240,6 +266,8 @@ struct Home {
     facilities: Vec<Facility>,
     prefectures: &'static [(i64, &'static str, &'static str)],
     form: FacilityForm,
+    /// The new facility admin's enrolment code, shown once.
+    issued: Option<String>,
 }
 
 async fn home_page(
@@ -257,6 +285,7 @@ async fn home_page(
             facilities: st.facilities.list(None).await?,
             prefectures: &PREFECTURES,
             form,
+            issued: None,
         },
     )
 }
@@ -324,7 +353,8 @@ async fn add_facility(
         };
         let hash = tsunagu_accounts::password::hash(pw).await?;
         let id = st.facilities.create(&fac).await?;
-        st.accounts
+        let admin = st
+            .accounts
             .staff
             .create(
                 id,
@@ -337,11 +367,16 @@ async fn add_facility(
                 &hash,
             )
             .await?;
-        Ok(id)
+        // The first admin enrols an authenticator with a code the operator hands over.
+        let code = st
+            .accounts
+            .issue_enrolment_code(LoginTable::Staff, admin.0)
+            .await?;
+        Ok((id, code))
     }
     .await;
     match res {
-        Ok(id) => {
+        Ok((id, code)) => {
             st.audit
                 .append(Entry {
                     actor: op.actor(),
@@ -353,7 +388,16 @@ async fn add_facility(
                     request_id: String::new(),
                 })
                 .await?;
-            Ok(see_other("/ops"))
+            let issued = t_args(ctx.lang, "enrol.issued_admin", &[("code", code)]);
+            page(&Home {
+                organisations: st.facilities.organisations().await?,
+                facilities: st.facilities.list(None).await?,
+                prefectures: &PREFECTURES,
+                form: FacilityForm::default(),
+                errors: FormErrors::none(),
+                ctx,
+                issued: Some(issued),
+            })
         }
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;

@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/login", get(login_form).post(login_post))
         .route("/staff/totp", get(totp_form).post(totp_post))
         .route("/staff/totp/enrol", get(enrol_form).post(totp_post))
+        .route("/staff/totp/enrol/code", post(enrol_code_post))
         .route("/staff/logout", post(logout))
         .route("/staff", get(home))
         .route("/staff/patients", get(patients))
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/settings", get(settings))
         .route("/staff/settings/totp", post(set_totp_policy))
         .route("/staff/staff", post(add_staff))
+        .route("/staff/staff/{id}/enrol-code", post(issue_enrol_code))
         .route("/staff/audit", get(audit))
 }
 
@@ -173,6 +175,8 @@ pub async fn audit_login(
 #[derive(Template)]
 #[template(path = "totp.html")]
 pub struct TotpPage {
+    /// The enrolment code must be proved before the secret is shown.
+    pub needs_enrol_code: bool,
     pub ctx: PageCtx,
     pub errors: FormErrors,
     pub action: &'static str,
@@ -200,6 +204,7 @@ async fn totp_form(ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
         return Ok(see_other("/staff/login"));
     }
     page(&TotpPage {
+        needs_enrol_code: false,
         ctx,
         errors: FormErrors::none(),
         action: "/staff/totp",
@@ -208,7 +213,8 @@ async fn totp_form(ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
     })
 }
 
-/// Starts (or shows again) TOTP enrolment: a fresh secret is stored, not yet enabled.
+/// TOTP enrolment: first the enrolment code an admin handed over, then the QR code of the
+/// secret that proving it created, then a code from the app to finish.
 async fn enrol_form(
     State(st): State<AppState>,
     ctx: PageCtx,
@@ -219,25 +225,35 @@ async fn enrol_form(
     };
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let facility = st.facilities.get(fid).await?;
-    enrol_page(&st, ctx, FormErrors::none(), &user, &facility.slug).await
+    enrol_page(&ctx, FormErrors::none(), &s, &user, &facility.slug)
 }
 
-async fn enrol_page(
-    st: &AppState,
-    ctx: PageCtx,
+/// Whether this pending session has proved an enrolment code.
+pub fn enrol_proved(s: &Session) -> bool {
+    s.data.get("enrol_ok") == Some(&serde_json::Value::Bool(true))
+}
+
+fn enrol_page(
+    ctx: &PageCtx,
     errors: FormErrors,
+    s: &Session,
     user: &StaffUser,
     slug: &str,
 ) -> AppResult<Response> {
-    let secret = match &user.totp_secret {
-        Some(s) => s.clone(),
-        None => {
-            let s = tsunagu_accounts::totp::new_secret();
-            st.accounts
-                .staff
-                .set_totp_secret(LoginTable::Staff, user.id.0, &s)
-                .await?;
-            s
+    let secret = match (&user.totp_secret, enrol_proved(s)) {
+        (Some(secret), true) => secret.clone(),
+        _ => {
+            return page_status(
+                form_status(&errors),
+                &TotpPage {
+                    needs_enrol_code: true,
+                    ctx: ctx.clone(),
+                    errors,
+                    action: "/staff/totp/enrol",
+                    qr_svg: None,
+                    secret: String::new(),
+                },
+            );
         }
     };
     let url = tsunagu_accounts::totp::provisioning_url(
@@ -248,13 +264,57 @@ async fn enrol_page(
     page_status(
         form_status(&errors),
         &TotpPage {
-            ctx,
+            needs_enrol_code: false,
+            ctx: ctx.clone(),
             errors,
             action: "/staff/totp/enrol",
             qr_svg: Some(qr_svg(&url)?),
             secret,
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct EnrolCodeForm {
+    #[serde(default)]
+    pub enrol_code: String,
+}
+
+/// Proves the enrolment code; the QR code follows.
+async fn enrol_code_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Sess(mut s): Sess,
+    ClientIp(ip): ClientIp,
+    Form(f): Form<EnrolCodeForm>,
+) -> AppResult<Response> {
+    let Some((id, fid)) = pending_staff(&s, Stage::NeedsTotpEnrol) else {
+        return Ok(see_other("/staff/login"));
+    };
+    match st
+        .accounts
+        .redeem_enrolment_code(LoginTable::Staff, id, &s.digest, &f.enrol_code, &ip)
+        .await
+    {
+        Ok(_) => {
+            s.data
+                .insert("enrol_ok".into(), serde_json::Value::Bool(true));
+            st.accounts.sessions.save_data(&s).await?;
+            Ok(see_other("/staff/totp/enrol"))
+        }
+        Err(DomainError::Unauthorized(_)) => Ok(see_other("/staff/login")),
+        Err(e) => {
+            let user = st.accounts.staff.get(fid, StaffId(id)).await?;
+            let facility = st.facilities.get(fid).await?;
+            enrol_page(
+                &ctx,
+                FormErrors::from_error(e, ctx.lang)?,
+                &s,
+                &user,
+                &facility.slug,
+            )
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -277,6 +337,9 @@ async fn totp_post(
     else {
         return Ok(see_other("/staff/login"));
     };
+    if enrolling && !enrol_proved(&s) {
+        return Ok(see_other("/staff/totp/enrol"));
+    }
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let res = st
         .accounts
@@ -304,11 +367,12 @@ async fn totp_post(
             let errors = FormErrors::from_error(e, ctx.lang)?;
             if enrolling {
                 let facility = st.facilities.get(fid).await?;
-                enrol_page(&st, ctx, errors, &user, &facility.slug).await
+                enrol_page(&ctx, errors, &s, &user, &facility.slug)
             } else {
                 page_status(
                     form_status(&errors),
                     &TotpPage {
+                        needs_enrol_code: false,
                         ctx,
                         errors,
                         action: "/staff/totp",
@@ -604,6 +668,8 @@ struct Settings {
     staff: Vec<StaffUser>,
     form: StaffForm,
     link: super::staff_insurance::LinkView,
+    /// A just-issued enrolment code, shown once.
+    issued: Option<String>,
 }
 
 pub(crate) async fn settings_page(
@@ -626,6 +692,7 @@ pub(crate) async fn settings_page(
             staff,
             form,
             link,
+            issued: None,
         },
     )
 }
@@ -647,6 +714,53 @@ async fn settings(
         },
     )
     .await
+}
+
+/// An admin issues a one-time enrolment code for a staff member (a first enrolment, or a
+/// lost phone: their current authenticator stops working). Shown once, audited.
+async fn issue_enrol_code(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    let user = st.accounts.staff.get(me.scope(), StaffId(id)).await?;
+    let code = st
+        .accounts
+        .issue_enrolment_code(LoginTable::Staff, user.id.0)
+        .await?;
+    audit_access(
+        &st,
+        &me,
+        None,
+        "staff.enrol_code",
+        format!("staff={}", user.id.0),
+        &ip,
+    )
+    .await?;
+    let facility = st.facilities.get(me.scope()).await?;
+    let staff = st.accounts.staff.list(me.scope()).await?;
+    let link = super::staff_insurance::link_view(&st, &me).await?;
+    let issued = tsunagu_i18n::t_args(
+        ctx.lang,
+        "enrol.issued",
+        &[("name", user.display_name.clone()), ("code", code)],
+    );
+    page(&Settings {
+        ctx,
+        errors: FormErrors::none(),
+        require_totp_all: facility.require_totp_all,
+        suspended: facility.online_suspended,
+        staff,
+        form: StaffForm {
+            role: "doctor".into(),
+            ..StaffForm::default()
+        },
+        link,
+        issued: Some(issued),
+    })
 }
 
 #[derive(Deserialize, Default)]
