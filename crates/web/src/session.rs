@@ -60,6 +60,28 @@ impl SetSession {
     }
 }
 
+/// The request's id (set on every request before anything else runs), for the audit log
+/// to match the structured log.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(request_id(parts)))
+    }
+}
+
+/// The id of a request.
+pub fn request_id(parts: &Parts) -> String {
+    parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 /// The client's address, or `unknown` when there is no socket (in-process tests).
 #[derive(Debug, Clone)]
 pub struct ClientIp(pub String);
@@ -329,6 +351,8 @@ pub struct StaffMember {
     pub facility: tsunagu_clinics::Facility,
     /// The session.
     pub session: Session,
+    /// The request's id, for the audit entries it causes.
+    pub request_id: String,
 }
 
 impl StaffMember {
@@ -392,6 +416,7 @@ impl FromRequestParts<AppState> for StaffMember {
             user,
             facility,
             session: s,
+            request_id: request_id(parts),
         };
         crate::denials::remember(parts, &me);
         Ok(me)

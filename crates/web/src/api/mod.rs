@@ -203,6 +203,7 @@ impl FromRequestParts<AppState> for ApiStaff {
             user,
             facility,
             session: s,
+            request_id: crate::session::request_id(parts),
         };
         crate::denials::remember(parts, &me);
         Ok(Self(me))

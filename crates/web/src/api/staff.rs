@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::{ApiJson, ApiStaff, bearer_session};
 use crate::error::{AppError, AppResult};
 use crate::pages::signup_support::OriginExt;
-use crate::session::ClientIp;
+use crate::session::{ClientIp, RequestId};
 use crate::state::AppState;
 
 /// Facility, login id and password.
@@ -45,6 +45,7 @@ pub struct StaffLoginResponse {
 pub async fn staff_login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     origin: OriginExt,
     ApiJson(b): ApiJson<StaffLoginBody>,
 ) -> AppResult<Json<StaffLoginResponse>> {
@@ -83,7 +84,7 @@ pub async fn staff_login(
         )
         .await?;
     if stage == Stage::Full {
-        crate::pages::staff_support::audit_login(&st, &facility.id, id, &ip).await?;
+        crate::pages::staff_support::audit_login(&st, &facility.id, id, &ip, &rid).await?;
     }
     Ok(Json(StaffLoginResponse {
         token,
@@ -166,6 +167,7 @@ pub async fn totp(
     State(st): State<AppState>,
     origin: OriginExt,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     req: axum::extract::Request,
 ) -> AppResult<Json<super::auth::TokenResponse>> {
     let (parts, body) = req.into_parts();
@@ -206,7 +208,7 @@ pub async fn totp(
             serde_json::Map::new(),
         )
         .await?;
-    crate::pages::staff_support::audit_login(&st, &fid, id, &ip).await?;
+    crate::pages::staff_support::audit_login(&st, &fid, id, &ip, &rid).await?;
     Ok(Json(super::auth::TokenResponse { token }))
 }
 

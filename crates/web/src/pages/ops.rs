@@ -19,7 +19,7 @@ use super::staff::{AuditPage, CodeForm, JobsPage, LoginForm, LoginPage, TotpPage
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
-use crate::session::{ClientIp, OperatorUser, Sess, SetSession, see_other};
+use crate::session::{ClientIp, OperatorUser, RequestId, Sess, SetSession, see_other};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -153,6 +153,7 @@ async fn totp_post(
     ctx: PageCtx,
     Sess(s): Sess,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     origin: OriginExt,
     Form(f): Form<CodeForm>,
 ) -> AppResult<Response> {
@@ -194,7 +195,7 @@ async fn totp_post(
                     action: "operator.login",
                     detail: String::new(),
                     ip,
-                    request_id: String::new(),
+                    request_id: rid,
                 })
                 .await?;
             Ok(SetSession::Token(Realm::Operator, token).on(see_other("/ops")))
@@ -321,6 +322,7 @@ async fn add_facility(
     ctx: PageCtx,
     op: OperatorUser,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     Form(f): Form<FacilityForm>,
 ) -> AppResult<Response> {
     let res = async {
@@ -385,7 +387,7 @@ async fn add_facility(
                     action: "facility.create",
                     detail: String::new(),
                     ip,
-                    request_id: String::new(),
+                    request_id: rid,
                 })
                 .await?;
             let issued = t_args(ctx.lang, "enrol.issued_admin", &[("code", code)]);

@@ -16,7 +16,7 @@ use super::signup::OriginExt;
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
-use crate::session::{ClientIp, Sess, SetSession, StaffMember, see_other};
+use crate::session::{ClientIp, RequestId, Sess, SetSession, StaffMember, see_other};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -79,6 +79,7 @@ async fn login_post(
     ctx: PageCtx,
     Sess(s): Sess,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     origin: OriginExt,
     Form(f): Form<LoginForm>,
 ) -> AppResult<Response> {
@@ -124,7 +125,7 @@ async fn login_post(
                 )
                 .await?;
             if stage == Stage::Full {
-                audit_login(&st, &facility.id, id, &ip).await?;
+                audit_login(&st, &facility.id, id, &ip, &rid).await?;
             }
             Ok(SetSession::Token(Realm::Staff, token).on(see_other(next)))
         }
@@ -151,6 +152,7 @@ pub async fn audit_login(
     facility: &tsunagu_kernel::FacilityId,
     id: i64,
     ip: &str,
+    request_id: &str,
 ) -> AppResult<()> {
     let user = st.accounts.staff.get(*facility, StaffId(id)).await?;
     st.audit
@@ -165,7 +167,7 @@ pub async fn audit_login(
             action: "staff.login",
             detail: String::new(),
             ip: ip.to_string(),
-            request_id: String::new(),
+            request_id: request_id.to_string(),
         })
         .await?;
     Ok(())
@@ -328,6 +330,7 @@ async fn totp_post(
     ctx: PageCtx,
     Sess(s): Sess,
     ClientIp(ip): ClientIp,
+    RequestId(rid): RequestId,
     origin: OriginExt,
     Form(f): Form<CodeForm>,
 ) -> AppResult<Response> {
@@ -360,7 +363,7 @@ async fn totp_post(
                     serde_json::Map::new(),
                 )
                 .await?;
-            audit_login(&st, &fid, id, &ip).await?;
+            audit_login(&st, &fid, id, &ip, &rid).await?;
             Ok(SetSession::Token(Realm::Staff, token).on(see_other("/staff")))
         }
         Err(e) => {
@@ -448,7 +451,7 @@ pub async fn audit_access(
             action,
             detail,
             ip: ip.to_string(),
-            request_id: String::new(),
+            request_id: me.request_id.clone(),
         })
         .await?;
     Ok(())
