@@ -36,6 +36,36 @@ pub struct Actor {
     pub label: String,
 }
 
+/// Who acts in a use case, from where: built once per request by the web layer's
+/// extractors and handed to the domain function, which appends the entry in the same
+/// transaction as the change it records.
+#[derive(Debug, Clone)]
+pub struct By {
+    /// Who.
+    pub actor: Actor,
+    /// The facility they act in (staff), if any.
+    pub facility_id: Option<FacilityId>,
+    /// Client address.
+    pub ip: String,
+    /// The request id.
+    pub request_id: String,
+}
+
+impl By {
+    /// The audit entry of one action by this actor.
+    pub fn entry(&self, patient: Option<PatientId>, action: &'static str, detail: String) -> Entry {
+        Entry {
+            actor: self.actor.clone(),
+            facility_id: self.facility_id,
+            patient_id: patient,
+            action,
+            detail,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
 /// One event to append.
 #[derive(Debug, Clone)]
 pub struct Entry {

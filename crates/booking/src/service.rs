@@ -138,6 +138,8 @@ pub struct Booker {
     outbox: Outbox,
     jobs: JobQueue,
     insurance: tsunagu_insurance::InsuranceStore,
+    audit: tsunagu_audit::AuditLog,
+    events: tsunagu_events::EventBus,
 }
 
 /// The longest staff memo on a booking.
@@ -160,8 +162,17 @@ fn local(ms: i64, tz: &jiff::tz::TimeZone, fmt: &str) -> String {
 
 impl Booker {
     /// Wires the services.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, outbox: Outbox, jobs: JobQueue) -> Self {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        outbox: Outbox,
+        jobs: JobQueue,
+        audit: tsunagu_audit::AuditLog,
+        events: tsunagu_events::EventBus,
+    ) -> Self {
         Self {
+            audit,
+            events,
             menus: MenuStore::new(db.clone(), clock.clone()),
             schedules: ScheduleStore::new(db.clone()),
             bookings: BookingStore::new(db.clone(), clock.clone()),
@@ -387,6 +398,7 @@ impl Booker {
         &self,
         facility: &Facility,
         req: &StaffBooking,
+        by: &tsunagu_audit::By,
     ) -> DomainResult<i64> {
         let menu = match self.menus.get(facility.id, req.menu_id).await {
             Ok(m) => m,
@@ -505,8 +517,36 @@ impl Booker {
             )
             .await?;
         }
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(Some(patient), "booking.create", format!("booking={id}")),
+            )
+            .await?;
         tx.commit().await.or_internal()?;
+        self.tell(facility.id, account, "booking.created", id).await;
         Ok(id)
+    }
+
+    /// Tells the facility's screens, and the patient's if they have an account, that a
+    /// booking changed (after the commit: a live event never announces what did not happen).
+    async fn tell(&self, facility: FacilityId, account: Option<AccountId>, kind: &str, id: i64) {
+        self.events
+            .publish(tsunagu_events::Event {
+                topic: tsunagu_events::Topic::Facility(facility),
+                kind: kind.into(),
+                data: serde_json::json!({ "id": id }),
+            })
+            .await;
+        if let Some(account) = account {
+            self.events
+                .publish(tsunagu_events::Event {
+                    topic: tsunagu_events::Topic::Account(account),
+                    kind: "booking.changed".into(),
+                    data: serde_json::json!({ "id": id }),
+                })
+                .await;
+        }
     }
 
     /// The member a phone caller describes, with a bound on wrong guesses per facility so
@@ -679,6 +719,7 @@ impl Booker {
         id: i64,
         status: BookingStatus,
         lang: Lang,
+        by: &tsunagu_audit::By,
     ) -> DomainResult<Booking> {
         let b = self.bookings.get_at(facility.id, id).await?;
         let mut tx = self.db.begin_write().await?;
@@ -712,7 +753,19 @@ impl Booker {
                     .or_internal()?;
             }
         }
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    Some(b.patient_id),
+                    "booking.close",
+                    format!("booking={id} status={}", status.as_str()),
+                ),
+            )
+            .await?;
         tx.commit().await.or_internal()?;
+        self.tell(facility.id, b.account_id, "booking.changed", id)
+            .await;
         self.bookings.get_at(facility.id, id).await
     }
 

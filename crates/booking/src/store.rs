@@ -54,6 +54,16 @@ pub enum BookingStatus {
 }
 
 impl BookingStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Cancelled => "cancelled",
+            Self::Completed => "completed",
+            Self::NoShow => "no_show",
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "cancelled" => Self::Cancelled,

@@ -353,6 +353,8 @@ pub struct StaffMember {
     pub session: Session,
     /// The request's id, for the audit entries it causes.
     pub request_id: String,
+    /// The client's address.
+    pub ip: String,
 }
 
 impl StaffMember {
@@ -367,6 +369,16 @@ impl StaffMember {
             kind: "staff",
             id: Some(self.user.id.0),
             label: format!("{} ({})", self.user.display_name, self.user.role.as_str()),
+        }
+    }
+
+    /// This staff member acting in this request, for the use cases that record it.
+    pub fn by(&self) -> tsunagu_audit::By {
+        tsunagu_audit::By {
+            actor: self.actor(),
+            facility_id: Some(self.facility.id),
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 
@@ -417,6 +429,7 @@ impl FromRequestParts<AppState> for StaffMember {
             facility,
             session: s,
             request_id: request_id(parts),
+            ip: client_ip(parts),
         };
         crate::denials::remember(parts, &me);
         Ok(me)

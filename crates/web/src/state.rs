@@ -91,7 +91,16 @@ impl AppState {
         jobs: JobQueue,
         config: WebConfig,
     ) -> Self {
-        let booker = Booker::new(db.clone(), clock.clone(), outbox.clone(), jobs.clone());
+        let audit = AuditLog::new(db.clone(), clock.clone(), config.sealer.clone());
+        let events = EventBus::new(db.clone());
+        let booker = Booker::new(
+            db.clone(),
+            clock.clone(),
+            outbox.clone(),
+            jobs.clone(),
+            audit.clone(),
+            events.clone(),
+        );
         let files = FileStore::new(db.clone(), clock.clone(), config.files_root.clone());
         Self {
             booker,
@@ -109,12 +118,12 @@ impl AppState {
                 config.sealer.clone(),
             ),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
-            audit: AuditLog::new(db.clone(), clock.clone(), config.sealer.clone()),
+            audit,
             outbox,
             jobs,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
-            events: EventBus::new(db.clone()),
+            events,
             db,
             clock,
         }

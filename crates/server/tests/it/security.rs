@@ -928,3 +928,73 @@ async fn a_first_enrolment_needs_the_code_an_admin_issued() {
     assert!(events.iter().any(|e| e.action == "staff.enrol_code"));
     app.stop().await;
 }
+
+/// A staff change and its audit entry commit together: if the entry cannot be written, the
+/// change is not made either. And the API's close now tells the screens, like the page's.
+#[tokio::test]
+async fn a_change_and_its_audit_entry_commit_together() {
+    let app = TestApp::spawn().await;
+    let clerk = staff_token(&app, "tsunagu-central", "clerk").await;
+    let staff = app.api().with_token(&clerk);
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor2").await;
+    let menu = app.state.booker.menus.list(f.id, false).await.unwrap()[0].id;
+    let (s, v) = staff
+        .post(
+            "/staff/bookings",
+            json!({"name": "来院 花子", "menu_id": menu, "kind": "return", "doctor_id": doctor.0,
+                   "starts_at": "2026-11-20T01:30:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    // The entry names the request that made the booking.
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/staff/bookings/{id}/close", app.base))
+        .bearer_auth(&clerk)
+        .json(&json!({"status": "completed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    let events = app.state.audit.recent(Some(f.id), 10).await.unwrap();
+    let close = events.iter().find(|e| e.action == "booking.close").unwrap();
+    assert_eq!(close.request_id, rid);
+    assert_eq!(close.detail, format!("booking={id} status=completed"));
+
+    // Break the audit log's head: the next change fails whole, nothing half-written.
+    let (s, v) = staff
+        .post(
+            "/staff/bookings",
+            json!({"name": "来院 次郎", "menu_id": menu, "kind": "return", "doctor_id": doctor.0,
+                   "starts_at": "2026-11-20T02:30:00Z"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let second = v["id"].as_i64().unwrap();
+    sqlx::query("DROP TABLE audit_head")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    let (s, _) = staff
+        .post(
+            &format!("/staff/bookings/{second}/close"),
+            json!({"status": "no_show"}),
+        )
+        .await;
+    assert_eq!(s, 500);
+    let b = app
+        .state
+        .booker
+        .bookings
+        .get_at(f.id, second)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.status,
+        tsunagu_booking::BookingStatus::Booked,
+        "not closed without its record"
+    );
+    app.stop().await;
+}

@@ -439,7 +439,6 @@ pub struct StaffBookBody {
     responses((status = 201, body = BookingDto), (status = 409), (status = 422)))]
 pub async fn staff_book(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     ApiJson(b): ApiJson<StaffBookBody>,
 ) -> AppResult<(StatusCode, Json<BookingDto>)> {
@@ -466,18 +465,11 @@ pub async fn staff_book(
         starts_at: parse_instant("starts_at", &b.starts_at)?,
         memo: b.memo.clone(),
     };
-    let id = st.booker.book_by_staff(&me.facility, &req).await?;
+    let id = st
+        .booker
+        .book_by_staff(&me.facility, &req, &me.by())
+        .await?;
     let created = st.booker.bookings.get_at(me.scope(), id).await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        Some(created.patient_id),
-        "booking.create",
-        format!("booking={id}"),
-        &ip,
-    )
-    .await?;
-    st.tell_facility(me.scope(), "booking.created", id).await;
     Ok((StatusCode::CREATED, Json(dto(&st, created).await?)))
 }
 
@@ -495,7 +487,6 @@ pub struct CloseBody {
 pub async fn staff_close(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<CloseBody>,
@@ -508,17 +499,8 @@ pub async fn staff_close(
     };
     let closed = st
         .booker
-        .close_by_staff(&me.facility, id, status, lang)
+        .close_by_staff(&me.facility, id, status, lang, &me.by())
         .await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        Some(closed.patient_id),
-        "booking.close",
-        format!("booking={id}"),
-        &ip,
-    )
-    .await?;
     Ok(Json(dto(&st, closed).await?))
 }
 

@@ -204,6 +204,7 @@ impl FromRequestParts<AppState> for ApiStaff {
             facility,
             session: s,
             request_id: crate::session::request_id(parts),
+            ip: crate::session::client_ip(parts),
         };
         crate::denials::remember(parts, &me);
         Ok(Self(me))

@@ -12,7 +12,6 @@ use axum::{Form, Router};
 use jiff::civil::Date;
 use serde::Deserialize;
 use tsunagu_booking::{Booking, BookingStatus, BookingView, Source, StaffBooking, StaffBookingFor};
-use tsunagu_events::{Event, Topic};
 use tsunagu_kernel::{DomainError, Phone, StaffId};
 use tsunagu_scheduling::schedule::{open_intervals, parse_hhmm};
 use tsunagu_scheduling::slots::local_instant;
@@ -480,7 +479,6 @@ async fn new_post(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<NewForm>,
 ) -> AppResult<Response> {
     let res: Result<i64, DomainError> = async {
@@ -561,25 +559,13 @@ async fn new_post(
                     starts_at,
                     memo: f.memo.clone(),
                 },
+                &me.by(),
             )
             .await
     }
     .await;
     match res {
-        Ok(id) => {
-            let b = st.booker.bookings.get_at(me.scope(), id).await?;
-            audit_access(
-                &st,
-                &me,
-                Some(b.patient_id),
-                "booking.create",
-                format!("booking={id}"),
-                &ip,
-            )
-            .await?;
-            st.tell_facility(me.scope(), "booking.created", id).await;
-            Ok(see_other(&format!("/staff/bookings/{id}?done=booked")))
-        }
+        Ok(id) => Ok(see_other(&format!("/staff/bookings/{id}?done=booked"))),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
             new_page(&st, ctx, &me, errors, f).await
@@ -735,7 +721,6 @@ async fn close(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(f): Form<CloseForm>,
 ) -> AppResult<Response> {
@@ -745,28 +730,9 @@ async fn close(
         "no_show" => BookingStatus::NoShow,
         _ => return Err(DomainError::invalid("status", "error.invalid_choice").into()),
     };
-    let b = st
-        .booker
-        .close_by_staff(&me.facility, id, status, ctx.lang)
+    // The rule, its audit entry and the live events are the use case's.
+    st.booker
+        .close_by_staff(&me.facility, id, status, ctx.lang, &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        Some(b.patient_id),
-        "booking.close",
-        format!("booking={id} status={}", f.status),
-        &ip,
-    )
-    .await?;
-    st.tell_facility(me.scope(), "booking.changed", id).await;
-    if let Some(account) = b.account_id {
-        st.events
-            .publish(Event {
-                topic: Topic::Account(account),
-                kind: "booking.changed".into(),
-                data: serde_json::json!({ "id": id }),
-            })
-            .await;
-    }
     Ok(see_other(&format!("/staff/bookings/{id}")))
 }
