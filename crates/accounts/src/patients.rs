@@ -223,6 +223,22 @@ pub struct FacilityPatient {
     pub shared: bool,
 }
 
+/// A chart number (カルテ番号 / 診察券番号) as typed: up to 20 letters, digits or hyphens;
+/// empty means none.
+pub fn parse_chart_number(s: &str) -> DomainResult<Option<String>> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.chars().count() > 20 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(DomainError::invalid(
+            "chart_number",
+            "error.chart_number.invalid",
+        ));
+    }
+    Ok(Some(s.to_string()))
+}
+
 /// Storage of accounts and patients.
 #[derive(Debug, Clone)]
 pub struct PatientStore {
@@ -749,9 +765,11 @@ impl PatientStore {
         })
     }
 
-    /// Sets a facility's chart number for a patient it knows.
-    pub async fn set_chart_number_at(
+    /// Sets a facility's chart number for a patient it knows, in the caller's transaction;
+    /// `NotFound` for a patient it does not know.
+    pub async fn set_chart_number_in(
         &self,
+        tx: &mut Tx,
         facility: FacilityId,
         id: PatientId,
         chart_number: Option<&str>,
@@ -762,7 +780,7 @@ impl PatientStore {
         .bind(facility.0)
         .bind(id.0)
         .bind(chart_number)
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await
         .map_err(on_unique("error.chart_number.taken"))?;
         if r.rows_affected() == 0 {

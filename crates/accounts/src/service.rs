@@ -121,6 +121,7 @@ pub struct Accounts {
     /// Rate limits.
     pub limiter: RateLimiter,
     outbox: Outbox,
+    audit: tsunagu_audit::AuditLog,
     policy: LoginPolicy,
 }
 
@@ -131,8 +132,10 @@ impl Accounts {
         clock: Arc<dyn Clock>,
         outbox: Outbox,
         sealer: tsunagu_kernel::seal::Sealer,
+        audit: tsunagu_audit::AuditLog,
     ) -> Self {
         Self {
+            audit,
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
             sessions: SessionStore::new(db.clone(), clock.clone(), sealer.clone()),
@@ -153,6 +156,30 @@ impl Accounts {
     /// The login policy in force.
     pub fn policy(&self) -> LoginPolicy {
         self.policy
+    }
+
+    /// Staff set their facility's chart number for a patient it knows (empty clears it);
+    /// the change and its audit entry commit together.
+    pub async fn set_chart_number(
+        &self,
+        facility: FacilityId,
+        patient: tsunagu_kernel::PatientId,
+        input: &str,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let chart = crate::patients::parse_chart_number(input)?;
+        let mut tx = self.db.begin_write().await?;
+        self.patients
+            .set_chart_number_in(&mut tx, facility, patient, chart.as_deref())
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(Some(patient), "patient.update", "chart_number".into()),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(())
     }
 
     /// Sends a code for `purpose` to `phone`, honouring cooldown and rate limits.

@@ -116,6 +116,7 @@ impl AppState {
                 clock.clone(),
                 outbox.clone(),
                 config.sealer.clone(),
+                audit.clone(),
             ),
             facilities: FacilityStore::new(db.clone(), clock.clone()),
             audit,

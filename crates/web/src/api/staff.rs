@@ -292,29 +292,13 @@ pub struct ChartBody {
     params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404), (status = 409), (status = 422)))]
 pub async fn set_chart_number(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<ChartBody>,
 ) -> AppResult<StatusCode> {
     st.accounts
-        .patients
-        .get_at(me.scope(), PatientId(id))
+        .set_chart_number(me.scope(), PatientId(id), &b.chart_number, &me.by())
         .await?;
-    let chart = crate::pages::staff_support::parse_chart_number(&b.chart_number)?;
-    st.accounts
-        .patients
-        .set_chart_number_at(me.scope(), PatientId(id), chart.as_deref())
-        .await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        Some(PatientId(id)),
-        "patient.update",
-        "chart_number".into(),
-        &ip,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -567,52 +567,21 @@ pub struct ChartForm {
     chart_number: String,
 }
 
-/// Validates a chart number: up to 20 letters, digits or hyphens; empty clears it.
-pub fn parse_chart_number(s: &str) -> Result<Option<String>, DomainError> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if s.chars().count() > 20 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(DomainError::invalid(
-            "chart_number",
-            "error.chart_number.invalid",
-        ));
-    }
-    Ok(Some(s.to_string()))
-}
-
 async fn set_chart(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(f): Form<ChartForm>,
 ) -> AppResult<Response> {
     let pid = PatientId(id);
     st.accounts.patients.get_at(me.scope(), pid).await?;
-    let res = async {
-        let chart = parse_chart_number(&f.chart_number)?;
-        st.accounts
-            .patients
-            .set_chart_number_at(me.scope(), pid, chart.as_deref())
-            .await
-    }
-    .await;
+    let res = st
+        .accounts
+        .set_chart_number(me.scope(), pid, &f.chart_number, &me.by())
+        .await;
     match res {
-        Ok(()) => {
-            audit_access(
-                &st,
-                &me,
-                Some(pid),
-                "patient.update",
-                "chart_number".into(),
-                &ip,
-            )
-            .await?;
-            Ok(see_other(&format!("/staff/patients/{id}")))
-        }
+        Ok(()) => Ok(see_other(&format!("/staff/patients/{id}"))),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
             patient_page(&st, ctx, &me, pid, errors, Some(f.chart_number)).await

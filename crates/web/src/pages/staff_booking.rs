@@ -521,7 +521,7 @@ async fn new_post(
         } else {
             let chart = f.chart_number.trim();
             if !chart.is_empty() {
-                v.check(super::staff::parse_chart_number(chart))?;
+                v.check(tsunagu_accounts::patients::parse_chart_number(chart))?;
             }
             Some(StaffBookingFor::WalkIn {
                 name: f.name.clone(),
