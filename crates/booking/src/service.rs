@@ -171,7 +171,7 @@ impl Booker {
         events: tsunagu_events::EventBus,
     ) -> Self {
         Self {
-            audit,
+            audit: audit.clone(),
             events,
             menus: MenuStore::new(db.clone(), clock.clone()),
             schedules: ScheduleStore::new(db.clone()),
@@ -179,7 +179,11 @@ impl Booker {
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
             facilities: tsunagu_clinics::FacilityStore::new(db.clone(), clock.clone()),
-            insurance: tsunagu_insurance::InsuranceStore::new(db.clone(), clock.clone()),
+            insurance: tsunagu_insurance::InsuranceStore::new(
+                db.clone(),
+                clock.clone(),
+                audit.clone(),
+            ),
             limiter: tsunagu_accounts::ratelimit::RateLimiter::new(db.clone(), clock.clone()),
             db,
             clock,

@@ -140,12 +140,14 @@ impl Registration {
 pub struct InsuranceStore {
     db: Db,
     clock: Arc<dyn Clock>,
+    audit: tsunagu_audit::AuditLog,
 }
 
 impl InsuranceStore {
-    /// The store on `db`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+    /// The store on `db`; staff actions on it are appended to `audit` in their own
+    /// transaction.
+    pub fn new(db: Db, clock: Arc<dyn Clock>, audit: tsunagu_audit::AuditLog) -> Self {
+        Self { db, clock, audit }
     }
 
     /// Saves (replaces) a patient's registration in the caller's transaction.

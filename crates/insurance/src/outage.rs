@@ -10,7 +10,7 @@ use serde::Serialize;
 use tsunagu_db::{DbResultExt, on_unique, sqlx};
 use tsunagu_kernel::error::Validator;
 use tsunagu_kernel::values::{kana_name, person_name};
-use tsunagu_kernel::{DomainError, DomainResult, FieldError, PatientId, Sex, StaffId};
+use tsunagu_kernel::{DomainError, DomainResult, FieldError, PatientId, Sex};
 
 use crate::InsuranceStore;
 use crate::check::Outcome;
@@ -178,15 +178,18 @@ impl InsuranceStore {
     /// Keeps an answer with the booking and, when `registration` names the patient's
     /// registration as it was asked about (its `updated_at`), on that registration, in one
     /// transaction. Answers `false`, writing nothing, when the registration changed since.
+    /// The staff member's audit entry is appended in the same transaction.
     pub async fn record_answer(
         &self,
         booking: i64,
+        patient: PatientId,
         method: Method,
         outcome: &Outcome,
-        by: StaffId,
+        by: &tsunagu_audit::By,
         registration: Option<(PatientId, i64)>,
     ) -> DomainResult<bool> {
         let now = self.clock.now_ms();
+        let staff = by.actor.id.unwrap_or_default();
         let mut tx = self.db.begin_write().await?;
         if let Some((patient, seen)) = registration {
             let json = serde_json::to_string(outcome).map_err(DomainError::internal)?;
@@ -215,11 +218,25 @@ impl InsuranceStore {
         .bind(&outcome.validity_name)
         .bind(&outcome.confirmation_date)
         .bind(&outcome.institution)
-        .bind(by.0)
+        .bind(staff)
         .bind(now)
         .execute(&mut *tx)
         .await
         .or_internal()?;
+        let action = match method {
+            Method::CardNumbers | Method::MyNumberCard => "insurance.check",
+            Method::FourFacts => "insurance.four_facts",
+        };
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    Some(patient),
+                    action,
+                    format!("booking={booking} validity={}", outcome.validity),
+                ),
+            )
+            .await?;
         tx.commit().await.or_internal()?;
         Ok(true)
     }
@@ -249,15 +266,18 @@ impl InsuranceStore {
             .collect())
     }
 
-    /// Keeps an outage-time visit with its booking; a booking has at most one.
+    /// Keeps an outage-time visit with its booking (a booking has at most one), and the
+    /// staff member's audit entry in the same transaction.
     pub async fn record_outage_visit(
         &self,
         booking: i64,
+        patient: PatientId,
         remote_id: i64,
         visit_date: jiff::civil::Date,
         facts: &FourFacts,
-        by: StaffId,
+        by: &tsunagu_audit::By,
     ) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO booking_outage_visits (booking_id, remote_id, visit_date, name, kana, birth_date, \
              sex, address, insurer_name, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -271,11 +291,22 @@ impl InsuranceStore {
         .bind(facts.sex.code())
         .bind(&facts.address)
         .bind(&facts.insurer_name)
-        .bind(by.0)
+        .bind(by.actor.id.unwrap_or_default())
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .map_err(on_unique("error.insurance.outage_visit_recorded"))?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    Some(patient),
+                    "insurance.outage_visit",
+                    format!("booking={booking}"),
+                ),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
         Ok(())
     }
 

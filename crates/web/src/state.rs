@@ -105,7 +105,7 @@ impl AppState {
         Self {
             booker,
             files,
-            insurance: InsuranceStore::new(db.clone(), clock.clone()),
+            insurance: InsuranceStore::new(db.clone(), clock.clone(), audit.clone()),
             eligibility_links: tsunagu_insurance::links::LinkStore::new(
                 db.clone(),
                 clock.clone(),

@@ -677,6 +677,7 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
         .insurance
         .record_answer(
             id,
+            tsunagu_kernel::PatientId(pid.parse().unwrap()),
             tsunagu_insurance::outage::Method::MyNumberCard,
             &tsunagu_insurance::check::Outcome {
                 validity: "2".into(),
@@ -684,7 +685,16 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
                 confirmation_date: "2026-11-20".into(),
                 institution: "1310000011".into(),
             },
-            clerk,
+            &tsunagu_audit::By {
+                actor: tsunagu_audit::Actor {
+                    kind: "staff",
+                    id: Some(clerk.0),
+                    label: "clerk".into(),
+                },
+                facility_id: None,
+                ip: String::new(),
+                request_id: String::new(),
+            },
             Some((tsunagu_kernel::PatientId(pid.parse().unwrap()), 0)),
         )
         .await

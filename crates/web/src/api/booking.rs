@@ -510,12 +510,11 @@ pub async fn staff_close(
     responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "No insurance, マイナ保険証, not linked, or the service is down or unreachable")))]
 pub async fn staff_insurance_check(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
-        crate::pages::staff_insurance::run_insurance_check(&st, &me, &ip, id).await?,
+        crate::pages::staff_insurance::run_insurance_check(&st, &me, id).await?,
     ))
 }
 
@@ -527,12 +526,11 @@ pub async fn staff_insurance_check(
     responses((status = 204), (status = 404), (status = 409, description = "Already recorded, the service is not down, or not linked"), (status = 422)))]
 pub async fn staff_outage_visit(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(f): ApiJson<crate::pages::staff_insurance::OutageForm>,
 ) -> AppResult<axum::http::StatusCode> {
-    crate::pages::staff_insurance::run_record_outage_visit(&st, &me, &ip, id, &f).await?;
+    crate::pages::staff_insurance::run_record_outage_visit(&st, &me, id, &f).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -602,12 +600,11 @@ pub async fn staff_four_facts(
     responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "Not linked, or the service is down or unreachable"), (status = 422)))]
 pub async fn staff_myna_check(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(f): ApiJson<crate::pages::staff_insurance::CardForm>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
-        crate::pages::staff_insurance::run_myna_check(&st, &me, &ip, id, &f.card).await?,
+        crate::pages::staff_insurance::run_myna_check(&st, &me, id, &f.card).await?,
     ))
 }

@@ -275,33 +275,20 @@ pub(crate) async fn link_for(
     }
 }
 
-/// Keeps an answer with the booking and the registration, audited.
+/// Keeps an answer with the booking and the registration (the store appends the audit
+/// entry in the same transaction) and tells the facility's screens.
 async fn keep(
     st: &AppState,
     me: &StaffMember,
-    ip: &str,
     b: &Booking,
     method: Method,
     outcome: &Outcome,
     seen_registration: Option<i64>,
 ) -> AppResult<()> {
-    let action = match method {
-        Method::CardNumbers | Method::MyNumberCard => "insurance.check",
-        Method::FourFacts => "insurance.four_facts",
-    };
-    audit_access(
-        st,
-        me,
-        Some(b.patient_id),
-        action,
-        format!("booking={} validity={}", b.id, outcome.validity),
-        ip,
-    )
-    .await?;
     let registration = seen_registration.map(|seen| (b.patient_id, seen));
     if !st
         .insurance
-        .record_answer(b.id, method, outcome, me.user.id, registration)
+        .record_answer(b.id, b.patient_id, method, outcome, &me.by(), registration)
         .await?
     {
         return Err(DomainError::Conflict("error.insurance.check_changed").into());
@@ -316,7 +303,6 @@ async fn keep(
 pub(crate) async fn run_insurance_check(
     st: &AppState,
     me: &StaffMember,
-    ip: &str,
     id: i64,
 ) -> AppResult<Outcome> {
     let b = st.booker.bookings.get_at(me.scope(), id).await?;
@@ -349,7 +335,6 @@ pub(crate) async fn run_insurance_check(
     keep(
         st,
         me,
-        ip,
         &b,
         Method::CardNumbers,
         &outcome,
@@ -365,7 +350,6 @@ pub(crate) async fn run_insurance_check(
 pub(crate) async fn run_myna_check(
     st: &AppState,
     me: &StaffMember,
-    ip: &str,
     id: i64,
     card: &str,
 ) -> AppResult<Outcome> {
@@ -381,7 +365,7 @@ pub(crate) async fn run_myna_check(
         .eligibility
         .by_my_number_card(&link, card, st.booker.today(&me.facility))
         .await?;
-    keep(st, me, ip, &b, Method::MyNumberCard, &outcome, seen).await?;
+    keep(st, me, &b, Method::MyNumberCard, &outcome, seen).await?;
     Ok(outcome)
 }
 
@@ -390,7 +374,6 @@ pub(crate) async fn run_myna_check(
 pub(crate) async fn run_record_outage_visit(
     st: &AppState,
     me: &StaffMember,
-    ip: &str,
     id: i64,
     f: &OutageForm,
 ) -> AppResult<()> {
@@ -430,17 +413,8 @@ pub(crate) async fn run_record_outage_visit(
         .record_outage_visit(&link, &format!("booking-{}", b.id))
         .await?;
     st.insurance
-        .record_outage_visit(b.id, remote, today, &facts, me.user.id)
+        .record_outage_visit(b.id, b.patient_id, remote, today, &facts, &me.by())
         .await?;
-    audit_access(
-        st,
-        me,
-        Some(b.patient_id),
-        "insurance.outage_visit",
-        format!("booking={}", b.id),
-        ip,
-    )
-    .await?;
     st.tell_facility(me.scope(), "booking.changed", b.id).await;
     Ok(())
 }
@@ -478,7 +452,7 @@ pub(crate) async fn run_four_facts(
     match &answer {
         FourFactsAnswer::Confirmed(outcome) => {
             let seen = st.insurance.get(b.patient_id).await?.map(|r| r.updated_at);
-            keep(st, me, ip, &b, Method::FourFacts, outcome, seen).await?;
+            keep(st, me, &b, Method::FourFacts, outcome, seen).await?;
         }
         FourFactsAnswer::Candidates(c) => {
             // Other people's qualifications were shown: that too is an access to record.
@@ -526,10 +500,9 @@ async fn check(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    match run_insurance_check(&st, &me, &ip, id).await {
+    match run_insurance_check(&st, &me, id).await {
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
         Err(e) => again(&st, ctx, &me, id, e, None).await,
     }
@@ -546,11 +519,10 @@ async fn myna_check(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(f): Form<CardForm>,
 ) -> AppResult<Response> {
-    match run_myna_check(&st, &me, &ip, id, &f.card).await {
+    match run_myna_check(&st, &me, id, &f.card).await {
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
         Err(e) => again(&st, ctx, &me, id, e, None).await,
     }
@@ -560,11 +532,10 @@ async fn outage_visit(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(f): Form<OutageForm>,
 ) -> AppResult<Response> {
-    match run_record_outage_visit(&st, &me, &ip, id, &f).await {
+    match run_record_outage_visit(&st, &me, id, &f).await {
         Ok(()) => Ok(see_other(&format!(
             "/staff/bookings/{id}?done=outage#outage-visit"
         ))),
