@@ -14,7 +14,9 @@
 mod service;
 mod store;
 
-pub use service::{Booker, BookingView, PatientBooking, RemindJob, StaffBooking, StaffBookingFor};
+pub use service::{
+    Booker, BookingView, MenuSaved, PatientBooking, RemindJob, StaffBooking, StaffBookingFor,
+};
 pub use store::{
     Answers, Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline,
 };

@@ -57,6 +57,15 @@ pub enum StaffBookingFor {
     },
 }
 
+/// What became of a menu staff saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MenuSaved {
+    /// Applied (an admin's change).
+    Saved,
+    /// Waiting for an admin's approval.
+    Proposed,
+}
+
 /// What staff ask to book.
 #[derive(Debug, Clone)]
 pub struct StaffBooking {
@@ -594,6 +603,80 @@ impl Booker {
     ) -> DomainResult<bool> {
         let b = self.bookings.get_for_account(account, booking).await?;
         self.patients.is_shared(b.facility_id, b.patient_id).await
+    }
+
+    /// Staff save a menu: an admin's change applies at once; anyone else's is a proposal
+    /// that waits for an admin (B9). With its audit entry, in one transaction.
+    pub async fn save_menu(
+        &self,
+        facility: FacilityId,
+        id: Option<i64>,
+        input: &tsunagu_scheduling::MenuInput,
+        active: Option<bool>,
+        as_admin: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<MenuSaved> {
+        if let Some(id) = id {
+            self.menus.get(facility, id).await?;
+        }
+        let staff = StaffId(by.actor.id.unwrap_or_default());
+        let mut tx = self.db.begin_write().await?;
+        let (saved, action, detail) = if as_admin {
+            let menu = match id {
+                Some(id) => {
+                    self.menus.update_in(&mut tx, facility, id, input).await?;
+                    if let Some(active) = active {
+                        self.menus
+                            .set_active_in(&mut tx, facility, id, active)
+                            .await?;
+                    }
+                    id
+                }
+                None => self.menus.create_in(&mut tx, facility, input).await?,
+            };
+            (MenuSaved::Saved, "menu.save", format!("menu={menu}"))
+        } else {
+            let change = self
+                .menus
+                .propose_in(&mut tx, facility, id, staff, input)
+                .await?;
+            (
+                MenuSaved::Proposed,
+                "menu.propose",
+                format!("change={change}"),
+            )
+        };
+        self.audit
+            .append_in(&mut tx, by.entry(None, action, detail))
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(saved)
+    }
+
+    /// An admin approves (applying it) or rejects a proposed menu change, audited in the
+    /// same transaction.
+    pub async fn decide_menu_change(
+        &self,
+        facility: FacilityId,
+        change: i64,
+        approve: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let admin = StaffId(by.actor.id.unwrap_or_default());
+        let mut tx = self.db.begin_write().await?;
+        self.menus
+            .decide_in(&mut tx, facility, change, admin, approve)
+            .await?;
+        let action = if approve {
+            "menu.approve"
+        } else {
+            "menu.reject"
+        };
+        self.audit
+            .append_in(&mut tx, by.entry(None, action, format!("change={change}")))
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(())
     }
 
     /// Cancels a booking of the account, until the end of the day before the visit.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tsunagu_db::{Db, DbResultExt, flag, sqlx};
+use tsunagu_db::{Db, DbResultExt, Tx, flag, sqlx};
 use tsunagu_kernel::error::Validator;
 use tsunagu_kernel::values::person_name;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError};
@@ -262,6 +262,19 @@ impl MenuStore {
 
     /// Creates a menu.
     pub async fn create(&self, facility: FacilityId, m: &MenuInput) -> DomainResult<i64> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.create_in(&mut tx, facility, m).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Creates a menu in the caller's transaction.
+    pub async fn create_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        m: &MenuInput,
+    ) -> DomainResult<i64> {
         let now = self.clock.now_ms();
         sqlx::query_scalar(
             "INSERT INTO menus (facility_id, name, description, mode, first_minutes, return_minutes, \
@@ -279,7 +292,7 @@ impl MenuStore {
         .bind(now)
         .bind(serde_json::to_string(&m.questionnaire).map_err(DomainError::internal)?)
         .bind(&m.consent_text)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut **tx)
         .await
         .or_internal()
     }
@@ -298,8 +311,15 @@ impl MenuStore {
         row_to_menu(&row).or_internal()
     }
 
-    /// Replaces a menu's settings (its bookings keep the times they were made with).
-    pub async fn update(&self, facility: FacilityId, id: i64, m: &MenuInput) -> DomainResult<()> {
+    /// Replaces a menu's settings (its bookings keep the times they were made with), in the
+    /// caller's transaction.
+    pub async fn update_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        id: i64,
+        m: &MenuInput,
+    ) -> DomainResult<()> {
         let r = sqlx::query(
             "UPDATE menus SET name = $3, description = $4, mode = $5, first_minutes = $6, return_minutes = $7, \
              insured = $8, booking_fee_yen = $9, questionnaire = $10, consent_text = $11, updated_at = $12 \
@@ -317,7 +337,7 @@ impl MenuStore {
         .bind(serde_json::to_string(&m.questionnaire).map_err(DomainError::internal)?)
         .bind(&m.consent_text)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await
         .or_internal()?;
         if r.rows_affected() == 0 {
@@ -326,9 +346,10 @@ impl MenuStore {
         Ok(())
     }
 
-    /// Offers or withdraws a menu.
-    pub async fn set_active(
+    /// Offers or withdraws a menu, in the caller's transaction.
+    pub async fn set_active_in(
         &self,
+        tx: &mut Tx,
         facility: FacilityId,
         id: i64,
         active: bool,
@@ -340,7 +361,7 @@ impl MenuStore {
         .bind(id)
         .bind(i64::from(active))
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await
         .or_internal()?;
         if r.rows_affected() == 0 {
@@ -349,9 +370,11 @@ impl MenuStore {
         Ok(())
     }
 
-    /// Records a change proposed by a non-admin; it waits for an admin (B9).
-    pub async fn propose(
+    /// Records a change proposed by a non-admin, in the caller's transaction; it waits for
+    /// an admin (B9).
+    pub async fn propose_in(
         &self,
+        tx: &mut Tx,
         facility: FacilityId,
         menu: Option<i64>,
         by: tsunagu_kernel::StaffId,
@@ -369,7 +392,7 @@ impl MenuStore {
         .bind(by.0)
         .bind(serde_json::to_string(m).map_err(DomainError::internal)?)
         .bind(self.clock.now_ms())
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut **tx)
         .await
         .or_internal()
     }
@@ -394,9 +417,11 @@ impl MenuStore {
             .collect())
     }
 
-    /// An admin's decision on a proposal: approving applies it (creating the menu if new).
-    pub async fn decide(
+    /// An admin's decision on a proposal, in the caller's transaction: approving applies it
+    /// (creating the menu if new), in the same transaction as the decision.
+    pub async fn decide_in(
         &self,
+        tx: &mut Tx,
         facility: FacilityId,
         change: i64,
         admin: tsunagu_kernel::StaffId,
@@ -419,7 +444,7 @@ impl MenuStore {
         .bind(if approve { "approved" } else { "rejected" })
         .bind(admin.0)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await
         .or_internal()?;
         if r.rows_affected() == 0 {
@@ -428,9 +453,9 @@ impl MenuStore {
         }
         if approve {
             match menu {
-                Some(id) => self.update(facility, id, &input).await?,
+                Some(id) => self.update_in(tx, facility, id, &input).await?,
                 None => {
-                    self.create(facility, &input).await?;
+                    self.create_in(tx, facility, &input).await?;
                 }
             }
         }

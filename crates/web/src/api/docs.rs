@@ -212,7 +212,6 @@ pub struct MenuSaved {
     responses((status = 200, body = MenuSaved), (status = 404), (status = 422)))]
 pub async fn menu_save(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     ApiJson(b): ApiJson<MenuBody>,
 ) -> AppResult<Json<MenuSaved>> {
@@ -229,28 +228,22 @@ pub async fn menu_save(
         active: true,
     }
     .parse()?;
-    if let Some(id) = b.menu_id {
-        st.booker.menus.get(me.scope(), id).await?;
-    }
-    if me.user.role != Role::Admin {
-        st.booker
-            .menus
-            .propose(me.scope(), b.menu_id, me.user.id, &input)
-            .await?;
-        audit_access(&st, &me, None, "menu.propose", String::new(), &ip).await?;
-        return Ok(Json(MenuSaved {
-            status: "proposed".into(),
-        }));
-    }
-    match b.menu_id {
-        Some(id) => st.booker.menus.update(me.scope(), id, &input).await?,
-        None => {
-            st.booker.menus.create(me.scope(), &input).await?;
-        }
-    }
-    audit_access(&st, &me, None, "menu.save", String::new(), &ip).await?;
+    let saved = st
+        .booker
+        .save_menu(
+            me.scope(),
+            b.menu_id,
+            &input,
+            None,
+            me.user.role == Role::Admin,
+            &me.by(),
+        )
+        .await?;
     Ok(Json(MenuSaved {
-        status: "saved".into(),
+        status: match saved {
+            tsunagu_booking::MenuSaved::Saved => "saved".into(),
+            tsunagu_booking::MenuSaved::Proposed => "proposed".into(),
+        },
     }))
 }
 
@@ -267,7 +260,6 @@ pub struct DecisionBody {
     responses((status = 204), (status = 403), (status = 404), (status = 409)))]
 pub async fn menu_decide(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<DecisionBody>,
@@ -279,22 +271,8 @@ pub async fn menu_decide(
         _ => return Err(DomainError::invalid("decision", "error.invalid_choice").into()),
     };
     st.booker
-        .menus
-        .decide(me.scope(), id, me.user.id, approve)
+        .decide_menu_change(me.scope(), id, approve, &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        if approve {
-            "menu.approve"
-        } else {
-            "menu.reject"
-        },
-        format!("change={id}"),
-        &ip,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

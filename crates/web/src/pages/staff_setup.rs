@@ -276,7 +276,6 @@ async fn save_menu(
     st: &AppState,
     ctx: PageCtx,
     me: &StaffMember,
-    ip: &str,
     id: Option<i64>,
     f: MenuForm,
 ) -> AppResult<Response> {
@@ -290,46 +289,40 @@ async fn save_menu(
             return menus_page(st, ctx, me, errors, id, f, None).await;
         }
     };
-    if me.user.role != Role::Admin {
-        st.booker
-            .menus
-            .propose(me.scope(), id, me.user.id, &input)
-            .await?;
-        audit_access(st, me, None, "menu.propose", String::new(), ip).await?;
-        return Ok(see_other("/staff/menus?done=proposed"));
-    }
-    match id {
-        Some(id) => {
-            st.booker.menus.update(me.scope(), id, &input).await?;
-            st.booker.menus.set_active(me.scope(), id, f.active).await?;
-        }
-        None => {
-            st.booker.menus.create(me.scope(), &input).await?;
-        }
-    }
-    audit_access(st, me, None, "menu.save", String::new(), ip).await?;
-    Ok(see_other("/staff/menus?done=saved"))
+    let saved = st
+        .booker
+        .save_menu(
+            me.scope(),
+            id,
+            &input,
+            Some(f.active),
+            me.user.role == Role::Admin,
+            &me.by(),
+        )
+        .await?;
+    Ok(see_other(match saved {
+        tsunagu_booking::MenuSaved::Saved => "/staff/menus?done=saved",
+        tsunagu_booking::MenuSaved::Proposed => "/staff/menus?done=proposed",
+    }))
 }
 
 async fn menu_create(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<MenuForm>,
 ) -> AppResult<Response> {
-    save_menu(&st, ctx, &me, &ip, None, f).await
+    save_menu(&st, ctx, &me, None, f).await
 }
 
 async fn menu_update(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(f): Form<MenuForm>,
 ) -> AppResult<Response> {
-    save_menu(&st, ctx, &me, &ip, Some(id), f).await
+    save_menu(&st, ctx, &me, Some(id), f).await
 }
 
 #[derive(Deserialize, Default)]
@@ -341,7 +334,6 @@ pub struct Decision {
 async fn menu_decide(
     State(st): State<AppState>,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(d): Form<Decision>,
 ) -> AppResult<Response> {
@@ -352,22 +344,8 @@ async fn menu_decide(
         _ => return Err(DomainError::invalid("decision", "error.invalid_choice").into()),
     };
     st.booker
-        .menus
-        .decide(me.scope(), id, me.user.id, approve)
+        .decide_menu_change(me.scope(), id, approve, &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        if approve {
-            "menu.approve"
-        } else {
-            "menu.reject"
-        },
-        format!("change={id}"),
-        &ip,
-    )
-    .await?;
     Ok(see_other("/staff/menus?done=decided"))
 }
 
