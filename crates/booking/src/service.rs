@@ -679,6 +679,124 @@ impl Booker {
         Ok(())
     }
 
+    /// Replaces a doctor's weekly hours: admins, and the doctor themself. Audited in the
+    /// same transaction.
+    pub async fn save_weekly_hours(
+        &self,
+        facility: FacilityId,
+        doctor: StaffId,
+        hours: &[tsunagu_scheduling::WeeklyHours],
+        as_admin: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        self.may_edit_hours(facility, doctor, as_admin, by).await?;
+        let mut tx = self.db.begin_write().await?;
+        self.schedules
+            .set_weekly_in(&mut tx, facility, doctor, hours)
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "hours.save", format!("doctor={}", doctor.0)),
+            )
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
+    /// Adds a closure or extra hours for one doctor (admins, and the doctor themself) or,
+    /// with no doctor, for the whole facility (admins). Audited in the same transaction.
+    pub async fn add_schedule_exception(
+        &self,
+        facility: FacilityId,
+        doctor: StaffId,
+        exception: &tsunagu_scheduling::schedule::Exception,
+        as_admin: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<i64> {
+        if exception.doctor_id.is_none() {
+            if !as_admin {
+                return Err(DomainError::Forbidden("error.forbidden.admin_only"));
+            }
+        } else {
+            self.may_edit_hours(facility, doctor, as_admin, by).await?;
+        }
+        let mut tx = self.db.begin_write().await?;
+        let id = self
+            .schedules
+            .add_exception_in(&mut tx, facility, exception)
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "hours.exception", format!("doctor={}", doctor.0)),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Hours are changed by admins and by the doctor themself; the doctor must be one of
+    /// the facility's doctors.
+    async fn may_edit_hours(
+        &self,
+        facility: FacilityId,
+        doctor: StaffId,
+        as_admin: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        match self.staff.get(facility, doctor).await {
+            Ok(d) if d.role == Role::Doctor => {}
+            Ok(_) | Err(DomainError::NotFound) => return Err(DomainError::NotFound),
+            Err(e) => return Err(e),
+        }
+        if as_admin || by.actor.id == Some(doctor.0) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden("error.forbidden.hours"))
+        }
+    }
+
+    /// Pauses or resumes the facility's online bookings (admins, G1), audited.
+    pub async fn set_online_suspended(
+        &self,
+        facility: FacilityId,
+        on: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        self.facilities
+            .set_online_suspended(&mut tx, facility, on)
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "facility.suspend", format!("suspended={on}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
+    /// Requires TOTP of every staff member of the facility, or only of admins and doctors
+    /// (admins), audited.
+    pub async fn set_require_totp_all(
+        &self,
+        facility: FacilityId,
+        on: bool,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        self.facilities
+            .set_require_totp_all(&mut tx, facility, on)
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "facility.totp_policy", format!("require_all={on}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
     /// Cancels a booking of the account, until the end of the day before the visit.
     pub async fn cancel_by_patient(
         &self,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tsunagu_db::{Db, DbResultExt, flag, on_unique, sqlx};
+use tsunagu_db::{Db, DbResultExt, Tx, flag, on_unique, sqlx};
 use tsunagu_kernel::values::person_name;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, OrganisationId};
 
@@ -293,22 +293,32 @@ impl FacilityStore {
     }
 
     /// Sets whether every staff role must use TOTP.
-    pub async fn set_require_totp_all(&self, id: FacilityId, on: bool) -> DomainResult<()> {
+    pub async fn set_require_totp_all(
+        &self,
+        tx: &mut Tx,
+        id: FacilityId,
+        on: bool,
+    ) -> DomainResult<()> {
         sqlx::query("UPDATE facilities SET require_totp_all = $2 WHERE id = $1")
             .bind(id.0)
             .bind(i64::from(on))
-            .execute(self.db.pool())
+            .execute(&mut **tx)
             .await
             .or_internal()?;
         Ok(())
     }
 
     /// Suspends or resumes the facility's online menus (G1).
-    pub async fn set_online_suspended(&self, id: FacilityId, on: bool) -> DomainResult<()> {
+    pub async fn set_online_suspended(
+        &self,
+        tx: &mut Tx,
+        id: FacilityId,
+        on: bool,
+    ) -> DomainResult<()> {
         sqlx::query("UPDATE facilities SET online_suspended = $2 WHERE id = $1")
             .bind(id.0)
             .bind(i64::from(on))
-            .execute(self.db.pool())
+            .execute(&mut **tx)
             .await
             .or_internal()?;
         Ok(())

@@ -2,7 +2,7 @@
 
 use jiff::civil::Date;
 use serde::Serialize;
-use tsunagu_db::{Db, DbResultExt, sqlx};
+use tsunagu_db::{Db, DbResultExt, Tx, sqlx};
 use tsunagu_kernel::{DomainError, DomainResult, FacilityId, FieldError, StaffId};
 
 /// One weekly interval: `weekday` 1 = Monday … 7 = Sunday, minutes from local midnight.
@@ -82,10 +82,30 @@ impl ScheduleStore {
             }
         }
         let mut tx = self.db.begin_write().await?;
+        self.set_weekly_in(&mut tx, facility, doctor, hours).await?;
+        tx.commit().await.or_internal()
+    }
+
+    /// Replaces a doctor's weekly hours in the caller's transaction (checked as above).
+    pub async fn set_weekly_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        doctor: StaffId,
+        hours: &[WeeklyHours],
+    ) -> DomainResult<()> {
+        for h in hours {
+            if !(1..=7).contains(&h.weekday)
+                || h.start_minute >= h.end_minute
+                || h.end_minute > 1440
+            {
+                return Err(DomainError::invalid("hours", "error.time.invalid"));
+            }
+        }
         sqlx::query("DELETE FROM weekly_hours WHERE facility_id = $1 AND doctor_id = $2")
             .bind(facility.0)
             .bind(doctor.0)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .or_internal()?;
         for h in hours {
@@ -98,11 +118,11 @@ impl ScheduleStore {
             .bind(h.weekday)
             .bind(h.start_minute)
             .bind(h.end_minute)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .or_internal()?;
         }
-        tx.commit().await.or_internal()
+        Ok(())
     }
 
     /// A doctor's weekly hours.
@@ -132,6 +152,19 @@ impl ScheduleStore {
 
     /// Adds an exception.
     pub async fn add_exception(&self, facility: FacilityId, e: &Exception) -> DomainResult<i64> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.add_exception_in(&mut tx, facility, e).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Adds an exception in the caller's transaction.
+    pub async fn add_exception_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        e: &Exception,
+    ) -> DomainResult<i64> {
         if e.start_minute >= e.end_minute || e.end_minute > 1440 || e.start_minute < 0 {
             return Err(DomainError::invalid("end", "error.time.order"));
         }
@@ -149,7 +182,7 @@ impl ScheduleStore {
         .bind(e.start_minute)
         .bind(e.end_minute)
         .bind(&e.note)
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut **tx)
         .await
         .or_internal()
     }

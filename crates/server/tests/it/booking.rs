@@ -405,11 +405,13 @@ async fn bad_booking_input_changes_nothing() {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM bookings").await, before);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM slot_claims").await, 0);
     // Suspended for maintenance: refused (G1), and the booking page says so.
+    let mut tx = app.state.db.begin_write().await.unwrap();
     app.state
         .facilities
-        .set_online_suspended(f.id, true)
+        .set_online_suspended(&mut tx, f.id, true)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let f = app.state.facilities.get(f.id).await.unwrap();
     assert!(matches!(
         book_api(&app, ms("2026-11-24T00:00:00Z")).await,

@@ -15,8 +15,7 @@ use crate::error::AppResult;
 use crate::pages::docs_support::{
     InsuranceForm, read_multipart, save_answers, save_images, save_insurance, text,
 };
-use crate::pages::staff_support::{MenuForm, audit_access, parse_day};
-use crate::session::ClientIp;
+use crate::pages::staff_support::{MenuForm, parse_day};
 use crate::state::AppState;
 
 /// A registered insurance.
@@ -290,18 +289,10 @@ pub struct HoursBody {
     responses((status = 204), (status = 403), (status = 404), (status = 422)))]
 pub async fn hours_put(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<HoursBody>,
 ) -> AppResult<StatusCode> {
-    let doctor = st.accounts.staff.get(me.scope(), StaffId(id)).await?;
-    if doctor.role != Role::Doctor {
-        return Err(DomainError::NotFound.into());
-    }
-    if me.user.role != Role::Admin && me.user.id != doctor.id {
-        return Err(DomainError::Forbidden("error.forbidden.hours").into());
-    }
     let mut v = tsunagu_kernel::error::Validator::new();
     let mut all = Vec::new();
     for d in 1..=7 {
@@ -312,10 +303,14 @@ pub async fn hours_put(
     }
     v.finish()?;
     st.booker
-        .schedules
-        .set_weekly(me.scope(), doctor.id, &all)
+        .save_weekly_hours(
+            me.scope(),
+            StaffId(id),
+            &all,
+            me.user.role == Role::Admin,
+            &me.by(),
+        )
         .await?;
-    audit_access(&st, &me, None, "hours.save", format!("doctor={id}"), &ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -332,22 +327,12 @@ pub struct SuspendBody {
     responses((status = 204), (status = 403)))]
 pub async fn suspend_put(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     ApiJson(b): ApiJson<SuspendBody>,
 ) -> AppResult<StatusCode> {
     me.require_admin()?;
-    st.facilities
-        .set_online_suspended(me.scope(), b.suspended)
+    st.booker
+        .set_online_suspended(me.scope(), b.suspended, &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "facility.suspend",
-        format!("suspended={}", b.suspended),
-        &ip,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

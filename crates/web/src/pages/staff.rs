@@ -744,22 +744,12 @@ pub struct TotpPolicyForm {
 async fn set_totp_policy(
     State(st): State<AppState>,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<TotpPolicyForm>,
 ) -> AppResult<Response> {
     me.require_admin()?;
-    st.facilities
-        .set_require_totp_all(me.scope(), f.require_all.is_some())
+    st.booker
+        .set_require_totp_all(me.scope(), f.require_all.is_some(), &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "facility.totp_policy",
-        format!("require_all={}", f.require_all.is_some()),
-        &ip,
-    )
-    .await?;
     Ok(see_other("/staff/settings"))
 }
 

@@ -12,11 +12,10 @@ use tsunagu_kernel::{DomainError, FieldError, StaffId};
 use tsunagu_scheduling::schedule::{Exception, ExceptionKind, WeeklyHours, parse_hhmm};
 use tsunagu_scheduling::{Menu, MenuInput, Question};
 
-use super::staff::audit_access;
 use super::{form_status, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
-use crate::session::{ClientIp, StaffMember, see_other};
+use crate::session::{StaffMember, see_other};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -541,20 +540,10 @@ pub(crate) fn parse_day(
     Ok(out)
 }
 
-/// Only admins and the doctor themself change a doctor's hours.
-fn may_edit_hours(me: &StaffMember, doctor: StaffId) -> Result<(), DomainError> {
-    if me.user.role == Role::Admin || me.user.id == doctor {
-        Ok(())
-    } else {
-        Err(DomainError::Forbidden("error.forbidden.hours"))
-    }
-}
-
 async fn hours_weekly(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
     let doctor = StaffId(
@@ -565,7 +554,6 @@ async fn hours_weekly(
     if !doctors_of(&st, &me).await?.iter().any(|d| d.0 == doctor.0) {
         return Err(DomainError::NotFound.into());
     }
-    may_edit_hours(&me, doctor)?;
     let mut v = tsunagu_kernel::error::Validator::new();
     let mut all = Vec::new();
     for d in 1..=7 {
@@ -583,18 +571,14 @@ async fn hours_weekly(
         return hours_page(&st, ctx, &me, Some(doctor.0), errors, Some(&f), None).await;
     }
     st.booker
-        .schedules
-        .set_weekly(me.scope(), doctor, &all)
+        .save_weekly_hours(
+            me.scope(),
+            doctor,
+            &all,
+            me.user.role == Role::Admin,
+            &me.by(),
+        )
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "hours.save",
-        format!("doctor={}", doctor.0),
-        &ip,
-    )
-    .await?;
     Ok(see_other(&format!(
         "/staff/hours?doctor={}&done=hours",
         doctor.0
@@ -605,7 +589,6 @@ async fn hours_exception(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
     let doctor = StaffId(
@@ -617,11 +600,6 @@ async fn hours_exception(
         return Err(DomainError::NotFound.into());
     }
     let all_doctors = f.contains_key("all_doctors");
-    if all_doctors {
-        me.require_admin()?;
-    } else {
-        may_edit_hours(&me, doctor)?;
-    }
     let get = |k: &str| f.get(k).map_or("", String::as_str);
     let res = async {
         let mut v = tsunagu_kernel::error::Validator::new();
@@ -639,9 +617,9 @@ async fn hours_exception(
             )));
         };
         st.booker
-            .schedules
-            .add_exception(
+            .add_schedule_exception(
                 me.scope(),
+                doctor,
                 &Exception {
                     doctor_id: (!all_doctors).then_some(doctor),
                     day,
@@ -654,26 +632,17 @@ async fn hours_exception(
                     end_minute,
                     note: get("note").trim().chars().take(200).collect(),
                 },
+                me.user.role == Role::Admin,
+                &me.by(),
             )
             .await
     }
     .await;
     match res {
-        Ok(_) => {
-            audit_access(
-                &st,
-                &me,
-                None,
-                "hours.exception",
-                format!("doctor={}", doctor.0),
-                &ip,
-            )
-            .await?;
-            Ok(see_other(&format!(
-                "/staff/hours?doctor={}&done=hours",
-                doctor.0
-            )))
-        }
+        Ok(_) => Ok(see_other(&format!(
+            "/staff/hours?doctor={}&done=hours",
+            doctor.0
+        ))),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
             hours_page(&st, ctx, &me, Some(doctor.0), errors, None, None).await
@@ -690,21 +659,11 @@ pub struct SuspendForm {
 async fn suspend(
     State(st): State<AppState>,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<SuspendForm>,
 ) -> AppResult<Response> {
     me.require_admin()?;
-    st.facilities
-        .set_online_suspended(me.scope(), f.suspended.is_some())
+    st.booker
+        .set_online_suspended(me.scope(), f.suspended.is_some(), &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "facility.suspend",
-        format!("suspended={}", f.suspended.is_some()),
-        &ip,
-    )
-    .await?;
     Ok(see_other("/staff/settings"))
 }
