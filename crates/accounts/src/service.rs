@@ -532,14 +532,56 @@ impl Accounts {
         Ok((op.id.0, op.totp_enabled))
     }
 
-    /// Issues a one-time code that lets `id` enrol an authenticator (first time, or after
-    /// losing the phone: any enrolled one is removed). Shown once to the admin or
-    /// operator who hands it over; valid 72 hours.
-    pub async fn issue_enrolment_code(&self, table: LoginTable, id: i64) -> DomainResult<String> {
+    /// Issues a one-time code that lets staff member `id` enrol an authenticator (first
+    /// time, or after losing the phone: any enrolled one is removed). Shown once to the
+    /// admin or operator who hands it over; valid 72 hours; audited with it.
+    pub async fn issue_enrolment_code(
+        &self,
+        id: tsunagu_kernel::StaffId,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<String> {
         let code = crate::totp::new_enrolment_code();
-        self.issue_enrolment_code_as(table, id, &code, ENROL_CODE_TTL_MS)
+        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &code);
+        let mut tx = self.db.begin_write().await?;
+        self.staff
+            .set_enrolment_code_in(
+                &mut tx,
+                LoginTable::Staff,
+                id.0,
+                &digest,
+                self.clock.now_ms() + ENROL_CODE_TTL_MS,
+            )
             .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "staff.enrol_code", format!("staff={}", id.0)),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
         Ok(code)
+    }
+
+    /// An admin adds a staff member to their facility, audited with it.
+    pub async fn create_staff(
+        &self,
+        facility: FacilityId,
+        new: &crate::staff::NewStaff,
+        password_input: &str,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<tsunagu_kernel::StaffId> {
+        let pw = password::validate_new("password", password_input)?;
+        let hash = password::hash(pw).await?;
+        let mut tx = self.db.begin_write().await?;
+        let id = self.staff.create_in(&mut tx, facility, new, &hash).await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "staff.create", format!("staff_id={}", id.0)),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
     }
 
     /// Issues a chosen enrolment code (the demo data's, printed with its logins).

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use tsunagu_db::{Db, DbResultExt, flag, on_unique, sqlx};
+use tsunagu_db::{Db, DbResultExt, Tx, flag, on_unique, sqlx};
 use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, OperatorId, StaffId};
 
 /// A staff role.
@@ -233,6 +233,20 @@ impl StaffStore {
         s: &NewStaff,
         password_hash: &str,
     ) -> DomainResult<StaffId> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.create_in(&mut tx, facility, s, password_hash).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Creates a staff member in the caller's transaction.
+    pub async fn create_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        s: &NewStaff,
+        password_hash: &str,
+    ) -> DomainResult<StaffId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO staff_users (facility_id, login_id, display_name, role, password_hash, \
              medical_registration_year, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -244,7 +258,7 @@ impl StaffStore {
         .bind(password_hash)
         .bind(s.medical_registration_year)
         .bind(self.clock.now_ms())
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut **tx)
         .await
         .map_err(on_unique("error.login_id.taken"))?;
         Ok(StaffId(id))
@@ -386,6 +400,21 @@ impl StaffStore {
         digest: &str,
         expires_at: i64,
     ) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
+        self.set_enrolment_code_in(&mut tx, t, id, digest, expires_at)
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
+    /// [`Self::set_enrolment_code`] in the caller's transaction.
+    pub async fn set_enrolment_code_in(
+        &self,
+        tx: &mut Tx,
+        t: LoginTable,
+        id: i64,
+        digest: &str,
+        expires_at: i64,
+    ) -> DomainResult<()> {
         let r = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE {} SET enrol_code_digest = $2, enrol_code_expires_at = $3, \
              totp_enabled = 0, totp_secret = NULL, totp_last_step = 0 WHERE id = $1",
@@ -394,7 +423,7 @@ impl StaffStore {
         .bind(id)
         .bind(digest)
         .bind(expires_at)
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await
         .or_internal()?;
         if r.rows_affected() == 0 {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tsunagu_db::{Db, DbResultExt, sqlx};
 use tsunagu_kernel::seal::Sealer;
-use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError, StaffId};
+use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError};
 
 use crate::check::Link;
 
@@ -17,6 +17,7 @@ pub struct LinkStore {
     db: Db,
     clock: Arc<dyn Clock>,
     sealer: Sealer,
+    audit: tsunagu_audit::AuditLog,
 }
 
 fn aad(facility: FacilityId) -> String {
@@ -53,9 +54,19 @@ impl Link {
 }
 
 impl LinkStore {
-    /// The store, sealing with `sealer`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, sealer: Sealer) -> Self {
-        Self { db, clock, sealer }
+    /// The store, sealing with `sealer`; changes are audited in their own transaction.
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        sealer: Sealer,
+        audit: tsunagu_audit::AuditLog,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            sealer,
+            audit,
+        }
     }
 
     /// The facility's stored link, if any.
@@ -77,9 +88,15 @@ impl LinkStore {
         }))
     }
 
-    /// Stores (or replaces) the facility's link.
-    pub async fn save(&self, facility: FacilityId, link: &Link, by: StaffId) -> DomainResult<()> {
+    /// Stores (or replaces) the facility's link (an admin), with its audit entry.
+    pub async fn save(
+        &self,
+        facility: FacilityId,
+        link: &Link,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
         let sealed = self.sealer.seal(&link.password, &aad(facility))?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query(
             "INSERT INTO facility_eligibility_links (facility_id, institution, login_id, password_sealed, updated_by, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (facility_id) DO UPDATE SET institution = $2, login_id = $3, \
@@ -89,21 +106,41 @@ impl LinkStore {
         .bind(&link.institution)
         .bind(&link.login_id)
         .bind(sealed)
-        .bind(by.0)
+        .bind(by.actor.id.unwrap_or_default())
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut *tx)
         .await
         .or_internal()?;
-        Ok(())
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    None,
+                    "facility.eligibility_link",
+                    format!(
+                        "institution={} login_id={}",
+                        link.institution, link.login_id
+                    ),
+                ),
+            )
+            .await?;
+        tx.commit().await.or_internal()
     }
 
-    /// Removes the facility's stored link.
-    pub async fn remove(&self, facility: FacilityId) -> DomainResult<()> {
+    /// Removes the facility's stored link (an admin), with its audit entry.
+    pub async fn remove(&self, facility: FacilityId, by: &tsunagu_audit::By) -> DomainResult<()> {
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM facility_eligibility_links WHERE facility_id = $1")
             .bind(facility.0)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await
             .or_internal()?;
-        Ok(())
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "facility.eligibility_link", "removed".into()),
+            )
+            .await?;
+        tx.commit().await.or_internal()
     }
 }

@@ -443,6 +443,10 @@ pub struct OperatorUser {
     pub operator: tsunagu_accounts::Operator,
     /// The session.
     pub session: Session,
+    /// The request's id.
+    pub request_id: String,
+    /// The client's address.
+    pub ip: String,
 }
 
 impl OperatorUser {
@@ -452,6 +456,16 @@ impl OperatorUser {
             kind: "operator",
             id: Some(self.operator.id.0),
             label: format!("{} (operator)", self.operator.login_id),
+        }
+    }
+
+    /// This operator acting in this request, for the use cases that record it.
+    pub fn by(&self) -> tsunagu_audit::By {
+        tsunagu_audit::By {
+            actor: self.actor(),
+            facility_id: None,
+            ip: self.ip.clone(),
+            request_id: self.request_id.clone(),
         }
     }
 }
@@ -484,6 +498,8 @@ impl FromRequestParts<AppState> for OperatorUser {
         Ok(Self {
             operator,
             session: s,
+            request_id: request_id(parts),
+            ip: client_ip(parts),
         })
     }
 }

@@ -110,6 +110,7 @@ impl AppState {
                 db.clone(),
                 clock.clone(),
                 config.sealer.clone(),
+                audit.clone(),
             ),
             accounts: Accounts::new(
                 db.clone(),

@@ -370,10 +370,7 @@ async fn add_facility(
             )
             .await?;
         // The first admin enrols an authenticator with a code the operator hands over.
-        let code = st
-            .accounts
-            .issue_enrolment_code(LoginTable::Staff, admin.0)
-            .await?;
+        let code = st.accounts.issue_enrolment_code(admin, &op.by()).await?;
         Ok((id, code))
     }
     .await;

@@ -694,24 +694,11 @@ async fn issue_enrol_code(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     me.require_admin()?;
     let user = st.accounts.staff.get(me.scope(), StaffId(id)).await?;
-    let code = st
-        .accounts
-        .issue_enrolment_code(LoginTable::Staff, user.id.0)
-        .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "staff.enrol_code",
-        format!("staff={}", user.id.0),
-        &ip,
-    )
-    .await?;
+    let code = st.accounts.issue_enrolment_code(user.id, &me.by()).await?;
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
     let link = super::staff_insurance::link_view(&st, &me).await?;
@@ -757,7 +744,6 @@ async fn add_staff(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<StaffForm>,
 ) -> AppResult<Response> {
     me.require_admin()?;
@@ -770,21 +756,18 @@ async fn add_staff(
             60,
         ))?;
         let role = v.check(Role::parse("role", &f.role))?;
-        let pw = v.check(tsunagu_accounts::password::validate_new(
+        v.check(tsunagu_accounts::password::validate_new(
             "password",
             &f.password,
         ))?;
         v.finish()?;
-        let (Some(login_id), Some(display_name), Some(role), Some(pw)) = (login_id, name, role, pw)
-        else {
+        let (Some(login_id), Some(display_name), Some(role)) = (login_id, name, role) else {
             return Err(DomainError::internal(anyhow::anyhow!(
                 "validated staff form incomplete"
             )));
         };
-        let hash = tsunagu_accounts::password::hash(pw).await?;
         st.accounts
-            .staff
-            .create(
+            .create_staff(
                 me.scope(),
                 &NewStaff {
                     login_id,
@@ -792,24 +775,14 @@ async fn add_staff(
                     role,
                     medical_registration_year: None,
                 },
-                &hash,
+                &f.password,
+                &me.by(),
             )
             .await
     }
     .await;
     match res {
-        Ok(id) => {
-            audit_access(
-                &st,
-                &me,
-                None,
-                "staff.create",
-                format!("staff_id={}", id.0),
-                &ip,
-            )
-            .await?;
-            Ok(see_other("/staff/settings"))
-        }
+        Ok(_) => Ok(see_other("/staff/settings")),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
             settings_page(

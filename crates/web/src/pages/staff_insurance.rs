@@ -90,7 +90,6 @@ async fn save_link(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Form(f): Form<LinkForm>,
 ) -> AppResult<Response> {
     me.require_admin()?;
@@ -120,39 +119,17 @@ async fn save_link(
         }
     };
     st.eligibility_links
-        .save(me.scope(), &link, me.user.id)
+        .save(me.scope(), &link, &me.by())
         .await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "facility.eligibility_link",
-        format!(
-            "institution={} login_id={}",
-            link.institution, link.login_id
-        ),
-        &ip,
-    )
-    .await?;
     Ok(see_other("/staff/settings#eligibility"))
 }
 
 async fn remove_link(
     State(st): State<AppState>,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
     me.require_admin()?;
-    st.eligibility_links.remove(me.scope()).await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "facility.eligibility_link",
-        "removed".into(),
-        &ip,
-    )
-    .await?;
+    st.eligibility_links.remove(me.scope(), &me.by()).await?;
     Ok(see_other("/staff/settings#eligibility"))
 }
 
