@@ -562,6 +562,53 @@ impl Accounts {
         Ok(code)
     }
 
+    /// The operator opens a facility with its first admin: the facility, the admin, the
+    /// admin's enrolment code (returned, to hand over) and the audit entry commit together,
+    /// so a failure leaves no facility without its admin.
+    pub async fn open_facility(
+        &self,
+        facility: &tsunagu_clinics::NewFacility,
+        admin_login: String,
+        admin_password: &str,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<(FacilityId, String)> {
+        let pw = password::validate_new("password", admin_password)?;
+        let hash = password::hash(pw).await?;
+        let code = crate::totp::new_enrolment_code();
+        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &code);
+        let facilities = tsunagu_clinics::FacilityStore::new(self.db.clone(), self.clock.clone());
+        let mut tx = self.db.begin_write().await?;
+        let id = facilities.create_in(&mut tx, facility).await?;
+        let admin = self
+            .staff
+            .create_in(
+                &mut tx,
+                id,
+                &crate::staff::NewStaff {
+                    login_id: admin_login,
+                    display_name: "管理者".into(),
+                    role: crate::Role::Admin,
+                    medical_registration_year: None,
+                },
+                &hash,
+            )
+            .await?;
+        self.staff
+            .set_enrolment_code_in(
+                &mut tx,
+                LoginTable::Staff,
+                admin.0,
+                &digest,
+                self.clock.now_ms() + ENROL_CODE_TTL_MS,
+            )
+            .await?;
+        let mut entry = by.entry(None, "facility.create", format!("admin={}", admin.0));
+        entry.facility_id = Some(id);
+        self.audit.append_in(&mut tx, entry).await?;
+        tx.commit().await.or_internal()?;
+        Ok((id, code))
+    }
+
     /// An admin adds a staff member to their facility, audited with it.
     pub async fn create_staff(
         &self,

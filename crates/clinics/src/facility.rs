@@ -233,6 +233,14 @@ impl FacilityStore {
 
     /// Creates a facility.
     pub async fn create(&self, f: &NewFacility) -> DomainResult<FacilityId> {
+        let mut tx = self.db.begin_write().await?;
+        let id = self.create_in(&mut tx, f).await?;
+        tx.commit().await.or_internal()?;
+        Ok(id)
+    }
+
+    /// Registers a facility in the caller's transaction.
+    pub async fn create_in(&self, tx: &mut Tx, f: &NewFacility) -> DomainResult<FacilityId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO facilities (organisation_id, name, kind, prefecture, address, phone, slug, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -245,7 +253,7 @@ impl FacilityStore {
         .bind(&f.phone)
         .bind(&f.slug)
         .bind(self.clock.now_ms())
-        .fetch_one(self.db.pool())
+        .fetch_one(&mut **tx)
         .await
         .map_err(on_unique("error.slug.taken"))?;
         Ok(FacilityId(id))

@@ -998,3 +998,82 @@ async fn a_change_and_its_audit_entry_commit_together() {
     );
     app.stop().await;
 }
+
+/// The operator opens a facility: facility, first admin, the admin's enrolment code and
+/// the audit entry in one transaction; the admin enrols with that code.
+#[tokio::test]
+async fn an_operator_opens_a_facility_and_hands_over_the_admins_code() {
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    let p = b
+        .submit(
+            "/ops/login",
+            "/ops/login",
+            &[
+                ("login_id", "ops"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/ops/totp"));
+    prove_enrol_code(&b, "/ops/totp").await;
+    let op = app
+        .state
+        .accounts
+        .staff
+        .find_operator("ops")
+        .await
+        .unwrap()
+        .unwrap();
+    let p = b
+        .submit(
+            "/ops/totp",
+            "/ops/totp",
+            &[("code", &totp_now(&app, op.totp_secret.as_deref().unwrap()))],
+        )
+        .await;
+    assert_eq!(p.location.as_deref(), Some("/ops"));
+    let fields = [
+        ("organisation_id", ""),
+        ("facility_name", "つなぐ新町診療所"),
+        ("kind", "clinic"),
+        ("prefecture", "13"),
+        ("address", "東京都新宿区1-1"),
+        ("phone", "03-1111-2222"),
+        ("slug", "shinmachi"),
+        ("admin_login", "admin"),
+        ("admin_password", "first-admin-2026"),
+    ];
+    // A taken slug: nothing is half made (no admin without a facility, no stray code).
+    let mut taken = fields;
+    taken[6] = ("slug", "tsunagu-central");
+    let p = b.submit("/ops", "/ops/facilities", &taken).await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    let p = b.submit("/ops", "/ops/facilities", &fields).await;
+    assert_eq!(p.status, 200, "{}", p.body);
+    let shown = p.body.split("管理者の登録用コード: ").nth(1).unwrap();
+    let code: String = shown.chars().take(11).collect();
+    // The new admin logs in and enrols with it.
+    let (s, v) = app
+        .api()
+        .post(
+            "/staff/login",
+            json!({"facility": "shinmachi", "login_id": "admin", "password": "first-admin-2026"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = app
+        .api()
+        .with_token(v["token"].as_str().unwrap())
+        .post("/staff/totp/enrol", json!({"enrol_code": code}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let f = app.facility("shinmachi").await;
+    let events = app.state.audit.recent(Some(f.id), 10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "facility.create" && e.actor_kind == "operator")
+    );
+    app.stop().await;
+}

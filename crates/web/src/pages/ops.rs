@@ -7,8 +7,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use tsunagu_accounts::staff::{LoginTable, NewStaff, StaffStore};
-use tsunagu_accounts::{Realm, Role, Stage};
+use tsunagu_accounts::staff::{LoginTable, StaffStore};
+use tsunagu_accounts::{Realm, Stage};
 use tsunagu_audit::{Entry, Verdict};
 use tsunagu_clinics::{Facility, NewFacility, Organisation, PREFECTURES};
 use tsunagu_i18n::t_args;
@@ -321,8 +321,6 @@ async fn add_facility(
     State(st): State<AppState>,
     ctx: PageCtx,
     op: OperatorUser,
-    ClientIp(ip): ClientIp,
-    RequestId(rid): RequestId,
     Form(f): Form<FacilityForm>,
 ) -> AppResult<Response> {
     let res = async {
@@ -343,50 +341,24 @@ async fn add_facility(
             &f.slug,
         ))?;
         let login = v.check(StaffStore::parse_login_id("login_id", &f.admin_login))?;
-        let pw = v.check(tsunagu_accounts::password::validate_new(
+        v.check(tsunagu_accounts::password::validate_new(
             "password",
             &f.admin_password,
         ))?;
         v.finish()?;
-        let (Some(fac), Some(login), Some(pw)) = (fac, login, pw) else {
+        let (Some(fac), Some(login)) = (fac, login) else {
             return Err(DomainError::internal(anyhow::anyhow!(
                 "validated facility form incomplete"
             )));
         };
-        let hash = tsunagu_accounts::password::hash(pw).await?;
-        let id = st.facilities.create(&fac).await?;
-        let admin = st
-            .accounts
-            .staff
-            .create(
-                id,
-                &NewStaff {
-                    login_id: login,
-                    display_name: "管理者".into(),
-                    role: Role::Admin,
-                    medical_registration_year: None,
-                },
-                &hash,
-            )
-            .await?;
         // The first admin enrols an authenticator with a code the operator hands over.
-        let code = st.accounts.issue_enrolment_code(admin, &op.by()).await?;
-        Ok((id, code))
+        st.accounts
+            .open_facility(&fac, login, &f.admin_password, &op.by())
+            .await
     }
     .await;
     match res {
-        Ok((id, code)) => {
-            st.audit
-                .append(Entry {
-                    actor: op.actor(),
-                    facility_id: Some(id),
-                    patient_id: None,
-                    action: "facility.create",
-                    detail: String::new(),
-                    ip,
-                    request_id: rid,
-                })
-                .await?;
+        Ok((_, code)) => {
             let issued = t_args(ctx.lang, "enrol.issued_admin", &[("code", code)]);
             page(&Home {
                 organisations: st.facilities.organisations().await?,

@@ -124,10 +124,7 @@ async fn save_link(
     Ok(see_other("/staff/settings#eligibility"))
 }
 
-async fn remove_link(
-    State(st): State<AppState>,
-    me: StaffMember,
-) -> AppResult<Response> {
+async fn remove_link(State(st): State<AppState>, me: StaffMember) -> AppResult<Response> {
     me.require_admin()?;
     st.eligibility_links.remove(me.scope(), &me.by()).await?;
     Ok(see_other("/staff/settings#eligibility"))
