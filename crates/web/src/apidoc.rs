@@ -274,9 +274,19 @@ pub fn visit_kind() -> Object {
     choice("`first` or `return`.", &["first", "return"])
 }
 
-/// `online` or `in_person`.
-pub fn mode() -> Object {
-    choice("`online` or `in_person`.", &["online", "in_person"])
+/// `online` or `in_person`, or absent or `null` for `online`.
+pub fn optional_mode() -> Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
+        .description(Some(
+            "`online` or `in_person` (absent or `null`: `online`).",
+        ))
+        .enum_values(Some([
+            serde_json::json!("online"),
+            serde_json::json!("in_person"),
+            serde_json::Value::Null,
+        ]))
+        .build()
 }
 
 /// `1` male, `2` female, `3` unset.

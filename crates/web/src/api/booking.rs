@@ -447,7 +447,7 @@ pub struct StaffBookBody {
     #[schema(required)]
     pub menu_id: i64,
     /// `online` or `in_person` (absent: `online`).
-    #[schema(schema_with = crate::apidoc::mode)]
+    #[schema(schema_with = crate::apidoc::optional_mode)]
     pub mode: Option<String>,
     /// `first` or `return`.
     #[serde(default)]

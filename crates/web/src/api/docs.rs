@@ -219,7 +219,7 @@ pub struct MenuBody {
     #[serde(default)]
     pub description: String,
     /// `online` or `in_person` (absent: `online`).
-    #[schema(schema_with = crate::apidoc::mode)]
+    #[schema(schema_with = crate::apidoc::optional_mode)]
     pub mode: Option<String>,
     /// Minutes per patient, first visit (5–240, steps of 5).
     #[serde(default)]
