@@ -17,23 +17,28 @@ use tsunagu_eligibility_domain::model::{Qualification, ReferenceClassification};
 use tsunagu_eligibility_domain::search::{FourFactsInput, ListRow, SearchOutcome};
 use tsunagu_eligibility_domain::xml::ResultMessage;
 use tsunagu_kernel::DomainError;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::api::ApiJson;
+use crate::apidoc::Conventions;
 use crate::elig::EligState;
 use crate::error::{AppError, AppResult};
 
 /// Credentials of an institution account.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// 医療機関コード (10 digits).
     #[serde(default)]
+    #[schema(required)]
     pub institution: String,
     /// User id.
     #[serde(default)]
+    #[schema(required)]
     pub login_id: String,
     /// Password.
     #[serde(default)]
+    #[schema(required)]
     pub password: String,
 }
 
@@ -45,7 +50,7 @@ pub struct TokenDto {
 }
 
 /// Logs an institution account in.
-#[utoipa::path(post, path = "/api/v1/login", request_body = LoginBody, responses((status = 200, body = TokenDto), (status = 401)))]
+#[utoipa::path(post, path = "/api/v1/login", request_body = LoginBody, responses((status = 200, body = TokenDto), (status = 401, description = "Unknown institution, login or password"), (status = 429, description = "Slowed down after wrong passwords"), (status = 503)))]
 pub async fn login(
     State(st): State<EligState>,
     origin: crate::pages::signup_support::OriginExt,
@@ -141,15 +146,18 @@ impl FromRequestParts<EligState> for Caller {
 
 /// A lookup by insurance card (method 2).
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ByCardBody {
     /// 保険者番号 (check digit verified).
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub insurer_number: String,
     /// 記号.
     #[serde(default)]
     pub symbol: String,
     /// 番号.
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub number: String,
     /// 枝番.
     #[serde(default)]
@@ -162,18 +170,21 @@ pub struct ByCardBody {
 
 /// A lookup by My Number card (method 1): the card's identity as a reader returns it.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ByMynaBody {
     /// Card identity.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub card: String,
     /// 資格確認日 `YYYY-MM-DD` (default today).
     pub confirmation_date: Option<String>,
 }
 
 /// Answer format.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
-    /// `xml` for the result XML; JSON otherwise.
+    /// `xml` for the result XML (`application/xml`); JSON otherwise.
     pub format: Option<String>,
 }
 
@@ -247,8 +258,8 @@ async fn allowed(st: &EligState, who: &Account, method: Method) -> Result<(), Do
 }
 
 /// Confirms a qualification by insurance card numbers (method 2).
-#[utoipa::path(post, path = "/api/v1/qualifications/by-card", request_body = ByCardBody, security(("bearer" = [])),
-    responses((status = 200, body = LookupDto), (status = 403, description = "System down"), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/qualifications/by-card", request_body = ByCardBody, security(("bearer" = [])), params(FormatQuery),
+    responses((status = 200, description = "The answer, as JSON or (`format=xml`) the result XML", content((LookupDto = "application/json"), (String = "application/xml"))), (status = 403, description = "The system is down, or this method is not open to the institution now"), (status = 422, description = "Bad card numbers or check digit, or a bad date")))]
 pub async fn by_card(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -294,8 +305,8 @@ pub async fn by_card(
 }
 
 /// Confirms a qualification by My Number card (method 1).
-#[utoipa::path(post, path = "/api/v1/qualifications/by-my-number-card", request_body = ByMynaBody, security(("bearer" = [])),
-    responses((status = 200, body = LookupDto), (status = 403, description = "System down"), (status = 422)))]
+#[utoipa::path(post, path = "/api/v1/qualifications/by-my-number-card", request_body = ByMynaBody, security(("bearer" = [])), params(FormatQuery),
+    responses((status = 200, description = "The answer, as JSON or (`format=xml`) the result XML", content((LookupDto = "application/json"), (String = "application/xml"))), (status = 403, description = "The system is down, or this method is not open to the institution now"), (status = 422, description = "No card identity, or a bad date")))]
 pub async fn by_myna(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -346,7 +357,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 /// The state of the system for the caller's institution.
-#[utoipa::path(get, path = "/api/v1/status", security(("bearer" = [])), responses((status = 200, body = StatusDto)))]
+#[utoipa::path(get, path = "/api/v1/status", security(("bearer" = [])), responses((status = 200, body = StatusDto), (status = 403, description = "The operating body's account (no institution)")))]
 pub async fn status(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -370,10 +381,12 @@ pub async fn status(
 
 /// A patient who came while the system was down.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OutageVisitBody {
     /// A label the institution recognises (chart or booking number); no personal data
     /// is needed here.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub label: String,
 }
 
@@ -386,7 +399,7 @@ pub struct OutageVisitDto {
 
 /// Records an outage-time visit; only while the system is down (F8).
 #[utoipa::path(post, path = "/api/v1/outage-visits", request_body = OutageVisitBody, security(("bearer" = [])),
-    responses((status = 201, body = OutageVisitDto), (status = 409, description = "The system is not down"), (status = 422)))]
+    responses((status = 201, body = OutageVisitDto), (status = 403, description = "The operating body's account (no institution)"), (status = 409, description = "The system is not down"), (status = 422, description = "A bad label")))]
 pub async fn outage_visit(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -398,6 +411,7 @@ pub async fn outage_visit(
 
 /// A four-facts search (method 3) for a patient who came during the outage.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FourFactsBody {
     /// The visit recorded during the outage (`/api/v1/outage-visits`).
     pub outage_visit: Option<i64>,
@@ -409,9 +423,11 @@ pub struct FourFactsBody {
     pub kana: String,
     /// 生年月日 `YYYY-MM-DD`, or an era date such as `S29.3.26`.
     #[serde(default)]
+    #[schema(required)]
     pub birth_date: String,
     /// 性別: 1 男, 2 女, 3 未設定.
     #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::sex)]
     pub sex: String,
     /// 住所 (※2: address or insurer name, at least one; words all apply).
     #[serde(default)]
@@ -463,7 +479,7 @@ fn lookup(on: jiff::civil::Date, records: Vec<Qualification>) -> LookupDto {
 /// Searches by four facts: refused to general accounts, outside an emergency period, and
 /// for patients who did not come during the outage; every search is monitored (F7).
 #[utoipa::path(post, path = "/api/v1/qualifications/by-four-facts", request_body = FourFactsBody, security(("bearer" = [])),
-    responses((status = 200, body = FourFactsDto), (status = 403, description = "Not allowed now, for this account or this patient"), (status = 422)))]
+    responses((status = 200, body = FourFactsDto), (status = 403, description = "Not allowed now, for this account or this patient"), (status = 422, description = "The four facts are incomplete or invalid, or `outage_visit` is not one of the institution's")))]
 pub async fn by_four_facts(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -528,6 +544,7 @@ pub async fn by_four_facts(
 
 /// Opening one candidate of a four-facts list.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FourFactsViewBody {
     /// The visit recorded during the outage.
     pub outage_visit: Option<i64>,
@@ -538,7 +555,7 @@ pub struct FourFactsViewBody {
 /// Opens a record picked from a four-facts list, under the search's rules (monitored).
 #[utoipa::path(post, path = "/api/v1/qualifications/by-four-facts/{id}", request_body = FourFactsViewBody, security(("bearer" = [])),
     params(("id" = i64, Path, description = "Candidate id")),
-    responses((status = 200, body = LookupDto), (status = 403), (status = 404)))]
+    responses((status = 200, body = LookupDto), (status = 403, description = "Not allowed now, for this account or this patient"), (status = 404, description = "No such candidate"), (status = 422, description = "A bad date")))]
 pub async fn four_facts_view(
     State(st): State<EligState>,
     Caller(who): Caller,
@@ -550,27 +567,13 @@ pub async fn four_facts_view(
     Ok(Json(lookup(on, vec![s.record])))
 }
 
-struct Bearer;
-
-impl utoipa::Modify for Bearer {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .add_security_scheme(
-                "bearer",
-                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-            );
-    }
-}
-
 /// The eligibility API's document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tsunagu eligibility API", description = "Qualification lookups (オンライン資格確認): methods 1 and 2 normally; outage-time visits and the four-facts search (method 3) after recovery. Errors have the shape {error: {code, message, fields, request_id}}, messages in Japanese by default."),
+    info(title = "tsunagu eligibility API", description = "Qualification lookups (オンライン資格確認): methods 1 and 2 normally; outage-time visits and the four-facts search (method 3) after recovery. Every error is an `ErrorBody`: `{\"error\": {\"code\", \"reason\", \"message\", \"fields\", \"request_id\"}}`, messages in Japanese by default. Request bodies refuse unknown properties."),
     paths(login, by_card, by_myna, status, outage_visit, by_four_facts, four_facts_view),
-    modifiers(&Bearer)
+    components(schemas(crate::apidoc::ErrorBody, crate::apidoc::ErrorDetail, crate::apidoc::FieldErrorBody, crate::apidoc::ErrorCode)),
+    modifiers(&Conventions)
 )]
 pub struct EligApiDoc;
 

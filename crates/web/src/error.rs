@@ -5,6 +5,9 @@
 //! [`render_errors`] middleware, which knows the request's language, id and whether it was
 //! an API call, writes the body: JSON under `/api`, an HTML page elsewhere. Internal errors
 //! are logged with the request id and shown only as that id.
+//!
+//! [`ErrorBody`] is that JSON body as a type: the renderer serialises it, and both OpenAPI
+//! documents reference its schema from every error response, so the two cannot drift.
 
 use std::sync::Arc;
 
@@ -12,8 +15,10 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
+use serde::Serialize;
 use tsunagu_i18n::{Lang, t, t_args};
 use tsunagu_kernel::DomainError;
+use utoipa::ToSchema;
 
 use crate::ctx::request_lang;
 
@@ -36,10 +41,68 @@ impl From<askama::Error> for AppError {
 /// Result alias for handlers.
 pub type AppResult<T> = Result<T, AppError>;
 
+/// The body of every JSON error (everything under `/api`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for programs (`code`, `reason`, `fields[].code`) and for people
+/// (`message`, `fields[].message`, in the caller's `Accept-Language`, Japanese by default).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// The kind of error; it follows from the HTTP status.
+    pub code: ErrorCode,
+    /// The message's catalogue key (`error.login.failed`, `error.slot.taken`…): the precise
+    /// reason, stable across languages.
+    pub reason: String,
+    /// The message, translated.
+    pub message: String,
+    /// For `invalid`: each field at fault (JSON property, query parameter or form part).
+    pub fields: Vec<FieldErrorBody>,
+    /// The request's id (also the `x-request-id` header); quote it when reporting a problem.
+    pub request_id: String,
+}
+
+/// One field at fault.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// The field's name.
+    pub field: String,
+    /// The message's catalogue key (`error.required`, `error.date.invalid`…).
+    pub code: String,
+    /// The message, translated.
+    pub message: String,
+}
+
+/// The kind of an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400 (the URL: a malformed id or query), 405 (a method the URL does not take) or 422
+    /// (the input: see `fields`).
+    Invalid,
+    /// 401: no, an unknown or an expired bearer token, or wrong credentials.
+    Unauthorized,
+    /// 403: signed in, but not allowed to do this now.
+    Forbidden,
+    /// 404: no such resource, or not one the caller may see.
+    NotFound,
+    /// 409: the resource's state forbids it (a slot taken, a booking already closed…).
+    Conflict,
+    /// 429: too many attempts; retry after `Retry-After` seconds.
+    TooManyRequests,
+    /// 503: the server is too busy (password hashing); retry after `Retry-After` seconds.
+    Busy,
+    /// 500: a fault of ours, logged under `request_id`.
+    Internal,
+}
+
 /// The error parked in a response for [`render_errors`].
 #[derive(Debug)]
 struct Parked {
-    code: &'static str,
+    code: ErrorCode,
     key: &'static str,
     fields: Vec<tsunagu_kernel::FieldError>,
     retry_after: Option<u64>,
@@ -64,35 +127,35 @@ impl IntoResponse for AppError {
         let status = status_of(&self.0);
         let parked = match self.0 {
             DomainError::Invalid(fields) => Parked {
-                code: "invalid",
+                code: ErrorCode::Invalid,
                 key: "error.invalid_input",
                 fields,
                 retry_after: None,
                 internal: None,
             },
             DomainError::NotFound => Parked {
-                code: "not_found",
+                code: ErrorCode::NotFound,
                 key: "error.not_found",
                 fields: vec![],
                 retry_after: None,
                 internal: None,
             },
             DomainError::Unauthorized(key) => Parked {
-                code: "unauthorized",
+                code: ErrorCode::Unauthorized,
                 key,
                 fields: vec![],
                 retry_after: None,
                 internal: None,
             },
             DomainError::Forbidden(key) => Parked {
-                code: "forbidden",
+                code: ErrorCode::Forbidden,
                 key,
                 fields: vec![],
                 retry_after: None,
                 internal: None,
             },
             DomainError::Conflict(key) => Parked {
-                code: "conflict",
+                code: ErrorCode::Conflict,
                 key,
                 fields: vec![],
                 retry_after: None,
@@ -102,21 +165,21 @@ impl IntoResponse for AppError {
                 key,
                 retry_after_secs,
             } => Parked {
-                code: "too_many_requests",
+                code: ErrorCode::TooManyRequests,
                 key,
                 fields: vec![],
                 retry_after: Some(retry_after_secs),
                 internal: None,
             },
             DomainError::Busy { retry_after_secs } => Parked {
-                code: "busy",
+                code: ErrorCode::Busy,
                 key: "error.busy",
                 fields: vec![],
                 retry_after: Some(retry_after_secs),
                 internal: None,
             },
             DomainError::Internal(e) => Parked {
-                code: "internal",
+                code: ErrorCode::Internal,
                 key: "error.internal",
                 fields: vec![],
                 retry_after: None,
@@ -158,28 +221,27 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         None => t(lang, parked.key).into_owned(),
     };
     let mut out = if is_api {
-        let fields: Vec<serde_json::Value> = parked
-            .fields
-            .iter()
-            .map(|f| {
-                let args: Vec<(&str, String)> =
-                    f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
-                serde_json::json!({
-                    "field": f.field,
-                    "code": f.key,
-                    "message": t_args(lang, f.key, &args),
-                })
-            })
-            .collect();
-        let body = serde_json::json!({
-            "error": {
-                "code": parked.code,
-                "reason": parked.key,
-                "message": message,
-                "fields": fields,
-                "request_id": request_id,
-            }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: parked.code,
+                reason: parked.key.to_string(),
+                message,
+                fields: parked
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let args: Vec<(&str, String)> =
+                            f.args.iter().map(|(k, v)| (*k, v.clone())).collect();
+                        FieldErrorBody {
+                            field: f.field.to_string(),
+                            code: f.key.to_string(),
+                            message: t_args(lang, f.key, &args),
+                        }
+                    })
+                    .collect(),
+                request_id,
+            },
+        };
         (status, axum::Json(body)).into_response()
     } else {
         let mut lines: Vec<String> = vec![message];
@@ -211,7 +273,7 @@ fn framework_rejection(resp: &Response) -> Option<Arc<Parked>> {
         _ => return None,
     };
     Some(Arc::new(Parked {
-        code: "invalid",
+        code: ErrorCode::Invalid,
         key,
         fields: Vec::new(),
         retry_after: None,

@@ -11,6 +11,7 @@
 //! no control character in any path, query, form or JSON body ([`input`]).
 
 pub mod api;
+pub mod apidoc;
 pub mod ctx;
 pub mod denials;
 pub mod elig;

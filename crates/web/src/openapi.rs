@@ -1,27 +1,18 @@
 //! The OpenAPI document of `/api/v1`, served at `/api/openapi.json`.
+//!
+//! What every operation shares (the error body, 400/401/422 from the plumbing,
+//! `Retry-After`, bearer auth) is added by [`crate::apidoc::Conventions`].
 
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::OpenApi;
 
 use crate::api;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
+use crate::apidoc::{self, Conventions};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "tsunagu API", description = "Online medical care for Japanese clinics. Errors: `{\"error\": {\"code\", \"message\", \"fields\", \"request_id\"}}`, messages in the `Accept-Language` (Japanese by default)."),
+    info(title = "tsunagu API", description = "Online medical care for Japanese clinics. Every error is an `ErrorBody`: `{\"error\": {\"code\", \"reason\", \"message\", \"fields\": [{\"field\", \"code\", \"message\"}], \"request_id\"}}`, messages in the `Accept-Language` (Japanese by default). Request bodies refuse unknown properties."),
     paths(
         api::signup_code, api::signup_verify, api::signup_complete, api::login, api::logout,
         api::password_code, api::password_reset,
@@ -35,7 +26,8 @@ impl Modify for BearerAuth {
         api::insurance_get, api::insurance_put, api::images_post, api::answers_get, api::answers_put,
         api::menu_save, api::menu_decide, api::hours_put, api::suspend_put,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(apidoc::ErrorBody, apidoc::ErrorDetail, apidoc::FieldErrorBody, apidoc::ErrorCode)),
+    modifiers(&Conventions),
     tags((name = "auth"), (name = "me"), (name = "facilities"), (name = "booking"), (name = "staff"))
 )]
 pub struct ApiDoc;

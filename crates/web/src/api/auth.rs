@@ -19,15 +19,20 @@ use crate::state::AppState;
 
 /// A phone number to send a code to.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PhoneBody {
     /// Japanese mobile number in any usual shape (`090-1234-5678`, `+81 90…`, full-width).
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = r"^(0|\+81[- ]?0?)[6-9]0[- ]?[0-9]{4}[- ]?[0-9]{4}$"
+    )]
     pub phone: String,
 }
 
 /// Sends a 6-digit sign-up code by SMS.
 #[utoipa::path(post, path = "/api/v1/signup/code", tag = "auth", request_body = PhoneBody,
-    responses((status = 202, description = "Code sent"), (status = 422, description = "Bad number or number taken"), (status = 429, description = "Cooldown or rate limit")))]
+    responses((status = 202, description = "Code sent"), (status = 422, description = "Not a Japanese mobile number, or one that already has an account"), (status = 429, description = "A code was sent moments ago, or too many codes from this address or to this number")))]
 pub async fn signup_code(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -43,12 +48,18 @@ pub async fn signup_code(
 
 /// A code typed by the user.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct VerifyBody {
     /// The number the code was sent to.
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = r"^(0|\+81[- ]?0?)[6-9]0[- ]?[0-9]{4}[- ]?[0-9]{4}$"
+    )]
     pub phone: String,
     /// The 6-digit code.
     #[serde(default)]
+    #[schema(required)]
     pub code: String,
 }
 
@@ -61,7 +72,7 @@ pub struct SignupTicket {
 
 /// Checks a sign-up code and returns a ticket.
 #[utoipa::path(post, path = "/api/v1/signup/verify", tag = "auth", request_body = VerifyBody,
-    responses((status = 200, body = SignupTicket), (status = 422, description = "Wrong, expired or burnt code")))]
+    responses((status = 200, body = SignupTicket), (status = 422, description = "Not a mobile number; or a wrong, expired or used-up code"), (status = 429, description = "Too many codes checked from this address")))]
 pub async fn signup_verify(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -94,30 +105,39 @@ pub async fn signup_verify(
 
 /// The account holder's details and password.
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct CompleteBody {
     /// Ticket from `/signup/verify`.
     #[serde(default)]
+    #[schema(required)]
     pub ticket: String,
     /// 姓.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub family_name: String,
     /// 名.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub given_name: String,
     /// セイ (katakana or hiragana).
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub family_name_kana: String,
     /// メイ.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub given_name_kana: String,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, not in the future.
     #[serde(default)]
+    #[schema(required, format = Date)]
     pub birth_date: String,
     /// `1` male, `2` female, `3` unset.
     #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::sex)]
     pub sex: String,
     /// At least 8 characters with letters and another kind.
     #[serde(default)]
+    #[schema(required, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -130,7 +150,7 @@ pub struct TokenResponse {
 
 /// Creates the account from a ticket and returns a session token.
 #[utoipa::path(post, path = "/api/v1/signup/complete", tag = "auth", request_body = CompleteBody,
-    responses((status = 201, body = TokenResponse), (status = 422, description = "Invalid fields or expired ticket"), (status = 409, description = "Number already registered")))]
+    responses((status = 201, body = TokenResponse), (status = 422, description = "Invalid fields, or an unknown or expired ticket"), (status = 409, description = "Number already registered"), (status = 503)))]
 pub async fn signup_complete(
     State(st): State<AppState>,
     origin: OriginExt,
@@ -208,18 +228,24 @@ pub async fn signup_complete(
 
 /// Phone and password.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     /// Registered mobile number.
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = r"^(0|\+81[- ]?0?)[6-9]0[- ]?[0-9]{4}[- ]?[0-9]{4}$"
+    )]
     pub phone: String,
     /// Password.
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub password: String,
 }
 
 /// Logs a patient in.
 #[utoipa::path(post, path = "/api/v1/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong number or password"), (status = 429, description = "Slowed down or locked")))]
+    responses((status = 200, body = TokenResponse), (status = 401, description = "Wrong number or password"), (status = 422, description = "Not a mobile number, or no password"), (status = 429, description = "Slowed down or locked"), (status = 503)))]
 pub async fn login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -246,7 +272,7 @@ pub async fn login(
 }
 
 /// Ends the session of the bearer token (patient or staff).
-#[utoipa::path(post, path = "/api/v1/logout", tag = "auth", responses((status = 204, description = "Logged out")))]
+#[utoipa::path(post, path = "/api/v1/logout", tag = "auth", security(("bearer" = [])), responses((status = 204, description = "Logged out")))]
 pub async fn logout(
     State(st): State<AppState>,
     req: axum::extract::Request,
@@ -265,7 +291,7 @@ pub async fn logout(
 
 /// Sends a password-reset code (answers the same whether or not the number has an account).
 #[utoipa::path(post, path = "/api/v1/password/code", tag = "auth", request_body = PhoneBody,
-    responses((status = 202, description = "Code sent if the number has an account")))]
+    responses((status = 202, description = "Code sent if the number has an account"), (status = 422, description = "Not a Japanese mobile number"), (status = 429, description = "A code was sent moments ago, or too many codes from this address or to this number")))]
 pub async fn password_code(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -281,21 +307,28 @@ pub async fn password_code(
 
 /// Code and new password.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResetBody {
     /// Registered number.
     #[serde(default)]
+    #[schema(
+        required,
+        pattern = r"^(0|\+81[- ]?0?)[6-9]0[- ]?[0-9]{4}[- ]?[0-9]{4}$"
+    )]
     pub phone: String,
     /// The code from the SMS.
     #[serde(default)]
+    #[schema(required)]
     pub code: String,
-    /// The new password.
+    /// The new password: at least 8 characters with letters and another kind.
     #[serde(default)]
+    #[schema(required, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
 /// Sets a new password with a reset code; every session of the account ends.
 #[utoipa::path(post, path = "/api/v1/password/reset", tag = "auth", request_body = ResetBody,
-    responses((status = 204, description = "Password changed"), (status = 422, description = "Wrong code or weak password")))]
+    responses((status = 204, description = "Password changed"), (status = 422, description = "Wrong code, weak password, or no account with this number"), (status = 429, description = "Too many codes checked from this address"), (status = 503)))]
 pub async fn password_reset(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -39,7 +39,7 @@ pub struct MenuDto {
 
 /// A facility's bookable menus.
 #[utoipa::path(get, path = "/api/v1/facilities/{slug}/menus", tag = "booking", params(("slug" = String, Path, description = "Facility slug")),
-    responses((status = 200, body = [MenuDto]), (status = 404)))]
+    responses((status = 200, body = [MenuDto]), (status = 404, description = "No facility with this slug")))]
 pub async fn menus(
     State(st): State<AppState>,
     Path(slug): Path<String>,
@@ -67,15 +67,29 @@ pub async fn menus(
 
 /// Which slots to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SlotQuery {
     /// Menu id.
     pub menu: i64,
     /// `first` or `return`.
+    #[param(value_type = VisitKindParam, inline)]
     pub kind: String,
     /// First local date `YYYY-MM-DD` (default today).
+    #[param(format = Date, pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub from: Option<String>,
-    /// Days (1–31, default 7).
+    /// Days (default 7; counts outside 1–31 are brought into it).
     pub days: Option<i64>,
+}
+
+/// `first` or `return`.
+// A type for the document only: the handler reads text and parses it for its own
+// message, and `schema_with` would lose the parameter's `required` in utoipa.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // Describes the parameter for the document only.
+enum VisitKindParam {
+    First,
+    Return,
 }
 
 /// A free slot.
@@ -101,7 +115,7 @@ fn parse_instant(field: &'static str, s: &str) -> Result<i64, DomainError> {
 
 /// Free slots of a menu (facility time zone for the day range; instants in UTC).
 #[utoipa::path(get, path = "/api/v1/facilities/{slug}/slots", tag = "booking", params(("slug" = String, Path, description = "Facility slug"), SlotQuery),
-    responses((status = 200, body = [SlotDto]), (status = 404), (status = 422)))]
+    responses((status = 200, body = [SlotDto]), (status = 404, description = "No facility with this slug"), (status = 409, description = "The facility has paused online booking"), (status = 422, description = "Not a menu of the facility, or a bad kind or date")))]
 pub async fn slots(
     State(st): State<AppState>,
     Path(slug): Path<String>,
@@ -231,7 +245,7 @@ pub async fn my_bookings(
 
 /// One booking of the account.
 #[utoipa::path(get, path = "/api/v1/me/bookings/{id}", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 200, body = BookingDto), (status = 404)))]
+    responses((status = 200, body = BookingDto), (status = 404, description = "Not a booking of the account")))]
 pub async fn my_booking(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -243,30 +257,37 @@ pub async fn my_booking(
 
 /// What to book.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BookBody {
     /// Facility slug.
     #[serde(default)]
+    #[schema(required)]
     pub facility: String,
     /// The holder's or a family member's patient id.
     #[serde(default)]
+    #[schema(required)]
     pub patient_id: i64,
     /// Menu id.
     #[serde(default)]
+    #[schema(required)]
     pub menu_id: i64,
     /// `first` or `return`.
     #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::visit_kind)]
     pub kind: String,
     /// Doctor of the chosen slot.
     #[serde(default)]
+    #[schema(required)]
     pub doctor_id: i64,
     /// Start of the chosen slot (RFC 3339).
     #[serde(default)]
+    #[schema(required, format = DateTime)]
     pub starts_at: String,
 }
 
 /// Books a free slot. 409 `error.slot.taken` when someone was faster.
 #[utoipa::path(post, path = "/api/v1/me/bookings", tag = "booking", security(("bearer" = [])), request_body = BookBody,
-    responses((status = 201, body = BookingDto), (status = 409), (status = 422)))]
+    responses((status = 201, body = BookingDto), (status = 409, description = "The slot was taken, or the facility has paused online booking"), (status = 422, description = "Unknown facility, menu, doctor or patient; a slot in the past, too far ahead or not on the grid")))]
 pub async fn book(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -302,18 +323,21 @@ pub async fn book(
 
 /// A new time for a booking.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MoveBody {
     /// Doctor of the new slot.
     #[serde(default)]
+    #[schema(required)]
     pub doctor_id: i64,
     /// Start of the new slot (RFC 3339).
     #[serde(default)]
+    #[schema(required, format = DateTime)]
     pub starts_at: String,
 }
 
 /// Moves a booking to another free slot (until the end of the day before).
 #[utoipa::path(put, path = "/api/v1/me/bookings/{id}", tag = "booking", security(("bearer" = [])), request_body = MoveBody, params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 200, body = BookingDto), (status = 403), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 200, body = BookingDto), (status = 403, description = "Too late: from the visit's day on, call the clinic"), (status = 404, description = "Not a booking of the account"), (status = 409, description = "The booking is no longer live, the slot was taken, or the facility has paused online booking"), (status = 422, description = "Unknown doctor, or a slot in the past, too far ahead or not on the grid")))]
 pub async fn move_booking(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -331,7 +355,7 @@ pub async fn move_booking(
 
 /// Cancels a booking (until the end of the day before; later, call the clinic).
 #[utoipa::path(delete, path = "/api/v1/me/bookings/{id}", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 204, description = "Cancelled"), (status = 403, description = "Too late: from the visit's day on, call the clinic"), (status = 404, description = "Not a booking of the account"), (status = 409, description = "The booking is no longer live")))]
 pub async fn cancel(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -347,7 +371,7 @@ pub async fn cancel(
 /// Shares the booking's patient's record (insurance, documents) with the clinic that booked
 /// them by phone; until then it sees the booking and the name only.
 #[utoipa::path(post, path = "/api/v1/me/bookings/{id}/share", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 204, description = "Shared (or already shared)"), (status = 401), (status = 404)))]
+    responses((status = 204, description = "Shared (or already shared)"), (status = 404, description = "Not a booking of the account")))]
 pub async fn share(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -359,13 +383,15 @@ pub async fn share(
 
 /// The day to list.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DayQuery {
     /// Local date `YYYY-MM-DD` (default today).
+    #[param(format = Date, pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub date: Option<String>,
 }
 
 /// The facility's bookings of a day (受付一覧), audited.
-#[utoipa::path(get, path = "/api/v1/staff/bookings", tag = "staff", security(("bearer" = [])), params(DayQuery), responses((status = 200, body = [BookingDto])))]
+#[utoipa::path(get, path = "/api/v1/staff/bookings", tag = "staff", security(("bearer" = [])), params(DayQuery), responses((status = 200, body = [BookingDto]), (status = 422, description = "Not a date within 1900–2100")))]
 pub async fn staff_bookings(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -403,12 +429,14 @@ pub async fn staff_bookings(
 
 /// A staff booking.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StaffBookBody {
     /// For a member: their account's registered phone.
     pub member_phone: Option<String>,
     /// For a member: the birth date (`YYYY-MM-DD`) of the person to be seen, as the caller
     /// states it. With the number it identifies the holder or a family member; any
     /// mismatch gets the same answer as an unknown number.
+    #[schema(format = Date, pattern = r"^(19[0-9]{2}|20[0-9]{2}|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]
     pub member_birth_date: Option<String>,
     /// For a patient with no account: their name.
     pub name: Option<String>,
@@ -416,18 +444,22 @@ pub struct StaffBookBody {
     pub chart_number: Option<String>,
     /// Menu id.
     #[serde(default)]
+    #[schema(required)]
     pub menu_id: i64,
-    /// `online` or `in_person`.
-    #[serde(default)]
-    pub mode: String,
+    /// `online` or `in_person` (absent: `online`).
+    #[schema(schema_with = crate::apidoc::optional_mode)]
+    pub mode: Option<String>,
     /// `first` or `return`.
     #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::visit_kind)]
     pub kind: String,
     /// Doctor id.
     #[serde(default)]
+    #[schema(required)]
     pub doctor_id: i64,
     /// Start (RFC 3339); closed hours allowed.
     #[serde(default)]
+    #[schema(required, format = DateTime)]
     pub starts_at: String,
     /// Same-day memo (staff only).
     #[serde(default)]
@@ -436,7 +468,7 @@ pub struct StaffBookBody {
 
 /// Books for a member found by phone, or in-clinic for a patient with no account.
 #[utoipa::path(post, path = "/api/v1/staff/bookings", tag = "staff", security(("bearer" = [])), request_body = StaffBookBody,
-    responses((status = 201, body = BookingDto), (status = 409), (status = 422)))]
+    responses((status = 201, body = BookingDto), (status = 409, description = "The slot is full"), (status = 422, description = "No member with this phone and birth date, no name for a walk-in; unknown menu or doctor; a bad time")))]
 pub async fn staff_book(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
@@ -459,7 +491,7 @@ pub async fn staff_book(
         staff: me.user.id,
         who,
         menu_id: b.menu_id,
-        mode: Mode::parse("mode", if b.mode.is_empty() { "online" } else { &b.mode })?,
+        mode: Mode::parse("mode", b.mode.as_deref().unwrap_or("online"))?,
         visit_kind: VisitKind::parse("kind", &b.kind)?,
         doctor_id: StaffId(b.doctor_id),
         starts_at: parse_instant("starts_at", &b.starts_at)?,
@@ -475,15 +507,25 @@ pub async fn staff_book(
 
 /// How a booking ends at reception.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CloseBody {
     /// `completed`, `no_show` or `cancelled`.
     #[serde(default)]
+    #[schema(required, schema_with = close_status)]
     pub status: String,
+}
+
+fn close_status() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some("`completed`, `no_show` or `cancelled`."))
+        .enum_values(Some(["completed", "no_show", "cancelled"]))
+        .build()
 }
 
 /// Marks a booking seen, a no-show, or cancels it (late cancellations are flagged).
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/close", tag = "staff", security(("bearer" = [])), request_body = CloseBody, params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 200, body = BookingDto), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 200, body = BookingDto), (status = 404, description = "Not a booking of the facility"), (status = 409, description = "Already closed"), (status = 422, description = "Not one of the three statuses")))]
 pub async fn staff_close(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -507,7 +549,7 @@ pub async fn staff_close(
 /// Confirms the patient's registered insurance card with the eligibility service (method 2,
 /// as this facility's institution account) and stores the answer, which the patient sees.
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/check", tag = "staff", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "No insurance, マイナ保険証, not linked, or the service is down or unreachable")))]
+    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404, description = "Not a booking of the facility"), (status = 409, description = "No insurance, マイナ保険証, not linked, or the service is down or unreachable")))]
 pub async fn staff_insurance_check(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
@@ -518,24 +560,65 @@ pub async fn staff_insurance_check(
     ))
 }
 
+/// The four facts the patient states during an outage (the pages' form, as JSON).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutageBody {
+    /// 氏名 (name or kana, at least one).
+    #[serde(default)]
+    pub name: String,
+    /// 氏名（カナ）.
+    #[serde(default)]
+    pub kana: String,
+    /// 生年月日 `YYYY-MM-DD`.
+    #[serde(default)]
+    #[schema(required, format = Date)]
+    pub birth_date: String,
+    /// 性別: `1` 男, `2` 女, `3` 未設定.
+    #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::sex)]
+    pub sex: String,
+    /// 住所 (address or insurer name, at least one).
+    #[serde(default)]
+    pub address: String,
+    /// 保険者名.
+    #[serde(default)]
+    pub insurer_name: String,
+}
+
+impl From<OutageBody> for crate::pages::staff_insurance::OutageForm {
+    fn from(b: OutageBody) -> Self {
+        Self {
+            name: b.name,
+            kana: b.kana,
+            birth_date: b.birth_date,
+            sex: b.sex,
+            address: b.address,
+            insurer_name: b.insurer_name,
+        }
+    }
+}
+
 /// Records the booking as a visit while the eligibility service is down, with the four facts
 /// the patient stated; after recovery they confirm the qualification (method 3).
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/outage-visit", tag = "staff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Booking id")),
-    request_body = crate::pages::staff_insurance::OutageForm,
-    responses((status = 204), (status = 404), (status = 409, description = "Already recorded, the service is not down, or not linked"), (status = 422)))]
+    request_body = OutageBody,
+    responses((status = 204, description = "Recorded"), (status = 404, description = "Not a booking of the facility"), (status = 409, description = "Already recorded, the service is not down, or not linked"), (status = 422, description = "The four facts are incomplete or invalid")))]
 pub async fn staff_outage_visit(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
-    ApiJson(f): ApiJson<crate::pages::staff_insurance::OutageForm>,
+    ApiJson(b): ApiJson<OutageBody>,
 ) -> AppResult<axum::http::StatusCode> {
+    let f = b.into();
     crate::pages::staff_insurance::run_record_outage_visit(&st, &me, id, &f).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// Picks a candidate of an earlier four-facts list.
 #[derive(Deserialize, Default, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FourFactsBody {
     /// A candidate's id from the list; absent for the search itself.
     pub candidate: Option<i64>,
@@ -561,7 +644,7 @@ pub struct FourFactsDto {
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/four-facts", tag = "staff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Booking id")),
     request_body = FourFactsBody,
-    responses((status = 200, body = FourFactsDto), (status = 404), (status = 409, description = "No outage-time visit, not allowed now, none or too many hits")))]
+    responses((status = 200, body = FourFactsDto), (status = 404, description = "Not a booking of the facility, or not a candidate"), (status = 409, description = "No outage-time visit, not allowed now, none or too many hits")))]
 pub async fn staff_four_facts(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -592,17 +675,27 @@ pub async fn staff_four_facts(
     }))
 }
 
+/// The identity a card reader returned.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardBody {
+    /// The card identity the reader returned after the PIN or face check.
+    #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
+    pub card: String,
+}
+
 /// Confirms by My Number card (method 1): `card` is the identity the clinic's card reader
 /// returned after the patient's PIN or face check.
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/my-number-card", tag = "staff", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Booking id")),
-    request_body = crate::pages::staff_insurance::CardForm,
-    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404), (status = 409, description = "Not linked, or the service is down or unreachable"), (status = 422)))]
+    request_body = CardBody,
+    responses((status = 200, description = "資格有効性 and 資格確認日", body = Object), (status = 404, description = "Not a booking of the facility"), (status = 409, description = "Not linked, or the service is down or unreachable"), (status = 422, description = "No card identity, or one not bound to a qualification")))]
 pub async fn staff_myna_check(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
-    ApiJson(f): ApiJson<crate::pages::staff_insurance::CardForm>,
+    ApiJson(f): ApiJson<CardBody>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
         crate::pages::staff_insurance::run_myna_check(&st, &me, id, &f.card).await?,

@@ -3,14 +3,14 @@
 //! hours, and the maintenance switch (G1). Uploads are `multipart/form-data`.
 
 use axum::Json;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use tsunagu_accounts::Role;
 use tsunagu_kernel::{DomainError, PatientId, StaffId};
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiPatient, ApiStaff};
+use super::{ApiJson, ApiMultipart, ApiPatient, ApiStaff};
 use crate::error::AppResult;
 use crate::pages::docs_support::{
     InsuranceForm, read_multipart, save_answers, save_images, save_insurance, text,
@@ -42,7 +42,7 @@ pub struct InsuranceDto {
 
 /// A patient's insurance registration.
 #[utoipa::path(get, path = "/api/v1/me/patients/{id}/insurance", tag = "me", security(("bearer" = [])), params(("id" = i64, Path, description = "Patient id")),
-    responses((status = 200, body = InsuranceDto), (status = 404)))]
+    responses((status = 200, body = InsuranceDto), (status = 404, description = "Not one of the account's patients, or nothing registered")))]
 pub async fn insurance_get(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -73,16 +73,47 @@ pub async fn insurance_get(
     }))
 }
 
+/// The parts of an insurance upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form for the document; the handler reads parts.
+pub struct InsuranceUpload {
+    /// `card` (保険証: numbers and both photos) or `myna` (マイナ保険証).
+    #[schema(schema_with = insurance_kind)]
+    kind: String,
+    /// 保険者番号 (6 or 8 digits, check digit verified).
+    insurer_number: Option<String>,
+    /// 記号.
+    symbol: Option<String>,
+    /// 番号.
+    number: Option<String>,
+    /// 枝番 (2 digits).
+    branch: Option<String>,
+    /// Photo of the card's front (JPEG, PNG, WebP or HEIC).
+    #[schema(value_type = Option<String>, format = Binary)]
+    front: Option<Vec<u8>>,
+    /// Photo of the card's back.
+    #[schema(value_type = Option<String>, format = Binary)]
+    back: Option<Vec<u8>>,
+}
+
+fn insurance_kind() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some("`card` or `myna`."))
+        .enum_values(Some(["card", "myna"]))
+        .build()
+}
+
 /// Registers or replaces a patient's insurance: multipart fields `kind` (`card`/`myna`),
 /// `insurer_number`, `symbol`, `number`, `branch`, files `front` and `back`.
 #[utoipa::path(put, path = "/api/v1/me/patients/{id}/insurance", tag = "me", security(("bearer" = [])), params(("id" = i64, Path, description = "Patient id")),
-    request_body(content_type = "multipart/form-data", description = "kind, insurer_number, symbol, number, branch; files front, back"),
-    responses((status = 204), (status = 404), (status = 422)))]
+    request_body(content = inline(InsuranceUpload), content_type = "multipart/form-data", description = "kind, insurer_number, symbol, number, branch; files front, back"),
+    responses((status = 204, description = "Registered"), (status = 404, description = "Not one of the account's patients"), (status = 422, description = "Bad numbers or check digit, a missing photo, a file that is not an image, or not `multipart/form-data`")))]
 pub async fn insurance_put(
     State(st): State<AppState>,
     user: ApiPatient,
     Path(id): Path<i64>,
-    mp: Multipart,
+    ApiMultipart(mp): ApiMultipart,
 ) -> AppResult<StatusCode> {
     let (texts, files) = read_multipart(mp).await?;
     let form = InsuranceForm {
@@ -96,16 +127,25 @@ pub async fn insurance_put(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The parts of an image upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Describes the multipart form for the document; the handler reads parts.
+pub struct ImagesUpload {
+    /// 1–10 images (JPEG, PNG, WebP, HEIC), 10 MB each.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    images: Vec<Vec<u8>>,
+}
+
 /// Shares images with a booking: multipart files named `images` (JPEG, PNG, WebP, HEIC; up
 /// to 10, 10 MB each).
 #[utoipa::path(post, path = "/api/v1/me/bookings/{id}/images", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    request_body(content_type = "multipart/form-data", description = "files named images"),
-    responses((status = 204), (status = 404), (status = 422)))]
+    request_body(content = inline(ImagesUpload), content_type = "multipart/form-data", description = "files named images"),
+    responses((status = 204, description = "Shared"), (status = 404, description = "Not a booking of the account"), (status = 422, description = "No image, more than ten, a file that is not an image, or not `multipart/form-data`")))]
 pub async fn images_post(
     State(st): State<AppState>,
     user: ApiPatient,
     Path(id): Path<i64>,
-    mp: Multipart,
+    ApiMultipart(mp): ApiMultipart,
 ) -> AppResult<StatusCode> {
     let (_, files) = read_multipart(mp).await?;
     save_images(&st, user.account, id, &files).await?;
@@ -114,6 +154,7 @@ pub async fn images_post(
 
 /// Questionnaire answers and consent.
 #[derive(Deserialize, Serialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct AnswersBody {
     /// Answer per question id.
     #[serde(default)]
@@ -128,7 +169,7 @@ pub struct AnswersBody {
 
 /// The answers given for a booking.
 #[utoipa::path(get, path = "/api/v1/me/bookings/{id}/answers", tag = "booking", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 200, body = AnswersBody), (status = 404)))]
+    responses((status = 200, body = AnswersBody), (status = 404, description = "Not a booking of the account")))]
 pub async fn answers_get(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -145,7 +186,7 @@ pub async fn answers_get(
 
 /// Answers the menu's questionnaire and signs its consent form.
 #[utoipa::path(put, path = "/api/v1/me/bookings/{id}/answers", tag = "booking", security(("bearer" = [])), request_body = AnswersBody, params(("id" = i64, Path, description = "Booking id")),
-    responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+    responses((status = 204, description = "Saved"), (status = 404, description = "Not a booking of the account"), (status = 409, description = "The booking is no longer live"), (status = 422, description = "A required question unanswered, an answer not among the choices, or the consent not signed")))]
 pub async fn answers_put(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -167,27 +208,32 @@ pub async fn answers_put(
 
 /// A menu as staff edit it (questionnaire: one question per line, `question|choices|必須`).
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct MenuBody {
     /// Name.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub name: String,
     /// Description.
     #[serde(default)]
     pub description: String,
-    /// `online` or `in_person`.
-    #[serde(default)]
-    pub mode: String,
+    /// `online` or `in_person` (absent: `online`).
+    #[schema(schema_with = crate::apidoc::optional_mode)]
+    pub mode: Option<String>,
     /// Minutes per patient, first visit (5–240, steps of 5).
     #[serde(default)]
+    #[schema(required, minimum = 5, maximum = 240, multiple_of = 5)]
     pub first_minutes: i64,
     /// Minutes per patient, return visit.
     #[serde(default)]
+    #[schema(required, minimum = 5, maximum = 240, multiple_of = 5)]
     pub return_minutes: i64,
     /// Insured care.
     #[serde(default)]
     pub insured: bool,
     /// Booking fee (self-pay only).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 100_000)]
     pub booking_fee_yen: i64,
     /// Questionnaire lines.
     #[serde(default)]
@@ -208,7 +254,7 @@ pub struct MenuSaved {
 
 /// Saves a menu (admins) or proposes the change (others; it waits for an admin, B9).
 #[utoipa::path(post, path = "/api/v1/staff/menus", tag = "staff", security(("bearer" = [])), request_body = MenuBody,
-    responses((status = 200, body = MenuSaved), (status = 404), (status = 422)))]
+    responses((status = 200, body = MenuSaved), (status = 404, description = "`menu_id` is not a menu of the facility"), (status = 422, description = "Invalid name, minutes, fee (none on insured care) or questionnaire")))]
 pub async fn menu_save(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
@@ -217,7 +263,10 @@ pub async fn menu_save(
     let input = MenuForm {
         name: b.name,
         description: b.description,
-        mode: b.mode,
+        // Absent means online; present, it must name a mode.
+        mode: tsunagu_scheduling::Mode::parse("mode", b.mode.as_deref().unwrap_or("online"))?
+            .as_str()
+            .into(),
         first_minutes: b.first_minutes.to_string(),
         return_minutes: b.return_minutes.to_string(),
         insured: b.insured,
@@ -248,15 +297,25 @@ pub async fn menu_save(
 
 /// An admin's decision.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     /// `approve` or `reject`.
     #[serde(default)]
+    #[schema(required, schema_with = decision)]
     pub decision: String,
+}
+
+fn decision() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .description(Some("`approve` or `reject`."))
+        .enum_values(Some(["approve", "reject"]))
+        .build()
 }
 
 /// Approves or rejects a proposed menu change (admins).
 #[utoipa::path(post, path = "/api/v1/staff/menus/changes/{id}", tag = "staff", security(("bearer" = [])), request_body = DecisionBody, params(("id" = i64, Path, description = "Change id")),
-    responses((status = 204), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 204, description = "Decided"), (status = 403, description = "Not an admin"), (status = 404, description = "No such change at the facility"), (status = 409, description = "Already decided"), (status = 422, description = "Neither `approve` nor `reject`")))]
 pub async fn menu_decide(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
@@ -278,6 +337,7 @@ pub async fn menu_decide(
 /// A doctor's weekly hours, one string per weekday (`1` Monday … `7` Sunday), like
 /// `09:00-12:00, 14:00-17:00`; a missing or empty day is closed.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HoursBody {
     /// Hours per weekday.
     #[serde(default)]
@@ -286,7 +346,7 @@ pub struct HoursBody {
 
 /// Replaces a doctor's weekly hours (admins and the doctor themself).
 #[utoipa::path(put, path = "/api/v1/staff/doctors/{id}/hours", tag = "staff", security(("bearer" = [])), request_body = HoursBody, params(("id" = i64, Path, description = "Doctor (staff) id")),
-    responses((status = 204), (status = 403), (status = 404), (status = 422)))]
+    responses((status = 204, description = "Saved"), (status = 403, description = "Neither an admin nor this doctor"), (status = 404, description = "No doctor with this id at the facility"), (status = 422, description = "A day's hours are not like `09:00-12:00, 14:00-17:00`, or overlap")))]
 pub async fn hours_put(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,
@@ -316,15 +376,16 @@ pub async fn hours_put(
 
 /// The maintenance switch.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SuspendBody {
-    /// Pause online bookings.
-    #[serde(default)]
+    /// Pause online bookings (`true`) or resume them (`false`). Required: a switch sent
+    /// without its position must not silently resume bookings.
     pub suspended: bool,
 }
 
 /// Pauses or resumes online bookings (admins, G1).
 #[utoipa::path(put, path = "/api/v1/staff/facility/online-suspended", tag = "staff", security(("bearer" = [])), request_body = SuspendBody,
-    responses((status = 204), (status = 403)))]
+    responses((status = 204, description = "Switched"), (status = 403, description = "Not an admin")))]
 pub async fn suspend_put(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,

@@ -73,7 +73,7 @@ pub struct MeDto {
 }
 
 /// The signed-in account.
-#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, body = MeDto), (status = 401)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])), responses((status = 200, body = MeDto)))]
 pub async fn me(State(st): State<AppState>, user: ApiPatient) -> AppResult<Json<MeDto>> {
     let a = st.accounts.patients.account(user.account).await?;
     let patients = st.accounts.patients.patients_of(user.account).await?;
@@ -98,24 +98,31 @@ pub async fn family_list(
 
 /// A person's details.
 #[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
 pub struct PersonBody {
     /// 姓.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub family_name: String,
     /// 名.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub given_name: String,
     /// セイ.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub family_name_kana: String,
     /// メイ.
     #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
     pub given_name_kana: String,
     /// `YYYY-MM-DD`.
     #[serde(default)]
+    #[schema(required, format = Date)]
     pub birth_date: String,
     /// `1`, `2` or `3`.
     #[serde(default)]
+    #[schema(required, schema_with = crate::apidoc::sex)]
     pub sex: String,
 }
 
@@ -136,7 +143,7 @@ impl PersonBody {
 
 /// Adds a family member.
 #[utoipa::path(post, path = "/api/v1/me/family", tag = "me", security(("bearer" = [])), request_body = PersonBody,
-    responses((status = 201, body = PatientDto), (status = 422)))]
+    responses((status = 201, body = PatientDto), (status = 409, description = "The account already has eleven patients"), (status = 422, description = "Invalid names, birth date or sex")))]
 pub async fn family_add(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -150,7 +157,7 @@ pub async fn family_add(
 
 /// Updates one of the account's patients.
 #[utoipa::path(put, path = "/api/v1/me/family/{id}", tag = "me", security(("bearer" = [])), request_body = PersonBody,
-    params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = PatientDto), (status = 404), (status = 422)))]
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = PatientDto), (status = 404, description = "Not one of the account's patients"), (status = 422, description = "Invalid names, birth date or sex")))]
 pub async fn family_update(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -176,7 +183,7 @@ pub async fn family_update(
 
 /// Removes a family member from the account.
 #[utoipa::path(delete, path = "/api/v1/me/family/{id}", tag = "me", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404)))]
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 204, description = "Removed"), (status = 404, description = "Not a family member of the account (the holder cannot be removed)")))]
 pub async fn family_remove(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -191,15 +198,17 @@ pub async fn family_remove(
 
 /// An email address to verify.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EmailBody {
     /// The address; a link is sent to it.
     #[serde(default)]
+    #[schema(required, format = Email)]
     pub email: String,
 }
 
 /// Sends a verification link to a new email address.
 #[utoipa::path(post, path = "/api/v1/me/email", tag = "me", security(("bearer" = [])), request_body = EmailBody,
-    responses((status = 202), (status = 422)))]
+    responses((status = 202, description = "Link sent"), (status = 422, description = "Not an email address"), (status = 429, description = "Too many links sent")))]
 pub async fn email_request(
     State(st): State<AppState>,
     ReqLang(lang): ReqLang,
@@ -215,18 +224,21 @@ pub async fn email_request(
 
 /// Current and new password.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     /// Current password.
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub current_password: String,
     /// New password.
     #[serde(default)]
+    #[schema(required, min_length = 8, max_length = 128)]
     pub password: String,
 }
 
 /// Changes the password.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "me", security(("bearer" = [])), request_body = PasswordBody,
-    responses((status = 204), (status = 422)))]
+    responses((status = 204, description = "Changed"), (status = 422, description = "Wrong current password, or a weak new one"), (status = 503)))]
 pub async fn password_change(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -288,7 +300,7 @@ pub async fn access_log(
 }
 
 /// Ends every session of the account.
-#[utoipa::path(post, path = "/api/v1/me/logout-everywhere", tag = "me", security(("bearer" = [])), responses((status = 204)))]
+#[utoipa::path(post, path = "/api/v1/me/logout-everywhere", tag = "me", security(("bearer" = [])), responses((status = 204, description = "Every session ended, this one too")))]
 pub async fn logout_everywhere(
     State(st): State<AppState>,
     user: ApiPatient,
@@ -329,33 +341,27 @@ impl From<Facility> for FacilityDto {
 
 /// Filter by prefecture.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PrefectureQuery {
     /// Prefecture code 1–47.
-    pub prefecture: Option<String>,
+    #[param(minimum = 1, maximum = 47)]
+    pub prefecture: Option<i64>,
 }
 
 /// Clinics and hospitals, optionally of one prefecture.
-#[utoipa::path(get, path = "/api/v1/facilities", tag = "facilities", params(PrefectureQuery), responses((status = 200, body = [FacilityDto]), (status = 422)))]
+#[utoipa::path(get, path = "/api/v1/facilities", tag = "facilities", params(PrefectureQuery), responses((status = 200, body = [FacilityDto]), (status = 422, description = "Not a prefecture code")))]
 pub async fn facilities(
     State(st): State<AppState>,
     Query(q): Query<PrefectureQuery>,
 ) -> AppResult<Json<Vec<FacilityDto>>> {
-    let pref = match q
-        .prefecture
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(s) => match s.parse::<i64>() {
-            Ok(p) if (1..=47).contains(&p) => Some(p),
-            _ => {
-                return Err(AppError(DomainError::invalid(
-                    "prefecture",
-                    "error.prefecture.invalid",
-                )));
-            }
-        },
+    let pref = match q.prefecture {
+        Some(p) if !(1..=47).contains(&p) => {
+            return Err(AppError(DomainError::invalid(
+                "prefecture",
+                "error.prefecture.invalid",
+            )));
+        }
+        p => p,
     };
     Ok(Json(
         st.facilities
@@ -369,7 +375,7 @@ pub async fn facilities(
 
 /// One facility by its slug.
 #[utoipa::path(get, path = "/api/v1/facilities/{slug}", tag = "facilities", params(("slug" = String, Path, description = "Booking slug")),
-    responses((status = 200, body = FacilityDto), (status = 404)))]
+    responses((status = 200, body = FacilityDto), (status = 404, description = "No facility with this slug")))]
 pub async fn facility(
     State(st): State<AppState>,
     Path(slug): Path<String>,

@@ -17,15 +17,19 @@ use crate::state::AppState;
 
 /// Facility, login id and password.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StaffLoginBody {
     /// The facility's slug (施設ID).
     #[serde(default)]
+    #[schema(required)]
     pub facility: String,
     /// Login id.
     #[serde(default)]
+    #[schema(required)]
     pub login_id: String,
     /// Password.
     #[serde(default)]
+    #[schema(required)]
     pub password: String,
 }
 
@@ -41,7 +45,7 @@ pub struct StaffLoginResponse {
 
 /// Staff login; the token is limited until the TOTP step is done.
 #[utoipa::path(post, path = "/api/v1/staff/login", tag = "staff", request_body = StaffLoginBody,
-    responses((status = 200, body = StaffLoginResponse), (status = 401), (status = 429)))]
+    responses((status = 200, body = StaffLoginResponse), (status = 401, description = "Unknown facility, login or password"), (status = 429, description = "Slowed down or locked"), (status = 503)))]
 pub async fn staff_login(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -103,9 +107,11 @@ pub struct EnrolResponse {
 
 /// The enrolment code an admin handed over.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EnrolBody {
     /// The one-time code (`XXXXX-XXXXX`; case, hyphens and full-width are forgiven).
     #[serde(default)]
+    #[schema(required, min_length = 1)]
     pub enrol_code: String,
 }
 
@@ -113,7 +119,7 @@ pub struct EnrolBody {
 /// code (issued by the facility's admin, or the operator for a first admin) and returns a
 /// fresh secret. The password alone cannot enrol an authenticator.
 #[utoipa::path(post, path = "/api/v1/staff/totp/enrol", tag = "staff", security(("bearer" = [])), request_body = EnrolBody,
-    responses((status = 200, body = EnrolResponse), (status = 401), (status = 422), (status = 429)))]
+    responses((status = 200, body = EnrolResponse), (status = 401, description = "No token in the `enrol` state, or too many wrong codes on it (log in again)"), (status = 422, description = "No code, or a wrong, spent or expired one"), (status = 429, description = "Too many codes from this address or for this account")))]
 pub async fn totp_enrol(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -130,8 +136,7 @@ pub async fn totp_enrol(
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| AppError(DomainError::invalid("body", "error.form.too_large")))?;
-    let b: EnrolBody = serde_json::from_slice(&bytes)
-        .map_err(|_| AppError(DomainError::invalid("body", "error.json.invalid")))?;
+    let b: EnrolBody = super::parse_json(&bytes)?;
     let secret = st
         .accounts
         .redeem_enrolment_code(LoginTable::Staff, id, &s.digest, &b.enrol_code, &ip)
@@ -154,15 +159,17 @@ pub async fn totp_enrol(
 
 /// A TOTP code.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TotpBody {
     /// 6 digits from the authenticator app.
     #[serde(default)]
+    #[schema(required)]
     pub code: String,
 }
 
 /// Completes the second factor; returns a new full token (the limited one ends).
 #[utoipa::path(post, path = "/api/v1/staff/totp", tag = "staff", security(("bearer" = [])), request_body = TotpBody,
-    responses((status = 200, body = super::auth::TokenResponse), (status = 422), (status = 401)))]
+    responses((status = 200, body = super::auth::TokenResponse), (status = 401, description = "No token waiting for the second factor, or too many wrong codes on it (log in again)"), (status = 422, description = "Wrong code, or none"), (status = 429, description = "Too many codes from this address or for this account, or the account is locked")))]
 pub async fn totp(
     State(st): State<AppState>,
     origin: OriginExt,
@@ -175,8 +182,7 @@ pub async fn totp(
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| AppError(DomainError::invalid("code", "error.form.too_large")))?;
-    let b: TotpBody = serde_json::from_slice(&bytes)
-        .map_err(|_| AppError(DomainError::invalid("code", "error.code.required")))?;
+    let b: TotpBody = super::parse_json(&bytes)?;
     let (true, Some(id), Some(fid)) = (
         matches!(s.stage, Stage::NeedsTotp | Stage::NeedsTotpEnrol),
         s.principal_id,
@@ -255,7 +261,7 @@ pub async fn patients(
 
 /// One patient of the facility (audited).
 #[utoipa::path(get, path = "/api/v1/staff/patients/{id}", tag = "staff", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = FacilityPatientDto), (status = 404)))]
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = FacilityPatientDto), (status = 404, description = "Not a patient of the facility")))]
 pub async fn patient(
     State(st): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -281,6 +287,7 @@ pub async fn patient(
 
 /// A chart number.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ChartBody {
     /// Up to 20 letters, digits or hyphens; empty clears it.
     #[serde(default)]
@@ -289,7 +296,7 @@ pub struct ChartBody {
 
 /// Sets the facility's chart number of a patient (audited).
 #[utoipa::path(put, path = "/api/v1/staff/patients/{id}/chart-number", tag = "staff", security(("bearer" = [])), request_body = ChartBody,
-    params(("id" = i64, Path, description = "Patient id")), responses((status = 204), (status = 404), (status = 409), (status = 422)))]
+    params(("id" = i64, Path, description = "Patient id")), responses((status = 204, description = "Set"), (status = 404, description = "Not a patient of the facility"), (status = 409, description = "Another patient of the facility has this chart number"), (status = 422, description = "Not up to 20 letters, digits or hyphens")))]
 pub async fn set_chart_number(
     State(st): State<AppState>,
     ApiStaff(me): ApiStaff,

@@ -144,7 +144,7 @@ pub struct Extras {
 }
 
 /// The four facts as typed (dates `YYYY-MM-DD`, sex 1/2/3).
-#[derive(Debug, Deserialize, Serialize, Default, Clone, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
 pub struct OutageForm {
     /// 氏名 (name or kana, at least one).
     #[serde(default)]
@@ -482,7 +482,7 @@ async fn check(
     }
 }
 
-#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, Default)]
 pub struct CardForm {
     /// The card identity the reader returned.
     #[serde(default)]
