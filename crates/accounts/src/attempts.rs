@@ -23,6 +23,8 @@ pub enum Counter {
     Staff,
     /// A platform operator (`operators`).
     Operator,
+    /// An account of the eligibility service (its own database's `accounts`).
+    EligibilityAccount,
 }
 
 impl Counter {
@@ -31,6 +33,7 @@ impl Counter {
             Counter::Patient => "accounts",
             Counter::Staff => "staff_users",
             Counter::Operator => "operators",
+            Counter::EligibilityAccount => "accounts",
         }
     }
 }

@@ -53,44 +53,18 @@ pub struct TokenDto {
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginBody, responses((status = 200, body = TokenDto), (status = 401, description = "Unknown institution, login or password"), (status = 429, description = "Slowed down after wrong passwords"), (status = 503)))]
 pub async fn login(
     State(st): State<EligState>,
+    crate::session::ClientIp(ip): crate::session::ClientIp,
     origin: crate::pages::signup_support::OriginExt,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> AppResult<Json<TokenDto>> {
-    let Some(a) = st
-        .search
-        .access
-        .find_account(Some(b.institution.trim()), b.login_id.trim())
-        .await?
-    else {
-        let _ = tsunagu_accounts::password::verify(
-            b.password.clone(),
-            tsunagu_accounts::password::dummy_hash().into(),
-        )
-        .await;
-        return Err(DomainError::Unauthorized("error.login.failed").into());
-    };
-    let now = tsunagu_kernel::Clock::now_ms(&*st.clock);
-    let (failed, next_at) = st.search.access.login_state(a.id).await?;
-    if next_at > now {
-        return Err(DomainError::TooManyRequests {
-            key: "error.login.slow_down",
-            retry_after_secs: u64::try_from((next_at - now) / 1000 + 1).unwrap_or(1),
-        }
-        .into());
-    }
-    if !tsunagu_accounts::password::verify(b.password, a.password_hash.clone()).await? {
-        let failed = failed + 1;
-        st.search
-            .access
-            .set_login_state(
-                a.id,
-                failed,
-                tsunagu_accounts::LoginPolicy::default().next_attempt_at(failed, now),
-            )
-            .await?;
-        return Err(DomainError::Unauthorized("error.login.failed").into());
-    }
-    st.search.access.set_login_state(a.id, 0, 0).await?;
+    let a = crate::elig::check_login(
+        &st,
+        Some(b.institution.trim()),
+        &b.login_id,
+        &b.password,
+        &ip,
+    )
+    .await?;
     let (token, _) = st
         .sessions
         .create(

@@ -1078,3 +1078,61 @@ async fn an_operator_opens_a_facility_and_hands_over_the_admins_code() {
     );
     app.stop().await;
 }
+
+/// The eligibility service's login had the platform's old race and no per-address limit.
+#[tokio::test]
+async fn the_eligibility_login_counts_before_it_checks_and_limits_each_address() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/login", app.eligibility);
+    // 150 parallel wrong passwords on one account: only the first few are evaluated.
+    let mut tasks = Vec::new();
+    for i in 0..150 {
+        let (http, url) = (http.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"institution": "1310000011", "login_id": "general", "password": format!("wrong-{i}")}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut evaluated = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            401 => evaluated += 1,
+            429 | 503 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(evaluated <= 4, "{evaluated} passwords evaluated");
+    // A spray over other accounts from the same address stops at ten wrong passwords.
+    let mut statuses = Vec::new();
+    for (inst, login) in [
+        ("1110000022", "general"),
+        ("1110000022", "viewer"),
+        ("0110000033", "general"),
+        ("0110000033", "viewer"),
+        ("0110000033", "admin"),
+        ("1110000022", "admin"),
+    ]
+    .repeat(3)
+    {
+        let r = http
+            .post(&url)
+            .json(&json!({"institution": inst, "login_id": login, "password": "spray-2026"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    let sprayed = statuses.iter().filter(|s| **s == 401).count();
+    assert!(
+        evaluated + sprayed <= 10,
+        "{evaluated} + {sprayed} wrong passwords evaluated from one address: {statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    app.stop().await;
+}
