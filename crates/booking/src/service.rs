@@ -401,6 +401,8 @@ impl Booker {
         self.patients
             .register_at(facility.id, patient.id, None)
             .await?;
+        self.tell(facility.id, Some(req.account), "booking.created", id)
+            .await;
         Ok(id)
     }
 
@@ -828,6 +830,9 @@ impl Booker {
         )
         .await?;
         tx.commit().await.or_internal()?;
+        // The reception list shows the cancellation at once, whichever door it came in by.
+        self.tell(b.facility_id, Some(account), "booking.cancelled", b.id)
+            .await;
         Ok(b)
     }
 
@@ -913,7 +918,10 @@ impl Booker {
             self.jobs.enqueue_in(&mut tx, job).await?;
         }
         tx.commit().await.or_internal()?;
-        self.bookings.get_for_account(account, id).await
+        let moved = self.bookings.get_for_account(account, id).await?;
+        self.tell(moved.facility_id, Some(account), "booking.changed", id)
+            .await;
+        Ok(moved)
     }
 
     /// Staff close or cancel a booking: cancelled (flagged late after the patient's

@@ -197,3 +197,37 @@ impl<T> DbResultExt<T> for Result<T, sqlx::Error> {
 pub fn flag(v: i64) -> bool {
     v != 0
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// The migration files of one folder, by name.
+    fn names(dir: &str) -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// SQL is written once for both databases: every migration exists for each, under the
+    /// same version and name, so a database never misses a step the other took.
+    #[test]
+    fn both_dialects_have_the_same_migrations() {
+        for (sqlite, postgres) in [
+            ("sqlite", "postgres"),
+            ("eligibility/sqlite", "eligibility/postgres"),
+        ] {
+            let (a, b) = (names(sqlite), names(postgres));
+            assert!(!a.is_empty());
+            assert_eq!(a, b, "{sqlite} and {postgres} differ");
+            let versions: Vec<&str> = a.iter().map(|n| &n[..4]).collect();
+            let mut unique = versions.clone();
+            unique.dedup();
+            assert_eq!(versions, unique, "a version used twice in {sqlite}");
+        }
+    }
+}

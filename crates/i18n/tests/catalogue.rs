@@ -71,9 +71,12 @@ fn every_used_key_is_in_both_catalogues() {
             job_kinds.push(piece.split('"').next().unwrap_or("").to_string());
         }
         // …and as passed to `AppState::tell_facility(facility, "booking.changed", id)`.
-        for call in text.split("tell_facility(").skip(1) {
-            let args = call.split(';').next().unwrap_or("");
-            job_kinds.extend(args.split('"').skip(1).step_by(2).map(str::to_string));
+        // …and to the booking service's `self.tell(facility, account, "booking.cancelled", id)`.
+        for opener in ["tell_facility(", ".tell("] {
+            for call in text.split(opener).skip(1) {
+                let args = call.split(';').next().unwrap_or("");
+                job_kinds.extend(args.split('"').skip(1).step_by(2).map(str::to_string));
+            }
         }
     }
     for p in paths {

@@ -203,6 +203,22 @@ async fn main() -> anyhow::Result<()> {
                 let _ = std::fs::create_dir_all(&settings.data_dir);
                 tsunagu_config::sqlite_url(&settings.data_dir.join("eligibility.db"))
             });
+            if let EligibilityTask::Serve { listen } = &task {
+                // The service alone, as the operating body would run it: its own database,
+                // pages and API, without the platform.
+                settings.eligibility.database_url = url;
+                let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> =
+                    std::sync::Arc::new(tsunagu_kernel::SystemClock);
+                let service = tsunagu_server::Eligibility::build(&settings, listen, clock).await?;
+                println!("{}", demo::eligibility_banner(&service.base_url()));
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    tracing::info!("shutting down");
+                    let _ = tx.send(true);
+                });
+                return service.run_until_stopped(rx).await;
+            }
             eligibility(&url, task).await
         }
     }
@@ -314,7 +330,7 @@ async fn eligibility(url: &str, task: EligibilityTask) -> anyhow::Result<()> {
             );
         }
         EligibilityTask::Serve { .. } => {
-            anyhow::bail!("eligibility serve is dispatched before opening the store")
+            anyhow::bail!("eligibility serve runs the service before this point")
         }
         EligibilityTask::Import { file } => {
             let text = std::fs::read_to_string(&file)

@@ -201,5 +201,32 @@ async fn a_new_booking_reaches_the_reception_screen_live() {
     let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
     assert_eq!(v["kind"], "booking.created");
     assert_eq!(v["data"]["id"], b["id"]);
+
+    // A cancellation from the patient's page reaches the screen too (it used to wait for a
+    // reload: only the API's cancel published).
+    let id = b["id"].as_i64().unwrap();
+    let page = app.browser();
+    page.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0002"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let detail = page.get(&format!("/my/bookings/{id}")).await;
+    let p = page
+        .post(&format!("/my/bookings/{id}/cancel"), &detail.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["kind"], "booking.cancelled");
+    assert_eq!(v["data"]["id"], id);
     app.stop().await;
 }

@@ -316,7 +316,6 @@ pub async fn book(
             lang,
         )
         .await?;
-    st.tell_facility(f.id, "booking.created", id).await;
     let created = st.booker.bookings.get_for_account(user.account, id).await?;
     Ok((StatusCode::CREATED, Json(dto(&st, created).await?)))
 }
@@ -362,9 +361,7 @@ pub async fn cancel(
     user: ApiPatient,
     Path(id): Path<i64>,
 ) -> AppResult<StatusCode> {
-    let b = st.booker.cancel_by_patient(user.account, id, lang).await?;
-    st.tell_facility(b.facility_id, "booking.cancelled", id)
-        .await;
+    st.booker.cancel_by_patient(user.account, id, lang).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

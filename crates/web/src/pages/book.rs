@@ -316,10 +316,7 @@ pub async fn book_post(
         }
         .await;
         return match res {
-            Ok(_) => {
-                st.tell_facility(c.facility.id, "booking.changed", id).await;
-                Ok(see_other(&format!("/my/bookings/{id}?done=changed")))
-            }
+            Ok(_) => Ok(see_other(&format!("/my/bookings/{id}?done=changed"))),
             Err(e) => {
                 let errors = FormErrors::from_error(e, ctx.lang)?;
                 render_book(
@@ -355,10 +352,7 @@ pub async fn book_post(
     }
     .await;
     match res {
-        Ok(id) => {
-            st.tell_facility(c.facility.id, "booking.created", id).await;
-            Ok(see_other(&format!("/my/bookings/{id}?done=booked")))
-        }
+        Ok(id) => Ok(see_other(&format!("/my/bookings/{id}?done=booked"))),
         Err(e) => {
             // "Just taken" and friends go back to the slot list, with the choices kept.
             let errors = FormErrors::from_error(e, ctx.lang)?;
