@@ -358,6 +358,11 @@ async fn password_reset_by_sms_code_ends_other_sessions() {
         )
         .await;
     assert_eq!(p.status, 422);
+    // …and the correct code stays in the form: only the password needs typing again.
+    assert!(
+        p.body.contains(&format!("value=\"{code}\"")),
+        "the code is kept"
+    );
     let p = b
         .submit(
             "/password/reset",

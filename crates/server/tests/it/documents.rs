@@ -334,6 +334,18 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
         )
         .await;
     assert_eq!(s, 422, "{e}");
+    // An answer over 2,000 characters is refused with the limit, not saved cut.
+    let (s, e) = me
+        .put(&format!("/me/bookings/{id}/answers"), serde_json::json!({"answers": {"symptoms": "咳".repeat(2500), "medicine": "医療機関から配送"}, "consent_name": "山田 太郎", "agree": true}))
+        .await;
+    assert_eq!(s, 422, "{e}");
+    assert!(
+        e["error"]["fields"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2000"),
+        "{e}"
+    );
     let (s, _) = me
         .put(&format!("/me/bookings/{id}/answers"), serde_json::json!({"answers": {"symptoms": "咳", "medicine": "医療機関から配送"}, "consent_name": "山田 太郎", "agree": true}))
         .await;

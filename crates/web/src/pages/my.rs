@@ -541,6 +541,7 @@ struct CodeEntry {
     action: &'static str,
     resend_action: &'static str,
     with_password: bool,
+    code: String,
 }
 
 fn pending_phone(user: &PatientUser) -> Option<Phone> {
@@ -563,6 +564,7 @@ fn phone_code_page(ctx: PageCtx, errors: FormErrors, phone: &Phone) -> AppResult
             action: "/my/phone/verify",
             resend_action: "/my/phone/resend",
             with_password: false,
+            code: String::new(),
         },
     )
 }

@@ -18,6 +18,9 @@ use crate::error::{AppError, AppResult};
 use crate::session::{ClientIp, PatientUser, StaffMember, see_other};
 use crate::state::AppState;
 
+/// The longest answer to one question of a questionnaire.
+const ANSWER_MAX: usize = 2000;
+
 /// Uploads carry two card photos or several images: room for them plus the form.
 const UPLOAD_LIMIT: usize = 3 * tsunagu_files::MAX_BYTES + 64 * 1024;
 
@@ -596,7 +599,12 @@ pub(crate) async fn save_answers(
             errs.push(FieldError::new(field, "error.invalid_choice"));
             continue;
         }
-        answers.insert(q.id.clone(), a.chars().take(2000).collect());
+        // Refused, not cut: the form's own limit is only in the browser.
+        if a.chars().count() > ANSWER_MAX {
+            errs.push(FieldError::new(field, "error.too_long").arg("max", ANSWER_MAX));
+            continue;
+        }
+        answers.insert(q.id.clone(), a);
     }
     let mut signed_name = None;
     if !menu.consent_text.is_empty() {

@@ -93,6 +93,9 @@ struct CodeEntry {
     action: &'static str,
     resend_action: &'static str,
     with_password: bool,
+    /// The code as typed, kept when the error was elsewhere (a weak new password), so a
+    /// correct code need not be typed again.
+    code: String,
 }
 
 fn session_phone(s: &tsunagu_accounts::Session, key: &str) -> Option<Phone> {
@@ -114,6 +117,7 @@ fn signup_code_page(ctx: PageCtx, errors: FormErrors, phone: &Phone) -> AppResul
             action: "/signup/verify",
             resend_action: "/signup/resend",
             with_password: false,
+            code: String::new(),
         },
     )
 }
@@ -486,7 +490,12 @@ pub async fn forgot_post(
     }
 }
 
-fn reset_page(ctx: PageCtx, errors: FormErrors, phone: &Phone) -> AppResult<Response> {
+fn reset_page(
+    ctx: PageCtx,
+    errors: FormErrors,
+    phone: &Phone,
+    code: String,
+) -> AppResult<Response> {
     page_status(
         form_status(&errors),
         &CodeEntry {
@@ -498,13 +507,14 @@ fn reset_page(ctx: PageCtx, errors: FormErrors, phone: &Phone) -> AppResult<Resp
             action: "/password/reset",
             resend_action: "/password/resend",
             with_password: true,
+            code,
         },
     )
 }
 
 pub async fn reset_form(ctx: PageCtx, Sess(s): Sess) -> AppResult<Response> {
     match session_phone(&s, "reset_phone") {
-        Some(phone) => reset_page(ctx, FormErrors::none(), &phone),
+        Some(phone) => reset_page(ctx, FormErrors::none(), &phone, String::new()),
         None => Ok(see_other("/password/forgot")),
     }
 }
@@ -550,7 +560,22 @@ pub async fn reset_post(
             st.accounts.sessions.save_data(&s).await?;
             Ok(see_other("/login?reset=1"))
         }
-        Err(e) => reset_page(ctx.clone(), FormErrors::from_error(e, ctx.lang)?, &phone),
+        Err(e) => {
+            // Only the code's own error clears it; a password error keeps what was typed.
+            let code_wrong =
+                matches!(&e, DomainError::Invalid(fs) if fs.iter().any(|f| f.field == "code"));
+            let kept = if code_wrong {
+                String::new()
+            } else {
+                f.code.clone()
+            };
+            reset_page(
+                ctx.clone(),
+                FormErrors::from_error(e, ctx.lang)?,
+                &phone,
+                kept,
+            )
+        }
     }
 }
 
@@ -571,5 +596,5 @@ pub async fn reset_resend(
         Ok(()) => FormErrors::none(),
         Err(e) => FormErrors::from_error(e, ctx.lang)?,
     };
-    reset_page(ctx, errors, &phone)
+    reset_page(ctx, errors, &phone, String::new())
 }
