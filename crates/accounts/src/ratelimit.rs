@@ -37,7 +37,6 @@ impl RateLimiter {
     /// Records one event in `bucket`, or fails with `TooManyRequests` if `limit` is reached.
     pub async fn hit(&self, bucket: &str, limit: Limit) -> DomainResult<()> {
         let now = self.clock.now_ms();
-        let since = now - limit.window_ms;
         let mut tx = self.db.begin_write().await?;
         if self.db.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
@@ -46,21 +45,7 @@ impl RateLimiter {
                 .await
                 .or_internal()?;
         }
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM rate_events WHERE bucket = $1 AND at > $2",
-        )
-        .bind(bucket)
-        .bind(since)
-        .fetch_one(&mut *tx)
-        .await
-        .or_internal()?;
-        if count >= limit.max {
-            let retry_ms = oldest.map_or(limit.window_ms, |o| o + limit.window_ms - now);
-            return Err(DomainError::TooManyRequests {
-                key: limit.key,
-                retry_after_secs: u64::try_from(retry_ms.max(1000) / 1000).unwrap_or(1),
-            });
-        }
+        refuse_if_full(&mut *tx, bucket, limit, now).await?;
         sqlx::query("INSERT INTO rate_events (bucket, at) VALUES ($1, $2)")
             .bind(bucket)
             .bind(now)
@@ -74,23 +59,7 @@ impl RateLimiter {
     /// Fails with `TooManyRequests` if `limit` is already reached in `bucket`, recording
     /// nothing (for limits on failures, which are recorded only when they happen).
     pub async fn check(&self, bucket: &str, limit: Limit) -> DomainResult<()> {
-        let now = self.clock.now_ms();
-        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(at) FROM rate_events WHERE bucket = $1 AND at > $2",
-        )
-        .bind(bucket)
-        .bind(now - limit.window_ms)
-        .fetch_one(self.db.pool())
-        .await
-        .or_internal()?;
-        if count >= limit.max {
-            let retry_ms = oldest.map_or(limit.window_ms, |o| o + limit.window_ms - now);
-            return Err(DomainError::TooManyRequests {
-                key: limit.key,
-                retry_after_secs: u64::try_from(retry_ms.max(1000) / 1000).unwrap_or(1),
-            });
-        }
-        Ok(())
+        refuse_if_full(self.db.pool(), bucket, limit, self.clock.now_ms()).await
     }
 
     /// Deletes events older than a day (run periodically).
@@ -103,4 +72,27 @@ impl RateLimiter {
             .or_internal()?;
         Ok(r.rows_affected())
     }
+}
+
+/// `TooManyRequests` (with the wait until the oldest event leaves the window) when
+/// `bucket` already holds `limit.max` events in the window ending at `now`.
+async fn refuse_if_full<'e, E>(ex: E, bucket: &str, limit: Limit, now: i64) -> DomainResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let (count, oldest): (i64, Option<i64>) =
+        sqlx::query_as("SELECT COUNT(*), MIN(at) FROM rate_events WHERE bucket = $1 AND at > $2")
+            .bind(bucket)
+            .bind(now - limit.window_ms)
+            .fetch_one(ex)
+            .await
+            .or_internal()?;
+    if count >= limit.max {
+        let retry_ms = oldest.map_or(limit.window_ms, |o| o + limit.window_ms - now);
+        return Err(DomainError::TooManyRequests {
+            key: limit.key,
+            retry_after_secs: u64::try_from(retry_ms.max(1000) / 1000).unwrap_or(1),
+        });
+    }
+    Ok(())
 }

@@ -532,6 +532,35 @@ impl Accounts {
         Ok((op.id.0, op.totp_enabled))
     }
 
+    /// One try at the second factor (a TOTP code or an enrolment code), limited per
+    /// client address, per account and per pending login; the pending login ends after its
+    /// last try, so the password must be given again.
+    async fn second_factor_try(
+        &self,
+        table: LoginTable,
+        id: i64,
+        pending_digest: &str,
+        ip: &str,
+    ) -> DomainResult<()> {
+        self.limiter
+            .hit(&format!("totp:ip:{ip}"), TOTP_PER_IP)
+            .await?;
+        let counter = Counter::from(table);
+        self.limiter
+            .hit(&format!("totp:{counter:?}:{id}"), TOTP_PER_ACCOUNT)
+            .await?;
+        if self
+            .limiter
+            .hit(&format!("totp:pending:{pending_digest}"), TOTP_PER_PENDING)
+            .await
+            .is_err()
+        {
+            self.sessions.delete_digest(pending_digest).await?;
+            return Err(DomainError::Unauthorized("error.totp.restart"));
+        }
+        Ok(())
+    }
+
     /// Issues a one-time code that lets staff member `id` enrol an authenticator (first
     /// time, or after losing the phone: any enrolled one is removed). Shown once to the
     /// admin or operator who hands it over; valid 72 hours; audited with it.
@@ -659,22 +688,8 @@ impl Accounts {
         code: &str,
         ip: &str,
     ) -> DomainResult<String> {
-        self.limiter
-            .hit(&format!("totp:ip:{ip}"), TOTP_PER_IP)
+        self.second_factor_try(table, id, pending_digest, ip)
             .await?;
-        let counter = Counter::from(table);
-        self.limiter
-            .hit(&format!("totp:{counter:?}:{id}"), TOTP_PER_ACCOUNT)
-            .await?;
-        if self
-            .limiter
-            .hit(&format!("totp:pending:{pending_digest}"), TOTP_PER_PENDING)
-            .await
-            .is_err()
-        {
-            self.sessions.delete_digest(pending_digest).await?;
-            return Err(DomainError::Unauthorized("error.totp.restart"));
-        }
         let given = crate::totp::normalise_enrolment_code(code);
         if given.is_empty() {
             return Err(DomainError::invalid(
@@ -711,25 +726,17 @@ impl Accounts {
         code: &str,
         ip: &str,
     ) -> DomainResult<()> {
-        self.limiter
-            .hit(&format!("totp:ip:{ip}"), TOTP_PER_IP)
+        self.second_factor_try(table, id, pending_digest, ip)
             .await?;
-        let counter = Counter::from(table);
-        self.limiter
-            .hit(&format!("totp:{counter:?}:{id}"), TOTP_PER_ACCOUNT)
-            .await?;
-        if self
-            .limiter
-            .hit(&format!("totp:pending:{pending_digest}"), TOTP_PER_PENDING)
-            .await
-            .is_err()
-        {
-            self.sessions.delete_digest(pending_digest).await?;
-            return Err(DomainError::Unauthorized("error.totp.restart"));
-        }
         let now = self.clock.now();
-        let claim =
-            attempts::claim(&self.db, &self.policy, counter, id, now.as_millisecond()).await?;
+        let claim = attempts::claim(
+            &self.db,
+            &self.policy,
+            Counter::from(table),
+            id,
+            now.as_millisecond(),
+        )
+        .await?;
         let (secret, last_step) = self.staff.totp_state(table, id).await?;
         let Some(secret) = secret else {
             return Err(DomainError::invalid("code", "error.totp.not_enrolled"));

@@ -73,20 +73,13 @@ impl ScheduleStore {
         doctor: StaffId,
         hours: &[WeeklyHours],
     ) -> DomainResult<()> {
-        for h in hours {
-            if !(1..=7).contains(&h.weekday)
-                || h.start_minute >= h.end_minute
-                || h.end_minute > 1440
-            {
-                return Err(DomainError::invalid("hours", "error.time.invalid"));
-            }
-        }
         let mut tx = self.db.begin_write().await?;
         self.set_weekly_in(&mut tx, facility, doctor, hours).await?;
         tx.commit().await.or_internal()
     }
 
-    /// Replaces a doctor's weekly hours in the caller's transaction (checked as above).
+    /// Replaces a doctor's weekly hours in the caller's transaction; each interval must lie
+    /// within one day and end after it starts.
     pub async fn set_weekly_in(
         &self,
         tx: &mut Tx,
