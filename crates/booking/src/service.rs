@@ -75,8 +75,9 @@ pub struct StaffBooking {
     pub who: StaffBookingFor,
     /// Menu id.
     pub menu_id: i64,
-    /// Online or in person (may differ from the menu's default).
-    pub mode: Mode,
+    /// Online or in person when it differs from the menu's; `None`: the menu's own (an
+    /// in-person menu booked by phone once became a video visit by a form's default).
+    pub mode: Option<Mode>,
     /// First or return visit (sets the duration).
     pub visit_kind: VisitKind,
     /// Doctor.
@@ -489,7 +490,7 @@ impl Booker {
                     booked_by_staff: Some(req.staff),
                     menu_id: menu.id,
                     doctor_id: req.doctor_id,
-                    mode: req.mode,
+                    mode: req.mode.unwrap_or(menu.mode),
                     visit_kind: req.visit_kind,
                     starts_at: req.starts_at,
                     ends_at,

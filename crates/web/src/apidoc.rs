@@ -289,6 +289,21 @@ pub fn optional_mode() -> Object {
         .build()
 }
 
+/// A staff booking's mode: absent or `null` is the menu's own.
+pub fn booking_mode() -> Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
+        .description(Some(
+            "`online` or `in_person` when the visit differs from the menu (absent or `null`: the menu's own).",
+        ))
+        .enum_values(Some([
+            serde_json::json!("online"),
+            serde_json::json!("in_person"),
+            serde_json::Value::Null,
+        ]))
+        .build()
+}
+
 /// `1` male, `2` female, `3` unset.
 pub fn sex() -> Object {
     choice("`1` male, `2` female, `3` unset.", &["1", "2", "3"])

@@ -883,3 +883,59 @@ async fn the_api_books_moves_cancels_and_staff_see_and_close() {
     }
     app.stop().await;
 }
+
+/// An in-person menu booked by staff without choosing a mode is an in-person visit: the
+/// form's default once made it a video visit (the video icon showed at reception).
+#[tokio::test]
+async fn a_staff_booking_takes_the_menus_mode_unless_told_otherwise() {
+    let app = TestApp::spawn().await;
+    let token = staff_token(&app, "tsunagu-central", "clerk").await;
+    let staff = app.api().with_token(&token);
+    let f = app.facility("tsunagu-central").await;
+    let doctor = app.staff_id(f.id, "doctor2").await;
+    let menus = app.state.booker.menus.list(f.id, false).await.unwrap();
+    let in_person = menus
+        .iter()
+        .find(|m| m.mode == tsunagu_scheduling::Mode::InPerson)
+        .unwrap()
+        .id;
+    let book = |extra: serde_json::Value, at: &str| {
+        let mut body = serde_json::json!({"name": "来院 花子", "menu_id": in_person, "kind": "return",
+            "doctor_id": doctor.0, "starts_at": at});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    let (s, v) = staff
+        .post(
+            "/staff/bookings",
+            book(serde_json::json!({}), "2026-11-24T01:00:00Z"),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["mode"], "in_person");
+    // Staff may still say otherwise, on purpose.
+    let (s, v) = staff
+        .post(
+            "/staff/bookings",
+            book(
+                serde_json::json!({"mode": "online"}),
+                "2026-11-24T02:00:00Z",
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["mode"], "online");
+    let reception = app
+        .staff_browser("tsunagu-central", "clerk")
+        .await
+        .get("/staff/reception?date=2026-11-24")
+        .await;
+    assert_eq!(
+        reception.body.matches("class=\"video\"").count(),
+        1,
+        "one video visit"
+    );
+    app.stop().await;
+}

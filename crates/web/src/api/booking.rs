@@ -443,8 +443,8 @@ pub struct StaffBookBody {
     #[serde(default)]
     #[schema(required)]
     pub menu_id: i64,
-    /// `online` or `in_person` (absent: `online`).
-    #[schema(schema_with = crate::apidoc::optional_mode)]
+    /// `online` or `in_person` when the visit differs from the menu (absent: the menu's).
+    #[schema(schema_with = crate::apidoc::booking_mode)]
     pub mode: Option<String>,
     /// `first` or `return`.
     #[serde(default)]
@@ -488,7 +488,11 @@ pub async fn staff_book(
         staff: me.user.id,
         who,
         menu_id: b.menu_id,
-        mode: Mode::parse("mode", b.mode.as_deref().unwrap_or("online"))?,
+        mode: b
+            .mode
+            .as_deref()
+            .map(|m| Mode::parse("mode", m))
+            .transpose()?,
         visit_kind: VisitKind::parse("kind", &b.kind)?,
         doctor_id: StaffId(b.doctor_id),
         starts_at: parse_instant("starts_at", &b.starts_at)?,

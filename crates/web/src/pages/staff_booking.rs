@@ -488,10 +488,12 @@ async fn new_post(
             .parse::<i64>()
             .map_err(|_| DomainError::invalid("menu_id", "error.booking.menu"));
         let menu_id = v.check(menu_id)?;
-        let mode = v.check(Mode::parse(
-            "mode",
-            if f.mode.is_empty() { "online" } else { &f.mode },
-        ))?;
+        // Empty: the menu's own mode.
+        let mode = v.check(
+            (!f.mode.is_empty())
+                .then(|| Mode::parse("mode", &f.mode))
+                .transpose(),
+        )?;
         let kind = v.check(VisitKind::parse(
             "kind",
             if f.kind.is_empty() { "return" } else { &f.kind },
