@@ -569,17 +569,9 @@ impl Accounts {
         id: tsunagu_kernel::StaffId,
         by: &tsunagu_audit::By,
     ) -> DomainResult<String> {
-        let code = crate::totp::new_enrolment_code();
-        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &code);
         let mut tx = self.db.begin_write().await?;
-        self.staff
-            .set_enrolment_code_in(
-                &mut tx,
-                LoginTable::Staff,
-                id.0,
-                &digest,
-                self.clock.now_ms() + ENROL_CODE_TTL_MS,
-            )
+        let code = self
+            .new_enrolment_code_in(&mut tx, LoginTable::Staff, id.0)
             .await?;
         self.audit
             .append_in(
@@ -603,8 +595,6 @@ impl Accounts {
     ) -> DomainResult<(FacilityId, String)> {
         let pw = password::validate_new("password", admin_password)?;
         let hash = password::hash(pw).await?;
-        let code = crate::totp::new_enrolment_code();
-        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &code);
         let facilities = tsunagu_clinics::FacilityStore::new(self.db.clone(), self.clock.clone());
         let mut tx = self.db.begin_write().await?;
         let id = facilities.create_in(&mut tx, facility).await?;
@@ -622,14 +612,8 @@ impl Accounts {
                 &hash,
             )
             .await?;
-        self.staff
-            .set_enrolment_code_in(
-                &mut tx,
-                LoginTable::Staff,
-                admin.0,
-                &digest,
-                self.clock.now_ms() + ENROL_CODE_TTL_MS,
-            )
+        let code = self
+            .new_enrolment_code_in(&mut tx, LoginTable::Staff, admin.0)
             .await?;
         let mut entry = by.entry(None, "facility.create", format!("admin={}", admin.0));
         entry.facility_id = Some(id);
@@ -658,6 +642,28 @@ impl Accounts {
             .await?;
         tx.commit().await.or_internal()?;
         Ok(id)
+    }
+
+    /// A fresh enrolment code for `id`, stored (digest, 72-hour expiry) in the caller's
+    /// transaction; the code itself is returned once, to be handed over.
+    async fn new_enrolment_code_in(
+        &self,
+        tx: &mut tsunagu_db::Tx,
+        table: LoginTable,
+        id: i64,
+    ) -> DomainResult<String> {
+        let code = crate::totp::new_enrolment_code();
+        let digest = crate::totp::enrolment_digest(self.codes.sealer(), &code);
+        self.staff
+            .set_enrolment_code_in(
+                tx,
+                table,
+                id,
+                &digest,
+                self.clock.now_ms() + ENROL_CODE_TTL_MS,
+            )
+            .await?;
+        Ok(code)
     }
 
     /// Issues a chosen enrolment code (the demo data's, printed with its logins).
