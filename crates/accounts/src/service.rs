@@ -158,6 +158,80 @@ impl Accounts {
         self.policy
     }
 
+    /// The facility's patients as staff list them: one audited access to the list.
+    pub async fn patients_seen_by(
+        &self,
+        by: &tsunagu_audit::By,
+        facility: FacilityId,
+        limit: i64,
+    ) -> DomainResult<Vec<crate::patients::FacilityPatient>> {
+        let list = self.patients.list_at(facility, limit).await?;
+        self.audit
+            .append(by.entry(None, "patient.list", format!("count={}", list.len())))
+            .await?;
+        Ok(list)
+    }
+
+    /// One patient of the facility as staff open them, audited. Scope first: another
+    /// facility's patient is "not found" and nothing is recorded, because nothing was shown.
+    pub async fn patient_seen_by(
+        &self,
+        by: &tsunagu_audit::By,
+        facility: FacilityId,
+        patient: tsunagu_kernel::PatientId,
+    ) -> DomainResult<crate::patients::FacilityPatient> {
+        let fp = self.patients.get_at(facility, patient).await?;
+        self.audit
+            .append(by.entry(Some(patient), "patient.view", String::new()))
+            .await?;
+        Ok(fp)
+    }
+
+    /// Opens a staff session at `stage` after a login step; a full session (password alone,
+    /// or after the second factor) is the `staff.login` of the audit log, from the page and
+    /// the API alike.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_staff_session(
+        &self,
+        facility: FacilityId,
+        staff: tsunagu_kernel::StaffId,
+        stage: crate::sessions::Stage,
+        origin: &crate::sessions::Origin,
+        ip: &str,
+        request_id: &str,
+    ) -> DomainResult<String> {
+        let user = self.staff.get(facility, staff).await?;
+        let (token, _) = self
+            .sessions
+            .create(
+                crate::sessions::Realm::Staff,
+                Some(staff.0),
+                Some(facility),
+                stage,
+                origin,
+                serde_json::Map::new(),
+            )
+            .await?;
+        if stage == crate::sessions::Stage::Full {
+            self.audit
+                .append(tsunagu_audit::Entry {
+                    actor: tsunagu_audit::Actor {
+                        kind: "staff",
+                        id: Some(staff.0),
+                        label: format!("{} ({})", user.display_name, user.role.as_str()),
+                    },
+                    facility_id: Some(facility),
+                    patient_id: None,
+                    action: "staff.login",
+                    detail: String::new(),
+                    ip: ip.to_string(),
+                    request_id: request_id.to_string(),
+                })
+                .await?;
+        }
+        Ok(token)
+    }
+
     /// Staff set their facility's chart number for a patient it knows (empty clears it);
     /// the change and its audit entry commit together.
     pub async fn set_chart_number(

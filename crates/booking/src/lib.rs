@@ -11,11 +11,13 @@
 //! day before the visit; later, only the clinic can, and the cancellation is flagged for
 //! the clinic's cancellation fee (B4, D6).
 
+pub mod coverage;
 mod service;
 mod store;
 
 pub use service::{
-    Booker, BookingView, MenuSaved, PatientBooking, RemindJob, StaffBooking, StaffBookingFor,
+    Booker, BookingView, DayList, MenuSaved, PatientBooking, RemindJob, StaffBooking,
+    StaffBookingFor,
 };
 pub use store::{
     Answers, Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline,

@@ -57,6 +57,15 @@ pub enum StaffBookingFor {
     },
 }
 
+/// Which list of bookings staff look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayList {
+    /// The reception list: every booking of the facility.
+    Reception,
+    /// One doctor's schedule.
+    Schedule(StaffId),
+}
+
 /// What became of a menu staff saved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MenuSaved {
@@ -142,13 +151,13 @@ pub struct Booker {
     pub schedules: ScheduleStore,
     /// Bookings.
     pub bookings: BookingStore,
-    patients: PatientStore,
+    pub(crate) patients: PatientStore,
     staff: StaffStore,
     facilities: tsunagu_clinics::FacilityStore,
     outbox: Outbox,
     jobs: JobQueue,
     insurance: tsunagu_insurance::InsuranceStore,
-    audit: tsunagu_audit::AuditLog,
+    pub(crate) audit: tsunagu_audit::AuditLog,
     events: tsunagu_events::EventBus,
 }
 
@@ -200,6 +209,57 @@ impl Booker {
             outbox,
             jobs,
         }
+    }
+
+    /// One booking as staff open it, audited as an access to the patient's data (another
+    /// facility's id is "not found" and nothing is recorded).
+    pub async fn booking_seen_by(
+        &self,
+        by: &tsunagu_audit::By,
+        facility: FacilityId,
+        id: i64,
+    ) -> DomainResult<Booking> {
+        let b = self.bookings.get_at(facility, id).await?;
+        self.audit
+            .append(by.entry(Some(b.patient_id), "booking.view", format!("booking={id}")))
+            .await?;
+        Ok(b)
+    }
+
+    /// The bookings staff see on the reception list or a doctor's schedule for `days` days
+    /// from `date` (the facility's zone), audited as one access when any is shown.
+    pub async fn day_list_seen_by(
+        &self,
+        by: &tsunagu_audit::By,
+        facility: &Facility,
+        date: Date,
+        days: i64,
+        list: DayList,
+    ) -> DomainResult<Vec<Booking>> {
+        let tz = facility.tz();
+        let end = date
+            .checked_add(jiff::Span::new().days(days))
+            .map_err(DomainError::internal)?;
+        let from = tsunagu_scheduling::slots::local_instant(&tz, date, 0).unwrap_or(0);
+        let to = tsunagu_scheduling::slots::local_instant(&tz, end, 0).unwrap_or(0);
+        let mut bookings = self.bookings.list_at(facility.id, from, to).await?;
+        let action = match list {
+            DayList::Reception => "booking.reception",
+            DayList::Schedule(doctor) => {
+                bookings.retain(|b| b.doctor_id == doctor);
+                "booking.schedule"
+            }
+        };
+        if !bookings.is_empty() {
+            self.audit
+                .append(by.entry(
+                    None,
+                    action,
+                    format!("date={date} count={}", bookings.len()),
+                ))
+                .await?;
+        }
+        Ok(bookings)
     }
 
     /// Today in the facility's zone.
@@ -546,7 +606,13 @@ impl Booker {
 
     /// Tells the facility's screens, and the patient's if they have an account, that a
     /// booking changed (after the commit: a live event never announces what did not happen).
-    async fn tell(&self, facility: FacilityId, account: Option<AccountId>, kind: &str, id: i64) {
+    pub(crate) async fn tell(
+        &self,
+        facility: FacilityId,
+        account: Option<AccountId>,
+        kind: &str,
+        id: i64,
+    ) {
         self.events
             .publish(tsunagu_events::Event {
                 topic: tsunagu_events::Topic::Facility(facility),

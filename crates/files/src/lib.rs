@@ -132,6 +132,7 @@ pub struct FileStore {
     db: Db,
     clock: Arc<dyn Clock>,
     root: Arc<PathBuf>,
+    audit: tsunagu_audit::AuditLog,
 }
 
 const COLUMNS: &str = "id, storage_key, content_type, size_bytes, account_id, facility_id, booking_id, \
@@ -154,11 +155,17 @@ fn row_to_file(r: &sqlx::any::AnyRow) -> Result<StoredFile, sqlx::Error> {
 
 impl FileStore {
     /// A store keeping bytes under `root`.
-    pub fn new(db: Db, clock: Arc<dyn Clock>, root: PathBuf) -> Self {
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        root: PathBuf,
+        audit: tsunagu_audit::AuditLog,
+    ) -> Self {
         Self {
             db,
             clock,
             root: Arc::new(root),
+            audit,
         }
     }
 
@@ -255,6 +262,58 @@ impl FileStore {
     /// A file by key if it was shared with the facility.
     pub async fn get_at(&self, facility: FacilityId, key: &str) -> DomainResult<StoredFile> {
         self.get_where("facility_id", facility.0, key).await
+    }
+
+    /// A file staff of `facility` may open: one shared with the facility (a booking's
+    /// images), or an insurance photo of a patient known to it who has shared their record
+    /// with it. An insurance photo belongs to the patient's account, not to any facility.
+    pub async fn get_for_staff(&self, facility: FacilityId, key: &str) -> DomainResult<StoredFile> {
+        match self.get_at(facility, key).await {
+            Err(DomainError::NotFound) => {}
+            other => return other,
+        }
+        let account: Option<i64> = sqlx::query_scalar(
+            "SELECT f.account_id FROM files f JOIN facility_patients fp ON fp.patient_id = f.patient_id \
+             WHERE f.storage_key = $1 AND fp.facility_id = $2 AND fp.shared_at IS NOT NULL \
+             AND f.purpose IN ('insurance_front', 'insurance_back')",
+        )
+        .bind(key)
+        .bind(facility.0)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        let account = account.ok_or(DomainError::NotFound)?;
+        self.get_for_account(AccountId(account), key).await
+    }
+
+    /// Opens a file for staff ([`FileStore::get_for_staff`]), audited as an access to the
+    /// patient's data.
+    pub async fn open_for_staff(
+        &self,
+        by: &tsunagu_audit::By,
+        facility: FacilityId,
+        key: &str,
+    ) -> DomainResult<(StoredFile, Vec<u8>)> {
+        let f = self.get_for_staff(facility, key).await?;
+        let bytes = self.read(&f).await?;
+        self.audit
+            .append(by.entry(
+                f.patient_id.map(tsunagu_kernel::PatientId),
+                "file.view",
+                format!("file={}", f.id),
+            ))
+            .await?;
+        Ok((f, bytes))
+    }
+
+    /// The key of a file the caller already reached through a scoped record (a
+    /// registration's photos).
+    pub async fn key_of(&self, id: i64) -> DomainResult<Option<String>> {
+        sqlx::query_scalar("SELECT storage_key FROM files WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await
+            .or_internal()
     }
 
     async fn get_where(

@@ -149,6 +149,44 @@ impl FourFacts {
     }
 }
 
+/// The four facts as typed on a form or sent to the API (dates `YYYY-MM-DD`, sex 1/2/3),
+/// kept as typed so a refused form can be shown again unchanged.
+#[derive(Debug, Clone, Default, serde::Deserialize, Serialize)]
+pub struct StatedFacts {
+    /// 氏名 (name or kana, at least one).
+    #[serde(default)]
+    pub name: String,
+    /// 氏名（カナ）.
+    #[serde(default)]
+    pub kana: String,
+    /// 生年月日 `YYYY-MM-DD`.
+    #[serde(default)]
+    pub birth_date: String,
+    /// 性別: 1 男, 2 女, 3 未設定.
+    #[serde(default)]
+    pub sex: String,
+    /// 住所 (address or insurer name, at least one).
+    #[serde(default)]
+    pub address: String,
+    /// 保険者名.
+    #[serde(default)]
+    pub insurer_name: String,
+}
+
+impl StatedFacts {
+    /// Validates them ([`FourFacts::parse`]).
+    pub fn parse(&self) -> DomainResult<FourFacts> {
+        FourFacts::parse(
+            &self.name,
+            &self.kana,
+            &self.birth_date,
+            &self.sex,
+            &self.address,
+            &self.insurer_name,
+        )
+    }
+}
+
 /// A visit recorded while the eligibility system was down.
 #[derive(Debug, Clone, Serialize)]
 pub struct OutageVisit {

@@ -66,23 +66,11 @@ pub struct AppState {
     pub files: FileStore,
     /// Insurance registrations.
     pub insurance: InsuranceStore,
-    /// Facilities' accounts at the eligibility service, as their admins set them.
-    pub eligibility_links: tsunagu_insurance::links::LinkStore,
+    /// Bookings' insurance checks with the eligibility service.
+    pub coverage: tsunagu_booking::coverage::Coverage,
 }
 
 impl AppState {
-    /// Tells a facility's open screens (schedule, reception list) that booking `id`
-    /// changed, so they refresh without a reload.
-    pub async fn tell_facility(&self, facility: tsunagu_kernel::FacilityId, kind: &str, id: i64) {
-        self.events
-            .publish(tsunagu_events::Event {
-                topic: tsunagu_events::Topic::Facility(facility),
-                kind: kind.into(),
-                data: serde_json::json!({ "id": id }),
-            })
-            .await;
-    }
-
     /// Wires the services over one database.
     pub fn new(
         db: Db,
@@ -101,16 +89,26 @@ impl AppState {
             audit.clone(),
             events.clone(),
         );
-        let files = FileStore::new(db.clone(), clock.clone(), config.files_root.clone());
+        let files = FileStore::new(
+            db.clone(),
+            clock.clone(),
+            config.files_root.clone(),
+            audit.clone(),
+        );
         Self {
-            booker,
+            booker: booker.clone(),
             files,
             insurance: InsuranceStore::new(db.clone(), clock.clone(), audit.clone()),
-            eligibility_links: tsunagu_insurance::links::LinkStore::new(
-                db.clone(),
-                clock.clone(),
-                config.sealer.clone(),
-                audit.clone(),
+            coverage: tsunagu_booking::coverage::Coverage::new(
+                booker.clone(),
+                InsuranceStore::new(db.clone(), clock.clone(), audit.clone()),
+                tsunagu_insurance::links::LinkStore::new(
+                    db.clone(),
+                    clock.clone(),
+                    config.sealer.clone(),
+                    audit.clone(),
+                ),
+                config.eligibility.clone(),
             ),
             accounts: Accounts::new(
                 db.clone(),

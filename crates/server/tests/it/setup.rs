@@ -302,13 +302,8 @@ async fn admins_link_their_eligibility_account() {
     .await
     .unwrap();
     assert!(!sealed.contains("tsunagu-demo"));
-    let link = app
-        .state
-        .eligibility_links
-        .get(f.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let (link, from_config) = app.state.coverage.current_link(&f).await.unwrap().unwrap();
+    assert!(!from_config);
     assert_eq!(link.password, tsunagu_server::demo::DEMO_PASSWORD);
     // Audited; other roles may not change it.
     let audited: i64 = sqlx::query_scalar(

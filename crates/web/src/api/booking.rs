@@ -13,7 +13,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiJson, ApiPatient, ApiStaff};
 use crate::ctx::ReqLang;
 use crate::error::AppResult;
-use crate::session::ClientIp;
 use crate::state::AppState;
 
 /// A menu as patients see it.
@@ -391,32 +390,23 @@ pub struct DayQuery {
 #[utoipa::path(get, path = "/api/v1/staff/bookings", tag = "staff", security(("bearer" = [])), params(DayQuery), responses((status = 200, body = [BookingDto]), (status = 422, description = "Not a date within 1900–2100")))]
 pub async fn staff_bookings(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Query(q): Query<DayQuery>,
 ) -> AppResult<Json<Vec<BookingDto>>> {
-    let tz = me.facility.tz();
     let date: jiff::civil::Date = match q.date.as_deref() {
         Some(s) => tsunagu_kernel::values::day("date", s)?,
         None => st.booker.today(&me.facility),
     };
-    let from = tsunagu_scheduling::slots::local_instant(&tz, date, 0).unwrap_or(0);
-    let to = tsunagu_scheduling::slots::local_instant(
-        &tz,
-        date.tomorrow().map_err(DomainError::internal)?,
-        0,
-    )
-    .unwrap_or(0);
-    let list = st.booker.bookings.list_at(me.scope(), from, to).await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        None,
-        "booking.reception",
-        format!("date={date} count={}", list.len()),
-        &ip,
-    )
-    .await?;
+    let list = st
+        .booker
+        .day_list_seen_by(
+            &me.by(),
+            &me.facility,
+            date,
+            1,
+            tsunagu_booking::DayList::Reception,
+        )
+        .await?;
     let mut out = Vec::with_capacity(list.len());
     for b in list {
         out.push(dto(&st, b).await?);
@@ -557,7 +547,7 @@ pub async fn staff_insurance_check(
     Path(id): Path<i64>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
-        crate::pages::staff_insurance::run_insurance_check(&st, &me, id).await?,
+        st.coverage.card_check(&me.by(), &me.facility, id).await?,
     ))
 }
 
@@ -587,7 +577,7 @@ pub struct OutageBody {
     pub insurer_name: String,
 }
 
-impl From<OutageBody> for crate::pages::staff_insurance::OutageForm {
+impl From<OutageBody> for tsunagu_insurance::outage::StatedFacts {
     fn from(b: OutageBody) -> Self {
         Self {
             name: b.name,
@@ -612,8 +602,10 @@ pub async fn staff_outage_visit(
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<OutageBody>,
 ) -> AppResult<axum::http::StatusCode> {
-    let f = b.into();
-    crate::pages::staff_insurance::run_record_outage_visit(&st, &me, id, &f).await?;
+    let f: tsunagu_insurance::outage::StatedFacts = b.into();
+    st.coverage
+        .record_outage_visit(&me.by(), &me.facility, id, &f)
+        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
@@ -648,14 +640,15 @@ pub struct FourFactsDto {
     responses((status = 200, body = FourFactsDto), (status = 404, description = "Not a booking of the facility, or not a candidate"), (status = 409, description = "No outage-time visit, not allowed now, none or too many hits")))]
 pub async fn staff_four_facts(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
     ApiJson(b): ApiJson<FourFactsBody>,
 ) -> AppResult<Json<FourFactsDto>> {
     use tsunagu_insurance::check::FourFactsAnswer;
-    let answer =
-        crate::pages::staff_insurance::run_four_facts(&st, &me, &ip, id, b.candidate).await?;
+    let answer = st
+        .coverage
+        .four_facts(&me.by(), &me.facility, id, b.candidate)
+        .await?;
     Ok(Json(match answer {
         FourFactsAnswer::Confirmed(o) => FourFactsDto {
             outcome: "confirmed",
@@ -667,7 +660,7 @@ pub async fn staff_four_facts(
             result: None,
             candidates: c,
         },
-        // run_four_facts answers these as errors.
+        // The use case answers these as errors.
         FourFactsAnswer::TooMany(_) | FourFactsAnswer::NotFound => {
             return Err(
                 DomainError::internal(anyhow::anyhow!("unexpected four-facts answer")).into(),
@@ -699,6 +692,8 @@ pub async fn staff_myna_check(
     ApiJson(f): ApiJson<CardBody>,
 ) -> AppResult<Json<tsunagu_insurance::check::Outcome>> {
     Ok(Json(
-        crate::pages::staff_insurance::run_myna_check(&st, &me, id, &f.card).await?,
+        st.coverage
+            .my_number_card_check(&me.by(), &me.facility, id, &f.card)
+            .await?,
     ))
 }

@@ -75,21 +75,10 @@ pub async fn staff_login(
         Some(true) => (Stage::NeedsTotp, "required"),
         Some(false) => (Stage::NeedsTotpEnrol, "enrol"),
     };
-    let (token, _) = st
+    let token = st
         .accounts
-        .sessions
-        .create(
-            Realm::Staff,
-            Some(id),
-            Some(facility.id),
-            stage,
-            &origin.0,
-            serde_json::Map::new(),
-        )
+        .open_staff_session(facility.id, StaffId(id), stage, &origin.0, &ip, &rid)
         .await?;
-    if stage == Stage::Full {
-        crate::pages::staff_support::audit_login(&st, &facility.id, id, &ip, &rid).await?;
-    }
     Ok(Json(StaffLoginResponse {
         token,
         totp: label.into(),
@@ -202,19 +191,10 @@ pub async fn totp(
         .check_totp(LoginTable::Staff, id, &s.digest, &b.code, &ip)
         .await?;
     st.accounts.sessions.delete_digest(&s.digest).await?;
-    let (token, _) = st
+    let token = st
         .accounts
-        .sessions
-        .create(
-            Realm::Staff,
-            Some(id),
-            Some(fid),
-            Stage::Full,
-            &origin.0,
-            serde_json::Map::new(),
-        )
+        .open_staff_session(fid, StaffId(id), Stage::Full, &origin.0, &ip, &rid)
         .await?;
-    crate::pages::staff_support::audit_login(&st, &fid, id, &ip, &rid).await?;
     Ok(Json(super::auth::TokenResponse { token }))
 }
 
@@ -243,19 +223,12 @@ fn to_dto(fp: &tsunagu_accounts::patients::FacilityPatient) -> FacilityPatientDt
 #[utoipa::path(get, path = "/api/v1/staff/patients", tag = "staff", security(("bearer" = [])), responses((status = 200, body = [FacilityPatientDto])))]
 pub async fn patients(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
 ) -> AppResult<Json<Vec<FacilityPatientDto>>> {
-    let list = st.accounts.patients.list_at(me.scope(), 500).await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        None,
-        "patient.list",
-        format!("count={}", list.len()),
-        &ip,
-    )
-    .await?;
+    let list = st
+        .accounts
+        .patients_seen_by(&me.by(), me.scope(), 500)
+        .await?;
     Ok(Json(list.iter().map(to_dto).collect()))
 }
 
@@ -264,24 +237,13 @@ pub async fn patients(
     params(("id" = i64, Path, description = "Patient id")), responses((status = 200, body = FacilityPatientDto), (status = 404, description = "Not a patient of the facility")))]
 pub async fn patient(
     State(st): State<AppState>,
-    ClientIp(ip): ClientIp,
     ApiStaff(me): ApiStaff,
     Path(id): Path<i64>,
 ) -> AppResult<Json<FacilityPatientDto>> {
     let fp = st
         .accounts
-        .patients
-        .get_at(me.scope(), PatientId(id))
+        .patient_seen_by(&me.by(), me.scope(), PatientId(id))
         .await?;
-    crate::pages::staff_support::audit_access(
-        &st,
-        &me,
-        Some(PatientId(id)),
-        "patient.view",
-        String::new(),
-        &ip,
-    )
-    .await?;
     Ok(Json(to_dto(&fp)))
 }
 

@@ -122,7 +122,7 @@ pub mod signup_support {
 
 /// Staff helpers the JSON API shares with the pages.
 pub mod staff_support {
-    pub use super::staff::{audit_access, audit_login, enrol_proved};
+    pub use super::staff::enrol_proved;
     pub(crate) use super::staff_setup::{MenuForm, parse_day};
 }
 

@@ -10,12 +10,12 @@ use axum::{Form, Router};
 use tsunagu_files::{Owner, Purpose};
 use tsunagu_insurance::check::Outcome;
 use tsunagu_insurance::{CardNumbers, Kind, Registration};
-use tsunagu_kernel::{DomainError, FacilityId, FieldError, PatientId};
+use tsunagu_kernel::{DomainError, FieldError, PatientId};
 
 use super::{form_status, page_status};
 use crate::ctx::{FormErrors, PageCtx};
-use crate::error::{AppError, AppResult};
-use crate::session::{ClientIp, PatientUser, StaffMember, see_other};
+use crate::error::AppResult;
+use crate::session::{PatientUser, StaffMember, see_other};
 use crate::state::AppState;
 
 /// The longest answer to one question of a questionnaire.
@@ -54,13 +54,7 @@ pub struct InsuranceView {
 
 async fn photo_key(st: &AppState, id: Option<i64>) -> AppResult<Option<String>> {
     let Some(id) = id else { return Ok(None) };
-    let key: Option<String> =
-        tsunagu_db::sqlx::query_scalar("SELECT storage_key FROM files WHERE id = $1")
-            .bind(id)
-            .fetch_optional(st.db.pool())
-            .await
-            .map_err(tsunagu_db::internal)?;
-    Ok(key)
+    Ok(st.files.key_of(id).await?)
 }
 
 /// Builds the view of a registration (photos by their keys).
@@ -426,48 +420,10 @@ async fn my_file(
 async fn staff_file(
     State(st): State<AppState>,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(key): Path<String>,
 ) -> AppResult<Response> {
-    let f = match st.files.get_at(me.scope(), &key).await {
-        Ok(f) => f,
-        Err(DomainError::NotFound) => insurance_photo_at(&st, me.scope(), &key).await?,
-        Err(e) => return Err(e.into()),
-    };
-    super::staff::audit_access(
-        &st,
-        &me,
-        f.patient_id.map(PatientId),
-        "file.view",
-        format!("file={}", f.id),
-        &ip,
-    )
-    .await?;
-    Ok(file_response(&f.content_type, st.files.read(&f).await?))
-}
-
-async fn insurance_photo_at(
-    st: &AppState,
-    facility: FacilityId,
-    key: &str,
-) -> AppResult<tsunagu_files::StoredFile> {
-    // An insurance photo belongs to the patient's account; a facility may see it only if
-    // the patient is known to it and has shared their record with it.
-    let row: Option<(i64, i64)> = tsunagu_db::sqlx::query_as(
-        "SELECT f.account_id, f.patient_id FROM files f JOIN facility_patients fp ON fp.patient_id = f.patient_id \
-         WHERE f.storage_key = $1 AND fp.facility_id = $2 AND fp.shared_at IS NOT NULL \
-         AND f.purpose IN ('insurance_front', 'insurance_back')",
-    )
-    .bind(key)
-    .bind(facility.0)
-    .fetch_optional(st.db.pool())
-    .await
-    .map_err(tsunagu_db::internal)?;
-    let (account, _) = row.ok_or(AppError(DomainError::NotFound))?;
-    Ok(st
-        .files
-        .get_for_account(tsunagu_kernel::AccountId(account), key)
-        .await?)
+    let (f, bytes) = st.files.open_for_staff(&me.by(), me.scope(), &key).await?;
+    Ok(file_response(&f.content_type, bytes))
 }
 
 /// A question as the page shows it.

@@ -9,7 +9,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use tsunagu_accounts::staff::{LoginTable, NewStaff, StaffStore};
 use tsunagu_accounts::{Realm, Role, Session, StaffUser, Stage};
-use tsunagu_audit::{Entry, Event};
+use tsunagu_audit::Event;
 use tsunagu_kernel::{DomainError, JobId, PatientId, StaffId};
 
 use super::signup::OriginExt;
@@ -112,21 +112,10 @@ async fn login_post(
                 Some(false) => (Stage::NeedsTotpEnrol, "/staff/totp/enrol"),
             };
             st.accounts.sessions.delete_digest(&s.digest).await?;
-            let (token, _) = st
+            let token = st
                 .accounts
-                .sessions
-                .create(
-                    Realm::Staff,
-                    Some(id),
-                    Some(facility.id),
-                    stage,
-                    &origin.0,
-                    serde_json::Map::new(),
-                )
+                .open_staff_session(facility.id, StaffId(id), stage, &origin.0, &ip, &rid)
                 .await?;
-            if stage == Stage::Full {
-                audit_login(&st, &facility.id, id, &ip, &rid).await?;
-            }
             Ok(SetSession::Token(Realm::Staff, token).on(see_other(next)))
         }
         Err(e) => {
@@ -145,32 +134,6 @@ async fn login_post(
             )
         }
     }
-}
-
-pub async fn audit_login(
-    st: &AppState,
-    facility: &tsunagu_kernel::FacilityId,
-    id: i64,
-    ip: &str,
-    request_id: &str,
-) -> AppResult<()> {
-    let user = st.accounts.staff.get(*facility, StaffId(id)).await?;
-    st.audit
-        .append(Entry {
-            actor: tsunagu_audit::Actor {
-                kind: "staff",
-                id: Some(id),
-                label: format!("{} ({})", user.display_name, user.role.as_str()),
-            },
-            facility_id: Some(*facility),
-            patient_id: None,
-            action: "staff.login",
-            detail: String::new(),
-            ip: ip.to_string(),
-            request_id: request_id.to_string(),
-        })
-        .await?;
-    Ok(())
 }
 
 /// The shared TOTP page of staff and operators.
@@ -351,19 +314,10 @@ async fn totp_post(
     match res {
         Ok(()) => {
             st.accounts.sessions.delete_digest(&s.digest).await?;
-            let (token, _) = st
+            let token = st
                 .accounts
-                .sessions
-                .create(
-                    Realm::Staff,
-                    Some(id),
-                    Some(fid),
-                    Stage::Full,
-                    &origin.0,
-                    serde_json::Map::new(),
-                )
+                .open_staff_session(fid, StaffId(id), Stage::Full, &origin.0, &ip, &rid)
                 .await?;
-            audit_login(&st, &fid, id, &ip, &rid).await?;
             Ok(SetSession::Token(Realm::Staff, token).on(see_other("/staff")))
         }
         Err(e) => {
@@ -434,45 +388,15 @@ struct Patients {
     rows: Vec<PatientRow>,
 }
 
-/// Records one staff access to patient data.
-pub async fn audit_access(
-    st: &AppState,
-    me: &StaffMember,
-    patient: Option<PatientId>,
-    action: &'static str,
-    detail: String,
-    ip: &str,
-) -> AppResult<()> {
-    st.audit
-        .append(Entry {
-            actor: me.actor(),
-            facility_id: Some(me.scope()),
-            patient_id: patient,
-            action,
-            detail,
-            ip: ip.to_string(),
-            request_id: me.request_id.clone(),
-        })
-        .await?;
-    Ok(())
-}
-
 async fn patients(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
 ) -> AppResult<Response> {
-    let list = st.accounts.patients.list_at(me.scope(), 500).await?;
-    audit_access(
-        &st,
-        &me,
-        None,
-        "patient.list",
-        format!("count={}", list.len()),
-        &ip,
-    )
-    .await?;
+    let list = st
+        .accounts
+        .patients_seen_by(&me.by(), me.scope(), 500)
+        .await?;
     let rows = list
         .into_iter()
         .map(|fp| PatientRow {
@@ -540,24 +464,11 @@ async fn patient(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    // Scope first: an id of another facility's patient is "not found" and is not audited
-    // as an access, because nothing was shown.
     st.accounts
-        .patients
-        .get_at(me.scope(), PatientId(id))
+        .patient_seen_by(&me.by(), me.scope(), PatientId(id))
         .await?;
-    audit_access(
-        &st,
-        &me,
-        Some(PatientId(id)),
-        "patient.view",
-        String::new(),
-        &ip,
-    )
-    .await?;
     patient_page(&st, ctx, &me, PatientId(id), FormErrors::none(), None).await
 }
 

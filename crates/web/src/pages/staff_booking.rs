@@ -17,11 +17,10 @@ use tsunagu_scheduling::schedule::{open_intervals, parse_hhmm};
 use tsunagu_scheduling::slots::local_instant;
 use tsunagu_scheduling::{Menu, Mode, VisitKind};
 
-use super::staff::audit_access;
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
-use crate::session::{ClientIp, StaffMember, see_other};
+use crate::session::{StaffMember, see_other};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -146,7 +145,6 @@ async fn schedule(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Query(q): Query<ScheduleQuery>,
 ) -> AppResult<Response> {
     let f = &me.facility;
@@ -175,28 +173,17 @@ async fn schedule(
     let end = date
         .checked_add(jiff::Span::new().days(n_days))
         .map_err(DomainError::internal)?;
-    let from_ms = local_instant(&tz, date, 0).unwrap_or(0);
-    let to_ms = local_instant(&tz, end, 0).unwrap_or(0);
     let bookings: Vec<Booking> = st
         .booker
-        .bookings
-        .list_at(me.scope(), from_ms, to_ms)
-        .await?
-        .into_iter()
-        .filter(|b| b.doctor_id.0 == doctor)
-        .collect();
-    let nm = names(&st, &me, &bookings).await?;
-    if !bookings.is_empty() {
-        audit_access(
-            &st,
-            &me,
-            None,
-            "booking.schedule",
-            format!("date={date} count={}", bookings.len()),
-            &ip,
+        .day_list_seen_by(
+            &me.by(),
+            f,
+            date,
+            n_days,
+            tsunagu_booking::DayList::Schedule(tsunagu_kernel::StaffId(doctor)),
         )
         .await?;
-    }
+    let nm = names(&st, &me, &bookings).await?;
     let weekly = st
         .booker
         .schedules
@@ -322,28 +309,17 @@ async fn reception(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Query(q): Query<DateQuery>,
 ) -> AppResult<Response> {
     let f = &me.facility;
     let tz = f.tz();
     let date: Date =
         tsunagu_kernel::values::day("date", &q.date).unwrap_or_else(|_| st.booker.today(f));
-    let from = local_instant(&tz, date, 0).unwrap_or(0);
-    let to = local_instant(&tz, date.tomorrow().map_err(DomainError::internal)?, 0).unwrap_or(0);
-    let bookings = st.booker.bookings.list_at(me.scope(), from, to).await?;
-    let nm = names(&st, &me, &bookings).await?;
-    if !bookings.is_empty() {
-        audit_access(
-            &st,
-            &me,
-            None,
-            "booking.reception",
-            format!("date={date} count={}", bookings.len()),
-            &ip,
-        )
+    let bookings = st
+        .booker
+        .day_list_seen_by(&me.by(), f, date, 1, tsunagu_booking::DayList::Reception)
         .await?;
-    }
+    let nm = names(&st, &me, &bookings).await?;
     let rows = bookings
         .iter()
         .map(|b| ReceptionRow {
@@ -608,20 +584,10 @@ async fn detail(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Query(q): Query<DoneQuery>,
 ) -> AppResult<Response> {
-    let b = st.booker.bookings.get_at(me.scope(), id).await?;
-    audit_access(
-        &st,
-        &me,
-        Some(b.patient_id),
-        "booking.view",
-        format!("booking={id}"),
-        &ip,
-    )
-    .await?;
+    let b = st.booker.booking_seen_by(&me.by(), me.scope(), id).await?;
     let extras = super::staff_insurance::Extras {
         notice: q.done.map(|d| {
             if d == "outage" {
