@@ -15,40 +15,13 @@
 
 pub mod csv_io;
 pub mod generate;
-pub mod insurer;
 pub mod model;
 pub mod search;
 pub mod xml;
 
-pub use insurer::InsurerNumber;
 pub use model::Qualification;
-
-use serde::Serialize;
-
-/// A problem with one input field, worded for the person who typed it.
-///
-/// `field` is a stable identifier the web layer uses to put the message next
-/// to the right input (for rules that concern two inputs at once, such as
-/// "name or kana", it names the pair, e.g. `"name_or_kana"`); `message` is
-/// Japanese and says what to fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[error("{message}")]
-pub struct FieldError {
-    /// Which input (or pair of inputs) the message belongs to.
-    pub field: &'static str,
-    /// What is wrong and how to fix it, in Japanese.
-    pub message: String,
-}
-
-impl FieldError {
-    /// A message for `field`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
+pub use tsunagu_hoken::FieldError;
+pub use tsunagu_hoken::insurer::{self, InsurerNumber};
 
 /// Reads an import file: the result XML when its name ends in `.xml`, CSV otherwise.
 /// Every problem is listed (`行 3「番号」: …`); a file with any problem yields none of its

@@ -56,7 +56,10 @@ fn every_used_key_is_in_both_catalogues() {
     let sections = sections(&root);
     let mut paths = Vec::new();
     files(&root, "rs", &mut paths);
-    files(&root.join("web/templates"), "html", &mut paths);
+    // Every web crate's templates (the platform's, the eligibility service's, …).
+    for krate in std::fs::read_dir(&root).unwrap().flatten() {
+        files(&krate.path().join("templates"), "html", &mut paths);
+    }
     let mut missing = Vec::new();
     let mut checked = 0;
     // Job kinds (`const KIND: &'static str = "booking.remind"`) share the dotted shape.

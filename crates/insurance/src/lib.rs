@@ -14,11 +14,7 @@ pub mod outage;
 
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};
-use tsunagu_eligibility_domain::insurer::{
-    InsurerNumber, validate_branch, validate_number, validate_symbol,
-};
-use tsunagu_kernel::error::Validator;
-use tsunagu_kernel::{Clock, DomainError, DomainResult, FieldError, PatientId};
+use tsunagu_kernel::{Clock, DomainResult, PatientId};
 
 /// Card or マイナ保険証.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,73 +26,7 @@ pub enum Kind {
     Myna,
 }
 
-/// Validated card numbers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CardNumbers {
-    /// 保険者番号 (6 or 8 digits, check digit verified).
-    pub insurer_number: String,
-    /// 記号 (optional).
-    pub symbol: Option<String>,
-    /// 番号.
-    pub number: String,
-    /// 枝番 (2 digits, optional on older cards).
-    pub branch: Option<String>,
-}
-
-impl CardNumbers {
-    /// Validates what the patient typed, naming each field to fix.
-    pub fn parse(
-        insurer_number: &str,
-        symbol: &str,
-        number: &str,
-        branch: &str,
-    ) -> DomainResult<Self> {
-        let mut v = Validator::new();
-        let ins = v.check(InsurerNumber::parse(insurer_number).map_err(|_| {
-            let empty = insurer_number.trim().is_empty();
-            DomainError::invalid(
-                "insurer_number",
-                if empty {
-                    "error.insurer.required"
-                } else {
-                    "error.insurer.invalid"
-                },
-            )
-        }))?;
-        let sym = v.check(
-            validate_symbol(symbol)
-                .map_err(|_| DomainError::invalid("symbol", "error.card_symbol.invalid")),
-        )?;
-        let num = v.check(validate_number(number).map_err(|_| {
-            let empty = number.trim().is_empty();
-            DomainError::invalid(
-                "number",
-                if empty {
-                    "error.card_number.required"
-                } else {
-                    "error.card_number.invalid"
-                },
-            )
-        }))?;
-        let br = v.check(
-            validate_branch(branch)
-                .map_err(|_| DomainError::invalid("branch", "error.branch.invalid")),
-        )?;
-        v.finish()?;
-        match (ins, sym, num, br) {
-            (Some(i), Some(symbol), Some(number), Some(branch)) => Ok(Self {
-                insurer_number: i.as_str().to_string(),
-                symbol,
-                number,
-                branch,
-            }),
-            _ => Err(DomainError::Invalid(vec![FieldError::new(
-                "insurer_number",
-                "error.insurer.invalid",
-            )])),
-        }
-    }
-}
+pub use tsunagu_hoken::CardNumbers;
 
 /// A stored registration.
 #[derive(Debug, Clone, Serialize)]
@@ -240,40 +170,5 @@ impl InsuranceStore {
                 updated_at,
             },
         ))
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
-mod tests {
-    use super::*;
-
-    fn keys(e: DomainError) -> Vec<&'static str> {
-        match e {
-            DomainError::Invalid(es) => es.iter().map(|f| f.key).collect(),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn card_numbers() {
-        let c = CardNumbers::parse("０６１３９０００", "札あ10", "１２３", "1").unwrap();
-        assert_eq!(c.insurer_number, "06139000");
-        assert_eq!(c.branch.as_deref(), Some("01"));
-        assert_eq!(c.number, "123");
-        // 138016 is a valid 6-digit 国保 number; 019904 fails its check digit.
-        assert!(CardNumbers::parse("138016", "", "5", "").is_ok());
-        assert_eq!(
-            keys(CardNumbers::parse("019904", "", "5", "").unwrap_err()),
-            vec!["error.insurer.invalid"]
-        );
-        assert_eq!(
-            keys(CardNumbers::parse("", "", "", "123").unwrap_err()),
-            vec![
-                "error.insurer.required",
-                "error.card_number.required",
-                "error.branch.invalid"
-            ]
-        );
     }
 }

@@ -69,7 +69,7 @@ pub struct Application {
 /// The eligibility service started beside the platform: its own port and database.
 pub struct Eligibility {
     listener: tokio::net::TcpListener,
-    state: tsunagu_web::elig::EligState,
+    state: tsunagu_eligibility_web::EligState,
 }
 
 impl Eligibility {
@@ -99,7 +99,7 @@ impl Eligibility {
             .with_context(|| format!("binding {listen}"))?;
         Ok(Self {
             listener,
-            state: tsunagu_web::elig::EligState {
+            state: tsunagu_eligibility_web::EligState {
                 search: tsunagu_eligibility::OutageSearch { store, access },
                 sessions,
                 clock,
@@ -121,7 +121,7 @@ impl Eligibility {
         self,
         mut shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<()> {
-        let app = tsunagu_web::elig::eligibility_app(self.state.clone())
+        let app = tsunagu_eligibility_web::eligibility_app(self.state.clone())
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {

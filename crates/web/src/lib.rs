@@ -14,21 +14,15 @@ pub mod api;
 pub mod apidoc;
 pub mod ctx;
 pub mod denials;
-pub mod elig;
-pub mod elig_api;
-mod elig_ops;
-pub mod error;
-pub mod input;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
-pub mod proxy;
-pub mod security;
 pub mod session;
 pub mod state;
 pub mod ws;
 
 pub use state::{AppState, WebConfig};
+pub use tsunagu_webkit::{error, input, proxy, security};
 
 use axum::Router;
 use axum::routing::get;
@@ -61,7 +55,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(axum::middleware::from_fn(security::headers))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            std::sync::Arc::new(state.config.trusted_proxies.clone()),
             proxy::real_client,
         ));
     security::with_request_layers(router).with_state(state)

@@ -117,7 +117,8 @@ pub fn form_status(errors: &crate::ctx::FormErrors) -> StatusCode {
 
 /// Form helpers the JSON API shares with the pages.
 pub mod signup_support {
-    pub use super::signup::{OriginExt, PatientForm, check_confirm, today_jst};
+    pub use super::signup::{PatientForm, check_confirm, today_jst};
+    pub use crate::session::OriginExt;
 }
 
 /// Staff helpers the JSON API shares with the pages.

@@ -14,11 +14,11 @@ use tsunagu_clinics::{Facility, NewFacility, Organisation, PREFECTURES};
 use tsunagu_i18n::t_args;
 use tsunagu_kernel::{DomainError, JobId, OperatorId, OrganisationId};
 
-use super::signup::OriginExt;
 use super::staff::{AuditPage, CodeForm, JobsPage, LoginForm, LoginPage, TotpPage, qr_svg};
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::session::OriginExt;
 use crate::session::{ClientIp, OperatorUser, RequestId, Sess, SetSession, see_other};
 use crate::state::AppState;
 

@@ -5,13 +5,13 @@
 //! number proved by the code. Nothing is written to `accounts` until the last step, so an
 //! abandoned or failed sign-up leaves no half-made account.
 
+use crate::session::OriginExt;
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use tsunagu_accounts::codes::Purpose;
-use tsunagu_accounts::sessions::Origin;
 use tsunagu_accounts::{NewPatient, Realm, Stage};
 use tsunagu_kernel::{DomainError, Phone};
 
@@ -341,20 +341,6 @@ pub async fn profile_post(
                 },
             )
         }
-    }
-}
-
-/// The request's origin (IP, user agent), for sessions created by handlers.
-#[derive(Debug, Clone)]
-pub struct OriginExt(pub Origin);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for OriginExt {
-    type Rejection = std::convert::Infallible;
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(crate::session::origin_of(parts)))
     }
 }
 

@@ -12,10 +12,10 @@ use tsunagu_accounts::{Realm, Role, Session, StaffUser, Stage};
 use tsunagu_audit::Event;
 use tsunagu_kernel::{DomainError, JobId, PatientId, StaffId};
 
-use super::signup::OriginExt;
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::session::OriginExt;
 use crate::session::{ClientIp, RequestId, Sess, SetSession, StaffMember, see_other};
 use crate::state::AppState;
 

@@ -20,7 +20,7 @@ use tsunagu_i18n::{Lang, t, t_args};
 use tsunagu_kernel::DomainError;
 use utoipa::ToSchema;
 
-use crate::ctx::request_lang;
+use crate::lang::request_lang;
 
 /// A handler error.
 #[derive(Debug)]

@@ -12,8 +12,6 @@ use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::state::AppState;
-
 /// Parses the configured proxies: addresses (`10.0.0.5`) or networks (`10.0.0.0/8`).
 pub fn parse_trusted(list: &[String]) -> Result<Vec<IpNet>, String> {
     list.iter()
@@ -48,8 +46,12 @@ pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) ->
 }
 
 /// Replaces the peer address with the forwarded client's, for every later reader.
-pub async fn real_client(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
-    let trusted = &st.config.trusted_proxies;
+pub async fn real_client(
+    State(trusted): State<std::sync::Arc<Vec<IpNet>>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let trusted = trusted.as_slice();
     if !trusted.is_empty()
         && let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied()
         && let Some(ip) = forwarded_client(peer.ip(), req.headers(), trusted)

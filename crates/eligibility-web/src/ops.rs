@@ -13,8 +13,8 @@ use tsunagu_eligibility::access::{Account, Role};
 use tsunagu_kernel::DomainError;
 use tsunagu_kernel::error::Validator;
 
-use crate::elig::{EligState, Me, message, page, who};
-use crate::error::{AppError, AppResult};
+use crate::{EligState, Me, message, page, who};
+use tsunagu_webkit::error::{AppError, AppResult};
 
 /// Largest import file accepted through the screen; bigger loads use `tsunagu eligibility import`.
 const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -266,7 +266,7 @@ async fn reset_password(
 
 async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult<Response> {
     operator_only(&me)?;
-    let (_, files) = match crate::pages::docs_support::read_multipart(mp).await {
+    let (_, files) = match tsunagu_webkit::multipart::read_multipart(mp).await {
         Ok(x) => x,
         Err(e) => return failed(&st, &me, e).await,
     };

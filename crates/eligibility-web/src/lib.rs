@@ -4,6 +4,9 @@
 //! (outage state, emergency periods with notices, the monitoring log). It runs on its own
 //! port with its own database; the platform reaches it only over HTTP.
 
+pub mod api;
+mod ops;
+
 use std::sync::Arc;
 
 use askama::Template;
@@ -22,8 +25,8 @@ use tsunagu_eligibility_domain::search::{FourFactsInput, ListRow, SearchOutcome}
 use tsunagu_i18n::{Lang, t};
 use tsunagu_kernel::{Clock, DomainError};
 
-use crate::error::{AppError, AppResult};
-use crate::session::{SetSession, run_session};
+use tsunagu_webkit::error::{AppError, AppResult};
+use tsunagu_webkit::session::{SetSession, run_session};
 
 /// Everything the eligibility front needs.
 #[derive(Clone)]
@@ -57,7 +60,7 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/ops/outage", post(ops_outage))
         .route("/ops/periods", post(ops_period))
         .route("/ops/periods/{id}/end", post(ops_period_end))
-        .merge(crate::elig_ops::router())
+        .merge(crate::ops::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             elig_session,
@@ -65,35 +68,34 @@ pub fn eligibility_app(state: EligState) -> Router {
     let router = Router::new()
         .merge(pages)
         .route("/healthz", get(health))
-        .route("/api/v1/login", post(crate::elig_api::login))
-        .route(
-            "/api/v1/qualifications/by-card",
-            post(crate::elig_api::by_card),
-        )
+        .route("/api/v1/login", post(crate::api::login))
+        .route("/api/v1/qualifications/by-card", post(crate::api::by_card))
         .route(
             "/api/v1/qualifications/by-my-number-card",
-            post(crate::elig_api::by_myna),
+            post(crate::api::by_myna),
         )
-        .route("/api/v1/status", get(crate::elig_api::status))
-        .route("/api/v1/outage-visits", post(crate::elig_api::outage_visit))
+        .route("/api/v1/status", get(crate::api::status))
+        .route("/api/v1/outage-visits", post(crate::api::outage_visit))
         .route(
             "/api/v1/qualifications/by-four-facts",
-            post(crate::elig_api::by_four_facts),
+            post(crate::api::by_four_facts),
         )
         .route(
             "/api/v1/qualifications/by-four-facts/{id}",
-            post(crate::elig_api::four_facts_view),
+            post(crate::api::four_facts_view),
         )
-        .route("/api/openapi.json", get(crate::elig_api::openapi))
-        .route("/static/app.css", get(crate::security::css))
-        .route("/static/app.js", get(crate::security::js))
-        .fallback(crate::error::not_found)
+        .route("/api/openapi.json", get(crate::api::openapi))
+        .route("/static/app.css", get(tsunagu_webkit::security::css))
+        .route("/static/app.js", get(tsunagu_webkit::security::js))
+        .fallback(tsunagu_webkit::error::not_found)
         .layer(axum::middleware::from_fn(
-            crate::input::refuse_control_chars,
+            tsunagu_webkit::input::refuse_control_chars,
         ))
-        .layer(axum::middleware::from_fn(crate::error::render_errors))
-        .layer(axum::middleware::from_fn(crate::security::headers));
-    crate::security::with_request_layers(router).with_state(state)
+        .layer(axum::middleware::from_fn(
+            tsunagu_webkit::error::render_errors,
+        ))
+        .layer(axum::middleware::from_fn(tsunagu_webkit::security::headers));
+    tsunagu_webkit::security::with_request_layers(router).with_state(state)
 }
 
 async fn health(State(st): State<EligState>) -> Response {
@@ -193,7 +195,9 @@ struct LoginPage {
     login_id: String,
 }
 
-async fn login_form(crate::session::Sess(s): crate::session::Sess) -> AppResult<Response> {
+async fn login_form(
+    tsunagu_webkit::session::Sess(s): tsunagu_webkit::session::Sess,
+) -> AppResult<Response> {
     page(&LoginPage {
         who: String::new(),
         csrf: s.csrf,
@@ -272,9 +276,9 @@ pub(crate) async fn check_login(
 
 async fn login_post(
     State(st): State<EligState>,
-    crate::session::ClientIp(ip): crate::session::ClientIp,
-    crate::session::Sess(s): crate::session::Sess,
-    origin: crate::pages::signup_support::OriginExt,
+    tsunagu_webkit::session::ClientIp(ip): tsunagu_webkit::session::ClientIp,
+    tsunagu_webkit::session::Sess(s): tsunagu_webkit::session::Sess,
+    origin: tsunagu_webkit::session::OriginExt,
     Form(f): Form<LoginForm>,
 ) -> AppResult<Response> {
     let institution = Some(f.institution.trim()).filter(|i| !i.is_empty());
@@ -317,7 +321,7 @@ async fn login_post(
 
 async fn logout(
     State(st): State<EligState>,
-    crate::session::Sess(s): crate::session::Sess,
+    tsunagu_webkit::session::Sess(s): tsunagu_webkit::session::Sess,
 ) -> AppResult<Response> {
     st.sessions.delete_digest(&s.digest).await?;
     Ok(SetSession::Clear(Realm::Staff).on(Redirect::to("/login")))
@@ -441,7 +445,11 @@ async fn search_page(
                 let selected = form.visit.trim() == id.to_string().as_str();
                 (
                     id,
-                    format!("{} ({})", label, crate::ctx::format_ms(at, "Asia/Tokyo")),
+                    format!(
+                        "{} ({})",
+                        label,
+                        tsunagu_webkit::lang::format_ms(at, "Asia/Tokyo")
+                    ),
                     selected,
                 )
             })
@@ -933,7 +941,7 @@ async fn ops_page_filtered(
         .into_iter()
         .map(|m| {
             (
-                crate::ctx::format_ms(m.at, "Asia/Tokyo"),
+                tsunagu_webkit::lang::format_ms(m.at, "Asia/Tokyo"),
                 m.institution_code.unwrap_or_default(),
                 m.account_login,
                 monitoring_action(&m.action).to_string(),
@@ -958,8 +966,8 @@ async fn ops_page_filtered(
         .map(|(p, codes)| {
             (
                 p.id,
-                crate::ctx::format_ms(p.starts_at, "Asia/Tokyo"),
-                crate::ctx::format_ms(p.ends_at, "Asia/Tokyo"),
+                tsunagu_webkit::lang::format_ms(p.starts_at, "Asia/Tokyo"),
+                tsunagu_webkit::lang::format_ms(p.ends_at, "Asia/Tokyo"),
                 codes.join(", "),
                 p.notice,
                 p.starts_at <= now,

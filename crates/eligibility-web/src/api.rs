@@ -19,10 +19,10 @@ use tsunagu_eligibility_domain::xml::ResultMessage;
 use tsunagu_kernel::DomainError;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::api::ApiJson;
-use crate::apidoc::Conventions;
-use crate::elig::EligState;
-use crate::error::{AppError, AppResult};
+use crate::EligState;
+use tsunagu_webkit::apidoc::Conventions;
+use tsunagu_webkit::error::{AppError, AppResult};
+use tsunagu_webkit::json::ApiJson;
 
 /// Credentials of an institution account.
 #[derive(Deserialize, ToSchema)]
@@ -53,11 +53,11 @@ pub struct TokenDto {
 #[utoipa::path(post, path = "/api/v1/login", request_body = LoginBody, responses((status = 200, body = TokenDto), (status = 401, description = "Unknown institution, login or password"), (status = 429, description = "Slowed down after wrong passwords"), (status = 503)))]
 pub async fn login(
     State(st): State<EligState>,
-    crate::session::ClientIp(ip): crate::session::ClientIp,
-    origin: crate::pages::signup_support::OriginExt,
+    tsunagu_webkit::session::ClientIp(ip): tsunagu_webkit::session::ClientIp,
+    origin: tsunagu_webkit::session::OriginExt,
     ApiJson(b): ApiJson<LoginBody>,
 ) -> AppResult<Json<TokenDto>> {
-    let a = crate::elig::check_login(
+    let a = crate::check_login(
         &st,
         Some(b.institution.trim()),
         &b.login_id,
@@ -241,8 +241,7 @@ pub async fn by_card(
     ApiJson(b): ApiJson<ByCardBody>,
 ) -> AppResult<Response> {
     allowed(&st, &who, Method::CardNumbers).await?;
-    let n =
-        tsunagu_insurance::CardNumbers::parse(&b.insurer_number, &b.symbol, &b.number, &b.branch)?;
+    let n = tsunagu_hoken::CardNumbers::parse(&b.insurer_number, &b.symbol, &b.number, &b.branch)?;
     let birth = match b
         .birth_date
         .as_deref()
@@ -401,7 +400,7 @@ pub struct FourFactsBody {
     pub birth_date: String,
     /// 性別: 1 男, 2 女, 3 未設定.
     #[serde(default)]
-    #[schema(required, schema_with = crate::apidoc::sex)]
+    #[schema(required, schema_with = tsunagu_webkit::apidoc::sex)]
     pub sex: String,
     /// 住所 (※2: address or insurer name, at least one; words all apply).
     #[serde(default)]
@@ -546,7 +545,7 @@ pub async fn four_facts_view(
 #[openapi(
     info(title = "tsunagu eligibility API", description = "Qualification lookups (オンライン資格確認): methods 1 and 2 normally; outage-time visits and the four-facts search (method 3) after recovery. Every error is an `ErrorBody`: `{\"error\": {\"code\", \"reason\", \"message\", \"fields\", \"request_id\"}}`, messages in Japanese by default. Request bodies refuse unknown properties."),
     paths(login, by_card, by_myna, status, outage_visit, by_four_facts, four_facts_view),
-    components(schemas(crate::apidoc::ErrorBody, crate::apidoc::ErrorDetail, crate::apidoc::FieldErrorBody, crate::apidoc::ErrorCode)),
+    components(schemas(tsunagu_webkit::apidoc::ErrorBody, tsunagu_webkit::apidoc::ErrorDetail, tsunagu_webkit::apidoc::FieldErrorBody, tsunagu_webkit::apidoc::ErrorCode)),
     modifiers(&Conventions)
 )]
 pub struct EligApiDoc;

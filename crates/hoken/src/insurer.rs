@@ -191,7 +191,7 @@ impl InsurerNumber {
     /// [`from_body`](Self::from_body) for bodies built in code from digits
     /// (the generator, fixed examples): no error path. A body that is not 5
     /// or 7 digits is cut or zero-filled to 7, which callers never rely on.
-    pub(crate) fn with_check_digit(body: &[u8]) -> InsurerNumber {
+    pub fn with_check_digit(body: &[u8]) -> InsurerNumber {
         let body_len = if body.len() == 5 { 5 } else { 7 };
         let mut digits = [b'0'; 8];
         for (slot, b) in digits.iter_mut().zip(body.iter().take(body_len)) {
@@ -206,7 +206,7 @@ impl InsurerNumber {
 
     /// A number written in code as the insurer sent it (fixed examples),
     /// check digit not verified; non-digits become `0`. No error path.
-    pub(crate) fn literal(s: &str) -> InsurerNumber {
+    pub fn literal(s: &str) -> InsurerNumber {
         let len = if s.len() == 6 { 6 } else { 8 };
         let mut digits = [b'0'; 8];
         for (slot, b) in digits.iter_mut().zip(s.bytes().take(len)) {
