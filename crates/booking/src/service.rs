@@ -17,6 +17,9 @@ use tsunagu_scheduling::{Menu, MenuStore, Mode, ScheduleStore, Slot, VisitKind};
 
 use crate::store::{Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline};
 
+/// The longest answer to one question of a questionnaire.
+const ANSWER_MAX: usize = 2000;
+
 /// How far ahead patients may book.
 pub const BOOKING_HORIZON_DAYS: i64 = 60;
 
@@ -260,6 +263,126 @@ impl Booker {
                 .await?;
         }
         Ok(bookings)
+    }
+
+    /// Checks and stores images shared with a booking of the account (all or none).
+    pub async fn share_images(
+        &self,
+        store: &tsunagu_files::FileStore,
+        account: AccountId,
+        id: i64,
+        files: &[(String, Vec<u8>, String)],
+    ) -> DomainResult<()> {
+        let b = self.bookings.get_for_account(account, id).await?;
+        if files.is_empty() {
+            return Err(DomainError::invalid("images", "error.file.empty"));
+        }
+        if files.len() > 10 {
+            return Err(DomainError::invalid("images", "error.file.too_many"));
+        }
+        for (_, bytes, _) in files {
+            tsunagu_files::sniff("images", bytes, tsunagu_files::Accept::Images)?;
+        }
+        let mut tx = self.db.begin_write().await?;
+        let owner = tsunagu_files::Owner {
+            account: Some(account),
+            facility: Some(b.facility_id),
+            patient: Some(b.patient_id),
+            booking: Some(b.id),
+        };
+        for (_, bytes, name) in files {
+            store
+                .put_in(
+                    &mut tx,
+                    owner,
+                    tsunagu_files::Purpose::BookingImage,
+                    "images",
+                    bytes,
+                    name,
+                )
+                .await?;
+        }
+        tx.commit().await.or_internal()?;
+        Ok(())
+    }
+
+    /// Checks and saves the questionnaire answers (`q_{id}` fields) and the consent signature
+    /// (`consent_name`, `agree`) of a live booking of the account.
+    pub async fn answer_questionnaire(
+        &self,
+        account: AccountId,
+        id: i64,
+        form: &std::collections::HashMap<String, String>,
+    ) -> DomainResult<()> {
+        let b = self.bookings.get_for_account(account, id).await?;
+        if b.status != BookingStatus::Booked {
+            return Err(DomainError::Conflict("error.booking.not_live"));
+        }
+        let menu = self.menus.get(b.facility_id, b.menu_id).await?;
+        let mut errs: Vec<tsunagu_kernel::FieldError> = Vec::new();
+        let mut answers = std::collections::BTreeMap::new();
+        for q in &menu.questionnaire {
+            let field = format!("q_{}", q.id);
+            let a = form
+                .get(&field)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if a.is_empty() {
+                if q.required {
+                    errs.push(tsunagu_kernel::FieldError::new(
+                        field.clone(),
+                        "error.required",
+                    ));
+                }
+                continue;
+            }
+            if !q.choices.is_empty() && !q.choices.contains(&a) {
+                errs.push(tsunagu_kernel::FieldError::new(
+                    field,
+                    "error.invalid_choice",
+                ));
+                continue;
+            }
+            // Refused, not cut: the form's own limit is only in the browser.
+            if a.chars().count() > ANSWER_MAX {
+                errs.push(
+                    tsunagu_kernel::FieldError::new(field, "error.too_long").arg("max", ANSWER_MAX),
+                );
+                continue;
+            }
+            answers.insert(q.id.clone(), a);
+        }
+        let mut signed_name = None;
+        if !menu.consent_text.is_empty() {
+            match tsunagu_kernel::values::person_name(
+                "consent_name",
+                form.get("consent_name").map_or("", String::as_str),
+                60,
+            ) {
+                Ok(n) => signed_name = Some(n),
+                Err(DomainError::Invalid(es)) => errs.extend(es),
+                Err(e) => return Err(e),
+            }
+            if !form.get("agree").is_some_and(|a| a == "true" || a == "1") {
+                errs.push(tsunagu_kernel::FieldError::new(
+                    "agree",
+                    "error.consent.required",
+                ));
+            }
+        }
+        if !errs.is_empty() {
+            return Err(DomainError::Invalid(errs));
+        }
+        self.bookings
+            .save_answers(
+                id,
+                &crate::Answers {
+                    answers,
+                    consent_signed_at: signed_name.as_ref().map(|_| self.clock.now_ms()),
+                    consent_signed_name: signed_name,
+                },
+            )
+            .await
     }
 
     /// Today in the facility's zone.

@@ -11,6 +11,9 @@ use std::sync::Arc;
 pub mod check;
 pub mod links;
 pub mod outage;
+mod register;
+
+pub use register::InsuranceInput;
 
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, sqlx};

@@ -7,9 +7,11 @@
 //! local midnight; instants are UTC milliseconds.
 
 pub mod menu;
+pub mod questionnaire;
 pub mod schedule;
 pub mod slots;
 
 pub use menu::{Menu, MenuInput, MenuStore, Mode, Question, VisitKind};
-pub use schedule::{Exception, ExceptionKind, ScheduleStore, WeeklyHours};
+pub use questionnaire::MenuForm;
+pub use schedule::{Exception, ExceptionKind, ScheduleStore, WeeklyHours, parse_day};
 pub use slots::{DayPlan, Slot, SlotQuery, UNIT_MINUTES};

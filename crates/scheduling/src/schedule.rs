@@ -284,6 +284,31 @@ fn subtract(v: &[(i64, i64)], cut: (i64, i64)) -> Vec<(i64, i64)> {
     out
 }
 
+/// `09:00-12:00, 14:00-17:00` into weekly intervals of one weekday.
+pub fn parse_day(field: String, weekday: i64, text: &str) -> Result<Vec<WeeklyHours>, DomainError> {
+    let mut out = Vec::new();
+    for part in text
+        .split([',', '、'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let bad =
+            || DomainError::Invalid(vec![FieldError::new(field.clone(), "error.hours.invalid")]);
+        let (a, b) = part.split_once(['-', '〜', '~']).ok_or_else(bad)?;
+        let s = parse_hhmm("start", a).map_err(|_| bad())?;
+        let e = parse_hhmm("end", b).map_err(|_| bad())?;
+        if s >= e {
+            return Err(bad());
+        }
+        out.push(WeeklyHours {
+            weekday,
+            start_minute: s,
+            end_minute: e,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
@@ -364,5 +389,19 @@ mod tests {
         assert!(parse_hhmm("t", "24:05").is_err());
         assert!(parse_hhmm("t", "9:07").is_err());
         assert!(parse_hhmm("t", "nine").is_err());
+    }
+
+    #[test]
+    fn a_day_of_hours_is_read_from_its_text() {
+        let h = super::parse_day("d1".into(), 1, "09:00-12:00、14:00〜17:30").unwrap();
+        assert_eq!(
+            h.iter()
+                .map(|w| (w.start_minute, w.end_minute))
+                .collect::<Vec<_>>(),
+            vec![(540, 720), (840, 1050)]
+        );
+        assert!(super::parse_day("d1".into(), 1, "").unwrap().is_empty());
+        assert!(super::parse_day("d1".into(), 1, "12:00-09:00").is_err());
+        assert!(super::parse_day("d1".into(), 1, "9時から").is_err());
     }
 }

@@ -14,6 +14,7 @@ pub mod api;
 pub mod apidoc;
 pub mod ctx;
 pub mod denials;
+pub mod forms;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;

@@ -259,3 +259,8 @@ impl FromRequestParts<AppState> for OperatorUser {
         })
     }
 }
+
+/// Whether this pending session has proved an enrolment code.
+pub fn enrol_proved(s: &Session) -> bool {
+    s.data.get("enrol_ok") == Some(&serde_json::Value::Bool(true))
+}

@@ -41,3 +41,12 @@ pub async fn read_multipart(
     }
     Ok((texts, files))
 }
+
+/// The text field `name` of a form read by [`read_multipart`] (empty when absent).
+pub fn field(texts: &[(String, String)], name: &str) -> String {
+    texts
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}

@@ -12,9 +12,9 @@ use utoipa::ToSchema;
 use super::ApiJson;
 use crate::ctx::ReqLang;
 use crate::error::{AppError, AppResult};
-use crate::pages::signup_support::OriginExt;
-use crate::pages::signup_support::{check_confirm, today_jst};
+use crate::forms::{check_confirm, today_jst};
 use crate::session::ClientIp;
+use crate::session::OriginExt;
 use crate::state::AppState;
 
 /// A phone number to send a code to.
@@ -182,7 +182,7 @@ pub async fn signup_complete(
             "ticket",
             "error.signup.ticket",
         )))?;
-    let form = crate::pages::signup_support::PatientForm {
+    let form = crate::forms::PatientForm {
         family_name: b.family_name,
         given_name: b.given_name,
         family_name_kana: b.family_name_kana,

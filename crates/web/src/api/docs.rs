@@ -12,11 +12,9 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, ApiMultipart, ApiPatient, ApiStaff};
 use crate::error::AppResult;
-use crate::pages::docs_support::{
-    InsuranceForm, read_multipart, save_answers, save_images, save_insurance, text,
-};
-use crate::pages::staff_support::{MenuForm, parse_day};
 use crate::state::AppState;
+use tsunagu_scheduling::{MenuForm, parse_day};
+use tsunagu_webkit::multipart::{field, read_multipart};
 
 /// A registered insurance.
 #[derive(Serialize, ToSchema)]
@@ -116,14 +114,16 @@ pub async fn insurance_put(
     ApiMultipart(mp): ApiMultipart,
 ) -> AppResult<StatusCode> {
     let (texts, files) = read_multipart(mp).await?;
-    let form = InsuranceForm {
-        kind: text(&texts, "kind"),
-        insurer_number: text(&texts, "insurer_number"),
-        symbol: text(&texts, "symbol"),
-        number: text(&texts, "number"),
-        branch: text(&texts, "branch"),
+    let form = tsunagu_insurance::InsuranceInput {
+        kind: field(&texts, "kind"),
+        insurer_number: field(&texts, "insurer_number"),
+        symbol: field(&texts, "symbol"),
+        number: field(&texts, "number"),
+        branch: field(&texts, "branch"),
     };
-    save_insurance(&st, user.account, PatientId(id), &form, &files).await?;
+    st.insurance
+        .register(&st.files, user.account, PatientId(id), &form, &files)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,7 +148,9 @@ pub async fn images_post(
     ApiMultipart(mp): ApiMultipart,
 ) -> AppResult<StatusCode> {
     let (_, files) = read_multipart(mp).await?;
-    save_images(&st, user.account, id, &files).await?;
+    st.booker
+        .share_images(&st.files, user.account, id, &files)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -202,7 +204,9 @@ pub async fn answers_put(
     if b.agree {
         form.insert("agree".into(), "true".into());
     }
-    save_answers(&st, user.account, id, &form).await?;
+    st.booker
+        .answer_questionnaire(user.account, id, &form)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use super::{ApiJson, ApiPatient};
 use crate::ctx::ReqLang;
 use crate::error::{AppError, AppResult};
-use crate::pages::signup_support::{PatientForm, today_jst};
+use crate::forms::{PatientForm, today_jst};
 use crate::state::AppState;
 
 /// A patient profile.

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{ApiJson, ApiStaff, bearer_session};
 use crate::error::{AppError, AppResult};
-use crate::pages::signup_support::OriginExt;
+use crate::session::OriginExt;
 use crate::session::{ClientIp, RequestId};
 use crate::state::AppState;
 
@@ -181,7 +181,7 @@ pub async fn totp(
             "error.api.token_invalid",
         )));
     };
-    if s.stage == Stage::NeedsTotpEnrol && !crate::pages::staff_support::enrol_proved(&s) {
+    if s.stage == Stage::NeedsTotpEnrol && !crate::session::enrol_proved(&s) {
         return Err(AppError(DomainError::invalid(
             "enrol_code",
             "error.totp.enrol_code_required",

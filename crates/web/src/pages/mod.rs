@@ -114,22 +114,3 @@ pub fn form_status(errors: &crate::ctx::FormErrors) -> StatusCode {
         StatusCode::OK
     }
 }
-
-/// Form helpers the JSON API shares with the pages.
-pub mod signup_support {
-    pub use super::signup::{PatientForm, check_confirm, today_jst};
-    pub use crate::session::OriginExt;
-}
-
-/// Staff helpers the JSON API shares with the pages.
-pub mod staff_support {
-    pub use super::staff::enrol_proved;
-    pub(crate) use super::staff_setup::{MenuForm, parse_day};
-}
-
-/// Patient document helpers the JSON API shares with the pages.
-pub(crate) mod docs_support {
-    pub(crate) use super::patient_docs::{
-        InsuranceForm, read_multipart, save_answers, save_images, save_insurance, text,
-    };
-}

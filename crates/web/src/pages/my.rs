@@ -12,10 +12,10 @@ use tsunagu_accounts::codes::Purpose;
 use tsunagu_accounts::{Patient, Realm};
 use tsunagu_kernel::{DomainError, Email, FacilityId, PatientId, Phone};
 
-use super::signup::{PatientForm, check_confirm, today_jst};
 use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::forms::{PatientForm, check_confirm, today_jst};
 use crate::session::{ClientIp, PatientUser, SetSession, see_other};
 use crate::state::AppState;
 

@@ -109,7 +109,7 @@ async fn totp_page(
         return Ok(see_other("/ops/login"));
     };
     let enrolling = s.stage == Stage::NeedsTotpEnrol;
-    let proved = super::staff::enrol_proved(s);
+    let proved = crate::session::enrol_proved(s);
     let (qr, secret) = if enrolling && proved {
         let op = st.accounts.staff.operator(OperatorId(id)).await?;
         let Some(secret) = op.totp_secret else {
@@ -160,7 +160,7 @@ async fn totp_post(
     let (true, Some(id)) = (pending(&s), s.principal_id) else {
         return Ok(see_other("/ops/login"));
     };
-    if s.stage == Stage::NeedsTotpEnrol && !super::staff::enrol_proved(&s) {
+    if s.stage == Stage::NeedsTotpEnrol && !crate::session::enrol_proved(&s) {
         return Ok(see_other("/ops/totp"));
     }
     let op = st.accounts.staff.operator(OperatorId(id)).await?;

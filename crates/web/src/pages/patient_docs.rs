@@ -7,19 +7,15 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use tsunagu_files::{Owner, Purpose};
 use tsunagu_insurance::check::Outcome;
-use tsunagu_insurance::{CardNumbers, Kind, Registration};
-use tsunagu_kernel::{DomainError, FieldError, PatientId};
+use tsunagu_insurance::{Kind, Registration};
+use tsunagu_kernel::{DomainError, PatientId};
 
 use super::{form_status, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
 use crate::session::{PatientUser, StaffMember, see_other};
 use crate::state::AppState;
-
-/// The longest answer to one question of a questionnaire.
-const ANSWER_MAX: usize = 2000;
 
 /// Uploads carry two card photos or several images: room for them plus the form.
 const UPLOAD_LIMIT: usize = 3 * tsunagu_files::MAX_BYTES + 64 * 1024;
@@ -77,15 +73,6 @@ pub async fn insurance_view(st: &AppState, r: Registration) -> AppResult<Insuran
     })
 }
 
-#[derive(Default, Clone)]
-pub struct InsuranceForm {
-    pub kind: String,
-    pub insurer_number: String,
-    pub symbol: String,
-    pub number: String,
-    pub branch: String,
-}
-
 #[derive(Template)]
 #[template(path = "insurance.html")]
 struct InsurancePage {
@@ -94,7 +81,7 @@ struct InsurancePage {
     patient_id: i64,
     patient_name: String,
     current: Option<InsuranceView>,
-    form: InsuranceForm,
+    form: tsunagu_insurance::InsuranceInput,
     notice: Option<&'static str>,
 }
 
@@ -104,7 +91,7 @@ async fn insurance_page(
     user: &PatientUser,
     pid: PatientId,
     errors: FormErrors,
-    form: Option<InsuranceForm>,
+    form: Option<tsunagu_insurance::InsuranceInput>,
     notice: Option<&'static str>,
 ) -> AppResult<Response> {
     let patient = st.accounts.patients.patient_of(user.account, pid).await?;
@@ -113,7 +100,7 @@ async fn insurance_page(
         None => None,
     };
     let form = form.unwrap_or_else(|| match &current {
-        Some(c) => InsuranceForm {
+        Some(c) => tsunagu_insurance::InsuranceInput {
             kind: if c.kind_myna {
                 "myna".into()
             } else {
@@ -124,7 +111,7 @@ async fn insurance_page(
             number: c.number.clone(),
             branch: c.branch.clone(),
         },
-        None => InsuranceForm::default(),
+        None => tsunagu_insurance::InsuranceInput::default(),
     });
     page_status(
         form_status(&errors),
@@ -165,15 +152,7 @@ async fn insurance_form(
     .await
 }
 
-pub(crate) use tsunagu_webkit::multipart::read_multipart;
-
-pub(crate) fn text(texts: &[(String, String)], name: &str) -> String {
-    texts
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
+use tsunagu_webkit::multipart::{field, read_multipart};
 
 async fn insurance_post(
     State(st): State<AppState>,
@@ -185,14 +164,17 @@ async fn insurance_post(
     let pid = PatientId(pid);
     st.accounts.patients.patient_of(user.account, pid).await?;
     let (texts, files) = read_multipart(mp).await?;
-    let form = InsuranceForm {
-        kind: text(&texts, "kind"),
-        insurer_number: text(&texts, "insurer_number"),
-        symbol: text(&texts, "symbol"),
-        number: text(&texts, "number"),
-        branch: text(&texts, "branch"),
+    let form = tsunagu_insurance::InsuranceInput {
+        kind: field(&texts, "kind"),
+        insurer_number: field(&texts, "insurer_number"),
+        symbol: field(&texts, "symbol"),
+        number: field(&texts, "number"),
+        branch: field(&texts, "branch"),
     };
-    let res = save_insurance(&st, user.account, pid, &form, &files).await;
+    let res = st
+        .insurance
+        .register(&st.files, user.account, pid, &form, &files)
+        .await;
     match res {
         Ok(()) => Ok(see_other(&format!("/my/insurance/{}?saved=1", pid.0))),
         Err(e) => {
@@ -200,132 +182,6 @@ async fn insurance_post(
             insurance_page(&st, ctx, &user, pid, errors, Some(form), None).await
         }
     }
-}
-
-/// Validates and saves a patient's insurance (numbers and photos, or マイナ保険証); every
-/// problem is reported at once and nothing is stored unless all is well.
-pub(crate) async fn save_insurance(
-    st: &AppState,
-    account: tsunagu_kernel::AccountId,
-    pid: PatientId,
-    form: &InsuranceForm,
-    files: &[(String, Vec<u8>, String)],
-) -> Result<(), DomainError> {
-    st.accounts.patients.patient_of(account, pid).await?;
-    let existing = st.insurance.get(pid).await?;
-    let kind = if form.kind == "myna" {
-        Kind::Myna
-    } else {
-        Kind::Card
-    };
-    // Every problem at once: the numbers and the photos.
-    let mut v = tsunagu_kernel::error::Validator::new();
-    let numbers = match kind {
-        Kind::Myna => None,
-        Kind::Card => v.check(CardNumbers::parse(
-            &form.insurer_number,
-            &form.symbol,
-            &form.number,
-            &form.branch,
-        ))?,
-    };
-    // Check every photo before storing any.
-    for (name, bytes, _) in files {
-        let field = if name == "back" { "back" } else { "front" };
-        v.check(tsunagu_files::sniff(
-            field,
-            bytes,
-            tsunagu_files::Accept::Images,
-        ))?;
-    }
-    // A card needs photos of both sides, unless they were given before.
-    if kind == Kind::Card {
-        for (side, have_old) in [
-            (
-                "front",
-                existing.as_ref().and_then(|r| r.front_file_id).is_some(),
-            ),
-            (
-                "back",
-                existing.as_ref().and_then(|r| r.back_file_id).is_some(),
-            ),
-        ] {
-            if !have_old && !files.iter().any(|(n, _, _)| n == side) {
-                v.push(FieldError::new(
-                    if side == "front" { "front" } else { "back" },
-                    "error.insurance.photo_required",
-                ));
-            }
-        }
-    }
-    v.finish()?;
-    let mut tx = st.db.begin_write().await?;
-    let owner = Owner {
-        account: Some(account),
-        facility: None,
-        patient: Some(pid),
-        booking: None,
-    };
-    let mut front = existing.as_ref().and_then(|r| r.front_file_id);
-    let mut back = existing.as_ref().and_then(|r| r.back_file_id);
-    for (name, bytes, file_name) in files {
-        let (purpose, field) = if name == "back" {
-            (Purpose::InsuranceBack, "back")
-        } else {
-            (Purpose::InsuranceFront, "front")
-        };
-        let f = st
-            .files
-            .put_in(&mut tx, owner, purpose, field, bytes, file_name)
-            .await?;
-        if name == "back" {
-            back = Some(f.id)
-        } else {
-            front = Some(f.id)
-        }
-    }
-    if kind == Kind::Myna {
-        front = None;
-        back = None;
-    }
-    st.insurance
-        .save_in(&mut tx, pid, kind, numbers.as_ref(), front, back)
-        .await?;
-    tx.commit().await.map_err(tsunagu_db::internal)?;
-    Ok::<_, DomainError>(())
-}
-
-/// Checks and stores images shared with a booking of the account (all or none).
-pub(crate) async fn save_images(
-    st: &AppState,
-    account: tsunagu_kernel::AccountId,
-    id: i64,
-    files: &[(String, Vec<u8>, String)],
-) -> Result<(), DomainError> {
-    let b = st.booker.bookings.get_for_account(account, id).await?;
-    if files.is_empty() {
-        return Err(DomainError::invalid("images", "error.file.empty"));
-    }
-    if files.len() > 10 {
-        return Err(DomainError::invalid("images", "error.file.too_many"));
-    }
-    for (_, bytes, _) in files {
-        tsunagu_files::sniff("images", bytes, tsunagu_files::Accept::Images)?;
-    }
-    let mut tx = st.db.begin_write().await?;
-    let owner = Owner {
-        account: Some(account),
-        facility: Some(b.facility_id),
-        patient: Some(b.patient_id),
-        booking: Some(b.id),
-    };
-    for (_, bytes, name) in files {
-        st.files
-            .put_in(&mut tx, owner, Purpose::BookingImage, "images", bytes, name)
-            .await?;
-    }
-    tx.commit().await.map_err(tsunagu_db::internal)?;
-    Ok(())
 }
 
 async fn images_post(
@@ -337,7 +193,11 @@ async fn images_post(
 ) -> AppResult<Response> {
     st.booker.bookings.get_for_account(user.account, id).await?;
     let res = match read_multipart(mp).await {
-        Ok((_, files)) => save_images(&st, user.account, id, &files).await,
+        Ok((_, files)) => {
+            st.booker
+                .share_images(&st.files, user.account, id, &files)
+                .await
+        }
         Err(e) => Err(e),
     };
     match res {
@@ -477,7 +337,11 @@ async fn questionnaire_post(
     Path(id): Path<i64>,
     Form(form): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
-    match save_answers(&st, user.account, id, &form).await {
+    match st
+        .booker
+        .answer_questionnaire(user.account, id, &form)
+        .await
+    {
         Ok(()) => Ok(see_other(&format!("/my/bookings/{id}?done=answers"))),
         Err(DomainError::Invalid(errs)) => {
             let errors = FormErrors::from_error(DomainError::Invalid(errs), ctx.lang)?;
@@ -485,73 +349,4 @@ async fn questionnaire_post(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Checks and saves the questionnaire answers (`q_{id}` fields) and the consent signature
-/// (`consent_name`, `agree`) of a live booking of the account.
-pub(crate) async fn save_answers(
-    st: &AppState,
-    account: tsunagu_kernel::AccountId,
-    id: i64,
-    form: &std::collections::HashMap<String, String>,
-) -> Result<(), DomainError> {
-    let b = st.booker.bookings.get_for_account(account, id).await?;
-    if b.status != tsunagu_booking::BookingStatus::Booked {
-        return Err(DomainError::Conflict("error.booking.not_live"));
-    }
-    let menu = st.booker.menus.get(b.facility_id, b.menu_id).await?;
-    let mut errs: Vec<FieldError> = Vec::new();
-    let mut answers = std::collections::BTreeMap::new();
-    for q in &menu.questionnaire {
-        let field = format!("q_{}", q.id);
-        let a = form
-            .get(&field)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        if a.is_empty() {
-            if q.required {
-                errs.push(FieldError::new(field.clone(), "error.required"));
-            }
-            continue;
-        }
-        if !q.choices.is_empty() && !q.choices.contains(&a) {
-            errs.push(FieldError::new(field, "error.invalid_choice"));
-            continue;
-        }
-        // Refused, not cut: the form's own limit is only in the browser.
-        if a.chars().count() > ANSWER_MAX {
-            errs.push(FieldError::new(field, "error.too_long").arg("max", ANSWER_MAX));
-            continue;
-        }
-        answers.insert(q.id.clone(), a);
-    }
-    let mut signed_name = None;
-    if !menu.consent_text.is_empty() {
-        match tsunagu_kernel::values::person_name(
-            "consent_name",
-            form.get("consent_name").map_or("", String::as_str),
-            60,
-        ) {
-            Ok(n) => signed_name = Some(n),
-            Err(DomainError::Invalid(es)) => errs.extend(es),
-            Err(e) => return Err(e),
-        }
-        if !form.get("agree").is_some_and(|a| a == "true" || a == "1") {
-            errs.push(FieldError::new("agree", "error.consent.required"));
-        }
-    }
-    if !errs.is_empty() {
-        return Err(DomainError::Invalid(errs));
-    }
-    st.booker
-        .bookings
-        .save_answers(
-            id,
-            &tsunagu_booking::Answers {
-                answers,
-                consent_signed_at: signed_name.as_ref().map(|_| st.clock.now_ms()),
-                consent_signed_name: signed_name,
-            },
-        )
-        .await
 }

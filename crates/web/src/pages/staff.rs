@@ -16,7 +16,7 @@ use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
 use crate::session::OriginExt;
-use crate::session::{ClientIp, RequestId, Sess, SetSession, StaffMember, see_other};
+use crate::session::{ClientIp, RequestId, Sess, SetSession, StaffMember, enrol_proved, see_other};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -191,11 +191,6 @@ async fn enrol_form(
     let user = st.accounts.staff.get(fid, StaffId(id)).await?;
     let facility = st.facilities.get(fid).await?;
     enrol_page(&ctx, FormErrors::none(), &s, &user, &facility.slug)
-}
-
-/// Whether this pending session has proved an enrolment code.
-pub fn enrol_proved(s: &Session) -> bool {
-    s.data.get("enrol_ok") == Some(&serde_json::Value::Bool(true))
 }
 
 fn enrol_page(

@@ -8,9 +8,10 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use tsunagu_accounts::Role;
-use tsunagu_kernel::{DomainError, FieldError, StaffId};
-use tsunagu_scheduling::schedule::{Exception, ExceptionKind, WeeklyHours, parse_hhmm};
-use tsunagu_scheduling::{Menu, MenuInput, Question};
+use tsunagu_kernel::{DomainError, StaffId};
+use tsunagu_scheduling::Menu;
+use tsunagu_scheduling::schedule::{Exception, ExceptionKind, parse_hhmm};
+use tsunagu_scheduling::{MenuForm, parse_day};
 
 use super::{form_status, page_status};
 use crate::ctx::{FormErrors, PageCtx};
@@ -27,128 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/staff/hours/weekly", post(hours_weekly))
         .route("/staff/hours/exceptions", post(hours_exception))
         .route("/staff/settings/suspend", post(suspend))
-}
-
-#[derive(Deserialize, Default, Clone)]
-pub struct MenuForm {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub mode: String,
-    #[serde(default)]
-    pub first_minutes: String,
-    #[serde(default)]
-    pub return_minutes: String,
-    #[serde(default)]
-    pub insured: bool,
-    #[serde(default)]
-    pub booking_fee_yen: String,
-    #[serde(default)]
-    pub questionnaire: String,
-    #[serde(default)]
-    pub consent_text: String,
-    #[serde(default)]
-    pub active: bool,
-}
-
-/// One question per line: `質問|選択肢1,選択肢2|必須` (choices and 必須 optional).
-fn parse_questionnaire(text: &str) -> Result<Vec<Question>, DomainError> {
-    let mut out = Vec::new();
-    for (i, line) in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .enumerate()
-    {
-        let mut parts = line.split('|');
-        let label = parts.next().unwrap_or("").trim();
-        if label.is_empty() || label.chars().count() > 200 || i >= 30 {
-            return Err(DomainError::invalid(
-                "questionnaire",
-                "error.questionnaire.invalid",
-            ));
-        }
-        let choices: Vec<String> = parts
-            .next()
-            .unwrap_or("")
-            .split([',', '、'])
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .collect();
-        let required = parts
-            .next()
-            .is_some_and(|r| r.contains("必須") || r.trim().eq_ignore_ascii_case("required"));
-        out.push(Question {
-            id: format!("q{}", i + 1),
-            label: label.into(),
-            choices,
-            required,
-        });
-    }
-    Ok(out)
-}
-
-fn questionnaire_text(qs: &[Question]) -> String {
-    qs.iter()
-        .map(|q| {
-            format!(
-                "{}|{}|{}",
-                q.label,
-                q.choices.join(","),
-                if q.required { "必須" } else { "" }
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-impl MenuForm {
-    pub(crate) fn parse(&self) -> Result<MenuInput, DomainError> {
-        let mut v = tsunagu_kernel::error::Validator::new();
-        let base = v.check(MenuInput::parse(
-            &self.name,
-            &self.description,
-            if self.mode.is_empty() {
-                "online"
-            } else {
-                &self.mode
-            },
-            &self.first_minutes,
-            &self.return_minutes,
-            self.insured,
-            &self.booking_fee_yen,
-        ))?;
-        let questionnaire = v.check(parse_questionnaire(&self.questionnaire))?;
-        v.finish()?;
-        match (base, questionnaire) {
-            (Some(mut m), Some(q)) => {
-                m.questionnaire = q;
-                m.consent_text = self.consent_text.trim().chars().take(4000).collect();
-                Ok(m)
-            }
-            _ => Err(DomainError::internal(anyhow::anyhow!(
-                "validated menu incomplete"
-            ))),
-        }
-    }
-
-    fn of(m: &Menu) -> Self {
-        Self {
-            name: m.name.clone(),
-            description: m.description.clone(),
-            mode: m.mode.as_str().into(),
-            first_minutes: m.first_minutes.to_string(),
-            return_minutes: m.return_minutes.to_string(),
-            insured: m.insured,
-            booking_fee_yen: m.booking_fee_yen.to_string(),
-            questionnaire: questionnaire_text(&m.questionnaire),
-            consent_text: m.consent_text.clone(),
-            active: m.active,
-        }
-    }
 }
 
 /// A pending proposal as listed.
@@ -509,35 +388,6 @@ async fn hours(
         notice,
     )
     .await
-}
-
-/// `09:00-12:00, 14:00-17:00` into weekly intervals of one weekday.
-pub(crate) fn parse_day(
-    field: String,
-    weekday: i64,
-    text: &str,
-) -> Result<Vec<WeeklyHours>, DomainError> {
-    let mut out = Vec::new();
-    for part in text
-        .split([',', '、'])
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        let bad =
-            || DomainError::Invalid(vec![FieldError::new(field.clone(), "error.hours.invalid")]);
-        let (a, b) = part.split_once(['-', '〜', '~']).ok_or_else(bad)?;
-        let s = parse_hhmm("start", a).map_err(|_| bad())?;
-        let e = parse_hhmm("end", b).map_err(|_| bad())?;
-        if s >= e {
-            return Err(bad());
-        }
-        out.push(WeeklyHours {
-            weekday,
-            start_minute: s,
-            end_minute: e,
-        });
-    }
-    Ok(out)
 }
 
 async fn hours_weekly(
