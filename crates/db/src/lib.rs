@@ -20,6 +20,9 @@ use tsunagu_kernel::DomainError;
 
 pub use sqlx;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 /// Which database engine a [`Db`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -110,6 +110,28 @@ enum AdminTask {
 enum AuditTask {
     /// Walk the hash chain; exit 1 if a row was changed, removed or inserted.
     Verify,
+    /// List entries, newest first, matching every condition given (tab-separated: seq,
+    /// time JST, actor, facility, patient, action, detail, address, request id).
+    List {
+        /// Entries about this patient id.
+        #[arg(long)]
+        patient: Option<i64>,
+        /// By this actor: `staff`, `staff:12`, `patient:3`, `operator:1`, `system`.
+        #[arg(long)]
+        actor: Option<String>,
+        /// On this day in Japan (`YYYY-MM-DD`).
+        #[arg(long)]
+        day: Option<String>,
+        /// Caused by this request (the `x-request-id` every response carries).
+        #[arg(long)]
+        request_id: Option<String>,
+        /// In this facility id.
+        #[arg(long)]
+        facility: Option<i64>,
+        /// At most this many.
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
 }
 
 fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
@@ -267,6 +289,43 @@ async fn admin(settings: &Settings, task: AdminTask) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminTask::Audit {
+            task:
+                AuditTask::List {
+                    patient,
+                    actor,
+                    day,
+                    request_id,
+                    facility,
+                    limit,
+                },
+        } => {
+            let sealer = tsunagu_kernel::seal::Sealer::from_key(&settings.sealing_key()?)
+                .map_err(|e| anyhow::anyhow!("secret_key: {e}"))?;
+            let log = tsunagu_audit::AuditLog::new(db.clone(), clock, sealer);
+            let filter = audit_filter(patient, actor, day, request_id, facility, limit)?;
+            let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+            for e in log.search(&filter).await? {
+                let at = jiff::Timestamp::from_millisecond(e.at)?
+                    .to_zoned(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M:%S");
+                let opt = |v: Option<i64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+                println!(
+                    "{}\t{at}\t{}:{} {}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.seq,
+                    e.actor_kind,
+                    opt(e.actor_id),
+                    e.actor_label,
+                    opt(e.facility_id),
+                    opt(e.patient_id),
+                    e.action,
+                    e.detail,
+                    e.ip,
+                    e.request_id
+                );
+            }
+            Ok(())
+        }
         AdminTask::CreateOperator {
             login_id,
             name,
@@ -382,4 +441,55 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
+}
+
+/// The conditions of `admin audit list`, checked: a wrong actor or day is an error that
+/// says what to write, not an empty answer.
+fn audit_filter(
+    patient: Option<i64>,
+    actor: Option<String>,
+    day: Option<String>,
+    request_id: Option<String>,
+    facility: Option<i64>,
+    limit: i64,
+) -> anyhow::Result<tsunagu_audit::Filter> {
+    let actor = match actor {
+        None => None,
+        Some(a) => {
+            let (kind, id) = match a.split_once(':') {
+                Some((k, id)) => (
+                    k.to_string(),
+                    Some(id.parse::<i64>().map_err(|_| {
+                        anyhow::anyhow!("--actor: the id after ':' must be a number ({a})")
+                    })?),
+                ),
+                None => (a.clone(), None),
+            };
+            if !["staff", "patient", "operator", "system"].contains(&kind.as_str()) {
+                anyhow::bail!("--actor: staff, patient, operator or system, optionally :id ({a})");
+            }
+            Some((kind, id))
+        }
+    };
+    let (from_ms, to_ms) = match day {
+        None => (None, None),
+        Some(d) => {
+            let date: jiff::civil::Date = d
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--day: a date YYYY-MM-DD ({d})"))?;
+            let tz = jiff::tz::TimeZone::get("Asia/Tokyo")?;
+            let from = date.to_zoned(tz.clone())?.timestamp();
+            let to = date.tomorrow()?.to_zoned(tz)?.timestamp();
+            (Some(from.as_millisecond()), Some(to.as_millisecond()))
+        }
+    };
+    Ok(tsunagu_audit::Filter {
+        patient: patient.map(tsunagu_kernel::PatientId),
+        actor,
+        request_id,
+        facility: facility.map(tsunagu_kernel::FacilityId),
+        from_ms,
+        to_ms,
+        limit,
+    })
 }
