@@ -649,3 +649,78 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
     assert_eq!(p.status, 403);
     app.stop().await;
 }
+
+/// `tsunagu eligibility serve`: the service runs alone on its own port and database, and a
+/// platform started without one of its own (`eligibility.listen` empty) reaches it through
+/// `eligibility.api_url`, over HTTP, as it would the real service.
+#[tokio::test]
+async fn the_platform_uses_an_eligibility_service_running_on_its_own() {
+    let db = crate::helpers::TestDb::new().await;
+    let settings = tsunagu_config::Settings {
+        data_dir: db.data_dir.clone(),
+        demo: true,
+        eligibility: tsunagu_config::EligibilitySettings {
+            database_url: db.elig_url.clone(),
+            ..Default::default()
+        },
+        max_connections: 4,
+        ..tsunagu_config::Settings::default()
+    };
+    let clock: std::sync::Arc<dyn tsunagu_kernel::Clock> = std::sync::Arc::new(
+        tsunagu_kernel::ManualClock::new(crate::helpers::start_time()),
+    );
+    let service = tsunagu_server::Eligibility::build(&settings, "127.0.0.1:0", clock)
+        .await
+        .unwrap();
+    let url = service.base_url();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let served = tokio::spawn(service.run_until_stopped(rx));
+    let app = crate::helpers::TestApp::spawn_with(crate::helpers::Options {
+        eligibility_api_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        app.eligibility.is_empty(),
+        "no service was started beside the platform"
+    );
+    // An admin links the facility's account: the platform logs in to the separate service
+    // before saving (a wrong password is found out there).
+    let admin = crate::setup::staff(&app, "admin").await;
+    let csrf = admin.get("/staff/settings").await.csrf();
+    let wrong = admin
+        .post(
+            "/staff/settings/eligibility",
+            &csrf,
+            &[
+                ("institution", "0110000033"),
+                ("login_id", "general"),
+                ("password", "wrong-password-1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    assert!(
+        wrong.body.contains("ログインできませんでした"),
+        "{}",
+        wrong.body
+    );
+    let ok = admin
+        .post(
+            "/staff/settings/eligibility",
+            &csrf,
+            &[
+                ("institution", "0110000033"),
+                ("login_id", "general"),
+                ("password", tsunagu_server::demo::DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    // The service's own status answers on its own port.
+    let status = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(status.status(), 200);
+    app.stop().await;
+    let _ = stop.send(true);
+    served.await.unwrap().unwrap();
+}

@@ -142,6 +142,9 @@ pub struct Options {
     pub demo: bool,
     pub transports: Transports,
     pub trusted_proxies: Vec<String>,
+    /// An eligibility service running elsewhere: none is started beside the platform,
+    /// which reaches this one over HTTP as it would the real service.
+    pub eligibility_api_url: Option<String>,
 }
 
 impl Default for Options {
@@ -150,6 +153,7 @@ impl Default for Options {
             demo: true,
             transports: Transports::default(),
             trusted_proxies: Vec::new(),
+            eligibility_api_url: None,
         }
     }
 }
@@ -172,10 +176,17 @@ impl TestApp {
             database_url: db.url.clone(),
             data_dir: db.data_dir.clone(),
             demo: opts.demo,
-            eligibility: tsunagu_config::EligibilitySettings {
-                listen: "127.0.0.1:0".into(),
-                database_url: db.elig_url.clone(),
-                ..Default::default()
+            eligibility: match &opts.eligibility_api_url {
+                None => tsunagu_config::EligibilitySettings {
+                    listen: "127.0.0.1:0".into(),
+                    database_url: db.elig_url.clone(),
+                    ..Default::default()
+                },
+                Some(url) => tsunagu_config::EligibilitySettings {
+                    listen: String::new(),
+                    api_url: url.clone(),
+                    ..Default::default()
+                },
             },
             max_connections: 8,
             trusted_proxies: opts.trusted_proxies,

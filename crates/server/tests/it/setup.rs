@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 
-async fn staff(app: &TestApp, login: &str) -> Browser {
+pub(crate) async fn staff(app: &TestApp, login: &str) -> Browser {
     let b = app.browser();
     let p = b
         .submit(
