@@ -16,8 +16,8 @@ mod service;
 mod store;
 
 pub use service::{
-    Booker, BookingView, DayList, MenuSaved, PatientBooking, RemindJob, StaffBooking,
-    StaffBookingFor,
+    Booker, BookingView, DayList, MenuSaved, PatientBooking, RemindJob, SEEN_FROM_BEFORE_START_MS,
+    StaffBooking, StaffBookingFor, close_allowed, reopen_allowed,
 };
 pub use store::{
     Answers, Booking, BookingStatus, BookingStore, NewBooking, Source, cancel_deadline,

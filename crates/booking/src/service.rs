@@ -60,6 +60,42 @@ pub enum StaffBookingFor {
     },
 }
 
+/// How long before its start a visit may be marked seen: the patient may wait in the
+/// waiting room from one hour before (seed 001), so a visit can have taken place by then.
+pub const SEEN_FROM_BEFORE_START_MS: i64 = 60 * 60 * 1000;
+
+/// When staff may close a booking: a no-show only once its start has passed, "seen" not
+/// before its visit window opens; a cancellation at any time.
+pub fn close_allowed(b: &Booking, status: BookingStatus, now_ms: i64) -> DomainResult<()> {
+    match status {
+        BookingStatus::NoShow if now_ms < b.starts_at => {
+            Err(DomainError::Conflict("error.booking.no_show_too_early"))
+        }
+        BookingStatus::Completed if now_ms < b.starts_at - SEEN_FROM_BEFORE_START_MS => {
+            Err(DomainError::Conflict("error.booking.seen_too_early"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether a closed booking may still be put back to booked: only one marked seen or
+/// no-show, and only on the day (in the facility's zone) it was marked.
+pub fn reopen_allowed(b: &Booking, facility: &Facility, now_ms: i64) -> DomainResult<()> {
+    if !matches!(b.status, BookingStatus::Completed | BookingStatus::NoShow) {
+        return Err(DomainError::Conflict("error.booking.reopen_not_closed"));
+    }
+    let tz = facility.tz();
+    let day = |ms: i64| {
+        tsunagu_kernel::clock::from_ms(ms)
+            .to_zoned(tz.clone())
+            .date()
+    };
+    if day(b.updated_at) != day(now_ms) {
+        return Err(DomainError::Conflict("error.booking.reopen_too_late"));
+    }
+    Ok(())
+}
+
 /// Which list of bookings staff look at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DayList {
@@ -383,6 +419,11 @@ impl Booker {
                 },
             )
             .await
+    }
+
+    /// The current time (ms), for pages that offer only what the rules allow now.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Today in the facility's zone.
@@ -1125,6 +1166,7 @@ impl Booker {
         by: &tsunagu_audit::By,
     ) -> DomainResult<Booking> {
         let b = self.bookings.get_at(facility.id, id).await?;
+        close_allowed(&b, status, self.clock.now_ms())?;
         let mut tx = self.db.begin_write().await?;
         match status {
             BookingStatus::Cancelled => {
@@ -1163,6 +1205,37 @@ impl Booker {
                     Some(b.patient_id),
                     "booking.close",
                     format!("booking={id} status={}", status.as_str()),
+                ),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, b.account_id, "booking.changed", id)
+            .await;
+        self.bookings.get_at(facility.id, id).await
+    }
+
+    /// Undoes a slip of the hand: a booking marked seen or no-show goes back to booked, on
+    /// the same day (in the facility's zone) as it was marked, with its time claimed again
+    /// (refused if the time went to someone else meanwhile). Audited as `booking.reopen`.
+    pub async fn reopen_by_staff(
+        &self,
+        facility: &Facility,
+        id: i64,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<Booking> {
+        let b = self.bookings.get_at(facility.id, id).await?;
+        reopen_allowed(&b, facility, self.clock.now_ms())?;
+        let mut tx = self.db.begin_write().await?;
+        self.bookings
+            .reopen_in(&mut tx, &b, facility.capacity_per_doctor)
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    Some(b.patient_id),
+                    "booking.reopen",
+                    format!("booking={id} was={}", b.status.as_str()),
                 ),
             )
             .await?;

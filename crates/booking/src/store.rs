@@ -139,10 +139,13 @@ pub struct Booking {
     pub staff_memo: String,
     /// Cancelled after the patient's deadline (cancellation fee may apply).
     pub late_cancel: bool,
+    /// Last change (ms): when it was booked, moved or closed.
+    pub updated_at: i64,
 }
 
 const COLUMNS: &str = "id, facility_id, patient_id, account_id, menu_id, doctor_id, mode, visit_kind, \
-                       starts_at, ends_at, status, source, booking_fee_yen, staff_memo, late_cancel";
+                       starts_at, ends_at, status, source, booking_fee_yen, staff_memo, late_cancel, \
+                       updated_at";
 
 fn row_to_booking(r: &sqlx::any::AnyRow) -> Result<Booking, sqlx::Error> {
     use sqlx::Row;
@@ -164,6 +167,7 @@ fn row_to_booking(r: &sqlx::any::AnyRow) -> Result<Booking, sqlx::Error> {
         booking_fee_yen: r.try_get("booking_fee_yen")?,
         staff_memo: r.try_get("staff_memo")?,
         late_cancel: flag(r.try_get("late_cancel")?),
+        updated_at: r.try_get("updated_at")?,
     })
 }
 
@@ -418,6 +422,29 @@ impl BookingStore {
             return Err(DomainError::Conflict("error.booking.not_live"));
         }
         Ok(())
+    }
+
+    /// Puts a booking marked seen or no-show back to booked and claims its time again
+    /// (the caller checked who may and when).
+    pub async fn reopen_in(&self, tx: &mut Tx, b: &Booking, capacity: i64) -> DomainResult<()> {
+        let r = sqlx::query(
+            "UPDATE bookings SET status = 'booked', late_cancel = 0, updated_at = $2 \
+             WHERE id = $1 AND status IN ('completed', 'no_show')",
+        )
+        .bind(b.id)
+        .bind(self.clock.now_ms())
+        .execute(&mut **tx)
+        .await
+        .or_internal()?;
+        if r.rows_affected() == 0 {
+            return Err(DomainError::Conflict("error.booking.reopen_not_closed"));
+        }
+        self.claim_units(tx, b.id, b.doctor_id, b.starts_at, b.ends_at, capacity)
+            .await
+            .map_err(|e| match e {
+                DomainError::Conflict(_) => DomainError::Conflict("error.booking.reopen_taken"),
+                other => other,
+            })
     }
 
     /// Cancels a live booking and frees its time. `late` flags a cancellation after the

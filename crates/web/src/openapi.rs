@@ -22,7 +22,7 @@ use crate::apidoc::{self, Conventions};
         api::staff_login, api::totp_enrol, api::totp, api::patients, api::patient,
         api::set_chart_number, api::failed_jobs,
         api::menus, api::slots, api::my_bookings, api::my_booking, api::book, api::move_booking,
-        api::cancel, api::share, api::staff_bookings, api::staff_book, api::staff_close, api::staff_insurance_check, api::staff_myna_check, api::staff_outage_visit, api::staff_four_facts,
+        api::cancel, api::share, api::staff_bookings, api::staff_book, api::staff_close, api::staff_reopen, api::staff_insurance_check, api::staff_myna_check, api::staff_outage_visit, api::staff_four_facts,
         api::insurance_get, api::insurance_put, api::images_post, api::answers_get, api::answers_put,
         api::menu_save, api::menu_decide, api::hours_put, api::suspend_put,
     ),

@@ -753,30 +753,79 @@ async fn a_patient_moves_a_booking_and_staff_close_them() {
     assert!(b2.late_cancel);
     let sms = app.last_sms_to("+819000000001").await.unwrap();
     assert!(sms.contains("キャンセルされました"), "{sms}");
-    // A no-show is recorded and flagged.
+    // A no-show only once the visit's start has passed; then it is recorded and flagged.
     let id2 = {
         app.clock.set(start_time());
         book_api(&app, ms("2026-11-25T00:00:00Z")).await.unwrap()
     };
-    let p = staff
-        .post(
-            &format!("/staff/bookings/{id2}/close"),
-            &d.csrf(),
-            &[("status", "no_show")],
-        )
-        .await;
-    assert_eq!(p.status, 303);
+    app.clock.set("2026-11-24T23:30:00Z".parse().unwrap());
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    let d = staff.get(&format!("/staff/bookings/{id2}")).await;
+    assert!(
+        d.body.contains("受診済みにする"),
+        "seen is offered an hour before"
+    );
+    assert!(
+        !d.body.contains("value=\"no_show\""),
+        "no-show is not offered before the start"
+    );
+    let close = |status: &'static str| {
+        let staff = &staff;
+        let csrf = d.csrf();
+        async move {
+            staff
+                .post(
+                    &format!("/staff/bookings/{id2}/close"),
+                    &csrf,
+                    &[("status", status)],
+                )
+                .await
+        }
+    };
+    let p = close("no_show").await;
+    assert_eq!(p.status, 422, "the page again, saying why: {}", p.body);
+    assert!(
+        p.body.contains("開始時刻を過ぎてから記録してください"),
+        "{}",
+        p.body
+    );
+    app.clock.set("2026-11-25T00:05:00Z".parse().unwrap());
+    assert_eq!(close("no_show").await.status, 303);
     let b3 = app.state.booker.bookings.get_at(f.id, id2).await.unwrap();
     assert_eq!(b3.status, tsunagu_booking::BookingStatus::NoShow);
     assert!(b3.late_cancel);
+    assert_eq!(
+        close("completed").await.status,
+        422,
+        "a closed booking stays closed"
+    );
+    // A slip of the hand is undone the same day: booked again, fee flag gone, audited.
+    let page = staff.get(&format!("/staff/bookings/{id2}")).await;
+    assert!(page.body.contains("受付処理を取り消す"), "{}", page.body);
     let p = staff
-        .post(
-            &format!("/staff/bookings/{id2}/close"),
-            &d.csrf(),
-            &[("status", "completed")],
-        )
+        .post(&format!("/staff/bookings/{id2}/reopen"), &page.csrf(), &[])
         .await;
-    assert_eq!(p.status, 409, "a closed booking stays closed");
+    assert_eq!(p.status, 303, "{}", p.body);
+    let b4 = app.state.booker.bookings.get_at(f.id, id2).await.unwrap();
+    assert_eq!(b4.status, tsunagu_booking::BookingStatus::Booked);
+    assert!(!b4.late_cancel);
+    let reopened: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'booking.reopen'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(reopened, 1);
+    assert_eq!(close("completed").await.status, 303);
+    // The next day the mark stands.
+    app.clock.set("2026-11-25T15:30:00Z".parse().unwrap());
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    let page = staff.get(&format!("/staff/bookings/{id2}")).await;
+    assert!(!page.body.contains("受付処理を取り消す"));
+    let p = staff
+        .post(&format!("/staff/bookings/{id2}/reopen"), &page.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("記録した当日のうちだけ"), "{}", p.body);
     app.stop().await;
 }
 
@@ -859,6 +908,18 @@ async fn the_api_books_moves_cancels_and_staff_see_and_close() {
     assert_eq!(s, 201, "{w}");
     assert_eq!(w["booking_fee_yen"], 0);
     assert_eq!(w["source"], "in_clinic");
+    // Seen only from an hour before the visit.
+    let (s, e) = staff
+        .post(
+            &format!("/staff/bookings/{}/close", w["id"]),
+            serde_json::json!({"status": "completed"}),
+        )
+        .await;
+    assert_eq!(s, 409, "{e}");
+    app.clock.set("2026-11-24T03:30:00Z".parse().unwrap());
+    let staff = app
+        .api()
+        .with_token(&staff_token(&app, "sapporo-hikari", "clerk").await);
     let (s, c) = staff
         .post(
             &format!("/staff/bookings/{}/close", w["id"]),

@@ -175,7 +175,7 @@ fn rows() -> Vec<Row> {
             },
         },
         Row {
-            name: "staff mark a booking seen",
+            name: "staff close a booking (cancel; seen and no-show take the same path)",
             page: |_, w, id| {
                 Box::pin(async move {
                     let p = format!("/staff/bookings/{id}");
@@ -183,7 +183,7 @@ fn rows() -> Vec<Row> {
                         &w.staff_page,
                         "/staff",
                         &format!("{p}/close"),
-                        &[("status", "completed")],
+                        &[("status", "cancelled")],
                     )
                     .await
                 })
@@ -193,7 +193,7 @@ fn rows() -> Vec<Row> {
                     let p = format!("/staff/bookings/{id}/close");
                     send(
                         api_req(app, reqwest::Method::POST, &p, &w.staff_token)
-                            .json(&json!({"status": "completed"})),
+                            .json(&json!({"status": "cancelled"})),
                     )
                     .await
                 })

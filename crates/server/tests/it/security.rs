@@ -981,7 +981,7 @@ async fn a_change_and_its_audit_entry_commit_together() {
     let (s, _) = staff
         .post(
             &format!("/staff/bookings/{second}/close"),
-            json!({"status": "no_show"}),
+            json!({"status": "cancelled"}),
         )
         .await;
     assert_eq!(s, 500);

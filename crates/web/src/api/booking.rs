@@ -537,6 +537,23 @@ pub async fn staff_close(
     Ok(Json(dto(&st, closed).await?))
 }
 
+/// Undoes today's seen / no-show record of a booking (a slip of the hand): it is booked
+/// again, its time claimed again. Audited.
+#[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/reopen", tag = "staff", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Booking id")),
+    responses((status = 200, body = BookingDto), (status = 404, description = "Not a booking of the facility"), (status = 409, description = "Not marked seen or no-show, not marked today, or the time was taken meanwhile")))]
+pub async fn staff_reopen(
+    State(st): State<AppState>,
+    ApiStaff(me): ApiStaff,
+    Path(id): Path<i64>,
+) -> AppResult<Json<BookingDto>> {
+    let b = st
+        .booker
+        .reopen_by_staff(&me.facility, id, &me.by())
+        .await?;
+    Ok(Json(dto(&st, b).await?))
+}
+
 /// Confirms the patient's registered insurance card with the eligibility service (method 2,
 /// as this facility's institution account) and stores the answer, which the patient sees.
 #[utoipa::path(post, path = "/api/v1/staff/bookings/{id}/insurance/check", tag = "staff", security(("bearer" = [])), params(("id" = i64, Path, description = "Booking id")),

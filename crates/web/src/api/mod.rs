@@ -82,6 +82,7 @@ pub fn router() -> Router<AppState> {
             get(booking::staff_bookings).post(booking::staff_book),
         )
         .route("/staff/bookings/{id}/close", post(booking::staff_close))
+        .route("/staff/bookings/{id}/reopen", post(booking::staff_reopen))
         .route(
             "/staff/bookings/{id}/insurance/check",
             post(booking::staff_insurance_check),

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/bookings/new", get(new_form).post(new_post))
         .route("/staff/bookings/{id}", get(detail))
         .route("/staff/bookings/{id}/close", axum::routing::post(close))
+        .route("/staff/bookings/{id}/reopen", axum::routing::post(reopen))
         .merge(super::staff_insurance::router())
 }
 
@@ -567,6 +568,14 @@ struct DetailPage {
     consent: Option<String>,
     images: Vec<String>,
     is_live: bool,
+    /// Marking seen is open (from an hour before the start).
+    can_seen: bool,
+    /// Marking a no-show is open (once the start has passed).
+    can_no_show: bool,
+    /// A seen/no-show mark of today may be undone.
+    can_reopen: bool,
+    /// The outage-visit form can be used (a live booking of today).
+    offers_outage: bool,
     errors: FormErrors,
     outage: Option<super::staff_insurance::OutageView>,
     outage_form: super::staff_insurance::OutageForm,
@@ -589,12 +598,10 @@ async fn detail(
 ) -> AppResult<Response> {
     let b = st.booker.booking_seen_by(&me.by(), me.scope(), id).await?;
     let extras = super::staff_insurance::Extras {
-        notice: q.done.map(|d| {
-            if d == "outage" {
-                "insurance.outage_saved"
-            } else {
-                "booking.done_staff"
-            }
+        notice: q.done.map(|d| match d.as_str() {
+            "outage" => "insurance.outage_saved",
+            "reopened" => "staff_close.reopened",
+            _ => "booking.done_staff",
         }),
         ..Default::default()
     };
@@ -652,12 +659,23 @@ pub(crate) async fn render_detail(
         .map(|f| f.key)
         .collect();
     let is_live = b.status == BookingStatus::Booked;
+    let now = st.booker.now_ms();
+    let can_seen =
+        is_live && tsunagu_booking::close_allowed(&b, BookingStatus::Completed, now).is_ok();
+    let can_no_show =
+        is_live && tsunagu_booking::close_allowed(&b, BookingStatus::NoShow, now).is_ok();
+    let can_reopen = tsunagu_booking::reopen_allowed(&b, &me.facility, now).is_ok();
+    let offers_outage = st.coverage.offers_outage_visit(&b, &me.facility);
     let v = st.booker.view(b).await?;
     let status = form_status(&extras.errors);
     page_status(
         status,
         &DetailPage {
             is_live,
+            can_seen,
+            can_no_show,
+            can_reopen,
+            offers_outage,
             ctx,
             v,
             status_key,
@@ -699,8 +717,25 @@ async fn close(
         _ => return Err(DomainError::invalid("status", "error.invalid_choice").into()),
     };
     // The rule, its audit entry and the live events are the use case's.
-    st.booker
+    match st
+        .booker
         .close_by_staff(&me.facility, id, status, ctx.lang, &me.by())
-        .await?;
-    Ok(see_other(&format!("/staff/bookings/{id}")))
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}"))),
+        Err(e) => super::staff_insurance::again(&st, ctx, &me, id, e, None).await,
+    }
+}
+
+/// Undoes today's seen/no-show mark (a slip of the hand).
+async fn reopen(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match st.booker.reopen_by_staff(&me.facility, id, &me.by()).await {
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}?done=reopened"))),
+        Err(e) => super::staff_insurance::again(&st, ctx, &me, id, e, None).await,
+    }
 }

@@ -197,7 +197,7 @@ pub(crate) async fn section(
 
 /// Shows the booking's page again with what went wrong, or the error page for what a form
 /// cannot show.
-async fn again(
+pub(crate) async fn again(
     st: &AppState,
     ctx: PageCtx,
     me: &StaffMember,
