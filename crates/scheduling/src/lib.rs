@@ -11,7 +11,7 @@ pub mod questionnaire;
 pub mod schedule;
 pub mod slots;
 
-pub use menu::{Menu, MenuInput, MenuStore, Mode, Question, VisitKind};
+pub use menu::{Menu, MenuChange, MenuInput, MenuStore, MenuValue, Mode, Question, VisitKind};
 pub use questionnaire::MenuForm;
 pub use schedule::{Exception, ExceptionKind, ScheduleStore, WeeklyHours, parse_day};
 pub use slots::{DayPlan, Slot, SlotQuery, UNIT_MINUTES};

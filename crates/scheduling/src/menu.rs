@@ -156,6 +156,100 @@ pub struct MenuInput {
     pub consent_text: String,
 }
 
+/// A value of one field of a menu, for showing a proposal as before → after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MenuValue {
+    /// Text as staff typed it (name, description, consent form).
+    Text(String),
+    /// Online or in person.
+    Mode(Mode),
+    /// Minutes per patient.
+    Minutes(i64),
+    /// Booking fee in yen.
+    Yen(i64),
+    /// Insured (保険診療) or self-pay (自費診療).
+    Insured(bool),
+    /// The questionnaire's questions, by their labels.
+    Questions(Vec<String>),
+}
+
+/// One field a proposal changes: `field` is the message key of its label; `before` is
+/// `None` for a new menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MenuChange {
+    /// Label key.
+    pub field: &'static str,
+    /// The menu's value now.
+    pub before: Option<MenuValue>,
+    /// The proposed value.
+    pub after: MenuValue,
+}
+
+impl MenuInput {
+    /// Every field this input changes on `before` (every field of a new menu), in the
+    /// form's order: what an admin must see before approving.
+    pub fn changes_from(&self, before: Option<&Menu>) -> Vec<MenuChange> {
+        let labels =
+            |qs: &[Question]| MenuValue::Questions(qs.iter().map(|q| q.label.clone()).collect());
+        let fields = [
+            (
+                "menus.name",
+                before.map(|m| MenuValue::Text(m.name.clone())),
+                MenuValue::Text(self.name.clone()),
+            ),
+            (
+                "menus.description",
+                before.map(|m| MenuValue::Text(m.description.clone())),
+                MenuValue::Text(self.description.clone()),
+            ),
+            (
+                "menus.field_mode",
+                before.map(|m| MenuValue::Mode(m.mode)),
+                MenuValue::Mode(self.mode),
+            ),
+            (
+                "menus.first_minutes",
+                before.map(|m| MenuValue::Minutes(m.first_minutes)),
+                MenuValue::Minutes(self.first_minutes),
+            ),
+            (
+                "menus.return_minutes",
+                before.map(|m| MenuValue::Minutes(m.return_minutes)),
+                MenuValue::Minutes(self.return_minutes),
+            ),
+            (
+                "menus.insurance",
+                before.map(|m| MenuValue::Insured(m.insured)),
+                MenuValue::Insured(self.insured),
+            ),
+            (
+                "menus.fee",
+                before.map(|m| MenuValue::Yen(m.booking_fee_yen)),
+                MenuValue::Yen(self.booking_fee_yen),
+            ),
+            (
+                "menus.questionnaire",
+                before.map(|m| labels(&m.questionnaire)),
+                labels(&self.questionnaire),
+            ),
+            (
+                "menus.consent_text",
+                before.map(|m| MenuValue::Text(m.consent_text.clone())),
+                MenuValue::Text(self.consent_text.clone()),
+            ),
+        ];
+        fields
+            .into_iter()
+            .filter(|(_, b, a)| b.as_ref() != Some(a))
+            .map(|(field, before, after)| MenuChange {
+                field,
+                before,
+                after,
+            })
+            .collect()
+    }
+}
+
 fn minutes(field: &'static str, s: &str) -> DomainResult<i64> {
     let n: i64 = s
         .trim()
@@ -476,5 +570,71 @@ impl MenuStore {
             .map(row_to_menu)
             .collect::<Result<_, _>>()
             .or_internal()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn menu() -> Menu {
+        Menu {
+            id: 1,
+            facility_id: FacilityId(1),
+            name: "低用量ピル処方（自費）".into(),
+            description: "オンラインで処方します".into(),
+            mode: Mode::Online,
+            first_minutes: 20,
+            return_minutes: 10,
+            insured: false,
+            booking_fee_yen: 1000,
+            active: true,
+            questionnaire: Vec::new(),
+            consent_text: String::new(),
+        }
+    }
+
+    fn input_of(m: &Menu) -> MenuInput {
+        MenuInput {
+            name: m.name.clone(),
+            description: m.description.clone(),
+            mode: m.mode,
+            first_minutes: m.first_minutes,
+            return_minutes: m.return_minutes,
+            insured: m.insured,
+            booking_fee_yen: m.booking_fee_yen,
+            questionnaire: m.questionnaire.clone(),
+            consent_text: m.consent_text.clone(),
+        }
+    }
+
+    #[test]
+    fn a_proposal_lists_only_what_it_changes_with_before_and_after() {
+        let m = menu();
+        assert!(input_of(&m).changes_from(Some(&m)).is_empty());
+        let mut p = input_of(&m);
+        p.booking_fee_yen = 1500;
+        p.mode = Mode::InPerson;
+        let c = p.changes_from(Some(&m));
+        assert_eq!(
+            c,
+            vec![
+                MenuChange {
+                    field: "menus.field_mode",
+                    before: Some(MenuValue::Mode(Mode::Online)),
+                    after: MenuValue::Mode(Mode::InPerson),
+                },
+                MenuChange {
+                    field: "menus.fee",
+                    before: Some(MenuValue::Yen(1000)),
+                    after: MenuValue::Yen(1500),
+                },
+            ]
+        );
+        // A new menu shows every field, with nothing before.
+        let new = input_of(&m).changes_from(None);
+        assert_eq!(new.len(), 9);
+        assert!(new.iter().all(|c| c.before.is_none()));
     }
 }

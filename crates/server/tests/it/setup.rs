@@ -328,3 +328,63 @@ async fn admins_link_their_eligibility_account() {
     assert!(page.body.contains("0110000033 / viewer"), "{}", page.body);
     app.stop().await;
 }
+
+/// The admin approves a menu change seeing every changed field as before → after, in
+/// Japanese, fee included (it once read 「低用量ピル処方(自費) / online / 20-10」).
+#[tokio::test]
+async fn a_menu_change_shows_before_and_after_in_words() {
+    let app = TestApp::spawn().await;
+    let f = app.facility("sapporo-hikari").await;
+    let m = app
+        .state
+        .booker
+        .menus
+        .list(f.id, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| !m.insured && m.booking_fee_yen > 0)
+        .unwrap();
+    let clerk = staff(&app, "clerk").await;
+    let form = clerk.get(&format!("/staff/menus/{}", m.id)).await;
+    let fee = (m.booking_fee_yen + 500).to_string();
+    let first = m.first_minutes.to_string();
+    let ret = (m.return_minutes + 5).to_string();
+    let p = clerk
+        .post(
+            &format!("/staff/menus/{}", m.id),
+            &form.csrf(),
+            &[
+                ("name", m.name.as_str()),
+                ("description", m.description.as_str()),
+                ("mode", "in_person"),
+                ("first_minutes", first.as_str()),
+                ("return_minutes", ret.as_str()),
+                ("booking_fee_yen", fee.as_str()),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/staff/menus?done=proposed"),
+        "{}",
+        p.body
+    );
+    let admin = staff(&app, "admin").await;
+    let page = admin.get("/staff/menus").await;
+    let body = &page.body;
+    assert!(
+        body.contains(&format!(
+            "予約料（円、自費診療のみ）</span>: <del>{}円</del> → <ins>{fee}円</ins>",
+            m.booking_fee_yen
+        )),
+        "{body}"
+    );
+    assert!(body.contains("診察方法</span>: <del>オンライン診療</del> → <ins>対面診療</ins>"));
+    assert!(body.contains(&format!("<ins>{ret}分</ins>")));
+    // Unchanged fields are not listed.
+    assert!(!body.contains("初診の1人あたり診察時間（分）</span>"));
+    assert!(!body.contains("/ online /"));
+    app.stop().await;
+}

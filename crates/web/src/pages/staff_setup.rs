@@ -30,12 +30,31 @@ pub fn router() -> Router<AppState> {
         .route("/staff/settings/suspend", post(suspend))
 }
 
-/// A pending proposal as listed.
+/// A pending proposal as listed: every field it changes, before → after, in words.
 pub struct Pending {
     id: i64,
     name: String,
-    summary: String,
+    /// A new menu rather than a change.
+    is_new: bool,
+    /// (field, before, after); `before` is empty for a new menu.
+    changes: Vec<(String, String, String)>,
     by: String,
+}
+
+/// A menu field's value as the admin reads it (Japanese first).
+fn shown(ctx: &PageCtx, v: &tsunagu_scheduling::MenuValue) -> String {
+    use tsunagu_scheduling::MenuValue;
+    match v {
+        MenuValue::Text(t) if t.trim().is_empty() => ctx.t("menus.empty").into_owned(),
+        MenuValue::Text(t) => t.clone(),
+        MenuValue::Mode(m) => ctx.t(m.label_key()).into_owned(),
+        MenuValue::Minutes(n) => ctx.ta("menus.minutes_value", "n", n),
+        MenuValue::Yen(n) => ctx.ta("money.yen", "n", n),
+        MenuValue::Insured(true) => ctx.t("menu.insured").into_owned(),
+        MenuValue::Insured(false) => ctx.t("menu.self_pay").into_owned(),
+        MenuValue::Questions(q) if q.is_empty() => ctx.t("menus.empty").into_owned(),
+        MenuValue::Questions(q) => q.join(" / "),
+    }
 }
 
 #[derive(Template)]
@@ -61,30 +80,38 @@ async fn menus_page(
     notice: Option<&'static str>,
 ) -> AppResult<Response> {
     let staff = st.accounts.staff.list(me.scope()).await?;
-    let pending = st
-        .booker
-        .menus
-        .pending(me.scope())
-        .await?
-        .into_iter()
-        .map(|(id, menu, by, input)| Pending {
+    let mut pending = Vec::new();
+    for (id, menu, by, input) in st.booker.menus.pending(me.scope()).await? {
+        let before = match menu {
+            Some(m) => Some(st.booker.menus.get(me.scope(), m).await?),
+            None => None,
+        };
+        let changes = input
+            .changes_from(before.as_ref())
+            .iter()
+            .map(|c| {
+                (
+                    ctx.t(c.field).into_owned(),
+                    c.before
+                        .as_ref()
+                        .map(|b| shown(&ctx, b))
+                        .unwrap_or_default(),
+                    shown(&ctx, &c.after),
+                )
+            })
+            .collect();
+        pending.push(Pending {
             id,
-            summary: format!(
-                "{}{} / {} / {}-{}",
-                if menu.is_none() { "＋ " } else { "" },
-                input.name,
-                input.mode.as_str(),
-                input.first_minutes,
-                input.return_minutes
-            ),
-            name: input.name,
+            name: before.map_or_else(|| input.name.clone(), |m| m.name),
+            is_new: menu.is_none(),
+            changes,
             by: staff
                 .iter()
                 .find(|s| s.id.0 == by)
                 .map(|s| s.display_name.clone())
                 .unwrap_or_default(),
-        })
-        .collect();
+        });
+    }
     page_status(
         form_status(&errors),
         &MenusPage {
