@@ -91,20 +91,35 @@ impl Coverage {
     }
 
     /// Keeps an answer with the booking and the registration (the store appends the audit
-    /// entry in the same transaction) and tells the facility's screens.
+    /// entry in the same transaction) and tells the facility's screens. The answer keeps
+    /// whose qualification it found and where that person differs from the patient.
     async fn keep(
         &self,
         by: &By,
         facility: &Facility,
         b: &Booking,
         method: Method,
-        outcome: &Outcome,
+        mut outcome: Outcome,
         seen_registration: Option<i64>,
-    ) -> DomainResult<()> {
+    ) -> DomainResult<Outcome> {
+        if let Some(h) = &outcome.holder {
+            let p = self
+                .booker
+                .patients
+                .get_at(facility.id, b.patient_id)
+                .await?
+                .patient;
+            outcome.differences = h.differences_from(
+                &p.full_name(),
+                &format!("{}{}", p.family_name_kana, p.given_name_kana),
+                p.birth_date,
+                p.sex,
+            );
+        }
         let registration = seen_registration.map(|seen| (b.patient_id, seen));
         if !self
             .insurance
-            .record_answer(b.id, b.patient_id, method, outcome, by, registration)
+            .record_answer(b.id, b.patient_id, method, &outcome, by, registration)
             .await?
         {
             return Err(DomainError::Conflict("error.insurance.check_changed"));
@@ -112,7 +127,7 @@ impl Coverage {
         self.booker
             .tell(facility.id, None, "booking.changed", b.id)
             .await;
-        Ok(())
+        Ok(outcome)
     }
 
     /// Confirms the patient's registered insurance card by its numbers (method 2), as the
@@ -156,11 +171,10 @@ impl Coverage {
             facility,
             &b,
             Method::CardNumbers,
-            &outcome,
+            outcome,
             Some(reg.updated_at),
         )
-        .await?;
-        Ok(outcome)
+        .await
     }
 
     /// Confirms by My Number card (method 1) at the facility's today: `card` is what the
@@ -191,9 +205,8 @@ impl Coverage {
             .client
             .by_my_number_card(&link, card, self.booker.today(facility))
             .await?;
-        self.keep(by, facility, &b, Method::MyNumberCard, &outcome, seen)
-            .await?;
-        Ok(outcome)
+        self.keep(by, facility, &b, Method::MyNumberCard, outcome, seen)
+            .await
     }
 
     /// Records the booking as a visit while the eligibility service is down, with the four
@@ -267,8 +280,10 @@ impl Coverage {
                     .get(b.patient_id)
                     .await?
                     .map(|r| r.updated_at);
-                self.keep(by, facility, &b, Method::FourFacts, outcome, seen)
+                let kept = self
+                    .keep(by, facility, &b, Method::FourFacts, outcome.clone(), seen)
                     .await?;
+                return Ok(FourFactsAnswer::Confirmed(kept));
             }
             FourFactsAnswer::Candidates(c) => {
                 self.booker

@@ -35,6 +35,57 @@ pub struct Outcome {
     pub confirmation_date: String,
     /// The institution that asked.
     pub institution: String,
+    /// Whose qualification it is, as the service holds it (one matching record): shown
+    /// beside the patient's own details so that staff see whose card was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Holder>,
+    /// Where the holder differs from the patient the booking is for (`name`, `kana`,
+    /// `birth_date`, `sex`), judged when the answer was kept. Not empty: the card may be
+    /// someone else's (a child registered with a parent's numbers).
+    #[serde(default)]
+    pub differences: Vec<String>,
+}
+
+/// The person a qualification belongs to, as the eligibility service answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    /// 氏名.
+    pub name: String,
+    /// 氏名（カナ）, as the service writes it (half-width katakana).
+    pub kana: String,
+    /// 生年月日 `YYYY-MM-DD`.
+    pub birth_date: String,
+    /// 性別 code: 1 男, 2 女, 3 未設定.
+    pub sex: String,
+}
+
+impl Holder {
+    /// The fields in which the holder is not `patient` (names compared without spaces and
+    /// width, kana also across hiragana/katakana; a detail the patient did not give is not
+    /// a difference).
+    pub fn differences_from(
+        &self,
+        name: &str,
+        kana: &str,
+        birth_date: Option<jiff::civil::Date>,
+        sex: Option<tsunagu_kernel::Sex>,
+    ) -> Vec<String> {
+        use tsunagu_calendar::kana::{normalize_kana, normalize_name};
+        let mut out = Vec::new();
+        if normalize_name(&self.name) != normalize_name(name) {
+            out.push("name".to_string());
+        }
+        if !kana.trim().is_empty() && normalize_kana(&self.kana) != normalize_kana(kana) {
+            out.push("kana".to_string());
+        }
+        if birth_date.is_some_and(|d| d.to_string() != self.birth_date) {
+            out.push("birth_date".to_string());
+        }
+        if sex.is_some_and(|s| s.code().to_string() != self.sex) {
+            out.push("sex".to_string());
+        }
+        out
+    }
 }
 
 // The password must never reach a log through `{:?}`.
@@ -79,6 +130,24 @@ struct Lookup {
     validity: String,
     validity_name: String,
     confirmation_date: String,
+    #[serde(default)]
+    records: Vec<serde_json::Value>,
+}
+
+/// The holder of the one record an answer carries (none when it carries none or several).
+fn holder_of(records: &[serde_json::Value]) -> Option<Holder> {
+    let [r] = records else { return None };
+    let text = |k: &str| match &r[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    };
+    Some(Holder {
+        name: text("name"),
+        kana: text("name_kana"),
+        birth_date: text("birth_date"),
+        sex: text("sex1"),
+    })
 }
 
 /// The eligibility API client; tokens are cached per account and renewed on a 401.
@@ -188,10 +257,12 @@ impl EligibilityClient {
     fn outcome(link: &Link, v: serde_json::Value) -> DomainResult<Outcome> {
         let l: Lookup = serde_json::from_value(v).map_err(unreachable)?;
         Ok(Outcome {
+            holder: holder_of(&l.records),
             validity: l.validity,
             validity_name: l.validity_name,
             confirmation_date: l.confirmation_date,
             institution: link.institution.clone(),
+            differences: Vec::new(),
         })
     }
 
@@ -423,5 +494,57 @@ fn field_errors(v: &serde_json::Value) -> DomainError {
         DomainError::Conflict("error.insurance.check_refused")
     } else {
         DomainError::Invalid(errs)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn holder() -> Holder {
+        Holder {
+            name: "新橋 太郎".into(),
+            kana: "ｼﾝﾊﾞｼ ﾀﾛｳ".into(),
+            birth_date: "1980-05-01".into(),
+            sex: "1".into(),
+        }
+    }
+
+    #[test]
+    fn the_same_person_written_differently_is_no_difference() {
+        let d = holder().differences_from(
+            "新橋　太郎",
+            "しんばし たろう",
+            "1980-05-01".parse().ok(),
+            Some(tsunagu_kernel::Sex::Male),
+        );
+        assert!(d.is_empty(), "{d:?}");
+        // What the patient did not give is not a difference.
+        assert!(
+            holder()
+                .differences_from("新橋太郎", "", None, None)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_child_with_a_parents_card_differs_in_name_birth_and_sex() {
+        let d = holder().differences_from(
+            "新橋 花子",
+            "シンバシ ハナコ",
+            "2018-02-03".parse().ok(),
+            Some(tsunagu_kernel::Sex::Female),
+        );
+        assert_eq!(d, ["name", "kana", "birth_date", "sex"]);
+    }
+
+    #[test]
+    fn the_holder_is_read_from_a_single_record_only() {
+        let r = serde_json::json!({"name": "新橋 太郎", "name_kana": "ｼﾝﾊﾞｼ ﾀﾛｳ",
+            "birth_date": "1980-05-01", "sex1": "1"});
+        assert_eq!(holder_of(std::slice::from_ref(&r)), Some(holder()));
+        assert_eq!(holder_of(&[r.clone(), r]), None);
+        assert_eq!(holder_of(&[]), None);
     }
 }

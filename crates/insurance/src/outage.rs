@@ -212,6 +212,9 @@ type VisitRow = (
     i64,
 );
 
+/// method, validity, validity_name, confirmation_date, institution, checked_at, holder_json.
+type CheckRowSql = (String, String, String, String, String, i64, Option<String>);
+
 impl InsuranceStore {
     /// Keeps an answer with the booking and, when `registration` names the patient's
     /// registration as it was asked about (its `updated_at`), on that registration, in one
@@ -248,7 +251,8 @@ impl InsuranceStore {
         }
         sqlx::query(
             "INSERT INTO booking_insurance_checks (booking_id, method, validity, validity_name, \
-             confirmation_date, institution, checked_by, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             confirmation_date, institution, checked_by, checked_at, holder_json) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(booking)
         .bind(method.as_str())
@@ -258,6 +262,10 @@ impl InsuranceStore {
         .bind(&outcome.institution)
         .bind(staff)
         .bind(now)
+        .bind(
+            serde_json::to_string(&(&outcome.holder, &outcome.differences))
+                .map_err(DomainError::internal)?,
+        )
         .execute(&mut *tx)
         .await
         .or_internal()?;
@@ -281,9 +289,9 @@ impl InsuranceStore {
 
     /// A booking's answers, newest first.
     pub async fn booking_checks(&self, booking: i64) -> DomainResult<Vec<BookingCheck>> {
-        let rows: Vec<(String, String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT method, validity, validity_name, confirmation_date, institution, checked_at \
-             FROM booking_insurance_checks WHERE booking_id = $1 ORDER BY checked_at DESC, id DESC",
+        let rows: Vec<CheckRowSql> = sqlx::query_as(
+            "SELECT method, validity, validity_name, confirmation_date, institution, checked_at, \
+             holder_json FROM booking_insurance_checks WHERE booking_id = $1 ORDER BY checked_at DESC, id DESC",
         )
         .bind(booking)
         .fetch_all(self.db.pool())
@@ -291,15 +299,24 @@ impl InsuranceStore {
         .or_internal()?;
         Ok(rows
             .into_iter()
-            .map(|r| BookingCheck {
-                method: Method::parse(&r.0),
-                outcome: Outcome {
-                    validity: r.1,
-                    validity_name: r.2,
-                    confirmation_date: r.3,
-                    institution: r.4,
-                },
-                checked_at: r.5,
+            .map(|r| {
+                // Checks kept before the holder was recorded have none.
+                let (holder, differences) =
+                    r.6.as_deref()
+                        .and_then(|j| serde_json::from_str(j).ok())
+                        .unwrap_or_default();
+                BookingCheck {
+                    method: Method::parse(&r.0),
+                    outcome: Outcome {
+                        validity: r.1,
+                        validity_name: r.2,
+                        confirmation_date: r.3,
+                        institution: r.4,
+                        holder,
+                        differences,
+                    },
+                    checked_at: r.5,
+                }
             })
             .collect())
     }

@@ -496,6 +496,12 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
         "{}",
         sp.body
     );
+    // 有効, but not Sato's: the card is the seed's 新橋 太郎's. The page says whose it is
+    // beside the patient's own details, and flags the difference prominently.
+    assert!(sp.body.contains("資格確認で見つかった方"), "{}", sp.body);
+    assert!(sp.body.contains("<td>新橋　太郎</td>"), "{}", sp.body);
+    assert!(sp.body.contains("予約の患者と一致しません"), "{}", sp.body);
+    assert!(sp.body.contains("患者と不一致"));
     // The patient sees that the clinic confirmed it, in the page and in the API.
     let mine = b.get(&format!("/my/insurance/{pid}")).await;
     assert!(
@@ -696,6 +702,8 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
                 validity_name: "無効".into(),
                 confirmation_date: "2026-11-20".into(),
                 institution: "1310000011".into(),
+                holder: None,
+                differences: Vec::new(),
             },
             &tsunagu_audit::By {
                 actor: tsunagu_audit::Actor {

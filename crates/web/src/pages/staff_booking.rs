@@ -580,6 +580,7 @@ struct DetailPage {
     outage: Option<super::staff_insurance::OutageView>,
     outage_form: super::staff_insurance::OutageForm,
     checks: Vec<super::staff_insurance::CheckRow>,
+    holder: Option<super::staff_insurance::HolderView>,
     candidates: Vec<tsunagu_insurance::check::Candidate>,
 }
 
@@ -631,8 +632,12 @@ pub(crate) async fn render_detail(
         Some(r) if shared => Some(super::patient_docs::insurance_view(st, r).await?),
         _ => None,
     };
-    let (outage, checks, outage_form) =
-        super::staff_insurance::section(st, me, &b, extras.form).await?;
+    let super::staff_insurance::Section {
+        outage,
+        checks,
+        form: outage_form,
+        holder,
+    } = super::staff_insurance::section(st, me, &b, extras.form).await?;
     let menu = st.booker.menus.get(me.scope(), b.menu_id).await?;
     let saved = st.booker.bookings.answers(b.id).await?;
     let answers = match &saved {
@@ -691,6 +696,7 @@ pub(crate) async fn render_detail(
             outage,
             outage_form,
             checks,
+            holder,
             candidates: extras.candidates,
         },
     )

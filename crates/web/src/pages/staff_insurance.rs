@@ -144,6 +144,72 @@ pub struct CheckRow {
     pub valid: bool,
     pub result: String,
     pub date: String,
+    /// Someone other than the patient may hold the qualification.
+    pub differs: bool,
+}
+
+/// Whose qualification the latest check found, beside the patient's own details: rows of
+/// (label key, the service's answer, the patient's registration, differs).
+pub struct HolderView {
+    pub rows: Vec<(&'static str, String, String, bool)>,
+    pub any_difference: bool,
+}
+
+fn holder_view(
+    h: &tsunagu_insurance::check::Holder,
+    differences: &[String],
+    p: &tsunagu_accounts::Patient,
+) -> HolderView {
+    let sex_key = |code: &str| match code {
+        "1" => "sex.male",
+        "2" => "sex.female",
+        _ => "sex.unset",
+    };
+    let differs = |f: &str| differences.iter().any(|d| d == f);
+    HolderView {
+        rows: vec![
+            (
+                "insurance.name",
+                h.name.clone(),
+                p.full_name(),
+                differs("name"),
+            ),
+            (
+                "insurance.kana",
+                tsunagu_calendar::kana::normalize_kana(&h.kana),
+                format!("{} {}", p.family_name_kana, p.given_name_kana),
+                differs("kana"),
+            ),
+            (
+                "insurance.birth_date",
+                h.birth_date
+                    .parse()
+                    .map(tsunagu_calendar::wareki::display)
+                    .unwrap_or_else(|_| h.birth_date.clone()),
+                p.birth_date
+                    .map(tsunagu_calendar::wareki::display)
+                    .unwrap_or_default(),
+                differs("birth_date"),
+            ),
+            (
+                "insurance.sex",
+                sex_key(&h.sex).to_string(),
+                p.sex
+                    .map_or("sex.unset", tsunagu_kernel::Sex::label_key)
+                    .to_string(),
+                differs("sex"),
+            ),
+        ],
+        any_difference: !differences.is_empty(),
+    }
+}
+
+/// What the booking page's insurance section shows.
+pub(crate) struct Section {
+    pub outage: Option<OutageView>,
+    pub checks: Vec<CheckRow>,
+    pub form: OutageForm,
+    pub holder: Option<HolderView>,
 }
 
 /// The insurance section's data: the outage-time visit, the booking's answers, and the
@@ -153,19 +219,28 @@ pub(crate) async fn section(
     me: &StaffMember,
     b: &Booking,
     form: Option<OutageForm>,
-) -> AppResult<(Option<OutageView>, Vec<CheckRow>, OutageForm)> {
+) -> AppResult<Section> {
     let outage = st.insurance.outage_visit(b.id).await?.map(|o| OutageView {
         visit_date: o.visit_date.to_string(),
         birth: tsunagu_calendar::wareki::display(o.facts.birth_date),
         sex_key: o.facts.sex.label_key(),
         facts: o.facts,
     });
-    let checks = st
-        .insurance
-        .booking_checks(b.id)
+    let kept = st.insurance.booking_checks(b.id).await?;
+    let patient = st
+        .accounts
+        .patients
+        .get_at(me.scope(), b.patient_id)
         .await?
+        .patient;
+    let holder = kept.first().and_then(|c| {
+        let h = c.outcome.holder.as_ref()?;
+        Some(holder_view(h, &c.outcome.differences, &patient))
+    });
+    let checks = kept
         .into_iter()
         .map(|c| CheckRow {
+            differs: !c.outcome.differences.is_empty(),
             at: crate::ctx::format_ms(c.checked_at, &me.facility.time_zone),
             method_key: c.method.label_key(),
             valid: c.outcome.is_valid(),
@@ -176,12 +251,7 @@ pub(crate) async fn section(
     let form = match form {
         Some(f) => f,
         None => {
-            let p = st
-                .accounts
-                .patients
-                .get_at(me.scope(), b.patient_id)
-                .await?
-                .patient;
+            let p = &patient;
             OutageForm {
                 name: p.full_name(),
                 kana: format!("{}{}", p.family_name_kana, p.given_name_kana),
@@ -192,7 +262,12 @@ pub(crate) async fn section(
             }
         }
     };
-    Ok((outage, checks, form))
+    Ok(Section {
+        outage,
+        checks,
+        form,
+        holder,
+    })
 }
 
 /// Shows the booking's page again with what went wrong, or the error page for what a form
