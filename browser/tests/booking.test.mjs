@@ -24,6 +24,47 @@ after(async () => {
 // A small valid PNG (1×1, teal).
 const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNgaGj4DwAEgQJ/DWv1cQAAAABJRU5ErkJggg==', 'base64');
 
+// The confirmation is always what is on the screen: choices changed after the times were
+// listed (a family member, 再診) are the ones confirmed, with and without script.
+for (const javaScriptEnabled of [true, false]) {
+  test(`the confirmation follows the choices made after listing (script ${javaScriptEnabled ? 'on' : 'off'})`, async () => {
+    const ctx = await browser.newContext({ ...PHONE, javaScriptEnabled });
+    const page = await ctx.newPage();
+    await page.goto(`${server.base}/login`);
+    await page.fill('#phone', '090-0000-0001');
+    await page.fill('#password', DEMO_PASSWORD);
+    await page.click('button.primary');
+    await page.waitForURL('**/my');
+    await page.goto(`${server.base}/c/tsunagu-central`);
+    await page.click('.cards a.button >> nth=0');
+    await page.waitForURL(/\/c\/tsunagu-central\/book/);
+    // Times are listed for the holder's first visit; now the child and 再診 are chosen.
+    assert.ok(await page.locator('input[name=slot]').count() > 0);
+    await page.check('input[name=patient] >> nth=1');
+    if (javaScriptEnabled) {
+      await Promise.all([page.waitForURL(/kind=return/), page.check('input[name=kind][value=return]')]);
+    } else {
+      await page.check('input[name=kind][value=return]');
+      await page.locator('input[name=slot]').last().check();
+      await page.click('#book-form button.primary');
+      await page.waitForURL(/book\/confirm/);
+      // Listed for 初診: the times are listed again for 再診, the choices kept.
+      assert.match(await page.textContent('main'), /表示し直しました/);
+      assert.ok(await page.isChecked('input[name=kind][value=return]'));
+      assert.ok(await page.isChecked('input[name=patient] >> nth=1'));
+    }
+    await page.locator('input[name=slot]').last().check();
+    await page.click('#book-form button.primary');
+    await page.waitForURL(/book\/confirm/);
+    const main = await page.textContent('main');
+    assert.match(main, /山田 花子/);
+    assert.match(main, /再診/);
+    assert.doesNotMatch(main, /山田 太郎/);
+    await page.screenshot({ path: `${SHOTS}phone-13b-confirm-follows-choice-${javaScriptEnabled ? 'js' : 'nojs'}.png`, fullPage: true });
+    await ctx.close();
+  });
+}
+
 test('a patient books for a family member, shares an image and cancels', async () => {
   const ctx = await browser.newContext(PHONE);
   const page = await ctx.newPage();
@@ -45,8 +86,8 @@ test('a patient books for a family member, shares an image and cancels', async (
   await page.waitForURL(/\/c\/tsunagu-central\/book/);
   // For the child, a return visit.
   await page.check('input[name=patient] >> nth=1');
-  await page.check('input[name=kind][value=return]');
-  await page.click('form[action="/c/tsunagu-central/book"] button');
+  // Choosing the kind lists the times for it again by itself.
+  await Promise.all([page.waitForURL(/kind=return/), page.check('input[name=kind][value=return]')]);
   await page.waitForLoadState();
   await assertNoHorizontalScroll(page, assert);
   await page.screenshot({ path: `${SHOTS}phone-12-slots.png`, fullPage: true });

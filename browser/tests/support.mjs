@@ -111,8 +111,8 @@ export async function bookReturnVisit(page, base) {
   await page.click('.cards a.button >> nth=0');
   await page.waitForURL(/\/c\/tsunagu-central\/book/);
   await page.check('input[name=patient] >> nth=0');
-  await page.check('input[name=kind][value=return]');
-  await page.click('form[action="/c/tsunagu-central/book"] button');
+  // Choosing the kind lists the times for it again by itself.
+  await Promise.all([page.waitForURL(/kind=return/), page.check('input[name=kind][value=return]')]);
   await page.waitForLoadState();
   await page.locator('input[name=slot]').last().check();
   await page.click('form[action="/c/tsunagu-central/book/confirm"] button.primary');

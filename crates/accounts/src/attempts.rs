@@ -28,6 +28,15 @@ pub enum Counter {
 }
 
 impl Counter {
+    /// The wrong-credentials message: patients sign in with a phone number, everyone else
+    /// with a login id.
+    pub fn failed_key(self) -> &'static str {
+        match self {
+            Counter::Patient => "error.login.failed",
+            _ => "error.login.failed_id",
+        }
+    }
+
     fn table(self) -> &'static str {
         match self {
             Counter::Patient => "accounts",
@@ -137,7 +146,7 @@ impl Claim {
                 retry_after_secs: u64::try_from(policy.lock_ms / 1000).unwrap_or(1800),
             }
         } else {
-            DomainError::Unauthorized("error.login.failed")
+            DomainError::Unauthorized(self.counter.failed_key())
         }
     }
 }

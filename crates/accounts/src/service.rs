@@ -565,7 +565,7 @@ impl Accounts {
         let Some(user) = user.filter(|u| !u.disabled) else {
             let _ =
                 password::verify(password_input.to_string(), password::dummy_hash().into()).await;
-            return Err(DomainError::Unauthorized("error.login.failed"));
+            return Err(DomainError::Unauthorized("error.login.failed_id"));
         };
         let claim = attempts::claim(&self.db, &self.policy, Counter::Staff, user.id.0, now).await?;
         if !password::verify(password_input.to_string(), user.password_hash.clone()).await? {
@@ -595,7 +595,7 @@ impl Accounts {
         let Some(op) = self.staff.find_operator(login_id.trim()).await? else {
             let _ =
                 password::verify(password_input.to_string(), password::dummy_hash().into()).await;
-            return Err(DomainError::Unauthorized("error.login.failed"));
+            return Err(DomainError::Unauthorized("error.login.failed_id"));
         };
         let claim =
             attempts::claim(&self.db, &self.policy, Counter::Operator, op.id.0, now).await?;

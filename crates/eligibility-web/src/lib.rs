@@ -255,7 +255,7 @@ pub(crate) async fn check_login(
         )
         .await;
         let _ = limiter.hit(&bucket, FAILS_PER_ADDRESS).await;
-        return Err(DomainError::Unauthorized("error.login.failed"));
+        return Err(DomainError::Unauthorized("error.login.failed_id"));
     };
     let claim = attempts::claim(
         db,

@@ -8,6 +8,15 @@ document.addEventListener('submit', (ev) => {
   }
 });
 
+// The booking form lists times for the visit kind chosen: choosing another lists again.
+document.addEventListener('change', (ev) => {
+  const input = ev.target;
+  if (input instanceof HTMLInputElement && input.dataset.relist !== undefined) {
+    const button = document.getElementById('relist');
+    if (button) button.click();
+  }
+});
+
 // Live events: signed-in pages carry data-ws with their socket's path. Counters marked
 // data-live update in place; everything is also re-dispatched as a 'tsunagu:event' DOM event
 // for page-specific scripts. The socket reconnects by itself with a growing delay.

@@ -382,3 +382,44 @@ async fn concurrent_audit_appends_keep_one_chain() {
     ));
     app.stop().await;
 }
+
+/// Staff sign in with a login ID, not a phone number: a wrong password says so.
+#[tokio::test]
+async fn a_wrong_staff_login_speaks_of_the_login_id() {
+    let app = TestApp::spawn().await;
+    let p = app
+        .browser()
+        .submit(
+            "/staff/login",
+            "/staff/login",
+            &[
+                ("facility", "sapporo-hikari"),
+                ("login_id", "clerk"),
+                ("password", "wrong-password-1"),
+            ],
+        )
+        .await;
+    assert!(
+        p.body
+            .contains("ログインIDまたはパスワードが正しくありません"),
+        "{}",
+        p.body
+    );
+    assert!(!p.body.contains("電話番号"), "{}", p.body);
+    let (s, v) = app
+        .api()
+        .post(
+            "/staff/login",
+            serde_json::json!({"facility": "sapporo-hikari", "login_id": "nobody", "password": "wrong-password-1"}),
+        )
+        .await;
+    assert_eq!(s, 401);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ログインID"),
+        "{v}"
+    );
+    app.stop().await;
+}

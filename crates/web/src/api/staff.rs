@@ -56,7 +56,7 @@ pub async fn staff_login(
     let facility = match st.facilities.by_slug(&b.facility).await {
         Ok(f) => f,
         Err(DomainError::NotFound) => {
-            return Err(AppError(DomainError::Unauthorized("error.login.failed")));
+            return Err(AppError(DomainError::Unauthorized("error.login.failed_id")));
         }
         Err(e) => return Err(e.into()),
     };

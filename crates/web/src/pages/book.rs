@@ -55,6 +55,9 @@ pub struct BookQuery {
     /// A booking being moved to another time (B2 change).
     #[serde(default)]
     change: String,
+    /// The visit kind the slot list on the page was computed for.
+    #[serde(default)]
+    listed_kind: String,
 }
 
 const WEEKDAYS_JA: [&str; 7] = ["月", "火", "水", "木", "金", "土", "日"];
@@ -253,6 +256,12 @@ pub async fn confirm_form(
     Query(q): Query<BookQuery>,
 ) -> AppResult<Response> {
     let c = load(&st, &user, &slug, &q).await?;
+    // The times listed were for another visit kind (a first visit takes longer): list them
+    // again for the kind now chosen rather than confirm a time that may not fit it.
+    if !q.listed_kind.is_empty() && q.listed_kind != c.kind.as_str() {
+        let notice = FormErrors::general(ctx.lang, "book.relisted");
+        return render_book(&st, ctx, c, &q, notice).await;
+    }
     let (doctor, starts_at) = match parse_slot(&q.slot) {
         Ok(v) => v,
         Err(e) => {

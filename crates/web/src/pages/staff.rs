@@ -87,7 +87,7 @@ async fn login_post(
         let facility = match st.facilities.by_slug(&f.facility).await {
             Ok(fac) => fac,
             Err(DomainError::NotFound) => {
-                return Err(DomainError::Unauthorized("error.login.failed"));
+                return Err(DomainError::Unauthorized("error.login.failed_id"));
             }
             Err(e) => return Err(e),
         };
