@@ -421,6 +421,23 @@ impl Booker {
             .await
     }
 
+    /// The account's live booking that is exactly this request (same person, doctor and
+    /// start), if it was booked already.
+    pub async fn own_booking_at(&self, req: &PatientBooking) -> DomainResult<Option<i64>> {
+        Ok(self
+            .bookings
+            .upcoming_for_account(req.account, self.clock.now_ms())
+            .await?
+            .into_iter()
+            .find(|b| {
+                b.patient_id == req.patient
+                    && b.doctor_id == req.doctor_id
+                    && b.starts_at == req.starts_at
+                    && b.menu_id == req.menu_id
+            })
+            .map(|b| b.id))
+    }
+
     /// The current time (ms), for pages that offer only what the rules allow now.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
@@ -562,6 +579,11 @@ impl Booker {
             ));
         };
         if !slot.free {
+            // The same booking sent again (the back button, a double tap) is not someone
+            // else taking the time: say it is booked already.
+            if self.own_booking_at(req).await?.is_some() {
+                return Err(DomainError::Conflict("error.booking.already_yours"));
+            }
             return Err(DomainError::Conflict("error.slot.taken"));
         }
         let account = self.patients.account(req.account).await?;
@@ -595,6 +617,7 @@ impl Booker {
         self.notify_in(
             &mut tx,
             &account,
+            patient.id,
             facility,
             slot.starts_at,
             "mail.booked.subject",
@@ -728,7 +751,14 @@ impl Booker {
                 },
                 facility.capacity_per_doctor,
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                // Staff are not racing other patients on a form: the time is simply full.
+                DomainError::Conflict("error.slot.taken") => {
+                    DomainError::Conflict("error.slot.full")
+                }
+                other => other,
+            })?;
         if let Some(account) = account {
             // The member hears of it at once, in the same transaction: a clinic that knows
             // a phone number cannot quietly attach itself to someone's record.
@@ -747,6 +777,7 @@ impl Booker {
             self.notify_in(
                 &mut tx,
                 &acct,
+                patient,
                 facility,
                 req.starts_at,
                 "mail.staff_booked.subject",
@@ -1051,6 +1082,7 @@ impl Booker {
         self.notify_in(
             &mut tx,
             &acct,
+            b.patient_id,
             &facility,
             b.starts_at,
             "mail.cancelled.subject",
@@ -1121,6 +1153,7 @@ impl Booker {
         self.notify_in(
             &mut tx,
             &acct,
+            b.patient_id,
             &facility,
             slot.starts_at,
             "mail.changed.subject",
@@ -1177,6 +1210,7 @@ impl Booker {
                     self.notify_in(
                         &mut tx,
                         &acct,
+                        b.patient_id,
                         facility,
                         b.starts_at,
                         "mail.cancelled.subject",
@@ -1332,12 +1366,19 @@ impl Booker {
         // An insured visit cannot start without insurance: say so while there is time.
         let menu = self.menus.get(b.facility_id, b.menu_id).await?;
         let needs_insurance = menu.insured && self.insurance.get(b.patient_id).await?.is_none();
+        let name = self
+            .patients
+            .patient_of(account, b.patient_id)
+            .await
+            .map(|p| p.full_name())
+            .unwrap_or_default();
         let mut body = t_args(
             job.lang,
             key,
             &[
                 ("facility", facility.name.as_str()),
                 ("when", when.as_str()),
+                ("name", name.as_str()),
             ],
         );
         if needs_insurance {
@@ -1367,6 +1408,7 @@ impl Booker {
         &self,
         tx: &mut tsunagu_db::Tx,
         account: &tsunagu_accounts::Account,
+        patient: PatientId,
         facility: &Facility,
         at_ms: i64,
         subject_key: &str,
@@ -1377,11 +1419,20 @@ impl Booker {
     ) -> DomainResult<()> {
         let when = local(at_ms, &facility.tz(), "%Y/%m/%d %H:%M");
         let (channel, destination) = notice_target(account);
-        let mut args = vec![
-            ("facility", facility.name.as_str()),
-            ("when", when.as_str()),
-        ];
-        args.extend_from_slice(extra);
+        // Which family member the notice is about: the name only, never the menu's
+        // medical content beyond what the patient chose.
+        let name = self
+            .patients
+            .patient_of(account.id, patient)
+            .await
+            .map(|p| p.full_name())
+            .unwrap_or_default();
+        let mut args: Vec<(&str, &str)> = extra.to_vec();
+        if !extra.iter().any(|(k, _)| *k == "name") {
+            args.push(("name", name.as_str()));
+        }
+        args.push(("facility", facility.name.as_str()));
+        args.push(("when", when.as_str()));
         self.outbox
             .enqueue_in(
                 tx,

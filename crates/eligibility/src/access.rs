@@ -760,7 +760,17 @@ impl AccessStore {
             .institution_code
             .as_deref()
             .ok_or(DomainError::Forbidden("error.eligibility.institution_only"))?;
-        let number = number.trim();
+        // Full-width letters, digits and hyphens (what a Japanese IME types) are the same
+        // number: read them as ASCII, as every other field does.
+        let number: String = number
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+                c => c,
+            })
+            .collect();
+        let number = number.as_str();
         if number.is_empty()
             || number.chars().count() > 20
             || !number

@@ -207,6 +207,25 @@ pub fn person_name(field: &'static str, input: &str, max_chars: usize) -> Domain
     Ok(s)
 }
 
+/// Text shown to people as staff typed it (a menu's name): trimmed, not normalised —
+/// 「（自費）」 stays full-width — with the same refusals as a name (empty, too long,
+/// control or invisible characters). Compare and search with NFKC, never store it.
+pub fn display_text(field: &'static str, input: &str, max_chars: usize) -> DomainResult<String> {
+    let s = input.trim().to_string();
+    if s.is_empty() {
+        return Err(DomainError::invalid(field, "error.required"));
+    }
+    if s.chars().count() > max_chars {
+        return Err(DomainError::Invalid(vec![
+            FieldError::new(field, "error.too_long").arg("max", max_chars),
+        ]));
+    }
+    if s.chars().any(|c| c.is_control() || is_invisible(c)) {
+        return Err(DomainError::invalid(field, "error.invalid_chars"));
+    }
+    Ok(s)
+}
+
 /// The dates the service works with: a birth date of 1900 to a booking in 2100. Anything
 /// outside is a typo or a probe, and would overflow the day arithmetic that follows.
 pub const FIRST_DAY: jiff::civil::Date = jiff::civil::date(1900, 1, 1);

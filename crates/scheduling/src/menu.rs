@@ -5,7 +5,6 @@ use std::sync::Arc;
 use serde::Serialize;
 use tsunagu_db::{Db, DbResultExt, Tx, flag, sqlx};
 use tsunagu_kernel::error::Validator;
-use tsunagu_kernel::values::person_name;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, FacilityId, FieldError};
 
 /// Online (video) or in person.
@@ -250,9 +249,19 @@ impl MenuInput {
     }
 }
 
+/// Full-width digits (what a Japanese IME types) read as the digits they are.
+pub fn ascii_digits(s: &str) -> String {
+    s.trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            c => c,
+        })
+        .collect()
+}
+
 fn minutes(field: &'static str, s: &str) -> DomainResult<i64> {
-    let n: i64 = s
-        .trim()
+    let n: i64 = ascii_digits(s)
         .parse()
         .map_err(|_| DomainError::invalid(field, "error.minutes.invalid"))?;
     if !(5..=240).contains(&n) || n % 5 != 0 {
@@ -273,14 +282,18 @@ impl MenuInput {
         booking_fee: &str,
     ) -> DomainResult<Self> {
         let mut v = Validator::new();
-        let name = v.check(person_name("name", name, 60))?;
+        // Kept as typed: 「（自費）」 is what the clinic wants patients to read.
+        let name = v.check(tsunagu_kernel::values::display_text("name", name, 60))?;
         let mode = v.check(Mode::parse("mode", mode))?;
         let first = v.check(minutes("first_minutes", first_minutes))?;
         let ret = v.check(minutes("return_minutes", return_minutes))?;
         let fee = if booking_fee.trim().is_empty() {
             Some(0)
         } else {
-            match booking_fee.trim().parse::<i64>() {
+            match ascii_digits(booking_fee)
+                .replace([',', '，'], "")
+                .parse::<i64>()
+            {
                 Ok(f) if (0..=100_000).contains(&f) => Some(f),
                 _ => {
                     v.push(FieldError::new("booking_fee_yen", "error.fee.invalid"));
@@ -607,6 +620,29 @@ mod tests {
             questionnaire: m.questionnaire.clone(),
             consent_text: m.consent_text.clone(),
         }
+    }
+
+    #[test]
+    fn a_menu_name_is_kept_as_typed() {
+        let m = MenuInput::parse(
+            "低用量ピル処方（自費）",
+            "",
+            "online",
+            "２０",
+            "10",
+            false,
+            "1,000",
+        )
+        .unwrap();
+        assert_eq!(m.name, "低用量ピル処方（自費）");
+        assert_eq!((m.first_minutes, m.booking_fee_yen), (20, 1000));
+    }
+
+    #[test]
+    fn full_width_digits_are_read_as_digits() {
+        assert_eq!(minutes("first_minutes", "３０").unwrap(), 30);
+        assert_eq!(ascii_digits(" １２０ "), "120");
+        assert!(minutes("first_minutes", "３７").is_err());
     }
 
     #[test]

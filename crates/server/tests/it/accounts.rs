@@ -637,3 +637,44 @@ async fn client_addresses_come_from_trusted_proxies_only() {
     assert_eq!(login_ip(&proxied).await, "198.51.100.7");
     proxied.stop().await;
 }
+
+/// A member with no booking yet is shown what to do next on マイページ; once booked, not.
+#[tokio::test]
+async fn my_page_shows_the_next_step_until_something_is_booked() {
+    let app = TestApp::spawn().await;
+    let b = app.browser();
+    b.submit(
+        "/login",
+        "/login",
+        &[
+            ("phone", "090-0000-0002"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let my = b.get("/my").await;
+    assert!(my.body.contains("次にすること"), "{}", my.body);
+    assert!(my.body.contains("href=\"/clinics\""));
+    let token = patient_token(&app, "090-0000-0002").await;
+    let me = app.api().with_token(&token);
+    let (_, menus) = app.api().get("/facilities/sapporo-hikari/menus").await;
+    let menu = menus[0]["id"].as_i64().unwrap();
+    let (_, slots) = app
+        .api()
+        .get(&format!(
+            "/facilities/sapporo-hikari/slots?menu={menu}&kind=return&from=2026-11-24&days=1"
+        ))
+        .await;
+    let (_, who) = me.get("/me").await;
+    let (s, v) = me
+        .post(
+            "/me/bookings",
+            serde_json::json!({"facility": "sapporo-hikari", "patient_id": who["patients"][0]["id"],
+                "menu_id": menu, "kind": "return", "doctor_id": slots[0]["doctor_id"],
+                "starts_at": slots[0]["starts_at"]}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert!(!b.get("/my").await.body.contains("次にすること"));
+    app.stop().await;
+}

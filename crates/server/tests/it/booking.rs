@@ -182,6 +182,8 @@ async fn a_patient_books_for_a_family_member_sees_it_and_cancels() {
     // A confirmation went to the account holder's phone.
     let sms = app.last_sms_to("+819000000001").await.unwrap();
     assert!(sms.contains("予約を受け付けました"), "{sms}");
+    // It says which family member the booking is for (the name only).
+    assert!(sms.contains("山田 花子様"), "{sms}");
     // The facility now knows the child.
     assert!(
         app.state
@@ -191,7 +193,7 @@ async fn a_patient_books_for_a_family_member_sees_it_and_cancels() {
             .await
             .is_ok()
     );
-    // The same time again is refused as taken, and the choices are kept.
+    // The same booking sent again (the back button) shows the booking made, saying so.
     let p = b
         .post(
             "/c/tsunagu-central/book",
@@ -204,11 +206,13 @@ async fn a_patient_books_for_a_family_member_sees_it_and_cancels() {
             ],
         )
         .await;
-    assert_eq!(p.status, 422);
+    assert_eq!(p.status, 303, "{}", p.body);
     assert!(
-        p.body
-            .contains("この時間はこの医療機関のこのメニューでは予約できません")
-            || p.body.contains("埋まりました")
+        p.location
+            .as_deref()
+            .is_some_and(|l| l.ends_with("?done=already")),
+        "{:?}",
+        p.location
     );
     // Cancel online (the visit is not today… unless the first slot is today: then too late).
     let id: i64 = detail_path
@@ -523,8 +527,8 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
     let p = post(fields("別の 患者", "", "13:00")).await;
     assert_eq!(p.status, 422);
     assert!(
-        p.body.contains("埋まりました"),
-        "the form says the time was just taken"
+        p.body.contains("すでに予約で埋まっています"),
+        "the form says the time is full"
     );
     assert!(
         p.body.contains("value=\"別の 患者\""),
@@ -676,12 +680,30 @@ async fn a_patient_moves_a_booking_and_staff_close_them() {
     assert!(page.body.contains("予約の変更"));
     let target = format!("{}:{}", doctor.0, ms("2026-11-24T01:00:00Z"));
     assert!(page.body.contains(&target), "10:00 is offered");
+    // The page says what is booked now; the confirmation shows the move as old → new.
+    assert!(
+        page.body.contains("現在の予約日時: 2026/11/24 09:00"),
+        "{}",
+        page.body
+    );
     let confirm = b
         .get(&format!(
             "/c/tsunagu-central/book/confirm?change={id}&slot={target}"
         ))
         .await;
     assert!(confirm.body.contains("この日時に変更しますか"));
+    assert!(
+        confirm
+            .body
+            .contains("変更前の日時</dt><dd><del>2026/11/24 09:00</del>"),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains("変更後の日時</dt><dd><strong>2026/11/24 10:00</strong>")
+    );
     let p = b
         .post(
             "/c/tsunagu-central/book",

@@ -936,3 +936,83 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     assert_eq!(p.status, 404);
     app.stop().await;
 }
+
+/// Sending one's own completed booking again (the back button) says it is booked already
+/// and shows it, instead of "someone else just took the time".
+#[tokio::test]
+async fn resending_ones_own_booking_shows_it_instead_of_someone_else_took_it() {
+    let app = TestApp::spawn().await;
+    let b = logged_in(&app, "090-0000-0002").await;
+    let f = app.facility("tsunagu-central").await;
+    let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
+    let form = b
+        .get(&format!(
+            "/c/tsunagu-central/book?menu={}&kind=return",
+            menu.id
+        ))
+        .await;
+    let field = |name: &str| {
+        form.body
+            .split(&format!("name=\"{name}\" value=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (slot, patient) = (field("slot"), field("patient"));
+    let fields = [
+        ("menu", menu.id.to_string()),
+        ("kind", "return".to_string()),
+        ("patient", patient),
+        ("slot", slot),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = b
+        .post("/c/tsunagu-central/book", &form.csrf(), &fields)
+        .await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let id = first.id_after("/my/bookings/");
+    let again = b
+        .post("/c/tsunagu-central/book", &form.csrf(), &fields)
+        .await;
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/my/bookings/{id}?done=already").as_str())
+    );
+    let shown = b.get(&format!("/my/bookings/{id}?done=already")).await;
+    assert!(
+        shown.body.contains("この予約はすでに受け付けています"),
+        "{}",
+        shown.body
+    );
+    assert!(!shown.body.contains("ほかの方の予約で埋まりました"));
+    // Staff booking a full time hear that it is full, not that someone just took it.
+    let clerk = staff_token(&app, "tsunagu-central", "clerk").await;
+    let b0 = app.state.booker.bookings.get_at(f.id, id).await.unwrap();
+    let at = jiff::Timestamp::from_millisecond(b0.starts_at)
+        .unwrap()
+        .to_string();
+    let mut last = (0, serde_json::Value::Null);
+    for i in 0..4 {
+        last = app
+            .api()
+            .with_token(&clerk)
+            .post(
+                "/staff/bookings",
+                serde_json::json!({"name": format!("来院 {}郎", ["一", "二", "三", "四"][i]), "menu_id": menu.id,
+                    "kind": "return", "doctor_id": b0.doctor_id.0, "starts_at": at}),
+            )
+            .await;
+        if last.0 == 409 {
+            break;
+        }
+    }
+    assert_eq!(last.0, 409, "{}", last.1);
+    assert_eq!(
+        last.1["error"]["message"],
+        "この時間はすでに予約で埋まっています。別の時間を選んでください。"
+    );
+    app.stop().await;
+}

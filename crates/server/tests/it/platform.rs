@@ -129,6 +129,10 @@ async fn dev_outbox_needs_an_operator_and_says_nothing_was_sent() {
     let code = totp_now(&app, op.totp_secret.as_deref().unwrap());
     let p = b.post("/ops/totp", &enrol.csrf(), &[("code", &code)]).await;
     assert_eq!(p.location.as_deref(), Some("/ops"));
+    // The facilities table names prefectures (it showed their codes: 1, 11, 13).
+    let home = b.get("/ops").await;
+    assert!(home.body.contains("<td>北海道</td>"), "{}", home.body);
+    assert!(home.body.contains("<td>東京都</td>"));
     app.api()
         .post(
             "/signup/code",

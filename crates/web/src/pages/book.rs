@@ -38,6 +38,8 @@ struct BookPage {
     days: Vec<SlotDay>,
     next_from: String,
     change: Option<i64>,
+    /// The booking's present date and time when changing it.
+    current_when: Option<String>,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -89,6 +91,8 @@ fn tsunagu_calendar_name(d: jiff::civil::Date) -> String {
 
 struct Chosen {
     change: Option<i64>,
+    /// The booking being changed: its present date and time, to show as 変更前.
+    current_when: Option<String>,
     facility: tsunagu_clinics::Facility,
     menu: Menu,
     kind: VisitKind,
@@ -100,6 +104,7 @@ async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> A
     let facility = st.facilities.by_slug(slug).await?;
     // Changing a booking keeps its menu, patient and visit kind; only the time moves.
     let mut q = q.clone();
+    let mut current_when = None;
     let change = match q.change.parse::<i64>() {
         Ok(id) => {
             let b = st.booker.bookings.get_for_account(user.account, id).await?;
@@ -109,6 +114,7 @@ async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> A
             q.menu = b.menu_id.to_string();
             q.kind = b.visit_kind.as_str().into();
             q.patient = b.patient_id.0.to_string();
+            current_when = Some(st.booker.view(b).await?.starts_local);
             Some(id)
         }
         Err(_) => None,
@@ -140,6 +146,7 @@ async fn load(st: &AppState, user: &PatientUser, slug: &str, q: &BookQuery) -> A
         .ok_or(DomainError::NotFound)?;
     Ok(Chosen {
         change,
+        current_when,
         facility,
         menu,
         kind,
@@ -214,6 +221,7 @@ async fn render_book(
             days,
             next_from,
             change: c.change,
+            current_when: c.current_when.clone(),
             ctx,
         },
     )
@@ -246,6 +254,8 @@ struct ConfirmPage {
     fee: i64,
     slot: String,
     change: Option<i64>,
+    /// The booking's present date and time when changing it.
+    current_when: Option<String>,
 }
 
 pub async fn confirm_form(
@@ -304,6 +314,7 @@ pub async fn confirm_form(
         },
         slot: q.slot.clone(),
         change: c.change,
+        current_when: c.current_when.clone(),
         ctx,
     })
 }
@@ -342,26 +353,35 @@ pub async fn book_post(
             }
         };
     }
+    let mut asked = None;
     let res = async {
         let (doctor_id, starts_at) = parse_slot(&q.slot)?;
-        st.booker
-            .book_web(
-                &c.facility,
-                &PatientBooking {
-                    account: user.account,
-                    patient: c.patient,
-                    menu_id: c.menu.id,
-                    visit_kind: c.kind,
-                    doctor_id,
-                    starts_at,
-                },
-                ctx.lang,
-            )
-            .await
+        let req = PatientBooking {
+            account: user.account,
+            patient: c.patient,
+            menu_id: c.menu.id,
+            visit_kind: c.kind,
+            doctor_id,
+            starts_at,
+        };
+        let res = st.booker.book_web(&c.facility, &req, ctx.lang).await;
+        asked = Some(req);
+        res
     }
     .await;
     match res {
         Ok(id) => Ok(see_other(&format!("/my/bookings/{id}?done=booked"))),
+        // Sent again after it was booked (the back button): show that booking.
+        Err(DomainError::Conflict("error.booking.already_yours")) => {
+            let existing = match &asked {
+                Some(req) => st.booker.own_booking_at(req).await?,
+                None => None,
+            };
+            match existing {
+                Some(id) => Ok(see_other(&format!("/my/bookings/{id}?done=already"))),
+                None => Ok(see_other("/my")),
+            }
+        }
         Err(e) => {
             // "Just taken" and friends go back to the slot list, with the choices kept.
             let errors = FormErrors::from_error(e, ctx.lang)?;
@@ -473,6 +493,7 @@ pub async fn booking_detail(
 ) -> AppResult<Response> {
     let notice = match q.done.as_deref() {
         Some("booked") => Some("booking.done_booked"),
+        Some("already") => Some("booking.done_already"),
         Some("cancelled") => Some("booking.done_cancelled"),
         Some("images") => Some("images.done"),
         Some("changed") => Some("booking.done_changed"),

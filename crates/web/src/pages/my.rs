@@ -55,6 +55,10 @@ struct MyPage {
     patients: Vec<PersonRow>,
     session_count: i64,
     notice: Option<&'static str>,
+    /// No live booking yet: the page shows what to do next (find a clinic and book).
+    next_step: bool,
+    /// Whether every person of the account has registered insurance.
+    all_insured: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -79,9 +83,18 @@ pub async fn home(
         .count_for(Realm::Patient, user.account.0)
         .await?;
     let mut rows = Vec::with_capacity(patients.len());
+    let mut all_insured = true;
     for p in &patients {
-        rows.push(person_row(p, st.insurance.get(p.id).await?.is_some()));
+        let insured = st.insurance.get(p.id).await?.is_some();
+        all_insured &= insured;
+        rows.push(person_row(p, insured));
     }
+    let next_step = st
+        .booker
+        .bookings
+        .upcoming_for_account(user.account, st.booker.now_ms())
+        .await?
+        .is_empty();
     let notice = if q.welcome.is_some() {
         Some("my.welcome")
     } else {
@@ -101,6 +114,8 @@ pub async fn home(
         patients: rows,
         session_count,
         notice,
+        next_step,
+        all_insured,
     })
 }
 

@@ -471,3 +471,13 @@ async fn outbox(
         messages: st.outbox.recent(100).await?,
     })
 }
+
+/// A prefecture's name for a table (the code itself when it is unknown).
+pub fn prefecture_label(code: &i64, lang: &str) -> String {
+    let name = tsunagu_clinics::prefecture_name(*code, lang == "en");
+    if name.is_empty() {
+        code.to_string()
+    } else {
+        name.to_string()
+    }
+}

@@ -559,6 +559,10 @@ struct DetailPage {
     v: BookingView,
     status_key: &'static str,
     walk_in: bool,
+    /// 生年月日 (和暦 and western) and age today; empty when not given.
+    birth: String,
+    /// The facility's chart number (カルテ番号); empty when none.
+    chart: String,
     memo: String,
     notice: Option<&'static str>,
     insurance: Option<super::patient_docs::InsuranceView>,
@@ -663,6 +667,25 @@ pub(crate) async fn render_detail(
         .into_iter()
         .map(|f| f.key)
         .collect();
+    let known = st
+        .accounts
+        .patients
+        .get_at(me.scope(), b.patient_id)
+        .await?;
+    let today = st.booker.today(&me.facility);
+    let birth = known
+        .patient
+        .birth_date
+        .map(|d| {
+            format!(
+                "{}（{}） {}",
+                tsunagu_calendar::wareki::display(d),
+                d,
+                ctx.ta("booking.age", "n", &tsunagu_calendar::age::age_on(d, today))
+            )
+        })
+        .unwrap_or_default();
+    let chart = known.chart_number.unwrap_or_default();
     let is_live = b.status == BookingStatus::Booked;
     let now = st.booker.now_ms();
     let can_seen =
@@ -685,6 +708,8 @@ pub(crate) async fn render_detail(
             v,
             status_key,
             walk_in,
+            birth,
+            chart,
             memo,
             notice: extras.notice,
             insurance,
