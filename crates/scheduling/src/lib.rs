@@ -6,6 +6,7 @@
 //! that date in Asia/Tokyo whatever the server's zone. Times inside a day are minutes from
 //! local midnight; instants are UTC milliseconds.
 
+pub mod grid;
 pub mod menu;
 pub mod questionnaire;
 pub mod schedule;

@@ -195,58 +195,56 @@ async fn schedule(
         .schedules
         .exceptions(me.scope(), StaffId(doctor), date, end)
         .await?;
-    let mut days = Vec::new();
-    let mut day = date;
-    for _ in 0..n_days {
-        let open = open_intervals(day, &weekly, &exceptions, f.open_on_holidays);
-        let mut rows = Vec::new();
-        let mut m = 0;
-        while m < 1440 {
-            let is_open = open.iter().any(|(s, e)| m >= *s && m < *e);
-            let start = local_instant(&tz, day, m).unwrap_or(0);
-            let end_ms = start + ROW_MINUTES * 60_000;
-            // A booking shows in every row it occupies: in its first row in full, in the
-            // rows after as a continuation, so no row of a long visit looks free.
-            let cells: Vec<Cell> = bookings
-                .iter()
-                .filter(|b| {
-                    let starts_here = b.starts_at >= start && b.starts_at < end_ms;
-                    let runs_on = b.starts_at < start
-                        && b.ends_at > start
-                        && b.status != BookingStatus::Cancelled;
-                    starts_here || runs_on
-                })
-                .map(|b| Cell {
-                    continued: b.starts_at < start,
-                    id: b.id,
-                    patient: nm
-                        .patients
-                        .get(&b.patient_id.0)
-                        .map(|p| p.0.clone())
-                        .unwrap_or_default(),
-                    menu: nm.menus.get(&b.menu_id).cloned().unwrap_or_default(),
-                    online: b.mode == Mode::Online,
-                    walk_in: b.source == Source::InClinic,
-                    status: status_str(b.status),
-                })
-                .collect();
-            if all || is_open || !cells.is_empty() {
-                rows.push(Row {
-                    time: format!("{:02}:{:02}", m / 60, m % 60),
-                    at: start,
-                    open: is_open,
-                    bookings: cells,
-                });
-            }
-            m += ROW_MINUTES;
+    let entries: Vec<tsunagu_scheduling::grid::Entry> = bookings
+        .iter()
+        .map(|b| tsunagu_scheduling::grid::Entry {
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
+            cancelled: b.status == BookingStatus::Cancelled,
+        })
+        .collect();
+    let grid = tsunagu_scheduling::grid::build(
+        &tz,
+        date,
+        n_days,
+        ROW_MINUTES,
+        |day| open_intervals(day, &weekly, &exceptions, f.open_on_holidays),
+        &entries,
+        all,
+    );
+    let cell = |i: usize, continued: bool| {
+        let b = &bookings[i];
+        Cell {
+            continued,
+            id: b.id,
+            patient: nm
+                .patients
+                .get(&b.patient_id.0)
+                .map(|p| p.0.clone())
+                .unwrap_or_default(),
+            menu: nm.menus.get(&b.menu_id).cloned().unwrap_or_default(),
+            online: b.mode == Mode::Online,
+            walk_in: b.source == Source::InClinic,
+            status: status_str(b.status),
         }
-        days.push(Day {
-            label: super::book::day_label(&ctx, day),
-            closed_all_day: open.is_empty(),
-            rows,
-        });
-        day = day.tomorrow().map_err(DomainError::internal)?;
-    }
+    };
+    let days: Vec<Day> = grid
+        .into_iter()
+        .map(|d| Day {
+            label: super::book::day_label(&ctx, d.date),
+            closed_all_day: d.closed_all_day,
+            rows: d
+                .rows
+                .into_iter()
+                .map(|r| Row {
+                    time: format!("{:02}:{:02}", r.minute / 60, r.minute % 60),
+                    at: r.at,
+                    open: r.open,
+                    bookings: r.entries.into_iter().map(|(i, c)| cell(i, c)).collect(),
+                })
+                .collect(),
+        })
+        .collect();
     let step = jiff::Span::new().days(n_days);
     let href = |d: Date| {
         format!(
@@ -585,6 +583,8 @@ struct DetailPage {
     outage_form: super::staff_insurance::OutageForm,
     checks: Vec<super::staff_insurance::CheckRow>,
     holder: Option<super::staff_insurance::HolderView>,
+    /// The latest check found someone other than the patient.
+    holder_differs: bool,
     candidates: Vec<tsunagu_insurance::check::Candidate>,
 }
 
@@ -721,6 +721,7 @@ pub(crate) async fn render_detail(
             outage,
             outage_form,
             checks,
+            holder_differs: holder.as_ref().is_some_and(|h| h.any_difference),
             holder,
             candidates: extras.candidates,
         },
