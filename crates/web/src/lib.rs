@@ -2,25 +2,43 @@
 //!
 //! [`app`] builds the whole router from an [`AppState`]: server-rendered pages for patients
 //! (mobile-first), staff (PC-first) and operators; the JSON API under `/api/v1` with its
-//! OpenAPI document; `/healthz` and `/metrics`. Only this crate knows axum. Errors from the
-//! domain map to HTTP in exactly one place, [`error`].
+//! OpenAPI document; `/healthz` and `/metrics`. Errors from the domain map to HTTP in exactly
+//! one place, [`error`].
+//!
+//! The crate is organised by domain: `accounts`, `clinics`, `booking`, `insurance`,
+//! `documents`, `setup`, `staff`, `ops`. Each module holds its pages, its API handlers, a
+//! `router()` for the pages and an `api_router()` for `/api/v1`, and its templates live under
+//! `templates/<domain>/`. Handlers only read input, call one use case of the domain crate
+//! and render its answer: the rule, its audit entry and its live event live in the domain
+//! crate, so a page and its API cannot drift. API modules import nothing from pages.
 //!
 //! Cross-cutting rules applied here for every route: a request id on every request and log
 //! line; strict security headers (CSP without inline script); server-side sessions with a
 //! cookie per realm; a CSRF token checked on every form POST; no patient data in logs;
 //! no control character in any path, query, form or JSON body ([`input`]).
 
-pub mod api;
+// Kit: what every domain module shares.
 pub mod apidoc;
+pub mod bearer;
 pub mod ctx;
 pub mod denials;
 pub mod forms;
 pub mod metrics;
 pub mod openapi;
-pub mod pages;
+pub mod render;
 pub mod session;
 pub mod state;
 pub mod ws;
+
+// Domains: each a module with its pages, its API and their routers.
+pub mod accounts;
+pub mod booking;
+pub mod clinics;
+pub mod documents;
+pub mod insurance;
+pub mod ops;
+pub mod setup;
+pub mod staff;
 
 pub use state::{AppState, WebConfig};
 pub use tsunagu_webkit::{error, input, proxy, security};
@@ -28,16 +46,48 @@ pub use tsunagu_webkit::{error, input, proxy, security};
 use axum::Router;
 use axum::routing::get;
 
+/// The largest upload: two card photos or several images, plus the form around them.
+pub(crate) const UPLOAD_LIMIT: usize = 3 * tsunagu_files::MAX_BYTES + 64 * 1024;
+
+/// Page routes of every domain (they need a session: `app` adds the layer).
+fn pages() -> Router<AppState> {
+    Router::new()
+        .merge(clinics::router())
+        .merge(accounts::router())
+        .merge(booking::router())
+        .merge(insurance::router())
+        .merge(documents::router())
+        .merge(setup::router())
+        .merge(staff::router())
+        .merge(ops::router())
+        .route("/ws", get(ws::patient_ws))
+        .route("/staff/ws", get(ws::staff_ws))
+        .route("/ops/ws", get(ws::ops_ws))
+}
+
+/// The JSON API of every domain, mounted at `/api/v1`.
+fn api() -> Router<AppState> {
+    Router::new()
+        .merge(clinics::api_router())
+        .merge(accounts::api_router())
+        .merge(booking::api_router())
+        .merge(insurance::api_router())
+        .merge(documents::api_router())
+        .merge(setup::api_router())
+        .merge(staff::api_router())
+        .layer(axum::extract::DefaultBodyLimit::max(UPLOAD_LIMIT))
+}
+
 /// The complete router for the platform.
 pub fn app(state: AppState) -> Router {
-    let pages = pages::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+    let pages = pages().layer(axum::middleware::from_fn_with_state(
         state.clone(),
         session::page_session,
     ));
     let router = Router::new()
         .merge(pages)
-        .merge(pages::sessionless())
-        .nest("/api/v1", api::router())
+        .merge(clinics::sessionless())
+        .nest("/api/v1", api())
         .route("/api/openapi.json", get(openapi::serve))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics::serve))

@@ -6,7 +6,6 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::api;
 use crate::apidoc::{self, Conventions};
 
 /// The document.
@@ -14,17 +13,17 @@ use crate::apidoc::{self, Conventions};
 #[openapi(
     info(title = "tsunagu API", description = "Online medical care for Japanese clinics. Every error is an `ErrorBody`: `{\"error\": {\"code\", \"reason\", \"message\", \"fields\": [{\"field\", \"code\", \"message\"}], \"request_id\"}}`, messages in the `Accept-Language` (Japanese by default). Request bodies refuse unknown properties."),
     paths(
-        api::signup_code, api::signup_verify, api::signup_complete, api::login, api::logout,
-        api::password_code, api::password_reset,
-        api::me, api::family_list, api::family_add, api::family_update, api::family_remove,
-        api::email_request, api::password_change, api::access_log, api::logout_everywhere,
-        api::facilities, api::facility,
-        api::staff_login, api::totp_enrol, api::totp, api::patients, api::patient,
-        api::set_chart_number, api::failed_jobs,
-        api::menus, api::slots, api::my_bookings, api::my_booking, api::book, api::move_booking,
-        api::cancel, api::share, api::staff_bookings, api::staff_book, api::staff_close, api::staff_reopen, api::staff_insurance_check, api::staff_myna_check, api::staff_outage_visit, api::staff_four_facts,
-        api::insurance_get, api::insurance_put, api::images_post, api::answers_get, api::answers_put,
-        api::menu_save, api::menu_decide, api::hours_put, api::suspend_put,
+        crate::accounts::auth_api::signup_code, crate::accounts::auth_api::signup_verify, crate::accounts::auth_api::signup_complete, crate::accounts::auth_api::login, crate::accounts::auth_api::logout,
+        crate::accounts::auth_api::password_code, crate::accounts::auth_api::password_reset,
+        crate::accounts::me_api::me, crate::accounts::me_api::family_list, crate::accounts::me_api::family_add, crate::accounts::me_api::family_update, crate::accounts::me_api::family_remove,
+        crate::accounts::me_api::email_request, crate::accounts::me_api::password_change, crate::accounts::me_api::access_log, crate::accounts::me_api::logout_everywhere,
+        crate::clinics::api::facilities, crate::clinics::api::facility,
+        crate::staff::api::staff_login, crate::staff::api::totp_enrol, crate::staff::api::totp, crate::staff::api::patients, crate::staff::api::patient,
+        crate::staff::api::set_chart_number, crate::staff::api::failed_jobs,
+        crate::booking::api::menus, crate::booking::api::slots, crate::booking::api::my_bookings, crate::booking::api::my_booking, crate::booking::api::book, crate::booking::api::move_booking,
+        crate::booking::api::cancel, crate::booking::api::share, crate::booking::api::staff_bookings, crate::booking::api::staff_book, crate::booking::api::staff_close, crate::booking::api::staff_reopen, crate::insurance::api::staff_insurance_check, crate::insurance::api::staff_myna_check, crate::insurance::api::staff_outage_visit, crate::insurance::api::staff_four_facts,
+        crate::insurance::api::insurance_get, crate::insurance::api::insurance_put, crate::documents::api::images_post, crate::documents::api::answers_get, crate::documents::api::answers_put,
+        crate::setup::api::menu_save, crate::setup::api::menu_decide, crate::setup::api::hours_put, crate::setup::api::suspend_put,
     ),
     components(schemas(apidoc::ErrorBody, apidoc::ErrorDetail, apidoc::FieldErrorBody, apidoc::ErrorCode)),
     modifiers(&Conventions),

@@ -17,9 +17,9 @@ use tsunagu_scheduling::schedule::{open_intervals, parse_hhmm};
 use tsunagu_scheduling::slots::local_instant;
 use tsunagu_scheduling::{Menu, Mode, VisitKind};
 
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page, page_status};
 use crate::session::{StaffMember, see_other};
 use crate::state::AppState;
 
@@ -31,7 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/staff/bookings/{id}", get(detail))
         .route("/staff/bookings/{id}/close", axum::routing::post(close))
         .route("/staff/bookings/{id}/reopen", axum::routing::post(reopen))
-        .merge(super::staff_insurance::router())
 }
 
 /// Rows of the schedule are 15 minutes: fine enough for 15-minute return visits.
@@ -65,7 +64,7 @@ pub struct Day {
 }
 
 #[derive(Template)]
-#[template(path = "staff_schedule.html")]
+#[template(path = "booking/staff_schedule.html")]
 struct SchedulePage {
     ctx: PageCtx,
     doctors: Vec<(i64, String)>,
@@ -231,7 +230,7 @@ async fn schedule(
     let days: Vec<Day> = grid
         .into_iter()
         .map(|d| Day {
-            label: super::book::day_label(&ctx, d.date),
+            label: crate::booking::patient::day_label(&ctx, d.date),
             closed_all_day: d.closed_all_day,
             rows: d
                 .rows
@@ -289,7 +288,7 @@ pub struct ReceptionRow {
 }
 
 #[derive(Template)]
-#[template(path = "staff_reception.html")]
+#[template(path = "booking/staff_reception.html")]
 struct ReceptionPage {
     ctx: PageCtx,
     date_label: String,
@@ -348,7 +347,7 @@ async fn reception(
         })
         .collect();
     page(&ReceptionPage {
-        date_label: super::book::day_label(&ctx, date),
+        date_label: crate::booking::patient::day_label(&ctx, date),
         prev: date.yesterday().map(|d| d.to_string()).unwrap_or_default(),
         next: date.tomorrow().map(|d| d.to_string()).unwrap_or_default(),
         rows,
@@ -389,7 +388,7 @@ pub struct NewForm {
 }
 
 #[derive(Template)]
-#[template(path = "staff_booking_new.html")]
+#[template(path = "booking/staff_booking_new.html")]
 struct NewPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -551,7 +550,7 @@ async fn new_post(
 }
 
 #[derive(Template)]
-#[template(path = "staff_booking.html")]
+#[template(path = "booking/staff_booking.html")]
 struct DetailPage {
     ctx: PageCtx,
     v: BookingView,
@@ -563,7 +562,7 @@ struct DetailPage {
     chart: String,
     memo: String,
     notice: Option<&'static str>,
-    insurance: Option<super::patient_docs::InsuranceView>,
+    insurance: Option<crate::insurance::patient::InsuranceView>,
     /// Whether the patient has shared their record with this facility.
     shared: bool,
     answers: Vec<(String, String)>,
@@ -579,10 +578,10 @@ struct DetailPage {
     /// The outage-visit form can be used (a live booking of today).
     offers_outage: bool,
     errors: FormErrors,
-    outage: Option<super::staff_insurance::OutageView>,
-    outage_form: super::staff_insurance::OutageForm,
-    checks: Vec<super::staff_insurance::CheckRow>,
-    holder: Option<super::staff_insurance::HolderView>,
+    outage: Option<crate::insurance::staff::OutageView>,
+    outage_form: crate::insurance::staff::OutageForm,
+    checks: Vec<crate::insurance::staff::CheckRow>,
+    holder: Option<crate::insurance::staff::HolderView>,
     /// The latest check found someone other than the patient.
     holder_differs: bool,
     candidates: Vec<tsunagu_insurance::check::Candidate>,
@@ -602,7 +601,7 @@ async fn detail(
     Query(q): Query<DoneQuery>,
 ) -> AppResult<Response> {
     let b = st.booker.booking_seen_by(&me.by(), me.scope(), id).await?;
-    let extras = super::staff_insurance::Extras {
+    let extras = crate::insurance::staff::Extras {
         notice: q.done.map(|d| match d.as_str() {
             "outage" => "insurance.outage_saved",
             "reopened" => "staff_close.reopened",
@@ -620,7 +619,7 @@ pub(crate) async fn render_detail(
     ctx: PageCtx,
     me: &StaffMember,
     b: Booking,
-    extras: super::staff_insurance::Extras,
+    extras: crate::insurance::staff::Extras,
 ) -> AppResult<Response> {
     let memo = b.staff_memo.clone();
     let walk_in = b.source == Source::InClinic;
@@ -633,15 +632,15 @@ pub(crate) async fn render_detail(
         .is_shared(me.scope(), b.patient_id)
         .await?;
     let insurance = match st.insurance.get(b.patient_id).await? {
-        Some(r) if shared => Some(super::patient_docs::insurance_view(st, r).await?),
+        Some(r) if shared => Some(crate::insurance::patient::insurance_view(st, r).await?),
         _ => None,
     };
-    let super::staff_insurance::Section {
+    let crate::insurance::staff::Section {
         outage,
         checks,
         form: outage_form,
         holder,
-    } = super::staff_insurance::section(st, me, &b, extras.form).await?;
+    } = crate::insurance::staff::section(st, me, &b, extras.form).await?;
     let menu = st.booker.menus.get(me.scope(), b.menu_id).await?;
     let saved = st.booker.bookings.answers(b.id).await?;
     let answers = match &saved {
@@ -755,7 +754,7 @@ async fn close(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}"))),
-        Err(e) => super::staff_insurance::again(&st, ctx, &me, id, e, None).await,
+        Err(e) => crate::insurance::staff::again(&st, ctx, &me, id, e, None).await,
     }
 }
 
@@ -768,6 +767,6 @@ async fn reopen(
 ) -> AppResult<Response> {
     match st.booker.reopen_by_staff(&me.facility, id, &me.by()).await {
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}?done=reopened"))),
-        Err(e) => super::staff_insurance::again(&st, ctx, &me, id, e, None).await,
+        Err(e) => crate::insurance::staff::again(&st, ctx, &me, id, e, None).await,
     }
 }

@@ -9,7 +9,7 @@ use tsunagu_accounts::{Realm, Stage};
 use tsunagu_kernel::{DomainError, Phone};
 use utoipa::ToSchema;
 
-use super::ApiJson;
+use crate::bearer::ApiJson;
 use crate::ctx::ReqLang;
 use crate::error::{AppError, AppResult};
 use crate::forms::{check_confirm, today_jst};
@@ -279,7 +279,7 @@ pub async fn logout(
 ) -> AppResult<StatusCode> {
     let (parts, _) = req.into_parts();
     for realm in [Realm::Patient, Realm::Staff] {
-        if let Ok((_, s)) = super::bearer_session(&parts, &st, realm).await {
+        if let Ok((_, s)) = crate::bearer::bearer_session(&parts, &st, realm).await {
             st.accounts.sessions.delete_digest(&s.digest).await?;
             return Ok(StatusCode::NO_CONTENT);
         }

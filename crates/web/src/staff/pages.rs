@@ -12,9 +12,9 @@ use tsunagu_accounts::{Realm, Role, Session, StaffUser, Stage};
 use tsunagu_audit::Event;
 use tsunagu_kernel::{DomainError, JobId, PatientId, StaffId};
 
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page, page_status};
 use crate::session::OriginExt;
 use crate::session::{ClientIp, RequestId, Sess, SetSession, StaffMember, enrol_proved, see_other};
 use crate::state::AppState;
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
 
 /// The shared login form of staff and operators.
 #[derive(Template)]
-#[template(path = "staff_login.html")]
+#[template(path = "staff/staff_login.html")]
 pub struct LoginPage {
     pub ctx: PageCtx,
     pub errors: FormErrors,
@@ -138,7 +138,7 @@ async fn login_post(
 
 /// The shared TOTP page of staff and operators.
 #[derive(Template)]
-#[template(path = "totp.html")]
+#[template(path = "staff/totp.html")]
 pub struct TotpPage {
     /// The enrolment code must be proved before the secret is shown.
     pub needs_enrol_code: bool,
@@ -343,7 +343,7 @@ async fn logout(State(st): State<AppState>, Sess(s): Sess) -> AppResult<Response
 }
 
 #[derive(Template)]
-#[template(path = "staff_home.html")]
+#[template(path = "staff/staff_home.html")]
 struct Home {
     ctx: PageCtx,
     facility_name: String,
@@ -377,7 +377,7 @@ pub struct PatientRow {
 }
 
 #[derive(Template)]
-#[template(path = "staff_patients.html")]
+#[template(path = "staff/staff_patients.html")]
 struct Patients {
     ctx: PageCtx,
     rows: Vec<PatientRow>,
@@ -410,7 +410,7 @@ async fn patients(
 }
 
 #[derive(Template)]
-#[template(path = "staff_patient.html")]
+#[template(path = "staff/staff_patient.html")]
 struct PatientPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -497,7 +497,7 @@ async fn set_chart(
 
 /// The failed-jobs page of staff and operators.
 #[derive(Template)]
-#[template(path = "jobs.html")]
+#[template(path = "staff/jobs.html")]
 pub struct JobsPage {
     pub ctx: PageCtx,
     pub jobs: Vec<tsunagu_jobs::JobRow>,
@@ -537,7 +537,7 @@ pub(crate) struct StaffForm {
 }
 
 #[derive(Template)]
-#[template(path = "staff_settings.html")]
+#[template(path = "staff/staff_settings.html")]
 struct Settings {
     ctx: PageCtx,
     errors: FormErrors,
@@ -545,7 +545,7 @@ struct Settings {
     suspended: bool,
     staff: Vec<StaffUser>,
     form: StaffForm,
-    link: super::staff_insurance::LinkView,
+    link: crate::insurance::staff::LinkView,
     /// A just-issued enrolment code, shown once.
     issued: Option<String>,
 }
@@ -559,7 +559,7 @@ pub(crate) async fn settings_page(
 ) -> AppResult<Response> {
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
-    let link = super::staff_insurance::link_view(st, me).await?;
+    let link = crate::insurance::staff::link_view(st, me).await?;
     page_status(
         form_status(&errors),
         &Settings {
@@ -607,7 +607,7 @@ async fn issue_enrol_code(
     let code = st.accounts.issue_enrolment_code(user.id, &me.by()).await?;
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
-    let link = super::staff_insurance::link_view(&st, &me).await?;
+    let link = crate::insurance::staff::link_view(&st, &me).await?;
     let issued = tsunagu_i18n::t_args(
         ctx.lang,
         "enrol.issued",
@@ -708,7 +708,7 @@ async fn add_staff(
 
 /// The audit page of facility admins and operators.
 #[derive(Template)]
-#[template(path = "audit.html")]
+#[template(path = "staff/audit.html")]
 pub struct AuditPage {
     pub ctx: PageCtx,
     pub events: Vec<Event>,

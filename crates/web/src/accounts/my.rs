@@ -12,10 +12,10 @@ use tsunagu_accounts::codes::Purpose;
 use tsunagu_accounts::{Patient, Realm};
 use tsunagu_kernel::{DomainError, Email, FacilityId, PatientId, Phone};
 
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
 use crate::forms::{PatientForm, check_confirm, today_jst};
+use crate::render::{form_status, page, page_status};
 use crate::session::{ClientIp, PatientUser, SetSession, see_other};
 use crate::state::AppState;
 
@@ -46,7 +46,7 @@ fn person_row(p: &Patient, insured: bool) -> PersonRow {
 }
 
 #[derive(Template)]
-#[template(path = "my.html")]
+#[template(path = "accounts/my.html")]
 struct MyPage {
     ctx: PageCtx,
     phone_display: String,
@@ -131,7 +131,7 @@ pub async fn logout_everywhere(
 }
 
 #[derive(Template)]
-#[template(path = "family_form.html")]
+#[template(path = "accounts/family_form.html")]
 struct FamilyForm {
     ctx: PageCtx,
     errors: FormErrors,
@@ -279,7 +279,7 @@ pub async fn family_delete(
 }
 
 #[derive(Template)]
-#[template(path = "email.html")]
+#[template(path = "accounts/email.html")]
 struct EmailPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -363,7 +363,7 @@ pub async fn email_post(
 }
 
 #[derive(Template)]
-#[template(path = "message.html")]
+#[template(path = "accounts/message.html")]
 struct Message {
     ctx: PageCtx,
     title_key: &'static str,
@@ -436,7 +436,7 @@ pub async fn notify_post(
 }
 
 #[derive(Template)]
-#[template(path = "login_details.html")]
+#[template(path = "accounts/login_details.html")]
 struct LoginDetails {
     ctx: PageCtx,
     errors: FormErrors,
@@ -546,7 +546,7 @@ pub async fn phone_post(
 }
 
 #[derive(Template)]
-#[template(path = "code_entry.html")]
+#[template(path = "accounts/code_entry.html")]
 struct CodeEntry {
     ctx: PageCtx,
     errors: FormErrors,
@@ -655,7 +655,7 @@ pub struct AccessRow {
 }
 
 #[derive(Template)]
-#[template(path = "access_log.html")]
+#[template(path = "accounts/access_log.html")]
 struct AccessLog {
     ctx: PageCtx,
     rows: Vec<AccessRow>,

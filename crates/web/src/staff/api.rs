@@ -9,7 +9,7 @@ use tsunagu_accounts::{Realm, Stage};
 use tsunagu_kernel::{DomainError, PatientId, StaffId};
 use utoipa::ToSchema;
 
-use super::{ApiJson, ApiStaff, bearer_session};
+use crate::bearer::{ApiJson, ApiStaff, bearer_session};
 use crate::error::{AppError, AppResult};
 use crate::session::OriginExt;
 use crate::session::{ClientIp, RequestId};
@@ -125,7 +125,7 @@ pub async fn totp_enrol(
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| AppError(DomainError::invalid("body", "error.form.too_large")))?;
-    let b: EnrolBody = super::parse_json(&bytes)?;
+    let b: EnrolBody = crate::bearer::parse_json(&bytes)?;
     let secret = st
         .accounts
         .redeem_enrolment_code(LoginTable::Staff, id, &s.digest, &b.enrol_code, &ip)
@@ -158,20 +158,20 @@ pub struct TotpBody {
 
 /// Completes the second factor; returns a new full token (the limited one ends).
 #[utoipa::path(post, path = "/api/v1/staff/totp", tag = "staff", security(("bearer" = [])), request_body = TotpBody,
-    responses((status = 200, body = super::auth::TokenResponse), (status = 401, description = "No token waiting for the second factor, or too many wrong codes on it (log in again)"), (status = 422, description = "Wrong code, or none"), (status = 429, description = "Too many codes from this address or for this account, or the account is locked")))]
+    responses((status = 200, body = crate::accounts::auth_api::TokenResponse), (status = 401, description = "No token waiting for the second factor, or too many wrong codes on it (log in again)"), (status = 422, description = "Wrong code, or none"), (status = 429, description = "Too many codes from this address or for this account, or the account is locked")))]
 pub async fn totp(
     State(st): State<AppState>,
     origin: OriginExt,
     ClientIp(ip): ClientIp,
     RequestId(rid): RequestId,
     req: axum::extract::Request,
-) -> AppResult<Json<super::auth::TokenResponse>> {
+) -> AppResult<Json<crate::accounts::auth_api::TokenResponse>> {
     let (parts, body) = req.into_parts();
     let (_, s) = bearer_session(&parts, &st, Realm::Staff).await?;
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|_| AppError(DomainError::invalid("code", "error.form.too_large")))?;
-    let b: TotpBody = super::parse_json(&bytes)?;
+    let b: TotpBody = crate::bearer::parse_json(&bytes)?;
     let (true, Some(id), Some(fid)) = (
         matches!(s.stage, Stage::NeedsTotp | Stage::NeedsTotpEnrol),
         s.principal_id,
@@ -195,7 +195,7 @@ pub async fn totp(
         .accounts
         .open_staff_session(fid, StaffId(id), Stage::Full, &origin.0, &ip, &rid)
         .await?;
-    Ok(Json(super::auth::TokenResponse { token }))
+    Ok(Json(crate::accounts::auth_api::TokenResponse { token }))
 }
 
 /// A patient as the facility knows them.
@@ -203,7 +203,7 @@ pub async fn totp(
 pub struct FacilityPatientDto {
     /// The patient.
     #[serde(flatten)]
-    pub patient: super::patient::PatientDto,
+    pub patient: crate::accounts::me_api::PatientDto,
     /// カルテ番号.
     pub chart_number: Option<String>,
     /// Whether the patient has shared their record (insurance, documents) with this
@@ -213,7 +213,7 @@ pub struct FacilityPatientDto {
 
 fn to_dto(fp: &tsunagu_accounts::patients::FacilityPatient) -> FacilityPatientDto {
     FacilityPatientDto {
-        patient: super::patient::PatientDto::from(&fp.patient),
+        patient: crate::accounts::me_api::PatientDto::from(&fp.patient),
         chart_number: fp.chart_number.clone(),
         shared: fp.shared,
     }

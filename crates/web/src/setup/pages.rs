@@ -13,9 +13,9 @@ use tsunagu_scheduling::Menu;
 use tsunagu_scheduling::schedule::{Exception, ExceptionKind, parse_hhmm};
 use tsunagu_scheduling::{MenuForm, parse_day};
 
-use super::{form_status, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page_status};
 use crate::session::{StaffMember, see_other};
 use crate::state::AppState;
 
@@ -58,7 +58,7 @@ fn shown(ctx: &PageCtx, v: &tsunagu_scheduling::MenuValue) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "staff_menus.html")]
+#[template(path = "setup/staff_menus.html")]
 struct MenusPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -255,7 +255,7 @@ async fn menu_decide(
 }
 
 #[derive(Template)]
-#[template(path = "staff_hours.html")]
+#[template(path = "setup/staff_hours.html")]
 struct HoursPage {
     ctx: PageCtx,
     errors: FormErrors,

@@ -14,12 +14,12 @@ use tsunagu_clinics::{Facility, NewFacility, Organisation, PREFECTURES};
 use tsunagu_i18n::t_args;
 use tsunagu_kernel::{DomainError, JobId, OperatorId, OrganisationId};
 
-use super::staff::{AuditPage, CodeForm, JobsPage, LoginForm, LoginPage, TotpPage, qr_svg};
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page, page_status};
 use crate::session::OriginExt;
 use crate::session::{ClientIp, OperatorUser, RequestId, Sess, SetSession, see_other};
+use crate::staff::pages::{AuditPage, CodeForm, JobsPage, LoginForm, LoginPage, TotpPage, qr_svg};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -210,7 +210,7 @@ async fn enrol_code_post(
     ctx: PageCtx,
     Sess(mut s): Sess,
     ClientIp(ip): ClientIp,
-    Form(f): Form<super::staff::EnrolCodeForm>,
+    Form(f): Form<crate::staff::pages::EnrolCodeForm>,
 ) -> AppResult<Response> {
     let (true, Some(id), Stage::NeedsTotpEnrol) = (pending(&s), s.principal_id, s.stage) else {
         return Ok(see_other("/ops/login"));
@@ -259,7 +259,7 @@ pub struct FacilityForm {
 }
 
 #[derive(Template)]
-#[template(path = "ops_home.html")]
+#[template(path = "ops/ops_home.html")]
 struct Home {
     ctx: PageCtx,
     errors: FormErrors,
@@ -450,7 +450,7 @@ async fn verify(
 }
 
 #[derive(Template)]
-#[template(path = "outbox.html")]
+#[template(path = "ops/outbox.html")]
 struct OutboxPage {
     ctx: PageCtx,
     messages: Vec<tsunagu_notifications::OutboxRow>,

@@ -101,7 +101,7 @@ async fn save_link(
             other => other,
         };
         let errors = FormErrors::from_error(e, ctx.lang)?;
-        return super::staff::settings_page(&st, ctx, &me, errors, Default::default()).await;
+        return crate::staff::pages::settings_page(&st, ctx, &me, errors, Default::default()).await;
     }
     Ok(see_other("/staff/settings#eligibility"))
 }
@@ -287,7 +287,7 @@ pub(crate) async fn again(
         form,
         ..Default::default()
     };
-    super::staff_booking::render_detail(st, ctx, me, b, extras).await
+    crate::booking::staff::render_detail(st, ctx, me, b, extras).await
 }
 
 async fn check(
@@ -362,7 +362,7 @@ async fn four_facts(
                 candidates,
                 ..Default::default()
             };
-            super::staff_booking::render_detail(&st, ctx, &me, b, extras).await
+            crate::booking::staff::render_detail(&st, ctx, &me, b, extras).await
         }
         Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
         Err(e) => again(&st, ctx, &me, id, e, None).await,

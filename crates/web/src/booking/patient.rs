@@ -10,9 +10,9 @@ use tsunagu_booking::{BookingStatus, BookingView, PatientBooking};
 use tsunagu_kernel::{DomainError, PatientId, StaffId};
 use tsunagu_scheduling::{Menu, VisitKind};
 
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page, page_status};
 use crate::session::{PatientUser, see_other};
 use crate::state::AppState;
 
@@ -23,7 +23,7 @@ pub struct SlotDay {
 }
 
 #[derive(Template)]
-#[template(path = "book.html")]
+#[template(path = "booking/book.html")]
 struct BookPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -237,7 +237,7 @@ fn parse_slot(s: &str) -> Result<(StaffId, i64), DomainError> {
 }
 
 #[derive(Template)]
-#[template(path = "book_confirm.html")]
+#[template(path = "booking/book_confirm.html")]
 struct ConfirmPage {
     ctx: PageCtx,
     errors: FormErrors,
@@ -401,7 +401,7 @@ pub async fn book_post(
 }
 
 #[derive(Template)]
-#[template(path = "booking_detail.html")]
+#[template(path = "booking/booking_detail.html")]
 struct DetailPage {
     ctx: PageCtx,
     errors: FormErrors,

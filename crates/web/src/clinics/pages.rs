@@ -10,14 +10,14 @@ use tsunagu_clinics::{Facility, PREFECTURES, prefecture_name};
 use tsunagu_i18n::Lang;
 use tsunagu_kernel::DomainError;
 
-use super::page;
 use crate::ctx::PageCtx;
 use crate::error::{AppError, AppResult};
+use crate::render::page;
 use crate::session::Sess;
 use crate::state::AppState;
 
 #[derive(Template)]
-#[template(path = "home.html")]
+#[template(path = "clinics/home.html")]
 struct Home {
     ctx: PageCtx,
     prefectures: &'static [(i64, &'static str, &'static str)],
@@ -51,7 +51,7 @@ pub struct PrefQuery {
 }
 
 #[derive(Template)]
-#[template(path = "clinics.html")]
+#[template(path = "clinics/clinics.html")]
 struct Clinics {
     ctx: PageCtx,
     prefecture: &'static str,
@@ -81,7 +81,7 @@ pub async fn clinics(
 }
 
 #[derive(Template)]
-#[template(path = "clinic.html")]
+#[template(path = "clinics/clinic.html")]
 struct Clinic {
     ctx: PageCtx,
     facility: Facility,
@@ -131,7 +131,7 @@ pub async fn clinic(
             let z = tsunagu_kernel::clock::from_ms(s.starts_at).to_zoned(facility.tz());
             format!(
                 "{} {}",
-                crate::pages::book::day_label(&ctx, z.date()),
+                crate::booking::patient::day_label(&ctx, z.date()),
                 z.strftime("%H:%M")
             )
         }));

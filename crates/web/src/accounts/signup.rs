@@ -16,9 +16,9 @@ use tsunagu_accounts::codes::Purpose;
 use tsunagu_accounts::{Realm, Stage};
 use tsunagu_kernel::{DomainError, Phone};
 
-use super::{form_status, page, page_status};
 use crate::ctx::{FormErrors, PageCtx};
 use crate::error::AppResult;
+use crate::render::{form_status, page, page_status};
 use crate::session::{ClientIp, Sess, SetSession, see_other};
 use crate::state::AppState;
 
@@ -26,7 +26,7 @@ use crate::state::AppState;
 const VERIFIED_TTL_MS: i64 = 30 * 60 * 1000;
 
 #[derive(Template)]
-#[template(path = "signup_phone.html")]
+#[template(path = "accounts/signup_phone.html")]
 struct SignupPhone {
     ctx: PageCtx,
     errors: FormErrors,
@@ -84,7 +84,7 @@ pub async fn signup_post(
 }
 
 #[derive(Template)]
-#[template(path = "code_entry.html")]
+#[template(path = "accounts/code_entry.html")]
 struct CodeEntry {
     ctx: PageCtx,
     errors: FormErrors,
@@ -184,7 +184,7 @@ pub async fn resend(
 }
 
 #[derive(Template)]
-#[template(path = "signup_profile.html")]
+#[template(path = "accounts/signup_profile.html")]
 struct SignupProfile {
     ctx: PageCtx,
     errors: FormErrors,
@@ -280,7 +280,7 @@ pub async fn profile_post(
 }
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "accounts/login.html")]
 struct Login {
     ctx: PageCtx,
     errors: FormErrors,
@@ -361,7 +361,7 @@ pub async fn logout(State(st): State<AppState>, Sess(s): Sess) -> AppResult<Resp
 }
 
 #[derive(Template)]
-#[template(path = "forgot.html")]
+#[template(path = "accounts/forgot.html")]
 struct Forgot {
     ctx: PageCtx,
     errors: FormErrors,
