@@ -12,9 +12,11 @@
 //! the clinic's cancellation fee (B4, D6).
 
 pub mod coverage;
+mod desk;
 mod service;
 mod store;
 
+pub use desk::{DeskFacts, DeskInsurance, DeskQuestionnaire};
 pub use service::{
     Booker, BookingView, DayList, MenuSaved, PatientBooking, RemindJob, SEEN_FROM_BEFORE_START_MS,
     StaffBooking, StaffBookingFor, close_allowed, reopen_allowed,

@@ -193,6 +193,11 @@ impl BookingStore {
         Self { db, clock }
     }
 
+    /// The pool, for the crate's read models that join bookings with their neighbours.
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        self.db.pool()
+    }
+
     /// Creates a booking and claims its units in the caller's transaction (which must have
     /// been started with `begin_write`). `Conflict("error.slot.taken")` if the time is full;
     /// the caller must then drop the transaction.

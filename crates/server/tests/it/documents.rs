@@ -462,6 +462,12 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
             .part("front", Part::bytes(png()).file_name("front.png"))
             .part("back", Part::bytes(png()).file_name("back.png"))
     };
+    // The reception list says what the desk must still do: no card yet, questionnaire open.
+    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    let reception = format!("/staff/reception?date={}", booking_day(&app, id).await);
+    let row = reception_row(&staff.get(&reception).await.body, id);
+    assert!(row.contains("保険証未登録"), "{row}");
+    assert!(row.contains("未回答"), "{row}");
     let csrf = b.get(&format!("/my/insurance/{pid}")).await.csrf();
     // The seed's 新橋 太郎 card, valid since 2020 in the demo eligibility data.
     let p = post_multipart(
@@ -472,7 +478,8 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
     )
     .await;
     assert_eq!(p.status, 303, "{}", p.body);
-    let staff = app.staff_browser("tsunagu-central", "clerk").await;
+    let row = reception_row(&staff.get(&reception).await.body, id);
+    assert!(row.contains("未確認"), "registered, not yet checked: {row}");
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("オンライン資格確認で確認する"));
     assert!(!sp.body.contains("資格確認の結果"));
@@ -489,6 +496,12 @@ async fn staff_confirm_registered_insurance_with_the_eligibility_service() {
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    let row = reception_row(&staff.get(&reception).await.body, id);
+    assert!(
+        row.contains(">有効<"),
+        "the answer shows at the desk: {row}"
+    );
+    assert!(!row.contains("attention\">有効"), "{row}");
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(
         sp.body
@@ -1015,4 +1028,29 @@ async fn resending_ones_own_booking_shows_it_instead_of_someone_else_took_it() {
         "この時間はすでに予約で埋まっています。別の時間を選んでください。"
     );
     app.stop().await;
+}
+
+/// The Tokyo day a booking starts on, as the reception list's `date`.
+async fn booking_day(app: &TestApp, id: i64) -> String {
+    let ms: i64 = sqlx::query_scalar("SELECT starts_at FROM bookings WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    jiff::Timestamp::from_millisecond(ms)
+        .unwrap()
+        .in_tz("Asia/Tokyo")
+        .unwrap()
+        .date()
+        .to_string()
+}
+
+/// The reception list's row of booking `id`.
+fn reception_row(body: &str, id: i64) -> String {
+    let at = body
+        .find(&format!("/staff/bookings/{id}\""))
+        .unwrap_or_else(|| panic!("booking {id} is not listed: {body}"));
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    body[start..end].to_string()
 }

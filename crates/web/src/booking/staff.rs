@@ -285,6 +285,32 @@ pub struct ReceptionRow {
     status_key: &'static str,
     late_cancel: bool,
     memo: String,
+    /// Insurance column: message key, its detail (the answer's name) and whether it needs
+    /// the desk's attention.
+    insurance: (&'static str, String, bool),
+    /// Questionnaire column: message key and whether it needs attention.
+    questionnaire: (&'static str, bool),
+}
+
+/// The reception list's insurance column.
+fn insurance_cell(f: Option<&tsunagu_booking::DeskFacts>) -> (&'static str, String, bool) {
+    use tsunagu_booking::DeskInsurance as I;
+    match f.map(|f| &f.insurance) {
+        None | Some(I::SelfPay) => ("reception.ins_self_pay", String::new(), false),
+        Some(I::Checked { valid, name }) => ("reception.ins_checked", name.clone(), !valid),
+        Some(I::Unchecked) => ("reception.ins_unchecked", String::new(), true),
+        Some(I::Missing) => ("reception.ins_missing", String::new(), true),
+    }
+}
+
+/// The reception list's questionnaire column.
+fn questionnaire_cell(f: Option<&tsunagu_booking::DeskFacts>) -> (&'static str, bool) {
+    use tsunagu_booking::DeskQuestionnaire as Q;
+    match f.map(|f| f.questionnaire) {
+        None | Some(Q::NotAsked) => ("reception.q_none", false),
+        Some(Q::Answered) => ("reception.q_answered", false),
+        Some(Q::Unanswered) => ("reception.q_unanswered", true),
+    }
 }
 
 #[derive(Template)]
@@ -318,9 +344,12 @@ async fn reception(
         .day_list_seen_by(&me.by(), f, date, 1, tsunagu_booking::DayList::Reception)
         .await?;
     let nm = names(&st, &me, &bookings).await?;
+    let desk = st.booker.desk_facts(me.scope(), &bookings).await?;
     let rows = bookings
         .iter()
         .map(|b| ReceptionRow {
+            insurance: insurance_cell(desk.get(&b.id)),
+            questionnaire: questionnaire_cell(desk.get(&b.id)),
             id: b.id,
             time: tsunagu_kernel::clock::from_ms(b.starts_at)
                 .to_zoned(tz.clone())
