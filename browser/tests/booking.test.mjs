@@ -163,8 +163,14 @@ test('staff book a patient with no account and see it on the schedule and recept
   await page.goto(`${server.base}/staff/schedule?date=${tomorrow}`);
   assert.match(await page.textContent('main'), /新橋 次郎/);
   await page.screenshot({ path: `${SHOTS}pc-12-schedule.png`, fullPage: true });
+  // The week is one days × times table that fits a PC screen, the walk-in in its column.
   await page.goto(`${server.base}/staff/schedule?date=${tomorrow}&view=week`);
-  await page.screenshot({ path: `${SHOTS}pc-13-schedule-week.png` });
+  const week = page.locator('table.week');
+  assert.match(await week.textContent(), /新橋 次郎/);
+  const box = await week.boundingBox();
+  assert.ok(box.height < 1600, `the week is ${box.height}px tall`);
+  assert.ok(box.width <= 1366, `the week is ${box.width}px wide`);
+  await page.screenshot({ path: `${SHOTS}pc-13-schedule-week.png`, fullPage: true });
   await ctx.close();
 });
 

@@ -100,6 +100,28 @@ pub fn build(
     out
 }
 
+/// A week as one table: the union of the days' row times, earliest first, and for each time
+/// the index of that day's row at it, or `None` where the day shows no row then (closed, or
+/// outside its hours). Days × times on one screen, each booking in its own day's column.
+pub fn by_time(days: &[GridDay]) -> Vec<(i64, Vec<Option<usize>>)> {
+    let mut minutes: Vec<i64> = days
+        .iter()
+        .flat_map(|d| d.rows.iter().map(|r| r.minute))
+        .collect();
+    minutes.sort_unstable();
+    minutes.dedup();
+    minutes
+        .into_iter()
+        .map(|m| {
+            let cells = days
+                .iter()
+                .map(|d| d.rows.iter().position(|r| r.minute == m))
+                .collect();
+            (m, cells)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -195,5 +217,29 @@ mod tests {
             g[5].rows.is_empty(),
             "a closed day with no booking has no rows"
         );
+    }
+
+    #[test]
+    fn a_week_is_one_table_of_times_by_days() {
+        let monday = jiff::civil::date(2026, 11, 23);
+        let tuesday = jiff::civil::date(2026, 11, 24);
+        // An early visit on Tuesday at 08:00 (outside hours) adds a time only Tuesday shows.
+        let early = Entry {
+            starts_at: at(tuesday, 480),
+            ends_at: at(tuesday, 495),
+            cancelled: false,
+        };
+        let g = build(&tokyo(), monday, 7, 60, hours, &[early], false);
+        let t = by_time(&g);
+        let times: Vec<i64> = t.iter().map(|r| r.0).collect();
+        assert_eq!(times, vec![480, 540, 600, 660], "08:00 and 09:00–11:00");
+        // 08:00: only Tuesday has a row; weekends have none at any time.
+        assert_eq!(t[0].1[0], None);
+        assert_eq!(t[0].1[1], Some(0));
+        assert!(t.iter().all(|r| r.1[5].is_none() && r.1[6].is_none()));
+        // 09:00: Monday's first row, Tuesday's second.
+        assert_eq!(t[1].1[0], Some(0));
+        assert_eq!(t[1].1[1], Some(1));
+        assert!(t.iter().all(|r| r.1.len() == 7));
     }
 }

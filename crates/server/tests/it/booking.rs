@@ -563,6 +563,40 @@ async fn staff_book_a_walk_in_patient_in_a_closed_slot_and_see_it_everywhere() {
         "a 30-minute first visit takes two rows"
     );
     assert_eq!(sched.body.matches("（続き）新橋 次郎").count(), 0);
+    // The week is one table of times by days that fits a PC screen, not seven stacked
+    // lists: seven day headers, one row per time, and the long visit as one labelled block
+    // with a continuation bar below it in its own day's column.
+    let wk = b
+        .get(&format!(
+            "/staff/schedule?doctor={}&date=2026-11-20&view=week",
+            doctor.0
+        ))
+        .await;
+    assert_eq!(wk.status, 200);
+    assert!(
+        wk.body.contains("<table class=\"grid week\">"),
+        "{}",
+        wk.body
+    );
+    assert!(!wk.body.contains("day-col"), "no stacked day lists");
+    let head = &wk.body[wk.body.find("<thead>").unwrap()..wk.body.find("</thead>").unwrap()];
+    assert_eq!(
+        head.matches("<th scope=\"col\"").count(),
+        8,
+        "time + 7 days"
+    );
+    assert_eq!(
+        wk.body
+            .matches("<th scope=\"row\" class=\"wk-time\">15:00</th>")
+            .count(),
+        1
+    );
+    assert_eq!(
+        wk.body.matches("（続き）長い 診察").count(),
+        2,
+        "bar title + hidden label"
+    );
+    assert_eq!(wk.body.matches("bk bk-cont").count(), 1);
     let all = b
         .get(&format!(
             "/staff/schedule?doctor={}&date=2026-11-20&all=1",

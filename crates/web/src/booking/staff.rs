@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
 const ROW_MINUTES: i64 = 15;
 
 /// A booking as a cell of the schedule.
+#[derive(Clone)]
 pub struct Cell {
     id: i64,
     patient: String,
@@ -49,6 +50,7 @@ pub struct Cell {
 }
 
 /// One row of a day.
+#[derive(Clone)]
 pub struct Row {
     time: String,
     at: i64,
@@ -73,6 +75,8 @@ struct SchedulePage {
     view: String,
     all: bool,
     days: Vec<Day>,
+    /// The week as one table (week view): a time and each day's row at it, if any.
+    week_rows: Vec<(String, Vec<Option<Row>>)>,
     range_label: String,
     prev_href: String,
     next_href: String,
@@ -227,6 +231,11 @@ async fn schedule(
             status: status_str(b.status),
         }
     };
+    let table = if week {
+        tsunagu_scheduling::grid::by_time(&grid)
+    } else {
+        Vec::new()
+    };
     let days: Vec<Day> = grid
         .into_iter()
         .map(|d| Day {
@@ -242,6 +251,17 @@ async fn schedule(
                     bookings: r.entries.into_iter().map(|(i, c)| cell(i, c)).collect(),
                 })
                 .collect(),
+        })
+        .collect();
+    let week_rows = table
+        .into_iter()
+        .map(|(m, cells)| {
+            let cells = cells
+                .iter()
+                .zip(&days)
+                .map(|(i, d)| i.and_then(|i| d.rows.get(i).cloned()))
+                .collect();
+            (format!("{:02}:{:02}", m / 60, m % 60), cells)
         })
         .collect();
     let step = jiff::Span::new().days(n_days);
@@ -267,6 +287,7 @@ async fn schedule(
         view: if week { "week".into() } else { "day".into() },
         all,
         days,
+        week_rows,
         ctx,
     })
 }
