@@ -193,6 +193,8 @@ pub struct Booker {
     pub(crate) patients: PatientStore,
     staff: StaffStore,
     facilities: tsunagu_clinics::FacilityStore,
+    /// Facilities' own terms and privacy policy.
+    pub legal: tsunagu_clinics::legal::LegalStore,
     outbox: Outbox,
     jobs: JobQueue,
     insurance: tsunagu_insurance::InsuranceStore,
@@ -237,6 +239,7 @@ impl Booker {
             patients: PatientStore::new(db.clone(), clock.clone()),
             staff: StaffStore::new(db.clone(), clock.clone()),
             facilities: tsunagu_clinics::FacilityStore::new(db.clone(), clock.clone()),
+            legal: tsunagu_clinics::legal::LegalStore::new(db.clone()),
             insurance: tsunagu_insurance::InsuranceStore::new(
                 db.clone(),
                 clock.clone(),
@@ -1035,6 +1038,33 @@ impl Booker {
             .append_in(
                 &mut tx,
                 by.entry(None, "facility.suspend", format!("suspended={on}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
+    /// Sets the facility's own terms of use or privacy policy (admins); an empty text goes
+    /// back to the platform's default. Checked, written and audited together.
+    pub async fn set_legal_text(
+        &self,
+        facility: FacilityId,
+        kind: tsunagu_clinics::legal::LegalKind,
+        text: &str,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let body = tsunagu_clinics::legal::parse_text(kind.as_str(), text)?;
+        let mut tx = self.db.begin_write().await?;
+        self.legal
+            .set_in(&mut tx, facility, kind, &body, self.clock.now_ms())
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    None,
+                    "facility.legal_text",
+                    format!("kind={} chars={}", kind.as_str(), body.chars().count()),
+                ),
             )
             .await?;
         tx.commit().await.or_internal()

@@ -6,6 +6,7 @@
 //! unique booking slug (its own URL and QR code), and settings such as the TOTP policy.
 
 mod facility;
+pub mod legal;
 pub mod prefecture;
 
 pub use facility::{Facility, FacilityKind, FacilityStore, NewFacility, Organisation};

@@ -388,3 +388,103 @@ async fn a_menu_change_shows_before_and_after_in_words() {
     assert!(!body.contains("/ online /"));
     app.stop().await;
 }
+
+/// Patients can read what they agree to: the platform's terms and privacy policy are served
+/// and linked at sign-up and on every page; a clinic may set its own, which its pages show
+/// instead (audited, checked, kept as typed when refused), and empty goes back to the default.
+#[tokio::test]
+async fn terms_and_privacy_are_served_and_a_clinic_may_set_its_own() {
+    let app = TestApp::spawn().await;
+    let anon = app.browser();
+    let terms = anon.get("/terms").await;
+    assert_eq!(terms.status, 200);
+    assert!(
+        terms.body.contains("第1条（この規約について）"),
+        "{}",
+        terms.body
+    );
+    let privacy = anon.get("/privacy").await;
+    assert!(privacy.body.contains("録音・録画せず"));
+    let home = anon.get("/").await;
+    assert!(home.body.contains("href=\"/terms\"") && home.body.contains("href=\"/privacy\""));
+    let signup = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../web/templates/accounts/signup_profile.html"),
+    )
+    .unwrap();
+    assert!(signup.contains("href=\"/terms\"") && signup.contains("href=\"/privacy\""));
+    // A clinic without its own text shows the platform's, and says so.
+    let c = anon.get("/c/sapporo-hikari/terms").await;
+    assert!(c.body.contains("tsunagu の標準の文章を表示しています"));
+    assert!(c.body.contains("第1条"));
+    // The admin sets the clinic's own terms; a text that is too long is refused with both
+    // texts kept as typed.
+    let admin = staff(&app, "admin").await;
+    let sp = admin.get("/staff/settings").await;
+    assert_eq!(sp.status, 200, "{}", sp.body);
+    let csrf = sp.csrf();
+    let long = "あ".repeat(30_001);
+    let p = admin
+        .post(
+            "/staff/settings/legal",
+            &csrf,
+            &[("terms", long.as_str()), ("privacy", "当院の方針")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("30,000文字以内"));
+    assert!(p.body.contains("当院の方針"), "the other text is kept");
+    let privacy = anon.get("/c/sapporo-hikari/privacy").await;
+    assert!(!privacy.body.contains("当院の方針"), "nothing was saved");
+    let p = admin
+        .post(
+            "/staff/settings/legal",
+            &csrf,
+            &[
+                ("terms", "第1条 当院の規約\n二行目\n\n第2条 次の段落"),
+                ("privacy", ""),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let c = anon.get("/c/sapporo-hikari/terms").await;
+    assert!(
+        c.body.contains("<p>第1条 当院の規約<br>二行目</p>"),
+        "{}",
+        c.body
+    );
+    assert!(!c.body.contains("標準の文章"));
+    // Privacy left empty: the platform's default still applies; another clinic is unchanged.
+    assert!(
+        anon.get("/c/sapporo-hikari/privacy")
+            .await
+            .body
+            .contains("録音・録画せず")
+    );
+    assert!(
+        !anon
+            .get("/c/tsunagu-central/terms")
+            .await
+            .body
+            .contains("当院の規約")
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'facility.legal_text'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(audited, 2, "one entry per text saved");
+    // Clerks may not change them.
+    let clerk = staff(&app, "clerk").await;
+    let csrf = clerk.get("/staff/bookings/new").await.csrf();
+    let p = clerk
+        .post(
+            "/staff/settings/legal",
+            &csrf,
+            &[("terms", "x"), ("privacy", "")],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    app.stop().await;
+}

@@ -15,6 +15,10 @@ pub fn router() -> Router<AppState> {
         .route("/", get(pages::home))
         .route("/clinics", get(pages::clinics))
         .route("/c/{slug}", get(pages::clinic))
+        .route("/terms", get(pages::terms))
+        .route("/privacy", get(pages::privacy))
+        .route("/c/{slug}/terms", get(pages::clinic_terms))
+        .route("/c/{slug}/privacy", get(pages::clinic_privacy))
 }
 
 /// The pages that need none: the QR image and the language switch.

@@ -10,6 +10,8 @@ use tsunagu_clinics::{Facility, PREFECTURES, prefecture_name};
 use tsunagu_i18n::Lang;
 use tsunagu_kernel::DomainError;
 
+use tsunagu_clinics::legal::LegalKind;
+
 use crate::ctx::PageCtx;
 use crate::error::{AppError, AppResult};
 use crate::render::page;
@@ -244,4 +246,80 @@ pub async fn switch_lang(Path(code): Path<String>, Query(q): Query<Back>) -> Res
         resp.headers_mut().append(header::SET_COOKIE, v);
     }
     resp
+}
+
+#[derive(Template)]
+#[template(path = "clinics/legal.html")]
+struct LegalPage {
+    ctx: PageCtx,
+    title: String,
+    /// The clinic's name, on a clinic's own page.
+    clinic: Option<String>,
+    slug: Option<String>,
+    /// The clinic set its own text (else the platform's default is shown).
+    own: bool,
+    paragraphs: Vec<Vec<String>>,
+}
+
+fn legal_title(ctx: &PageCtx, kind: LegalKind) -> String {
+    ctx.t(match kind {
+        LegalKind::Terms => "legal.terms",
+        LegalKind::Privacy => "legal.privacy",
+    })
+    .to_string()
+}
+
+/// The platform's terms of use or privacy policy.
+async fn platform_legal(ctx: PageCtx, kind: LegalKind) -> AppResult<Response> {
+    page(&LegalPage {
+        title: legal_title(&ctx, kind),
+        clinic: None,
+        slug: None,
+        own: true,
+        paragraphs: tsunagu_clinics::legal::paragraphs(kind.platform_text()),
+        ctx,
+    })
+}
+
+/// A clinic's terms of use or privacy policy: its own, or the platform's default.
+async fn clinic_legal(
+    st: &AppState,
+    ctx: PageCtx,
+    slug: &str,
+    kind: LegalKind,
+) -> AppResult<Response> {
+    let facility = st.facilities.by_slug(slug).await?;
+    let (text, own) = st.booker.legal.text_for(facility.id, kind).await?;
+    page(&LegalPage {
+        title: legal_title(&ctx, kind),
+        clinic: Some(facility.name),
+        slug: Some(facility.slug),
+        own,
+        paragraphs: tsunagu_clinics::legal::paragraphs(&text),
+        ctx,
+    })
+}
+
+pub async fn terms(ctx: PageCtx) -> AppResult<Response> {
+    platform_legal(ctx, LegalKind::Terms).await
+}
+
+pub async fn privacy(ctx: PageCtx) -> AppResult<Response> {
+    platform_legal(ctx, LegalKind::Privacy).await
+}
+
+pub async fn clinic_terms(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
+    clinic_legal(&st, ctx, &slug, LegalKind::Terms).await
+}
+
+pub async fn clinic_privacy(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    Path(slug): Path<String>,
+) -> AppResult<Response> {
+    clinic_legal(&st, ctx, &slug, LegalKind::Privacy).await
 }

@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/hours/weekly", post(hours_weekly))
         .route("/staff/hours/exceptions", post(hours_exception))
         .route("/staff/settings/suspend", post(suspend))
+        .route("/staff/settings/legal", post(legal_post))
 }
 
 /// A pending proposal as listed: every field it changes, before → after, in words.
@@ -543,4 +544,63 @@ async fn suspend(
         .set_online_suspended(me.scope(), f.suspended.is_some(), &me.by())
         .await?;
     Ok(see_other("/staff/settings"))
+}
+
+#[derive(Deserialize, Default)]
+pub struct LegalForm {
+    #[serde(default)]
+    terms: String,
+    #[serde(default)]
+    privacy: String,
+}
+
+/// An admin sets the facility's own terms and privacy policy (empty: the platform's).
+async fn legal_post(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Form(f): Form<LegalForm>,
+) -> AppResult<Response> {
+    use tsunagu_clinics::legal::LegalKind;
+    me.require_admin()?;
+    // Both are checked before either is saved, so a refused text loses neither.
+    let checked = (|| {
+        let mut v = tsunagu_kernel::error::Validator::new();
+        v.check(tsunagu_clinics::legal::parse_text("terms", &f.terms))?;
+        v.check(tsunagu_clinics::legal::parse_text("privacy", &f.privacy))?;
+        v.finish()
+    })();
+    let saved = match checked {
+        Ok(()) => {
+            async {
+                st.booker
+                    .set_legal_text(me.scope(), LegalKind::Terms, &f.terms, &me.by())
+                    .await?;
+                st.booker
+                    .set_legal_text(me.scope(), LegalKind::Privacy, &f.privacy, &me.by())
+                    .await
+            }
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match saved {
+        Ok(()) => Ok(see_other("/staff/settings?done=legal#legal")),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            let extra = crate::staff::pages::SettingsExtra {
+                legal: Some((f.terms, f.privacy)),
+                ..Default::default()
+            };
+            crate::staff::pages::settings_page_with(
+                &st,
+                ctx,
+                &me,
+                errors,
+                Default::default(),
+                extra,
+            )
+            .await
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! audited), failed jobs, and the admin's settings.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -548,6 +548,12 @@ struct Settings {
     link: crate::insurance::staff::LinkView,
     /// A just-issued enrolment code, shown once.
     issued: Option<String>,
+    /// The facility's own terms and privacy policy (empty: the platform's default).
+    legal: (String, String),
+    /// Shown after the texts were saved.
+    legal_saved: bool,
+    /// The facility's booking slug (its patients' pages).
+    slug: String,
 }
 
 pub(crate) async fn settings_page(
@@ -557,6 +563,45 @@ pub(crate) async fn settings_page(
     errors: FormErrors,
     form: StaffForm,
 ) -> AppResult<Response> {
+    settings_page_with(st, ctx, me, errors, form, SettingsExtra::default()).await
+}
+
+/// What the settings page shows beyond the stored settings.
+#[derive(Default)]
+pub(crate) struct SettingsExtra {
+    /// The legal texts as typed, when their form is shown again.
+    pub legal: Option<(String, String)>,
+    /// The legal texts were just saved.
+    pub legal_saved: bool,
+    /// A just-issued enrolment code.
+    pub issued: Option<String>,
+}
+
+/// The settings page with `extra`.
+pub(crate) async fn settings_page_with(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    errors: FormErrors,
+    form: StaffForm,
+    extra: SettingsExtra,
+) -> AppResult<Response> {
+    use tsunagu_clinics::legal::LegalKind;
+    let legal = match extra.legal {
+        Some(l) => l,
+        None => (
+            st.booker
+                .legal
+                .get(me.scope(), LegalKind::Terms)
+                .await?
+                .unwrap_or_default(),
+            st.booker
+                .legal
+                .get(me.scope(), LegalKind::Privacy)
+                .await?
+                .unwrap_or_default(),
+        ),
+    };
     let facility = st.facilities.get(me.scope()).await?;
     let staff = st.accounts.staff.list(me.scope()).await?;
     let link = crate::insurance::staff::link_view(st, me).await?;
@@ -570,28 +615,36 @@ pub(crate) async fn settings_page(
             staff,
             form,
             link,
-            issued: None,
+            issued: extra.issued,
+            legal_saved: extra.legal_saved,
+            legal,
+            slug: facility.slug.clone(),
         },
     )
+}
+
+#[derive(Deserialize, Default)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    done: String,
 }
 
 async fn settings(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
+    Query(q): Query<SettingsQuery>,
 ) -> AppResult<Response> {
     me.require_admin()?;
-    settings_page(
-        &st,
-        ctx,
-        &me,
-        FormErrors::none(),
-        StaffForm {
-            role: "doctor".into(),
-            ..StaffForm::default()
-        },
-    )
-    .await
+    let form = StaffForm {
+        role: "doctor".into(),
+        ..StaffForm::default()
+    };
+    let extra = SettingsExtra {
+        legal_saved: q.done == "legal",
+        ..SettingsExtra::default()
+    };
+    settings_page_with(&st, ctx, &me, FormErrors::none(), form, extra).await
 }
 
 /// An admin issues a one-time enrolment code for a staff member (a first enrolment, or a
@@ -605,27 +658,20 @@ async fn issue_enrol_code(
     me.require_admin()?;
     let user = st.accounts.staff.get(me.scope(), StaffId(id)).await?;
     let code = st.accounts.issue_enrolment_code(user.id, &me.by()).await?;
-    let facility = st.facilities.get(me.scope()).await?;
-    let staff = st.accounts.staff.list(me.scope()).await?;
-    let link = crate::insurance::staff::link_view(&st, &me).await?;
     let issued = tsunagu_i18n::t_args(
         ctx.lang,
         "enrol.issued",
         &[("name", user.display_name.clone()), ("code", code)],
     );
-    page(&Settings {
-        ctx,
-        errors: FormErrors::none(),
-        require_totp_all: facility.require_totp_all,
-        suspended: facility.online_suspended,
-        staff,
-        form: StaffForm {
-            role: "doctor".into(),
-            ..StaffForm::default()
-        },
-        link,
+    let form = StaffForm {
+        role: "doctor".into(),
+        ..StaffForm::default()
+    };
+    let extra = SettingsExtra {
         issued: Some(issued),
-    })
+        ..SettingsExtra::default()
+    };
+    settings_page_with(&st, ctx, &me, FormErrors::none(), form, extra).await
 }
 
 #[derive(Deserialize, Default)]
