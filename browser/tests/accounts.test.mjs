@@ -91,13 +91,22 @@ test('a patient signs up with an SMS code, adds family, logs out and in', async 
   await page.fill('#given_name', 'はな');
   await page.fill('#family_name_kana', 'シンバシ');
   await page.fill('#given_name_kana', 'ハナ');
-  await page.fill('#birth_date', '2020-05-05');
+  // Her birthday in 和暦, as a grandparent would say it: 令和2年5月5日. Typing a Western
+  // date first and then the era date keeps only the latter (the two never disagree).
+  await page.fill('#birth_date', '2019-01-01');
+  await page.selectOption('#birth_era', '5');
+  await page.fill('#birth_year', '2');
+  await page.selectOption('#birth_month', '5');
+  await page.selectOption('#birth_day', '5');
+  assert.equal(await page.inputValue('#birth_date'), '');
+  await assertNoHorizontalScroll(page, assert);
   await page.check('input[name=sex][value="2"]');
   await page.click('button.primary');
   await page.waitForURL('**/my?done=family');
   const people = await page.locator('ul.people li').allTextContents();
   assert.equal(people.length, 2);
   assert.match(people[1], /新橋 はな/);
+  assert.match(people[1], /2020/, 'stored as 2020-05-05');
   await assertNoHorizontalScroll(page, assert);
   await page.screenshot({ path: `${SHOTS}phone-06-family.png`, fullPage: true });
 

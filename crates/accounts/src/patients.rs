@@ -174,6 +174,61 @@ pub fn parse_birth_date(field: &'static str, s: &str, today: Date) -> DomainResu
     Ok(d)
 }
 
+/// A birth date entered in 和暦 (元号 code 1–5 as on insurance systems, 年 with 元 for 1,
+/// 月, 日; full-width digits accepted), as `YYYY-MM-DD` for [`parse_birth_date`]. An elderly
+/// patient knows 「昭和30年」 better than 1955, so forms offer it beside the Western date.
+pub fn birth_from_wareki(
+    field: &'static str,
+    era: &str,
+    year: &str,
+    month: &str,
+    day: &str,
+) -> DomainResult<String> {
+    use tsunagu_calendar::wareki::{Era, WarekiError, from_wareki};
+    let num = |s: &str| -> Option<u16> {
+        let s: String = s
+            .trim()
+            .chars()
+            .map(|c| match c {
+                '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+                c => c,
+            })
+            .collect();
+        let s = s.trim_end_matches(['年', '月', '日']);
+        if s == "元" { Some(1) } else { s.parse().ok() }
+    };
+    let era = era.trim().parse::<u8>().ok().and_then(Era::from_code);
+    let (Some(era), Some(y), Some(m), Some(d)) = (era, num(year), num(month), num(day)) else {
+        return Err(DomainError::invalid(
+            field,
+            "error.birth_date.wareki_incomplete",
+        ));
+    };
+    let (Ok(m), Ok(d)) = (u8::try_from(m), u8::try_from(d)) else {
+        return Err(DomainError::invalid(
+            field,
+            "error.birth_date.wareki_invalid",
+        ));
+    };
+    match from_wareki(era, y, m, d) {
+        Ok(date) => Ok(date.to_string()),
+        Err(WarekiError::YearOutOfEra { era, max_year }) => Err(DomainError::Invalid(vec![
+            FieldError::new(field, "error.birth_date.wareki_year")
+                .arg("era", era.name())
+                .arg("max", max_year),
+        ])),
+        Err(WarekiError::BeforeEraStart { era } | WarekiError::AfterEraEnd { era }) => {
+            Err(DomainError::Invalid(vec![
+                FieldError::new(field, "error.birth_date.wareki_range").arg("era", era.name()),
+            ]))
+        }
+        Err(_) => Err(DomainError::invalid(
+            field,
+            "error.birth_date.wareki_invalid",
+        )),
+    }
+}
+
 const ACCOUNT_COLUMNS: &str = "id, phone, email, email_verified_at, notify_channel, password_hash, failed_logins, next_login_at";
 const PATIENT_COLUMNS: &str = "id, account_id, relation, family_name, given_name, \
     family_name_kana, given_name_kana, birth_date, sex";
@@ -787,5 +842,75 @@ impl PatientStore {
             return Err(DomainError::NotFound);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn key(e: DomainError) -> (&'static str, Vec<(String, String)>) {
+        match e {
+            DomainError::Invalid(v) => (
+                v[0].key,
+                v[0].args
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wareki_birth_date_becomes_the_western_one() {
+        assert_eq!(
+            birth_from_wareki("b", "3", "30", "4", "12").unwrap(),
+            "1955-04-12"
+        );
+        assert_eq!(
+            birth_from_wareki("b", "3", "３０", "４", "１２").unwrap(),
+            "1955-04-12"
+        );
+        assert_eq!(
+            birth_from_wareki("b", "4", "元", "1", "8").unwrap(),
+            "1989-01-08"
+        );
+        assert_eq!(
+            birth_from_wareki("b", "5", "2年", "5", "1").unwrap(),
+            "2020-05-01"
+        );
+    }
+
+    #[test]
+    fn an_impossible_wareki_date_says_what_is_wrong() {
+        assert_eq!(
+            key(birth_from_wareki("b", "3", "65", "1", "1").unwrap_err()),
+            (
+                "error.birth_date.wareki_year",
+                vec![("era".into(), "昭和".into()), ("max".into(), "64".into())]
+            )
+        );
+        assert_eq!(
+            key(birth_from_wareki("b", "3", "64", "1", "8").unwrap_err()).0,
+            "error.birth_date.wareki_range"
+        );
+        assert_eq!(
+            key(birth_from_wareki("b", "3", "30", "2", "30").unwrap_err()).0,
+            "error.birth_date.wareki_invalid"
+        );
+        assert_eq!(
+            key(birth_from_wareki("b", "3", "", "2", "3").unwrap_err()).0,
+            "error.birth_date.wareki_incomplete"
+        );
+        assert_eq!(
+            key(birth_from_wareki("b", "9", "3", "2", "3").unwrap_err()).0,
+            "error.birth_date.wareki_incomplete"
+        );
+        assert_eq!(
+            key(birth_from_wareki("b", "3", "30", "300", "3").unwrap_err()).0,
+            "error.birth_date.wareki_invalid"
+        );
     }
 }

@@ -62,3 +62,18 @@ async function refreshLiveRegion() {
     if (fresh) region.replaceWith(fresh);
   } catch { /* offline for a moment: the next event tries again */ }
 }
+
+// A birth date is entered either in 和暦 or as a Western date: typing in one clears the
+// other, so an edited date never disagrees with the one it replaces (the server refuses a
+// disagreement and says so when script is off).
+(() => {
+  const western = document.getElementById('birth_date');
+  const parts = ['birth_year', 'birth_month', 'birth_day'].map((id) => document.getElementById(id));
+  if (!western || parts.some((p) => !p)) return;
+  western.addEventListener('change', () => {
+    if (western.value) parts.forEach((p) => { p.value = ''; });
+  });
+  [...parts, document.getElementById('birth_era')].forEach((p) => p && p.addEventListener('change', () => {
+    if (parts.some((q) => q.value)) western.value = '';
+  }));
+})();

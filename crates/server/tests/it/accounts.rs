@@ -428,6 +428,57 @@ async fn family_members_email_and_logout_everywhere() {
     let my = b.get("/my").await;
     assert!(my.body.contains("山田 次郎"));
 
+    // A grandmother is entered in 和暦, as she knows her birthday: 昭和30年4月12日. An
+    // impossible 昭和65年 is refused naming the era's last year, with everything kept.
+    let family = |year: &'static str, western: &'static str| {
+        vec![
+            ("family_name", "山田"),
+            ("given_name", "ハナ"),
+            ("family_name_kana", "ヤマダ"),
+            ("given_name_kana", "ハナ"),
+            ("birth_era", "3"),
+            ("birth_year", year),
+            ("birth_month", "4"),
+            ("birth_day", "12"),
+            ("birth_date", western),
+            ("sex", "2"),
+        ]
+    };
+    let p = b
+        .submit("/my/family/new", "/my/family/new", &family("65", ""))
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("昭和は64年までです"), "{}", p.body);
+    assert!(p.body.contains("value=\"65\""), "the year is kept");
+    let p = b
+        .submit(
+            "/my/family/new",
+            "/my/family/new",
+            &family("30", "1956-04-12"),
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("和暦と西暦で違う日付"), "{}", p.body);
+    let p = b
+        .submit("/my/family/new", "/my/family/new", &family("３０", ""))
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let born: String = sqlx::query_scalar(
+        "SELECT birth_date FROM patients WHERE given_name = 'ハナ' AND family_name = '山田'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(born, "1955-04-12");
+    // Opened to edit, the date shows in both forms, which agree.
+    let id: i64 = sqlx::query_scalar("SELECT id FROM patients WHERE given_name = 'ハナ'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let edit = b.get(&format!("/my/family/{id}/edit")).await;
+    assert!(edit.body.contains("value=\"30\""), "{}", edit.body);
+    assert!(edit.body.contains("value=\"1955-04-12\""));
+
     // Email: a link is mailed (captured), following it verifies the address.
     let p = b
         .submit("/my/email", "/my/email", &[("email", "taro@example.jp")])

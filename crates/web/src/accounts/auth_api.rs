@@ -192,6 +192,7 @@ pub async fn signup_complete(
         password: b.password.clone(),
         password_confirm: b.password.clone(),
         agree: true,
+        ..crate::forms::PatientForm::default()
     };
     let mut v = tsunagu_kernel::error::Validator::new();
     let me = v.check(form.parse(today_jst(&st)))?;

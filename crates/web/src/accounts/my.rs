@@ -192,6 +192,7 @@ fn form_of(p: &Patient) -> PatientForm {
         sex: p.sex.map(|s| s.code().to_string()).unwrap_or_default(),
         ..PatientForm::default()
     }
+    .with_wareki()
 }
 
 fn edit_page(
