@@ -245,7 +245,7 @@ impl Coverage {
 
     /// Confirms an outage-time visit by its four facts (method 3) at the visit date; with
     /// `pick`, opens that candidate of an earlier 2–5 hit list. None or more than five hits
-    /// are errors saying what to do; a list is returned for staff to pick from, and showing
+    /// are errors saying what to do; a list is returned for the caller to show, and showing
     /// it (other people's qualifications) is audited as an access.
     pub async fn four_facts(
         &self,
@@ -254,6 +254,62 @@ impl Coverage {
         booking: i64,
         pick: Option<i64>,
     ) -> DomainResult<FourFactsAnswer> {
+        let (b, answer) = self.search_or_keep(by, facility, booking, pick).await?;
+        if let FourFactsAnswer::Candidates(c) = &answer {
+            self.audit_list(by, &b, c.len()).await?;
+        }
+        Ok(answer)
+    }
+
+    /// The page's 「4情報で資格を確認する」: one hit is confirmed and kept at once; a list is
+    /// not shown here (nothing is audited) but by [`Self::four_facts_list`] at the address
+    /// the page goes to next, so that a reload never posts again.
+    pub async fn four_facts_start(
+        &self,
+        by: &By,
+        facility: &Facility,
+        booking: i64,
+    ) -> DomainResult<FourFactsAnswer> {
+        Ok(self.search_or_keep(by, facility, booking, None).await?.1)
+    }
+
+    /// The 2–5 candidates of the booking's four facts, to show and pick from (audited as an
+    /// access). Asked again each time, so the list is always the service's current one; if
+    /// it has become a single hit, the caller is told to confirm again.
+    pub async fn four_facts_list(
+        &self,
+        by: &By,
+        facility: &Facility,
+        booking: i64,
+    ) -> DomainResult<Vec<tsunagu_insurance::check::Candidate>> {
+        let (b, visit, link) = self.four_facts_context(facility, booking).await?;
+        match self
+            .client
+            .four_facts(&link, visit.remote_id, &visit.facts, visit.visit_date)
+            .await?
+        {
+            FourFactsAnswer::Candidates(c) => {
+                self.audit_list(by, &b, c.len()).await?;
+                Ok(c)
+            }
+            FourFactsAnswer::Confirmed(_) => {
+                Err(DomainError::Conflict("error.insurance.four_facts_again"))
+            }
+            FourFactsAnswer::TooMany(_) => {
+                Err(DomainError::Conflict("error.insurance.four_facts_too_many"))
+            }
+            FourFactsAnswer::NotFound => {
+                Err(DomainError::Conflict("error.insurance.four_facts_none"))
+            }
+        }
+    }
+
+    /// The booking, its outage-time visit and the facility's link.
+    async fn four_facts_context(
+        &self,
+        facility: &Facility,
+        booking: i64,
+    ) -> DomainResult<(Booking, tsunagu_insurance::outage::OutageVisit, Link)> {
         let b = self.booker.bookings.get_at(facility.id, booking).await?;
         let visit = self
             .insurance
@@ -261,6 +317,19 @@ impl Coverage {
             .await?
             .ok_or(DomainError::Conflict("error.insurance.no_outage_visit"))?;
         let link = self.link_for(facility).await?;
+        Ok((b, visit, link))
+    }
+
+    /// Searches (or opens `pick`); a single answer is kept on the booking, audited and
+    /// pushed; none or too many are errors.
+    async fn search_or_keep(
+        &self,
+        by: &By,
+        facility: &Facility,
+        booking: i64,
+        pick: Option<i64>,
+    ) -> DomainResult<(Booking, FourFactsAnswer)> {
+        let (b, visit, link) = self.four_facts_context(facility, booking).await?;
         let answer = match pick {
             Some(c) => FourFactsAnswer::Confirmed(
                 self.client
@@ -273,7 +342,7 @@ impl Coverage {
                     .await?
             }
         };
-        match &answer {
+        match answer {
             FourFactsAnswer::Confirmed(outcome) => {
                 let seen = self
                     .insurance
@@ -281,28 +350,31 @@ impl Coverage {
                     .await?
                     .map(|r| r.updated_at);
                 let kept = self
-                    .keep(by, facility, &b, Method::FourFacts, outcome.clone(), seen)
+                    .keep(by, facility, &b, Method::FourFacts, outcome, seen)
                     .await?;
-                return Ok(FourFactsAnswer::Confirmed(kept));
+                Ok((b, FourFactsAnswer::Confirmed(kept)))
             }
-            FourFactsAnswer::Candidates(c) => {
-                self.booker
-                    .audit
-                    .append(by.entry(
-                        Some(b.patient_id),
-                        "insurance.four_facts",
-                        format!("booking={} candidates={}", b.id, c.len()),
-                    ))
-                    .await?;
-            }
+            FourFactsAnswer::Candidates(c) => Ok((b, FourFactsAnswer::Candidates(c))),
             FourFactsAnswer::TooMany(_) => {
-                return Err(DomainError::Conflict("error.insurance.four_facts_too_many"));
+                Err(DomainError::Conflict("error.insurance.four_facts_too_many"))
             }
             FourFactsAnswer::NotFound => {
-                return Err(DomainError::Conflict("error.insurance.four_facts_none"));
+                Err(DomainError::Conflict("error.insurance.four_facts_none"))
             }
         }
-        Ok(answer)
+    }
+
+    /// Showing a list of other people's qualifications is an access to them.
+    async fn audit_list(&self, by: &By, b: &Booking, n: usize) -> DomainResult<()> {
+        self.booker
+            .audit
+            .append(by.entry(
+                Some(b.patient_id),
+                "insurance.four_facts",
+                format!("booking={} candidates={n}", b.id),
+            ))
+            .await
+            .map(|_| ())
     }
 
     /// Whether the booking's page offers the outage-visit form: only where it can be used.

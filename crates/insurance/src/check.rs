@@ -57,6 +57,53 @@ pub struct Holder {
     pub birth_date: String,
     /// 性別 code: 1 男, 2 女, 3 未設定.
     pub sex: String,
+    /// Which qualification it is: 保険者番号, 保険者名, 記号, 番号, 枝番 (so that a check by
+    /// four facts records which candidate was confirmed, not only 「有効」). Empty in
+    /// answers kept before these were recorded.
+    #[serde(default)]
+    pub card: CardIdentity,
+}
+
+/// The numbers that name one qualification.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardIdentity {
+    /// 保険者番号.
+    #[serde(default)]
+    pub insurer_number: String,
+    /// 保険者名.
+    #[serde(default)]
+    pub insurer_name: String,
+    /// 記号.
+    #[serde(default)]
+    pub symbol: String,
+    /// 番号.
+    #[serde(default)]
+    pub number: String,
+    /// 枝番.
+    #[serde(default)]
+    pub branch: String,
+}
+
+impl CardIdentity {
+    /// 「保険者名（保険者番号） 記号・番号（枝番）」, as staff read a card; empty when unknown.
+    pub fn display(&self) -> String {
+        if self.insurer_number.is_empty() && self.number.is_empty() {
+            return String::new();
+        }
+        let mut s = format!("{}（{}）", self.insurer_name, self.insurer_number);
+        let numbers: Vec<&str> = [self.symbol.as_str(), self.number.as_str()]
+            .into_iter()
+            .filter(|x| !x.is_empty())
+            .collect();
+        if !numbers.is_empty() {
+            s.push(' ');
+            s.push_str(&numbers.join("・"));
+        }
+        if !self.branch.is_empty() {
+            s.push_str(&format!("（{}）", self.branch));
+        }
+        s
+    }
 }
 
 impl Holder {
@@ -147,6 +194,13 @@ fn holder_of(records: &[serde_json::Value]) -> Option<Holder> {
         kana: text("name_kana"),
         birth_date: text("birth_date"),
         sex: text("sex1"),
+        card: CardIdentity {
+            insurer_number: text("insurer_number"),
+            insurer_name: text("insurer_name"),
+            symbol: text("symbol"),
+            number: text("number"),
+            branch: text("branch"),
+        },
     })
 }
 
@@ -435,6 +489,7 @@ pub struct CandidateRow {
 
 /// What a four-facts search found.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // One answer per request, moved once: boxing buys nothing.
 pub enum FourFactsAnswer {
     /// One hit: its validity at the date.
     Confirmed(Outcome),
@@ -508,6 +563,7 @@ mod tests {
             kana: "ｼﾝﾊﾞｼ ﾀﾛｳ".into(),
             birth_date: "1980-05-01".into(),
             sex: "1".into(),
+            card: CardIdentity::default(),
         }
     }
 
@@ -546,5 +602,29 @@ mod tests {
         assert_eq!(holder_of(std::slice::from_ref(&r)), Some(holder()));
         assert_eq!(holder_of(&[r.clone(), r]), None);
         assert_eq!(holder_of(&[]), None);
+    }
+
+    #[test]
+    fn a_card_reads_as_staff_read_it() {
+        let c = CardIdentity {
+            insurer_number: "06139000".into(),
+            insurer_name: "東京都済生会健保".into(),
+            symbol: "9000".into(),
+            number: "10001".into(),
+            branch: "01".into(),
+        };
+        assert_eq!(
+            c.display(),
+            "東京都済生会健保（06139000） 9000・10001（01）"
+        );
+        assert_eq!(CardIdentity::default().display(), "");
+        let old: Holder =
+            serde_json::from_str(r#"{"name":"a","kana":"b","birth_date":"1980-05-01","sex":"1"}"#)
+                .unwrap();
+        assert_eq!(
+            old.card,
+            CardIdentity::default(),
+            "answers kept before still read"
+        );
     }
 }

@@ -852,8 +852,15 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     )
     .await
     .unwrap();
-    // The seed's 新橋 太郎 has two records: the list comes back to pick from.
+    // The seed's 新橋 太郎 has two records: the page goes to the list at its own address,
+    // so a reload searches again and never posts.
     let p = confirm(sp.csrf(), four.clone()).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(
+        p.location.as_deref(),
+        Some(format!("{four}#insurance-check").as_str())
+    );
+    let p = staff.get(&four).await;
     assert_eq!(p.status, 200, "{}", p.body);
     assert!(
         p.body.contains("患者本人の資格を選んでください"),
@@ -874,6 +881,9 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
     assert_eq!(p.status, 303, "{}", p.body);
     let sp = staff.get(&format!("/staff/bookings/{id}")).await;
     assert!(sp.body.contains("4情報（方法3）"), "{}", sp.body);
+    // The booking records which qualification was confirmed, not only 「有効」.
+    let checks = &sp.body[sp.body.find("id=\"booking-checks\"").unwrap()..];
+    assert!(checks.contains("（06139000）"), "{checks}");
     assert!(sp.body.contains("資格確認日 2026-11-20"), "{}", sp.body);
     // The patient sees the confirmation of their マイナ保険証 registration.
     let mine = b.get(&format!("/my/insurance/{pid}")).await;
@@ -940,7 +950,9 @@ async fn outage_time_visits_are_confirmed_by_four_facts_after_recovery() {
         ]
     );
     let log = svc.monitoring(&op, &Default::default(), 50).await.unwrap();
-    assert_eq!(log.iter().filter(|m| m.action == "search").count(), 2);
+    // Three searches: the page's button, the list page it leads to (a reload-safe address
+    // that asks again), and the API.
+    assert_eq!(log.iter().filter(|m| m.action == "search").count(), 3);
     assert_eq!(log.iter().filter(|m| m.action == "view").count(), 2);
     // Staff of another facility cannot touch this booking.
     let other = app.staff_browser("tsunagu-north", "clerk").await;

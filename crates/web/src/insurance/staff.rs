@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/staff/bookings/{id}/insurance/four-facts",
-            post(four_facts),
+            axum::routing::get(four_facts_list).post(four_facts),
         )
         .route(
             "/staff/bookings/{id}/insurance/four-facts/{candidate}",
@@ -146,6 +146,8 @@ pub struct CheckRow {
     pub date: String,
     /// Someone other than the patient may hold the qualification.
     pub differs: bool,
+    /// Which qualification was confirmed (保険者, 記号・番号), when the answer named one.
+    pub card: String,
 }
 
 /// Whose qualification the latest check found, beside the patient's own details: rows of
@@ -199,6 +201,12 @@ fn holder_view(
                     .to_string(),
                 differs("sex"),
             ),
+            (
+                "insurance.holder_card",
+                h.card.display(),
+                String::new(),
+                false,
+            ),
         ],
         any_difference: !differences.is_empty(),
     }
@@ -240,6 +248,12 @@ pub(crate) async fn section(
     let checks = kept
         .into_iter()
         .map(|c| CheckRow {
+            card: c
+                .outcome
+                .holder
+                .as_ref()
+                .map(|h| h.card.display())
+                .unwrap_or_default(),
             differs: !c.outcome.differences.is_empty(),
             at: crate::ctx::format_ms(c.checked_at, &me.facility.time_zone),
             method_key: c.method.label_key(),
@@ -345,6 +359,7 @@ async fn outage_visit(
     }
 }
 
+/// 「4情報で資格を確認する」: one hit is kept at once; a list is shown at its own address.
 async fn four_facts(
     State(st): State<AppState>,
     ctx: PageCtx,
@@ -353,10 +368,31 @@ async fn four_facts(
 ) -> AppResult<Response> {
     match st
         .coverage
-        .four_facts(&me.by(), &me.facility, id, None)
+        .four_facts_start(&me.by(), &me.facility, id)
         .await
     {
-        Ok(FourFactsAnswer::Candidates(candidates)) => {
+        Ok(FourFactsAnswer::Candidates(_)) => Ok(see_other(&format!(
+            "/staff/bookings/{id}/insurance/four-facts#insurance-check"
+        ))),
+        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
+        Err(e) => again(&st, ctx, &me, id, e, None).await,
+    }
+}
+
+/// The 2–5 candidates to pick from, on the booking page (a reload searches again; it never
+/// posts).
+async fn four_facts_list(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    match st
+        .coverage
+        .four_facts_list(&me.by(), &me.facility, id)
+        .await
+    {
+        Ok(candidates) => {
             let b = st.booker.bookings.get_at(me.scope(), id).await?;
             let extras = Extras {
                 candidates,
@@ -364,7 +400,6 @@ async fn four_facts(
             };
             crate::booking::staff::render_detail(&st, ctx, &me, b, extras).await
         }
-        Ok(_) => Ok(see_other(&format!("/staff/bookings/{id}#insurance-check"))),
         Err(e) => again(&st, ctx, &me, id, e, None).await,
     }
 }
