@@ -45,24 +45,25 @@ test('outage, recovery, and the four-facts search', async () => {
   await login(op, '', 'jisshi');
   await op.goto(`${server.eligibility}/ops`);
   await op.click('form[action="/ops/outage"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
 
   const vCtx = await browser.newContext(PC);
   const viewer = await vCtx.newPage();
   await login(viewer, CODE, 'viewer');
   await viewer.fill('#label', '診察券 C-00101 新橋さん');
   await viewer.click('form[action="/outage-visits"] button');
+  await viewer.waitForURL(/\/menu\?recorded=\d+/);
   assert.match(await viewer.textContent('main'), /障害時来院を記録しました/);
   await viewer.screenshot({ path: `${SHOTS}elig-01-outage.png`, fullPage: true });
 
   await op.click('form[action="/ops/outage"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
   await op.fill('#starts', local(new Date(Date.now() - 3600 * 1000)));
   await op.fill('#ends', local(new Date(Date.now() + 48 * 3600 * 1000)));
   await op.fill('#institutions', CODE);
   await op.fill('#notice', 'システム障害の復旧に伴い、緊急時医療情報・資格確認機能を開放しました。');
   await op.click('form[action="/ops/periods"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
 
   const gCtx = await browser.newContext(PC);
   const general = await gCtx.newPage();
@@ -87,10 +88,15 @@ test('outage, recovery, and the four-facts search', async () => {
   await viewer.click('table a >> nth=0');
   await viewer.waitForURL(/\/emergency\/records\/\d+/);
   assert.match(await viewer.textContent('main'), /この資格は(有効|無効)です。/);
+  // Seed 004: the number as text with 《編集》, then the input with 《登録》, then the dialog.
+  await viewer.click('a[href$="?edit=1"]');
   await viewer.fill('#inquiry_number', 'Q-0001');
   await viewer.click('form[action$="/inquiry"] button');
-  assert.match(await viewer.textContent('main'), /照会番号を登録しました/);
+  await viewer.waitForURL(/done=registered/);
+  assert.match(await viewer.textContent('dialog.done'), /照会番号を登録しました/);
   await viewer.screenshot({ path: `${SHOTS}elig-04-detail.png`, fullPage: true });
+  await viewer.click('dialog.done a');
+  assert.equal(await viewer.textContent('#inquiry-number'), 'Q-0001');
   const [download] = await Promise.all([viewer.waitForEvent('download'), viewer.click('a[href$="/download"]')]);
   assert.match(download.suggestedFilename(), /qualification-\d+\.xml/);
   await viewer.click('a[href="/emergency/next"]');
@@ -151,7 +157,7 @@ test('a clinic records a visit during the outage and confirms it by four facts a
   await login(op, '', 'jisshi');
   await op.goto(`${server.eligibility}/ops`);
   await op.click('form[action="/ops/outage"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
   assert.match(await op.textContent('main'), /システム障害中/);
 
   // The clerk records the visit with the facts the patient states.
@@ -169,13 +175,13 @@ test('a clinic records a visit during the outage and confirms it by four facts a
 
   // Recovery; the operating body opens the period for the clinic's institution.
   await op.click('form[action="/ops/outage"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
   await op.fill('#starts', local(new Date(Date.now() - 3600 * 1000)));
   await op.fill('#ends', local(new Date(Date.now() + 48 * 3600 * 1000)));
   await op.fill('#institutions', CODE);
   await op.fill('#notice', '復旧に伴い緊急時医療情報・資格確認機能を開放しました。');
   await op.click('form[action="/ops/periods"] button');
-  await op.waitForURL('**/ops');
+  await op.waitForURL(/\/ops\?done=/);
 
   // Two records match the seed's 新橋 太郎: the clerk picks the patient's own.
   await s.click('form[action$="/insurance/four-facts"] button');

@@ -227,11 +227,18 @@ impl Coverage {
             ));
         }
         let facts = stated.parse()?;
-        // The service learns only that booking N came; the facts stay here until the search.
+        // The service learns that booking N came and the name noted from the card, as the
+        // institution's staff would record it on the service's own screen (its list of
+        // outage visits shows date and name); the other facts stay here until the search.
+        let name = if facts.name.is_empty() {
+            &facts.kana
+        } else {
+            &facts.name
+        };
         let link = self.link_for(facility).await?;
         let remote = self
             .client
-            .record_outage_visit(&link, &format!("booking-{}", b.id))
+            .record_outage_visit(&link, &format!("booking-{}", b.id), name)
             .await?;
         let today = self.booker.today(facility);
         self.insurance

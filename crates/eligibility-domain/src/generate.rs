@@ -1037,6 +1037,78 @@ pub fn seed_examples() -> Vec<(Insurer, Qualification)> {
     ]
 }
 
+/// The demo's case of more than five hits (seed 004: 該当件数が 5 件を超える場合は一覧表示
+/// できません): six qualifications of one 高橋 花子, born 昭和60年7月7日, female, over a
+/// working life in 東京都 — employers' 健保組合 one after another, a spell of 国保, and
+/// the current card. A search by 高橋花子 / 昭和60年7月7日 / 女性 / 住所 東京都 finds all six
+/// and must be narrowed (保険者名 「協会」 leaves the current card). Names and numbers are
+/// made up.
+pub fn crowded_examples() -> Vec<(Insurer, Qualification)> {
+    let insurers = [
+        (&b"0613101"[..], "つなぐ商事健康保険組合"),
+        (&b"0613102"[..], "東京サンプル製作所健康保険組合"),
+        (&b"0613103"[..], "新宿サンプル百貨店健康保険組合"),
+        (&b"13101"[..], "千代田区"),
+        (&b"0613104"[..], "品川サンプル物流健康保険組合"),
+        (&b"0113001"[..], "全国健康保険協会 東京支部"),
+    ];
+    let addresses = [
+        "東京都世田谷区桜丘1-2-3",
+        "東京都世田谷区桜丘1-2-3",
+        "東京都新宿区西新宿2-8-1",
+        "東京都千代田区神田3-4-5",
+        "東京都品川区大井6-7-8",
+        "東京都品川区大井6-7-8",
+    ];
+    // Each card ran until the next began; the last is current.
+    let starts = [
+        date(2007, 4, 1),
+        date(2011, 10, 1),
+        date(2015, 4, 1),
+        date(2018, 7, 1),
+        date(2019, 4, 1),
+        date(2023, 4, 1),
+    ];
+    insurers
+        .iter()
+        .enumerate()
+        .map(|(i, (body, name))| {
+            let insurer = Insurer {
+                number: InsurerNumber::with_check_digit(body),
+                name: (*name).to_string(),
+            };
+            let next = starts.get(i + 1).copied();
+            let q = Qualification {
+                card_kind: CardKind::General,
+                insurer_number: insurer.number,
+                insurer_name: insurer.name.clone(),
+                symbol: Some(format!("{}", 700 + i)),
+                number: format!("{}", 20_001 + i),
+                branch: Some("01".into()),
+                personal_family: PersonalFamily::Personal,
+                insured_name: Some("高橋\u{3000}花子".into()),
+                name: "高橋\u{3000}花子".into(),
+                name_kana: "タカハシ\u{3000}ハナコ".into(),
+                name_of_other: None,
+                name_of_other_kana: None,
+                sex1: Sex::Female,
+                sex2: None,
+                birth_date: date(1985, 7, 7),
+                address: Some(addresses[i].into()),
+                post_number: Some(format!("15600{:02}", 10 + i)),
+                issuance_date: Some(starts[i]),
+                valid_from: starts[i],
+                valid_to: next.map(|d| add_days(d, -1)),
+                reason_of_loss: next.map(|_| ReasonOfLoss::OtherInsurance),
+                copayment_ratio: None,
+                elderly: None,
+                preschool: None,
+            };
+            (insurer, q)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1289,6 +1361,48 @@ mod tests {
         let (senin, q4) = &examples[3];
         assert!(senin.number.has_valid_check_digit());
         assert_eq!(q4.validity_at(check), Validity::Invalid);
+    }
+
+    #[test]
+    fn crowded_examples_are_more_than_five_hits_of_one_search() {
+        use crate::search::{FourFactsInput, MAX_LISTED, SearchOutcome};
+        let examples = crowded_examples();
+        assert!(examples.len() > MAX_LISTED);
+        let q = FourFactsInput {
+            name: "高橋花子".into(),
+            birth_calendar: "昭和".into(),
+            birth_year: "60".into(),
+            birth_month: "7".into(),
+            birth_day: "7".into(),
+            sex: "2".into(),
+            address: "東京都".into(),
+            ..FourFactsInput::default()
+        }
+        .validate(date(2026, 1, 1))
+        .unwrap();
+        let hits = examples.iter().filter(|(_, r)| q.matches(r)).count();
+        assert_eq!(hits, examples.len());
+        assert!(matches!(
+            SearchOutcome::from_hits(hits),
+            SearchOutcome::TooMany { .. }
+        ));
+        for (insurer, r) in &examples {
+            assert!(
+                insurer.number.has_valid_check_digit(),
+                "{}",
+                insurer.number.as_str()
+            );
+            assert_eq!(r.insurer_number, insurer.number);
+        }
+        // Exactly one is current, so a narrowed search leads somewhere.
+        let today = date(2026, 1, 1);
+        assert_eq!(
+            examples
+                .iter()
+                .filter(|(_, r)| r.validity_at(today) == Validity::Valid)
+                .count(),
+            1
+        );
     }
 
     #[test]

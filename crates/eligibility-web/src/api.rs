@@ -2,7 +2,9 @@
 //! normal lookups by insurance card (method 2) and by My Number card (method 1), answered
 //! as JSON or as the result XML (`?format=xml`), refused while the system is down; the
 //! institution's state and notices; recording outage-time visits; and, after recovery, the
-//! four-facts search for those visits (method 3) under the same rules as the pages (F2–F8).
+//! four-facts search for those visits (method 3) under the same rules as the pages (F2–F8),
+//! with what the pages do to a listed record beside it: registering its 照会番号 and
+//! downloading its result XML (only records the caller's own search listed; monitored).
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
@@ -361,6 +363,11 @@ pub struct OutageVisitBody {
     #[serde(default)]
     #[schema(required, min_length = 1, pattern = r"\S")]
     pub label: String,
+    /// 氏名 as noted from the patient's card (the first of the four facts), up to 60
+    /// characters; optional. The institution's staff see it, with the visit's date, in the
+    /// search screen's list of outage-time visits.
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// The recorded visit.
@@ -372,13 +379,17 @@ pub struct OutageVisitDto {
 
 /// Records an outage-time visit; only while the system is down (F8).
 #[utoipa::path(post, path = "/api/v1/outage-visits", request_body = OutageVisitBody, security(("bearer" = [])),
-    responses((status = 201, body = OutageVisitDto), (status = 403, description = "The operating body's account (no institution)"), (status = 409, description = "The system is not down"), (status = 422, description = "A bad label")))]
+    responses((status = 201, body = OutageVisitDto), (status = 403, description = "The operating body's account (no institution)"), (status = 409, description = "The system is not down"), (status = 422, description = "A bad label or name")))]
 pub async fn outage_visit(
     State(st): State<EligState>,
     Caller(who): Caller,
     ApiJson(b): ApiJson<OutageVisitBody>,
 ) -> AppResult<Response> {
-    let id = st.search.access.record_outage_visit(&who, &b.label).await?;
+    let id = st
+        .search
+        .access
+        .record_outage_visit_named(&who, &b.label, b.name.as_deref())
+        .await?;
     Ok((axum::http::StatusCode::CREATED, Json(OutageVisitDto { id })).into_response())
 }
 
@@ -540,11 +551,72 @@ pub async fn four_facts_view(
     Ok(Json(lookup(on, vec![s.record])))
 }
 
+/// A 照会番号 to register or update.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InquiryNumberBody {
+    /// 照会番号: up to 20 letters, digits and hyphens (full-width ones are read as
+    /// half-width; spaces around it are dropped).
+    #[serde(default)]
+    #[schema(required, min_length = 1, pattern = r"\S")]
+    pub inquiry_number: String,
+}
+
+/// A record's 照会番号 as registered.
+#[derive(Serialize, ToSchema)]
+pub struct InquiryNumberDto {
+    /// The record (a candidate id of a four-facts search).
+    pub id: i64,
+    /// 照会番号, as stored (half-width).
+    pub inquiry_number: String,
+}
+
+/// Registers or updates the institution's 照会番号 of a record its own recent four-facts
+/// search listed (the detail screen's 《登録》/《更新》); monitored.
+#[utoipa::path(put, path = "/api/v1/qualifications/by-four-facts/{id}/inquiry-number", request_body = InquiryNumberBody, security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Candidate id")),
+    responses((status = 200, body = InquiryNumberDto), (status = 403, description = "Not allowed now, for this account, or not a record this account's search listed recently"), (status = 404, description = "No such candidate"), (status = 422, description = "Not an inquiry number")))]
+pub async fn set_inquiry_number(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+    Path(id): Path<i64>,
+    ApiJson(b): ApiJson<InquiryNumberBody>,
+) -> AppResult<Json<InquiryNumberDto>> {
+    // The pages' rule: only what the caller's own search listed.
+    st.search.listed(&who, id).await?;
+    st.search
+        .access
+        .set_inquiry_number(&who, id, &b.inquiry_number)
+        .await?;
+    let institution = who.institution_code.as_deref().unwrap_or_default();
+    let inquiry_number = st
+        .search
+        .access
+        .inquiry_number(institution, id)
+        .await?
+        .unwrap_or_default();
+    Ok(Json(InquiryNumberDto { id, inquiry_number }))
+}
+
+/// Downloads the result XML of a record the caller's own recent four-facts search listed
+/// (the detail screen's 《ダウンロード》); monitored.
+#[utoipa::path(get, path = "/api/v1/qualifications/by-four-facts/{id}/xml", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Candidate id")),
+    responses((status = 200, description = "The result XML, as a file", content((String = "application/xml"))), (status = 403, description = "Not allowed now, for this account, or not a record this account's search listed recently"), (status = 404, description = "No such candidate")))]
+pub async fn result_xml(
+    State(st): State<EligState>,
+    Caller(who): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let xml = crate::result_xml(&st, &who, id).await?;
+    Ok(crate::xml_attachment(id, xml))
+}
+
 /// The eligibility API's document.
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tsunagu eligibility API", description = "Qualification lookups (オンライン資格確認): methods 1 and 2 normally; outage-time visits and the four-facts search (method 3) after recovery. Every error is an `ErrorBody`: `{\"error\": {\"code\", \"reason\", \"message\", \"fields\", \"request_id\"}}`, messages in Japanese by default. Request bodies refuse unknown properties."),
-    paths(login, by_card, by_myna, status, outage_visit, by_four_facts, four_facts_view),
+    paths(login, by_card, by_myna, status, outage_visit, by_four_facts, four_facts_view, set_inquiry_number, result_xml),
     components(schemas(tsunagu_webkit::apidoc::ErrorBody, tsunagu_webkit::apidoc::ErrorDetail, tsunagu_webkit::apidoc::FieldErrorBody, tsunagu_webkit::apidoc::ErrorCode)),
     modifiers(&Conventions)
 )]

@@ -3,9 +3,15 @@
 //! inquiry number, XML download, 次の患者へ / 戻る), and the operating body's screen
 //! (outage state, emergency periods with notices, the monitoring log). It runs on its own
 //! port with its own database; the platform reaches it only over HTTP.
+//!
+//! Every form POST that succeeds answers 303 to a GET page that shows the result (with a
+//! `done=` flag for the completion message), so reloading never posts again; a refused
+//! POST shows the form again with what was typed and its messages (422).
 
 pub mod api;
 mod ops;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -15,7 +21,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Form, Router};
 use serde::{Deserialize, Serialize};
 use tsunagu_accounts::{Realm, Session, SessionStore, Stage};
@@ -26,6 +32,7 @@ use tsunagu_i18n::{Lang, t};
 use tsunagu_kernel::{Clock, DomainError};
 
 use tsunagu_webkit::error::{AppError, AppResult};
+use tsunagu_webkit::form::FormErrors;
 use tsunagu_webkit::session::{SetSession, run_session};
 
 /// Everything the eligibility front needs.
@@ -52,6 +59,7 @@ pub fn eligibility_app(state: EligState) -> Router {
         .route("/menu", get(menu))
         .route("/outage-visits", post(outage_visit))
         .route("/emergency", get(search_form).post(search_post))
+        .route("/emergency/clear", post(clear_search))
         .route("/emergency/next", get(next_patient))
         .route("/emergency/records/{id}", get(detail))
         .route("/emergency/records/{id}/download", get(download))
@@ -84,9 +92,18 @@ pub fn eligibility_app(state: EligState) -> Router {
             "/api/v1/qualifications/by-four-facts/{id}",
             post(crate::api::four_facts_view),
         )
+        .route(
+            "/api/v1/qualifications/by-four-facts/{id}/inquiry-number",
+            put(crate::api::set_inquiry_number),
+        )
+        .route(
+            "/api/v1/qualifications/by-four-facts/{id}/xml",
+            get(crate::api::result_xml),
+        )
         .route("/api/openapi.json", get(crate::api::openapi))
         .route("/static/app.css", get(tsunagu_webkit::security::css))
         .route("/static/app.js", get(tsunagu_webkit::security::js))
+        .route("/static/elig.css", get(elig_css))
         .fallback(tsunagu_webkit::error::not_found)
         .layer(axum::middleware::from_fn(
             tsunagu_webkit::input::refuse_control_chars,
@@ -96,6 +113,19 @@ pub fn eligibility_app(state: EligState) -> Router {
         ))
         .layer(axum::middleware::from_fn(tsunagu_webkit::security::headers));
     tsunagu_webkit::security::with_request_layers(router).with_state(state)
+}
+
+/// The service's own styles (the detail's grid of label–value pairs, the completion
+/// dialog), beside the shared stylesheet.
+async fn elig_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/elig.css"),
+    )
+        .into_response()
 }
 
 async fn health(State(st): State<EligState>) -> Response {
@@ -129,6 +159,8 @@ fn session_of(parts: &Parts) -> Result<Session, AppError> {
 pub struct Me {
     pub(crate) account: Account,
     pub(crate) session: Session,
+    /// The account's institution's name (none for the operating body).
+    pub(crate) institution_name: Option<String>,
 }
 
 impl FromRequestParts<EligState> for Me {
@@ -141,13 +173,23 @@ impl FromRequestParts<EligState> for Me {
         let Some(id) = s.principal() else {
             return Err(Redirect::to("/login").into_response());
         };
-        match st.search.access.account(id).await {
-            Ok(account) => Ok(Self {
-                account,
-                session: s,
-            }),
-            Err(_) => Err(Redirect::to("/login").into_response()),
-        }
+        let Ok(account) = st.search.access.account(id).await else {
+            return Err(Redirect::to("/login").into_response());
+        };
+        let institution_name = match account.institution_code.as_deref() {
+            Some(code) => st
+                .search
+                .access
+                .institution_name(code)
+                .await
+                .map_err(|e| AppError(e).into_response())?,
+            None => None,
+        };
+        Ok(Self {
+            account,
+            session: s,
+            institution_name,
+        })
     }
 }
 
@@ -155,8 +197,28 @@ pub(crate) fn page<T: Template>(t: &T) -> AppResult<Response> {
     Ok(Html(t.render()?).into_response())
 }
 
-pub(crate) fn who(a: &Account) -> String {
-    a.display_name.clone()
+/// Who is signed in, as the header shows it: seed 004's screens put the institution's name
+/// beside the user's (「サンプル医療機関名 管理者1 ログアウト」).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Header {
+    /// The institution's name (empty for the operating body).
+    pub(crate) institution: String,
+    /// The account's display name.
+    pub(crate) name: String,
+}
+
+impl Header {
+    /// Nobody signed in (the login page).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+pub(crate) fn who(me: &Me) -> Header {
+    Header {
+        institution: me.institution_name.clone().unwrap_or_default(),
+        name: me.account.display_name.clone(),
+    }
 }
 
 pub(crate) fn message(e: DomainError) -> Result<String, AppError> {
@@ -188,7 +250,7 @@ pub(crate) fn message(e: DomainError) -> Result<String, AppError> {
 #[derive(Template)]
 #[template(path = "elig/login.html")]
 struct LoginPage {
-    who: String,
+    who: Header,
     csrf: String,
     errors: Vec<String>,
     institution: String,
@@ -199,7 +261,7 @@ async fn login_form(
     tsunagu_webkit::session::Sess(s): tsunagu_webkit::session::Sess,
 ) -> AppResult<Response> {
     page(&LoginPage {
-        who: String::new(),
+        who: Header::default(),
         csrf: s.csrf,
         errors: vec![],
         institution: String::new(),
@@ -305,7 +367,7 @@ async fn login_post(
                 axum::http::StatusCode::UNPROCESSABLE_ENTITY,
                 Html(
                     LoginPage {
-                        who: String::new(),
+                        who: Header::default(),
                         csrf: s.csrf,
                         errors,
                         institution: f.institution,
@@ -330,7 +392,7 @@ async fn logout(
 #[derive(Template)]
 #[template(path = "elig/menu.html")]
 struct MenuPage {
-    who: String,
+    who: Header,
     csrf: String,
     notices: Vec<String>,
     errors: Vec<String>,
@@ -339,10 +401,12 @@ struct MenuPage {
     /// The system is down: institutions record patients who come meanwhile.
     outage: bool,
     recorded: Option<String>,
+    /// The outage-time visit form as typed (after a refusal).
+    visit: VisitForm,
 }
 
 async fn menu_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
-    menu_page_with(st, me, errors, None).await
+    menu_page_with(st, me, errors, None, VisitForm::default()).await
 }
 
 async fn menu_page_with(
@@ -350,6 +414,7 @@ async fn menu_page_with(
     me: &Me,
     errors: Vec<String>,
     recorded: Option<String>,
+    visit: VisitForm,
 ) -> AppResult<Response> {
     let (notices, open) = match me.account.institution_code.as_deref() {
         Some(i) => {
@@ -360,7 +425,7 @@ async fn menu_page_with(
         None => (Vec::new(), false),
     };
     page(&MenuPage {
-        who: who(&me.account),
+        who: who(me),
         csrf: me.session.csrf.clone(),
         notices,
         errors,
@@ -368,11 +433,63 @@ async fn menu_page_with(
         is_operator: me.account.role == Role::Operator,
         outage: me.account.institution_code.is_some() && st.search.access.outage().await?,
         recorded,
+        visit,
     })
 }
 
-async fn menu(State(st): State<EligState>, me: Me) -> AppResult<Response> {
-    menu_page(&st, &me, Vec::new()).await
+/// What the menu was redirected with after a successful POST.
+#[derive(Deserialize, Default)]
+pub struct MenuQuery {
+    /// The outage-time visit just recorded.
+    recorded: Option<String>,
+}
+
+async fn menu(
+    State(st): State<EligState>,
+    me: Me,
+    axum::extract::Query(q): axum::extract::Query<MenuQuery>,
+) -> AppResult<Response> {
+    // Only the institution's own visit is named; any other id shows nothing.
+    let recorded = match (
+        me.account.institution_code.as_deref(),
+        q.recorded
+            .as_deref()
+            .and_then(|r| r.trim().parse::<i64>().ok()),
+    ) {
+        (Some(institution), Some(id)) => {
+            st.search
+                .access
+                .outage_visit(institution, id)
+                .await?
+                .map(|v| {
+                    tsunagu_i18n::t_args(
+                        Lang::Ja,
+                        "elig.done_visit",
+                        &[("id", v.id.to_string()), ("label", visit_label(&v))],
+                    )
+                })
+        }
+        _ => None,
+    };
+    menu_page_with(&st, &me, Vec::new(), recorded, VisitForm::default()).await
+}
+
+/// An outage-time visit as the institution's staff recognise it: the day it was recorded
+/// and the name noted from the card; the institution's own reference (a chart number, or
+/// the platform's booking reference) only when no name was given.
+fn visit_label(v: &tsunagu_eligibility::access::OutageVisit) -> String {
+    let day = jiff::Timestamp::from_millisecond(v.visited_at)
+        .ok()
+        .map(|t| {
+            t.to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap_or(jiff::tz::TimeZone::UTC))
+                .strftime("%Y/%m/%d")
+                .to_string()
+        })
+        .unwrap_or_default();
+    match v.name.as_deref() {
+        Some(name) => format!("{day} {name}"),
+        None => format!("{day} {}", v.label),
+    }
 }
 
 /// The search form as typed (kept in the session: 戻る keeps it, 次の患者へ clears it).
@@ -405,19 +522,36 @@ pub struct SearchForm {
 #[derive(Template)]
 #[template(path = "elig/search.html")]
 struct SearchPage {
-    who: String,
+    who: Header,
     csrf: String,
     errors: Vec<String>,
     form: SearchForm,
+    /// 資格確認日 as the date input takes it (`YYYY-MM-DD`), or as typed if it is not one.
+    confirmation_date: String,
     /// (id, label, selected)
     visits: Vec<(i64, String, bool)>,
     /// (era, selected)
     calendars: Vec<(&'static str, bool)>,
     outcome: Option<String>,
+    /// 検索結果： N 件, shown with a list.
+    count: usize,
     rows: Vec<(i64, ListRow)>,
 }
 
 const CALENDARS: [&str; 6] = ["昭和", "平成", "令和", "大正", "明治", "西暦"];
+
+/// Session key of the search form as typed (戻る keeps it, 次の患者へ and クリア clear it).
+const FORM_KEY: &str = "elig_form";
+/// Session key of the last search's outcome, shown by `GET /emergency` after the POST's
+/// redirect: the number of hits and the ids listed (never the records themselves).
+const RESULT_KEY: &str = "elig_result";
+
+/// What the last search found, as kept in the session between the POST and its GET.
+#[derive(Deserialize, Serialize, Default)]
+struct LastResult {
+    count: usize,
+    ids: Vec<i64>,
+}
 
 fn today_jst(st: &EligState) -> jiff::civil::Date {
     jiff::tz::TimeZone::get("Asia/Tokyo").map_or_else(
@@ -426,12 +560,22 @@ fn today_jst(st: &EligState) -> jiff::civil::Date {
     )
 }
 
+/// A typed 資格確認日 (`2021/01/19`, `20210119` or `2021-01-19`) as a date.
+fn confirmation_date_of(typed: &str) -> Option<jiff::civil::Date> {
+    let t = typed.trim();
+    jiff::civil::Date::strptime("%Y/%m/%d", t)
+        .or_else(|_| jiff::civil::Date::strptime("%Y%m%d", t))
+        .or_else(|_| t.parse())
+        .ok()
+}
+
 async fn search_page(
     st: &EligState,
     me: &Me,
     form: SearchForm,
     errors: Vec<String>,
     outcome: Option<String>,
+    count: usize,
     rows: Vec<(i64, ListRow)>,
 ) -> AppResult<Response> {
     let visits = match me.account.institution_code.as_deref() {
@@ -441,17 +585,9 @@ async fn search_page(
             .outage_visits(i)
             .await?
             .into_iter()
-            .map(|(id, label, at)| {
-                let selected = form.visit.trim() == id.to_string().as_str();
-                (
-                    id,
-                    format!(
-                        "{} ({})",
-                        label,
-                        tsunagu_webkit::lang::format_ms(at, "Asia/Tokyo")
-                    ),
-                    selected,
-                )
+            .map(|v| {
+                let selected = form.visit.trim() == v.id.to_string().as_str();
+                (v.id, visit_label(&v), selected)
             })
             .collect(),
         None => Vec::new(),
@@ -461,11 +597,13 @@ async fn search_page(
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
+    let confirmation_date = confirmation_date_of(&form.confirmation_date)
+        .map_or_else(|| form.confirmation_date.clone(), |d| d.to_string());
     Ok((
         status,
         Html(
             SearchPage {
-                who: who(&me.account),
+                who: who(me),
                 csrf: me.session.csrf.clone(),
                 errors,
                 calendars: CALENDARS
@@ -473,8 +611,10 @@ async fn search_page(
                     .map(|c| (*c, form.birth_calendar == *c))
                     .collect(),
                 form,
+                confirmation_date,
                 visits,
                 outcome,
+                count,
                 rows,
             }
             .render()?,
@@ -509,26 +649,66 @@ async fn guard(st: &EligState, me: &Me) -> Result<(), Response> {
     }
 }
 
+/// The search screen: the form as last typed, and the last search's outcome (the list is
+/// read again under the search's rules, so a list older than its listing shows nothing).
 async fn search_form(State(st): State<EligState>, me: Me) -> Result<Response, Response> {
     guard(&st, &me).await?;
+    let fail = |e: DomainError| AppError(e).into_response();
     let form = me
         .session
         .data
-        .get("elig_form")
+        .get(FORM_KEY)
         .and_then(|v| serde_json::from_value::<SearchForm>(v.clone()).ok())
         .unwrap_or_else(|| SearchForm {
             birth_calendar: "昭和".into(),
             confirmation_date: today_jst(&st).strftime("%Y/%m/%d").to_string(),
             ..SearchForm::default()
         });
-    search_page(&st, &me, form, Vec::new(), None, Vec::new())
+    let last = me
+        .session
+        .data
+        .get(RESULT_KEY)
+        .and_then(|v| serde_json::from_value::<LastResult>(v.clone()).ok());
+    let (outcome, count, rows) = match last {
+        Some(last) => {
+            let mut rows = Vec::with_capacity(last.ids.len());
+            for id in last.ids {
+                match st.search.listed(&me.account, id).await {
+                    Ok(s) => rows.push((id, ListRow::from_qualification(&s.record))),
+                    // Listed too long ago: searched again, it shows again.
+                    Err(DomainError::Forbidden(_) | DomainError::NotFound) => {}
+                    Err(e) => return Err(fail(e)),
+                }
+            }
+            let outcome = SearchOutcome::from_hits(last.count);
+            let stale = matches!(outcome, SearchOutcome::List { .. }) && rows.is_empty();
+            if stale {
+                (None, 0, Vec::new())
+            } else {
+                (outcome.message().map(str::to_string), last.count, rows)
+            }
+        }
+        None => (None, 0, Vec::new()),
+    };
+    search_page(&st, &me, form, Vec::new(), outcome, count, rows)
         .await
         .map_err(IntoResponse::into_response)
 }
 
+/// 次の患者へ: the conditions and the outcome are cleared (seed 004).
 async fn next_patient(State(st): State<EligState>, me: Me) -> AppResult<Response> {
     let mut s = me.session.clone();
-    s.data.remove("elig_form");
+    s.data.remove(FORM_KEY);
+    s.data.remove(RESULT_KEY);
+    st.sessions.save_data(&s).await?;
+    Ok(Redirect::to("/emergency").into_response())
+}
+
+/// クリア: 検索条件を消去します (seed 004), without script: the button posts here.
+async fn clear_search(State(st): State<EligState>, me: Me) -> AppResult<Response> {
+    let mut s = me.session.clone();
+    s.data.remove(FORM_KEY);
+    s.data.remove(RESULT_KEY);
     st.sessions.save_data(&s).await?;
     Ok(Redirect::to("/emergency").into_response())
 }
@@ -540,11 +720,14 @@ async fn search_post(
 ) -> Result<Response, Response> {
     guard(&st, &me).await?;
     let fail = |e: AppError| e.into_response();
+    // The form is kept whatever happens next (戻る shows it again); an older outcome is
+    // not, so it never shows under conditions it did not come from.
     let mut s = me.session.clone();
     s.data.insert(
-        "elig_form".into(),
+        FORM_KEY.into(),
         serde_json::to_value(&form).unwrap_or_default(),
     );
+    s.data.remove(RESULT_KEY);
     st.sessions
         .save_data(&s)
         .await
@@ -565,7 +748,7 @@ async fn search_post(
         Ok(q) => q,
         Err(errs) => {
             let msgs = errs.into_iter().map(|e| e.message).collect();
-            return search_page(&st, &me, form, msgs, None, Vec::new())
+            return search_page(&st, &me, form, msgs, None, 0, Vec::new())
                 .await
                 .map_err(IntoResponse::into_response);
         }
@@ -575,90 +758,194 @@ async fn search_post(
         Ok(h) => h,
         Err(e) => {
             let msg = message(e).map_err(fail)?;
-            return search_page(&st, &me, form, vec![msg], None, Vec::new())
+            return search_page(&st, &me, form, vec![msg], None, 0, Vec::new())
                 .await
                 .map_err(IntoResponse::into_response);
         }
     };
     let outcome = SearchOutcome::from_hits(hits.len());
-    match outcome {
-        SearchOutcome::Single => {
-            Ok(Redirect::to(&format!("/emergency/records/{}", hits[0].id)).into_response())
-        }
-        SearchOutcome::List { .. } => {
-            let rows = hits
-                .iter()
-                .map(|h| (h.id, ListRow::from_qualification(&h.record)))
-                .collect();
-            search_page(
-                &st,
-                &me,
-                form,
-                Vec::new(),
-                outcome.message().map(str::to_string),
-                rows,
-            )
-            .await
-            .map_err(IntoResponse::into_response)
-        }
-        _ => search_page(
-            &st,
-            &me,
-            form,
-            Vec::new(),
-            outcome.message().map(str::to_string),
-            Vec::new(),
-        )
-        .await
-        .map_err(IntoResponse::into_response),
+    if let (SearchOutcome::Single, Some(hit)) = (outcome, hits.first()) {
+        return Ok(Redirect::to(&format!("/emergency/records/{}", hit.id)).into_response());
     }
+    // None, a list or too many: the screen shows it after the redirect. Only a list's ids
+    // are kept; more than five are never shown (F4).
+    let last = LastResult {
+        count: hits.len(),
+        ids: match outcome {
+            SearchOutcome::List { .. } => hits.iter().map(|h| h.id).collect(),
+            _ => Vec::new(),
+        },
+    };
+    s.data.insert(
+        RESULT_KEY.into(),
+        serde_json::to_value(&last).unwrap_or_default(),
+    );
+    st.sessions
+        .save_data(&s)
+        .await
+        .map_err(|e| fail(AppError(e)))?;
+    Ok(Redirect::to("/emergency").into_response())
 }
 
 #[derive(Template)]
 #[template(path = "elig/detail.html")]
 struct DetailPage {
-    who: String,
+    who: Header,
     csrf: String,
-    errors: Vec<String>,
-    notice: Option<String>,
+    errors: FormErrors,
     id: i64,
     valid: bool,
     preschool: bool,
+    /// The registered 照会番号 (empty: none yet).
     inquiry_number: String,
-    fields: Vec<(&'static str, String, bool)>,
+    /// The input is shown (《編集》 was chosen, or a number was refused); else the text.
+    editing: bool,
+    /// What the input holds: the registered number, or what was typed and refused.
+    inquiry_input: String,
+    /// The completion dialog after a registration or update: (title, message).
+    done: Option<(String, String)>,
+    /// The 被保険者情報 block of seed 004's screen.
+    insured: Vec<Item>,
+    /// The 資格情報 block.
+    qualification: Vec<Item>,
+}
+
+/// One label–value pair of the detail's grid.
+pub(crate) struct Item {
+    label: &'static str,
+    value: String,
+    /// Read above the value (氏名(券面): the kana over the name, as on the card).
+    ruby: Option<String>,
+    /// Shown in red (短期被保険者証 and the like, seed 004).
+    red: bool,
+}
+
+impl Item {
+    fn new(label: &'static str, value: impl Into<String>) -> Self {
+        Self {
+            label,
+            value: value.into(),
+            ruby: None,
+            red: false,
+        }
+    }
+}
+
+/// The detail's two blocks, as seed 004's 資格情報確認 screen lays them out.
+fn detail_items(q: &tsunagu_eligibility_domain::model::Qualification) -> (Vec<Item>, Vec<Item>) {
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    let insured = vec![
+        Item::new("保険者番号", q.insurer_number.as_str()),
+        Item::new("保険者名", q.insurer_name.clone()),
+        Item::new("記号", opt(&q.symbol)),
+        Item::new("番号", q.number.clone()),
+        Item::new("枝番", opt(&q.branch)),
+        Item {
+            ruby: Some(q.name_kana.clone()).filter(|k| !k.is_empty()),
+            ..Item::new("氏名(券面)", q.name.clone())
+        },
+        Item::new("性別(表面)", q.sex1.name()),
+        Item::new("生年月日", tsunagu_calendar::wareki::display(q.birth_date)),
+    ];
+    let mut qualification = vec![
+        Item {
+            red: q.card_kind.shown_in_red(),
+            ..Item::new("証区分", q.card_kind.name())
+        },
+        Item::new(
+            "一部負担金割合",
+            q.copayment_ratio
+                .as_ref()
+                .map(|c| c.label())
+                .unwrap_or_default(),
+        ),
+        Item::new(
+            "有効開始日",
+            tsunagu_calendar::wareki::display(q.valid_from),
+        ),
+        Item::new(
+            "有効終了日",
+            q.valid_to
+                .map(tsunagu_calendar::wareki::display)
+                .unwrap_or_default(),
+        ),
+        Item::new(
+            "資格喪失事由",
+            q.reason_of_loss
+                .map(|r| r.name().to_string())
+                .unwrap_or_default(),
+        ),
+        Item::new("本人・家族の別", q.personal_family.name()),
+        Item::new("被保険者氏名", opt(&q.insured_name)),
+    ];
+    // Seed 004: 氏名(その他) and 性別(裏面) only when they have a value; 郵便番号 and 住所
+    // only when the insurer sent them.
+    if let Some(other) = q.name_of_other.clone().filter(|o| !o.is_empty()) {
+        qualification.push(Item {
+            ruby: q.name_of_other_kana.clone().filter(|k| !k.is_empty()),
+            ..Item::new("氏名(その他)", other)
+        });
+    }
+    if let Some(s2) = q.sex2 {
+        qualification.push(Item::new("性別(裏面)", s2.name()));
+    }
+    if q.address.is_some() || q.post_number.is_some() {
+        qualification.push(Item::new(
+            "郵便番号",
+            q.post_number_display().unwrap_or_default(),
+        ));
+        qualification.push(Item::new("住所", opt(&q.address)));
+    }
+    (insured, qualification)
+}
+
+/// How the detail is shown: the inquiry number as text, as an input, or with the
+/// completion dialog.
+#[derive(Default)]
+struct DetailView {
+    editing: bool,
+    typed: Option<String>,
+    errors: FormErrors,
+    done: Option<(String, String)>,
+}
+
+/// The visit the last search was for (kept with the form in the session).
+fn session_visit(me: &Me) -> Option<i64> {
+    me.session
+        .data
+        .get(FORM_KEY)
+        .and_then(|v| v.get("visit"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.trim().parse::<i64>().ok())
 }
 
 async fn detail_page(
     st: &EligState,
     me: &Me,
     id: i64,
-    errors: Vec<String>,
-    notice: Option<String>,
+    view: DetailView,
 ) -> Result<Response, Response> {
-    let visit = me
-        .session
-        .data
-        .get("elig_form")
-        .and_then(|v| v.get("visit"))
-        .and_then(|v| v.as_str())
-        .and_then(|v| v.trim().parse::<i64>().ok());
+    // A record is opened only from the search that listed it: with no search in the session
+    // (次の患者へ cleared it, or another browser) the record must be searched again —
+    // not refused as if the patient had come after recovery.
+    let Some(visit) = session_visit(me) else {
+        return Err(
+            AppError(DomainError::Forbidden("error.eligibility.not_listed")).into_response(),
+        );
+    };
     let s = st
         .search
-        .view(&me.account, id, visit)
+        .view(&me.account, id, Some(visit))
         .await
         .map_err(|e| AppError(e).into_response())?;
     let q = &s.record;
     let date = me
         .session
         .data
-        .get("elig_form")
+        .get(FORM_KEY)
         .and_then(|v| v.get("confirmation_date"))
         .and_then(|v| v.as_str())
-        .and_then(|d| {
-            jiff::civil::Date::strptime("%Y/%m/%d", d)
-                .or_else(|_| d.parse())
-                .ok()
-        })
+        .and_then(confirmation_date_of)
         .unwrap_or_else(|| today_jst(st));
     let institution = me.account.institution_code.clone().unwrap_or_default();
     let inquiry_number = st
@@ -668,94 +955,68 @@ async fn detail_page(
         .await
         .map_err(|e| AppError(e).into_response())?
         .unwrap_or_default();
-    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-    let mut fields: Vec<(&'static str, String, bool)> = vec![
-        ("保険者番号", q.insurer_number.as_str().to_string(), false),
-        ("保険者名", q.insurer_name.clone(), false),
-        ("記号", opt(&q.symbol), false),
-        ("番号", q.number.clone(), false),
-        ("枝番", opt(&q.branch), false),
-        ("氏名", q.name.clone(), false),
-        ("氏名（カナ）", q.name_kana.clone(), false),
-        ("性別", q.sex1.name().to_string(), false),
-        (
-            "生年月日",
-            tsunagu_calendar::wareki::display(q.birth_date),
-            false,
-        ),
-        (
-            "証区分",
-            q.card_kind.name().to_string(),
-            q.card_kind.shown_in_red(),
-        ),
-        (
-            "一部負担金割合",
-            q.copayment_ratio
-                .as_ref()
-                .map(|c| c.label())
-                .unwrap_or_default(),
-            false,
-        ),
-        (
-            "有効開始日",
-            tsunagu_calendar::wareki::display(q.valid_from),
-            false,
-        ),
-        (
-            "有効終了日",
-            q.valid_to
-                .map(tsunagu_calendar::wareki::display)
-                .unwrap_or_default(),
-            false,
-        ),
-        (
-            "資格喪失事由",
-            q.reason_of_loss
-                .map(|r| r.name().to_string())
-                .unwrap_or_default(),
-            false,
-        ),
-        (
-            "本人・家族の別",
-            q.personal_family.name().to_string(),
-            false,
-        ),
-        ("被保険者氏名", opt(&q.insured_name), false),
-        ("氏名（その他）", opt(&q.name_of_other), false),
-    ];
-    if let Some(s2) = q.sex2 {
-        fields.push(("性別（裏面）", s2.name().to_string(), false));
-    }
-    if q.address.is_some() || q.post_number.is_some() {
-        fields.push((
-            "郵便番号",
-            q.post_number_display().unwrap_or_default(),
-            false,
-        ));
-        fields.push(("住所", opt(&q.address), false));
-    }
+    let (insured, qualification) = detail_items(q);
     let valid = q.validity_at(date) == tsunagu_eligibility_domain::model::Validity::Valid;
-    page(&DetailPage {
-        who: who(&me.account),
+    let status = if view.errors.any() {
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let r = page(&DetailPage {
+        who: who(me),
         csrf: me.session.csrf.clone(),
-        errors,
-        notice,
+        editing: view.editing || view.errors.any(),
+        inquiry_input: view.typed.unwrap_or_else(|| inquiry_number.clone()),
+        errors: view.errors,
         id,
         valid,
         preschool: q.is_preschool_at(date),
         inquiry_number,
-        fields,
+        done: view.done,
+        insured,
+        qualification,
     })
-    .map_err(IntoResponse::into_response)
+    .map_err(IntoResponse::into_response)?;
+    Ok((status, r).into_response())
+}
+
+/// The detail's query: `edit=1` shows the inquiry number's input (《編集》), `done=` the
+/// completion dialog after a registration or update.
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    #[serde(default)]
+    edit: String,
+    #[serde(default)]
+    done: String,
 }
 
 async fn detail(
     State(st): State<EligState>,
     me: Me,
     Path(id): Path<i64>,
+    axum::extract::Query(dq): axum::extract::Query<DetailQuery>,
 ) -> Result<Response, Response> {
     guard(&st, &me).await?;
-    detail_page(&st, &me, id, Vec::new(), None).await
+    let done = match dq.done.as_str() {
+        "registered" => Some((
+            "elig.inquiry_registered_title",
+            "elig.done_inquiry_registered",
+        )),
+        "updated" => Some(("elig.inquiry_updated_title", "elig.done_inquiry_updated")),
+        _ => None,
+    }
+    .map(|(title, msg)| {
+        (
+            t(Lang::Ja, title).into_owned(),
+            t(Lang::Ja, msg).into_owned(),
+        )
+    });
+    let view = DetailView {
+        editing: dq.edit == "1",
+        done,
+        ..DetailView::default()
+    };
+    detail_page(&st, &me, id, view).await
 }
 
 #[derive(Deserialize, Default)]
@@ -764,6 +1025,7 @@ pub struct InquiryForm {
     inquiry_number: String,
 }
 
+/// 《登録》/《更新》: on success, back to the detail with the completion dialog (303).
 async fn inquiry(
     State(st): State<EligState>,
     me: Me,
@@ -771,10 +1033,16 @@ async fn inquiry(
     Form(f): Form<InquiryForm>,
 ) -> Result<Response, Response> {
     guard(&st, &me).await?;
-    st.search
-        .listed(&me.account, id)
+    let fail = |e: DomainError| AppError(e).into_response();
+    st.search.listed(&me.account, id).await.map_err(fail)?;
+    let institution = me.account.institution_code.clone().unwrap_or_default();
+    let had = st
+        .search
+        .access
+        .inquiry_number(&institution, id)
         .await
-        .map_err(|e| AppError(e).into_response())?;
+        .map_err(fail)?
+        .is_some();
     match st
         .search
         .access
@@ -782,38 +1050,34 @@ async fn inquiry(
         .await
     {
         Ok(()) => {
-            detail_page(
-                &st,
-                &me,
-                id,
-                Vec::new(),
-                Some("照会番号を登録しました。".into()),
-            )
-            .await
+            let done = if had { "updated" } else { "registered" };
+            Ok(Redirect::to(&format!("/emergency/records/{id}?done={done}")).into_response())
         }
         Err(e) => {
-            let msg = message(e).map_err(IntoResponse::into_response)?;
-            detail_page(&st, &me, id, vec![msg], None).await
+            let errors = FormErrors::from_error(e, Lang::Ja).map_err(fail)?;
+            let view = DetailView {
+                editing: true,
+                typed: Some(f.inquiry_number),
+                errors,
+                done: None,
+            };
+            detail_page(&st, &me, id, view).await
         }
     }
 }
 
-async fn download(
-    State(st): State<EligState>,
-    me: Me,
-    Path(id): Path<i64>,
-) -> Result<Response, Response> {
-    guard(&st, &me).await?;
-    let s = st
-        .search
-        .listed(&me.account, id)
-        .await
-        .map_err(|e| AppError(e).into_response())?;
+/// A listed record's result XML (ダウンロード), for the page and the API alike: the same
+/// rule (the caller's own search listed it, F4) and the same monitoring entry.
+pub(crate) async fn result_xml(
+    st: &EligState,
+    by: &Account,
+    id: i64,
+) -> Result<String, DomainError> {
+    let s = st.search.listed(by, id).await?;
     st.search
         .access
-        .monitor(&me.account, "download", "", None, Some(id))
-        .await
-        .map_err(|e| AppError(e).into_response())?;
+        .monitor(by, "download", "", None, Some(id))
+        .await?;
     let now = st
         .clock
         .now()
@@ -821,11 +1085,16 @@ async fn download(
     let msg = tsunagu_eligibility_domain::xml::ResultMessage::for_results(
         now.datetime(),
         now.date(),
-        me.account.institution_code.as_deref().unwrap_or(""),
+        by.institution_code.as_deref().unwrap_or(""),
         tsunagu_eligibility_domain::model::ReferenceClassification::InsuranceCard,
         vec![s.record],
     );
-    Ok((
+    Ok(msg.to_xml())
+}
+
+/// The XML as a file to save.
+pub(crate) fn xml_attachment(id: i64, xml: String) -> Response {
+    (
         [
             (
                 header::CONTENT_TYPE,
@@ -836,15 +1105,27 @@ async fn download(
                 format!("attachment; filename=\"qualification-{id}.xml\""),
             ),
         ],
-        msg.to_xml(),
+        xml,
     )
-        .into_response())
+        .into_response()
+}
+
+async fn download(
+    State(st): State<EligState>,
+    me: Me,
+    Path(id): Path<i64>,
+) -> Result<Response, Response> {
+    guard(&st, &me).await?;
+    let xml = result_xml(&st, &me.account, id)
+        .await
+        .map_err(|e| AppError(e).into_response())?;
+    Ok(xml_attachment(id, xml))
 }
 
 #[derive(Template)]
 #[template(path = "elig/ops.html")]
 struct OpsPage {
-    who: String,
+    who: Header,
     csrf: String,
     errors: Vec<String>,
     outage: bool,
@@ -853,6 +1134,12 @@ struct OpsPage {
     monitoring: Vec<(String, String, String, String, String, String)>,
     filter_institution: String,
     filter_date: String,
+    /// The period form as typed, after a refusal (empty otherwise).
+    period: PeriodForm,
+    /// The period form's messages, per field.
+    period_errors: FormErrors,
+    /// The completion message after a redirect.
+    notice: Option<String>,
 }
 
 /// The monitoring log's action in the operating body's words.
@@ -906,8 +1193,23 @@ fn conditions_label(json: &str) -> String {
     .join(" ／ ")
 }
 
-async fn ops_page(st: &EligState, me: &Me, errors: Vec<String>) -> AppResult<Response> {
-    ops_page_filtered(st, me, errors, LogFilter::default()).await
+/// The period form shown again with what was typed and its messages (422).
+async fn ops_period_refused(
+    st: &EligState,
+    me: &Me,
+    period: PeriodForm,
+    period_errors: FormErrors,
+) -> AppResult<Response> {
+    let r = ops_page_filtered(
+        st,
+        me,
+        period_errors.general.clone(),
+        LogFilter::default(),
+        period,
+        period_errors,
+    )
+    .await?;
+    Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, r).into_response())
 }
 
 async fn ops_page_filtered(
@@ -915,6 +1217,8 @@ async fn ops_page_filtered(
     me: &Me,
     mut errors: Vec<String>,
     f: LogFilter,
+    period: PeriodForm,
+    period_errors: FormErrors,
 ) -> AppResult<Response> {
     let mut filter = tsunagu_eligibility::access::MonitoringFilter::default();
     let code: String = f.institution.trim().chars().filter(|c| *c != '-').collect();
@@ -974,16 +1278,24 @@ async fn ops_page_filtered(
             )
         })
         .collect();
-    let status = if errors.is_empty() {
+    let status = if errors.is_empty() && !period_errors.any() {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
+    let notice = match f.done.as_str() {
+        "period" => Some("elig.done_period"),
+        "ended" => Some("elig.done_period_ended"),
+        "outage" => Some("elig.done_outage"),
+        "recovered" => Some("elig.done_recovered"),
+        _ => None,
+    }
+    .map(|k| t(Lang::Ja, k).into_owned());
     Ok((
         status,
         Html(
             OpsPage {
-                who: who(&me.account),
+                who: who(me),
                 csrf: me.session.csrf.clone(),
                 errors,
                 outage: st.search.access.outage().await?,
@@ -991,6 +1303,9 @@ async fn ops_page_filtered(
                 monitoring,
                 filter_institution: f.institution,
                 filter_date: f.date,
+                period,
+                period_errors,
+                notice,
             }
             .render()?,
         ),
@@ -998,13 +1313,16 @@ async fn ops_page_filtered(
         .into_response())
 }
 
-/// The monitoring log's filter as typed: an institution code and a day (JST).
+/// The monitoring log's filter as typed: an institution code and a day (JST); and the
+/// completion flag a redirect after a POST carries.
 #[derive(Deserialize, Default)]
 pub struct LogFilter {
     #[serde(default)]
     institution: String,
     #[serde(default)]
     date: String,
+    #[serde(default)]
+    done: String,
 }
 
 async fn ops(
@@ -1012,7 +1330,15 @@ async fn ops(
     me: Me,
     axum::extract::Query(f): axum::extract::Query<LogFilter>,
 ) -> AppResult<Response> {
-    ops_page_filtered(&st, &me, Vec::new(), f).await
+    ops_page_filtered(
+        &st,
+        &me,
+        Vec::new(),
+        f,
+        PeriodForm::default(),
+        FormErrors::none(),
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -1030,7 +1356,8 @@ async fn ops_outage(
         .access
         .set_outage(&me.account, f.down == "1")
         .await?;
-    Ok(Redirect::to("/ops").into_response())
+    let done = if f.down == "1" { "outage" } else { "recovered" };
+    Ok(Redirect::to(&format!("/ops?done={done}")).into_response())
 }
 
 /// Ends (or withdraws) an emergency period now.
@@ -1040,10 +1367,11 @@ async fn ops_period_end(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     st.search.access.end_period(&me.account, id).await?;
-    Ok(Redirect::to("/ops").into_response())
+    Ok(Redirect::to("/ops?done=ended").into_response())
 }
 
-#[derive(Deserialize, Default)]
+/// The period form as typed (shown again as typed when refused).
+#[derive(Deserialize, Default, Clone)]
 pub struct PeriodForm {
     #[serde(default)]
     starts: String,
@@ -1056,7 +1384,8 @@ pub struct PeriodForm {
 }
 
 fn local_ms(s: &str) -> Option<i64> {
-    let dt: jiff::civil::DateTime = s.trim().parse().ok()?;
+    // `datetime-local` sends `2026-01-19T09:00`; a typed space is read the same.
+    let dt: jiff::civil::DateTime = s.trim().replacen(' ', "T", 1).parse().ok()?;
     let tz = jiff::tz::TimeZone::get("Asia/Tokyo").ok()?;
     dt.to_zoned(tz).ok().map(|z| z.timestamp().as_millisecond())
 }
@@ -1066,37 +1395,65 @@ async fn ops_period(
     me: Me,
     Form(f): Form<PeriodForm>,
 ) -> AppResult<Response> {
-    let (Some(starts), Some(ends)) = (local_ms(&f.starts), local_ms(&f.ends)) else {
-        return ops_page(
-            &st,
-            &me,
-            vec![t(Lang::Ja, "error.date.invalid").into_owned()],
-        )
-        .await;
-    };
+    let starts = local_ms(&f.starts);
+    let ends = local_ms(&f.ends);
     let institutions: Vec<String> = f
         .institutions
         .split_whitespace()
         .map(str::to_string)
         .collect();
+    let (Some(starts), Some(ends)) = (starts, ends) else {
+        // Name each unreadable time, and check the rest too, so one answer says all.
+        let mut errors = FormErrors::none();
+        for (field, ms) in [("starts", starts), ("ends", ends)] {
+            if ms.is_none() {
+                errors.fields.push((
+                    field.into(),
+                    t(Lang::Ja, "error.eligibility.period_time").into_owned(),
+                ));
+            }
+        }
+        if f.notice.trim().is_empty() {
+            errors
+                .fields
+                .push(("notice".into(), t(Lang::Ja, "error.required").into_owned()));
+        }
+        if institutions.is_empty() {
+            errors.fields.push((
+                "institutions".into(),
+                t(Lang::Ja, "error.eligibility.no_institutions").into_owned(),
+            ));
+        }
+        return ops_period_refused(&st, &me, f, errors).await;
+    };
     match st
         .search
         .access
         .open_period(&me.account, starts, ends, &f.notice, &institutions)
         .await
     {
-        Ok(_) => Ok(Redirect::to("/ops").into_response()),
+        Ok(_) => Ok(Redirect::to("/ops?done=period").into_response()),
         Err(e) => {
-            let msg = message(e)?;
-            ops_page(&st, &me, vec![msg]).await
+            let mut errors = FormErrors::from_error(e, Lang::Ja).map_err(AppError)?;
+            // The store names the end `ends_at`; the form's input is `ends`.
+            for (field, _) in &mut errors.fields {
+                if field == "ends_at" {
+                    *field = "ends".into();
+                }
+            }
+            ops_period_refused(&st, &me, f, errors).await
         }
     }
 }
 
 #[derive(Deserialize, Default)]
 pub struct VisitForm {
+    /// The institution's own reference (chart number).
     #[serde(default)]
     label: String,
+    /// The name noted from the card (optional).
+    #[serde(default)]
+    name: String,
 }
 
 /// Records a patient who came while the system was down (method 3 later needs it).
@@ -1108,24 +1465,14 @@ async fn outage_visit(
     match st
         .search
         .access
-        .record_outage_visit(&me.account, &f.label)
+        .record_outage_visit_named(&me.account, &f.label, Some(&f.name))
         .await
     {
-        Ok(id) => {
-            menu_page_with(
-                &st,
-                &me,
-                Vec::new(),
-                Some(format!(
-                    "障害時来院を記録しました（記録番号 {id}：{}）。",
-                    f.label.trim()
-                )),
-            )
-            .await
-        }
+        Ok(id) => Ok(Redirect::to(&format!("/menu?recorded={id}")).into_response()),
         Err(e) => {
             let msg = message(e)?;
-            menu_page_with(&st, &me, vec![msg], None).await
+            let r = menu_page_with(&st, &me, vec![msg], None, f).await?;
+            Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, r).into_response())
         }
     }
 }

@@ -1,15 +1,18 @@
 //! The operating body's (実施機関) management screen on the eligibility service: medical
 //! institutions and their accounts (general, medical-information viewer, admin), new
 //! passwords for accounts, and importing qualification records from a CSV or result XML
-//! file. Operator accounts only; every rule is checked again in the store.
+//! file. Operator accounts only; every rule is checked again in the store. A successful
+//! POST answers 303 to the page with a `done=` flag; the message is built from what the
+//! store holds, never from text in the URL.
 
 use askama::Template;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 use tsunagu_eligibility::access::{Account, Role};
+use tsunagu_i18n::{Lang, t, t_args};
 use tsunagu_kernel::DomainError;
 use tsunagu_kernel::error::Validator;
 
@@ -40,7 +43,7 @@ pub struct InstitutionRow {
 #[derive(Template)]
 #[template(path = "elig/institutions.html")]
 struct InstitutionsPage {
-    who: String,
+    who: crate::Header,
     csrf: String,
     errors: Vec<String>,
     notice: Option<String>,
@@ -79,7 +82,7 @@ async fn render(
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
     let r = page(&InstitutionsPage {
-        who: who(&me.account),
+        who: who(me),
         csrf: me.session.csrf.clone(),
         errors,
         notice,
@@ -106,8 +109,76 @@ fn operator_only(me: &Me) -> AppResult<()> {
     }
 }
 
-async fn institutions(State(st): State<EligState>, me: Me) -> AppResult<Response> {
-    render(&st, &me, Vec::new(), None).await
+/// What a redirect after a successful POST carries: the kind of completion and the id or
+/// counts it concerns.
+#[derive(Deserialize, Default)]
+pub struct DoneQuery {
+    #[serde(default)]
+    done: String,
+    /// The institution registered.
+    #[serde(default)]
+    code: String,
+    /// The account issued.
+    id: Option<i64>,
+    /// Records imported, and those already held.
+    imported: Option<u64>,
+    held: Option<u64>,
+}
+
+async fn institutions(
+    State(st): State<EligState>,
+    me: Me,
+    Query(q): Query<DoneQuery>,
+) -> AppResult<Response> {
+    operator_only(&me)?;
+    let notice = match q.done.as_str() {
+        "institution" => st
+            .search
+            .access
+            .institutions(&me.account)
+            .await?
+            .into_iter()
+            .find(|(code, _)| *code == q.code)
+            .map(|(code, name)| {
+                t_args(
+                    Lang::Ja,
+                    "elig.done_institution",
+                    &[("code", code), ("name", name)],
+                )
+            }),
+        "account" => st
+            .search
+            .access
+            .institution_accounts(&me.account)
+            .await?
+            .into_iter()
+            .find(|a| Some(a.id) == q.id)
+            .map(|a| {
+                t_args(
+                    Lang::Ja,
+                    "elig.done_account",
+                    &[
+                        ("institution", a.institution_code.unwrap_or_default()),
+                        ("role", a.role.label().to_string()),
+                        ("login", a.login_id),
+                    ],
+                )
+            }),
+        "password" => Some(t(Lang::Ja, "elig.done_password").into_owned()),
+        "import" => match (q.imported, q.held) {
+            (Some(imported), Some(held)) => Some(t_args(
+                Lang::Ja,
+                "elig.done_import",
+                &[
+                    ("imported", imported.to_string()),
+                    ("held", held.to_string()),
+                ],
+            )),
+            _ => None,
+        },
+        _ => None,
+    };
+    render(&st, &me, Vec::new(), notice).await
 }
 
 #[derive(Deserialize, Default)]
@@ -130,15 +201,10 @@ async fn add_institution(
         Err(e) => return failed(&st, &me, e).await,
     };
     match st.search.access.create_institution(&code, &name).await {
-        Ok(()) => {
-            render(
-                &st,
-                &me,
-                Vec::new(),
-                Some(format!("医療機関 {code}（{name}）を登録しました。")),
-            )
-            .await
-        }
+        Ok(()) => Ok(
+            Redirect::to(&format!("/ops/institutions?done=institution&code={code}"))
+                .into_response(),
+        ),
         Err(e) => failed(&st, &me, e).await,
     }
 }
@@ -214,17 +280,9 @@ async fn add_account(
         .create_account(Some(f.institution.trim()), &login, &name, role, &hash)
         .await
     {
-        Ok(_) => render(
-            &st,
-            &me,
-            Vec::new(),
-            Some(format!(
-                "{} の{}アカウント「{login}」を発行しました。初期パスワードを医療機関へ安全な方法で伝えてください。",
-                f.institution.trim(),
-                role.label()
-            )),
-        )
-        .await,
+        Ok(id) => {
+            Ok(Redirect::to(&format!("/ops/institutions?done=account&id={id}")).into_response())
+        }
         Err(e) => failed(&st, &me, e).await,
     }
 }
@@ -255,13 +313,7 @@ async fn reset_password(
     st.sessions
         .delete_all(tsunagu_accounts::Realm::Staff, id)
         .await?;
-    render(
-        &st,
-        &me,
-        Vec::new(),
-        Some("パスワードを再設定しました。ログイン中のセッションは終了しました。".into()),
-    )
-    .await
+    Ok(Redirect::to("/ops/institutions?done=password").into_response())
 }
 
 async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult<Response> {
@@ -304,13 +356,8 @@ async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult
         }
     };
     let (imported, held) = st.search.store.import_new(records).await?;
-    render(
-        &st,
-        &me,
-        Vec::new(),
-        Some(format!(
-            "{file_name} から {imported} 件の資格情報を取り込みました（登録済みのため省いたもの {held} 件）。"
-        )),
-    )
-    .await
+    Ok(Redirect::to(&format!(
+        "/ops/institutions?done=import&imported={imported}&held={held}"
+    ))
+    .into_response())
 }

@@ -196,6 +196,30 @@ pub struct Monitoring {
     pub qualification_id: Option<i64>,
 }
 
+/// A patient who came while the system was down, as the institution recorded them.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutageVisit {
+    /// Id (what the four-facts search is given).
+    pub id: i64,
+    /// The institution's own reference (chart or booking number).
+    pub label: String,
+    /// The name noted from the card, when the institution gave it.
+    pub name: Option<String>,
+    /// When it was recorded (ms).
+    pub visited_at: i64,
+}
+
+impl OutageVisit {
+    fn from_row((id, label, name, visited_at): (i64, String, Option<String>, i64)) -> Self {
+        Self {
+            id,
+            label,
+            name,
+            visited_at,
+        }
+    }
+}
+
 /// Which part of the monitoring log to read; the default is all of it.
 #[derive(Debug, Clone, Default)]
 pub struct MonitoringFilter {
@@ -380,10 +404,40 @@ impl AccessStore {
     }
 
     /// Outage-time visits recorded by an institution, newest first.
-    pub async fn outage_visits(&self, institution: &str) -> DomainResult<Vec<(i64, String, i64)>> {
-        sqlx::query_as("SELECT id, label, visited_at FROM outage_visits WHERE institution_code = $1 ORDER BY id DESC LIMIT 200")
-            .bind(institution)
-            .fetch_all(self.db.pool())
+    pub async fn outage_visits(&self, institution: &str) -> DomainResult<Vec<OutageVisit>> {
+        let rows: Vec<(i64, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, label, name, visited_at FROM outage_visits WHERE institution_code = $1 \
+             ORDER BY id DESC LIMIT 200",
+        )
+        .bind(institution)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(rows.into_iter().map(OutageVisit::from_row).collect())
+    }
+
+    /// One outage-time visit of the institution (none for another institution's).
+    pub async fn outage_visit(
+        &self,
+        institution: &str,
+        id: i64,
+    ) -> DomainResult<Option<OutageVisit>> {
+        let row: Option<(i64, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, label, name, visited_at FROM outage_visits WHERE id = $1 AND institution_code = $2",
+        )
+        .bind(id)
+        .bind(institution)
+        .fetch_optional(self.db.pool())
+        .await
+        .or_internal()?;
+        Ok(row.map(OutageVisit::from_row))
+    }
+
+    /// The name of an institution (for the header beside the signed-in user).
+    pub async fn institution_name(&self, code: &str) -> DomainResult<Option<String>> {
+        sqlx::query_scalar("SELECT name FROM institutions WHERE code = $1")
+            .bind(code)
+            .fetch_optional(self.db.pool())
             .await
             .or_internal()
     }
@@ -589,6 +643,17 @@ impl AccessStore {
     /// Records a patient who came while the system was down (only then), by a label the
     /// institution recognises (e.g. its chart number); method 3 later needs this record.
     pub async fn record_outage_visit(&self, by: &Account, label: &str) -> DomainResult<i64> {
+        self.record_outage_visit_named(by, label, None).await
+    }
+
+    /// [`Self::record_outage_visit`] with the name noted from the patient's card (the first
+    /// of the four facts), which the search screen's list of visits shows with the date.
+    pub async fn record_outage_visit_named(
+        &self,
+        by: &Account,
+        label: &str,
+        name: Option<&str>,
+    ) -> DomainResult<i64> {
         let institution = by
             .institution_code
             .as_deref()
@@ -596,12 +661,24 @@ impl AccessStore {
         if self.mode_for(institution).await? != Mode::Outage {
             return Err(DomainError::Conflict("error.eligibility.not_in_outage"));
         }
-        let label = tsunagu_kernel::values::person_name("label", label, 60)?;
+        let mut v = tsunagu_kernel::error::Validator::new();
+        let label = v.check(tsunagu_kernel::values::person_name("label", label, 60))?;
+        // An empty name is no name: the field is optional on every form and body.
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => v.check(tsunagu_kernel::values::person_name("name", n, 60))?,
+            None => None,
+        };
+        v.finish()?;
+        let Some(label) = label else {
+            return Err(DomainError::invalid("label", "error.required"));
+        };
         sqlx::query_scalar(
-            "INSERT INTO outage_visits (institution_code, label, visited_at, recorded_by) VALUES ($1, $2, $3, $4) RETURNING id",
+            "INSERT INTO outage_visits (institution_code, label, name, visited_at, recorded_by) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
         )
         .bind(institution)
         .bind(label)
+        .bind(name)
         .bind(self.clock.now_ms())
         .bind(by.id)
         .fetch_one(self.db.pool())

@@ -373,7 +373,12 @@ impl EligibilityClient {
     /// Records a visit while the service is down (only then); answers the service's id of
     /// the visit, which the four-facts search after recovery needs. `label` names the visit
     /// for the institution (no personal data).
-    pub async fn record_outage_visit(&self, link: &Link, label: &str) -> DomainResult<i64> {
+    pub async fn record_outage_visit(
+        &self,
+        link: &Link,
+        label: &str,
+        name: &str,
+    ) -> DomainResult<i64> {
         #[derive(Deserialize)]
         struct Visit {
             id: i64,
@@ -382,7 +387,7 @@ impl EligibilityClient {
             .call(
                 link,
                 "/api/v1/outage-visits",
-                &serde_json::json!({ "label": label }),
+                &serde_json::json!({ "label": label, "name": name }),
             )
             .await?
         {

@@ -365,8 +365,9 @@ pub fn banner(base: &str) -> String {
 }
 
 /// Demo data of the eligibility service: an institution per demo facility with a general,
-/// a viewer and an admin account, the operating body's account, the seed's example records
-/// and a generated population. Loaded only into an empty database.
+/// a viewer and an admin account, the operating body's account, the seed's example records,
+/// a generated population and a case of more than five hits. Loaded only into an empty
+/// database.
 pub async fn load_eligibility_if_empty(
     store: &tsunagu_eligibility::EligibilityStore,
     access: &tsunagu_eligibility::access::AccessStore,
@@ -408,7 +409,10 @@ pub async fn load_eligibility_if_empty(
         .import(
             tsunagu_eligibility_domain::generate::seed_examples()
                 .into_iter()
-                .chain(tsunagu_eligibility_domain::generate::Generator::new(2026).take(5000)),
+                .chain(tsunagu_eligibility_domain::generate::Generator::new(2026).take(5000))
+                // Last, so the generated records keep their ids: the case of more than five
+                // hits (高橋花子 / 昭和60年7月7日 / 女性 / 東京都).
+                .chain(tsunagu_eligibility_domain::generate::crowded_examples()),
         )
         .await
         .map_err(e)?;

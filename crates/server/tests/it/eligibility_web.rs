@@ -178,7 +178,11 @@ async fn the_seeds_outage_search_flow() {
     // Without the outage-time visit: refused by the method table.
     let p = send(fields("")).await;
     assert!(p.body.contains("復旧後に来院した患者は"), "{}", p.body);
+    // A search answers 303; the list is on the page it leads to.
     let p = send(fields(&visit.to_string())).await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(p.location.as_deref(), Some("/emergency"));
+    let p = get(&viewer, &format!("{base}/emergency")).await;
     assert!(p.body.contains("検索結果： 2 件"), "{}", p.body);
     assert!(p.body.contains("東京都港区"));
     let id = p
@@ -214,6 +218,10 @@ async fn the_seeds_outage_search_flow() {
         &[("inquiry_number", "Q-2021-001")],
     )
     .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let to = p.location.unwrap();
+    assert!(to.ends_with("?done=registered"), "{to}");
+    let p = get(&viewer, &format!("{base}{to}")).await;
     assert!(p.body.contains("照会番号を登録しました"));
     let xml = get(&viewer, &format!("{base}/emergency/records/{id}/download")).await;
     assert!(
@@ -515,7 +523,9 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
         &[("code", "1390000099"), ("name", "つなぐ新町診療所")],
     )
     .await;
-    assert_eq!(p.status, 200);
+    // Each success answers 303 to the page, which says what was done.
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = get(&op, &url(p.location.as_deref().unwrap())).await;
     assert!(
         p.body
             .contains("1390000099（つなぐ新町診療所）を登録しました"),
@@ -546,7 +556,8 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
     assert_eq!(p.status, 422);
     assert!(p.body.contains("ログインIDは3〜40文字"), "{}", p.body);
     let p = account("hanako", "tsunagu-first-2026").await;
-    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = get(&op, &url(p.location.as_deref().unwrap())).await;
     assert!(
         p.body
             .contains("医療情報閲覧アカウント「hanako」を発行しました"),
@@ -583,7 +594,8 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
         &[("password", "tsunagu-second-2026")],
     )
     .await;
-    assert_eq!(p.status, 200, "{}", p.body);
+    assert_eq!(p.status, 303, "{}", p.body);
+    let p = get(&op, &url(p.location.as_deref().unwrap())).await;
     assert!(p.body.contains("パスワードを再設定しました"));
     assert_eq!(login_api("tsunagu-first-2026").await, 401);
     assert_eq!(login_api("tsunagu-second-2026").await, 200);
@@ -608,11 +620,21 @@ async fn the_operating_body_manages_institutions_accounts_and_imports() {
                 .send()
                 .await
                 .unwrap();
-            (r.status().as_u16(), r.text().await.unwrap())
+            // A refusal is shown as it comes (422); an import answers 303 to its result.
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(url);
+            match location {
+                Some(to) => (status, get(op, &to).await.body),
+                None => (status, r.text().await.unwrap()),
+            }
         }
     };
     let (status, body) = upload("records.csv", csv.clone()).await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 303, "{body}");
     assert!(
         body.contains("3 件の資格情報を取り込みました（登録済みのため省いたもの 0 件）"),
         "{body}"
