@@ -216,3 +216,30 @@ test('staff confirm a patient\'s insurance with the eligibility service and the 
   await p.screenshot({ path: `${SHOTS}phone-17-insurance-confirmed.png`, fullPage: true });
   await pctx.close();
 });
+
+test('staff edit a questionnaire question by question: add, move up, propose', async () => {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await staffLogin(page, server.base, 'tsunagu-central', 'clerk');
+  await page.goto(`${server.base}/staff/menus`);
+  await page.click('table.grid a[href^="/staff/menus/"] >> nth=0');
+  await page.waitForURL(/\/staff\/menus\/\d+$/);
+  const visible = () => page.locator('[data-q-row]:visible');
+  const before = await visible().count();
+  await page.click('[data-q-add]');
+  assert.equal(await visible().count(), before + 1, 'one more row');
+  const last = visible().last();
+  await last.locator('input[name$="_label"]').fill('最近の体重の変化');
+  await last.locator('input[value="choice"]').check();
+  await last.locator('textarea[name$="_choices"]').fill('増えた\n変わらない\n減った');
+  await last.locator('[data-q-up]').click();
+  const labels = await visible().locator('input[name$="_label"]').evaluateAll((els) => els.map((e) => e.value));
+  const orders = await visible().locator('input[name$="_order"]').evaluateAll((els) => els.map((e) => e.value));
+  assert.equal(labels.indexOf('最近の体重の変化'), labels.length - 2, 'moved up one place');
+  assert.equal(orders[labels.length - 2], String(labels.length - 1), 'its position number follows');
+  await page.screenshot({ path: `${SHOTS}pc-20-questionnaire-editor.png`, fullPage: true });
+  await page.click('form[action^="/staff/menus/"] button.primary');
+  await page.waitForURL(/done=proposed/);
+  assert.match(await page.textContent('main'), /最近の体重の変化/);
+  await ctx.close();
+});

@@ -77,3 +77,74 @@ async function refreshLiveRegion() {
     if (parts.some((q) => q.value)) western.value = '';
   }));
 })();
+
+// The questionnaire editor: ↑/↓ move a question (its position numbers follow), and
+// 「質問を追加」 opens one more empty row. Without script the position numbers and the three
+// empty rows do the same.
+(() => {
+  const editor = document.querySelector('[data-q-editor]');
+  if (!editor) return;
+  const list = editor.querySelector('.q-rows');
+  const rows = () => [...list.querySelectorAll('[data-q-row]')];
+  const renumber = () => {
+    rows().forEach((r, i) => {
+      const label = r.querySelector('input[name$="_label"]');
+      const order = r.querySelector('input[name$="_order"]');
+      if (label.value.trim() || !r.hasAttribute('data-q-blank')) order.value = String(i + 1);
+      const head = r.querySelector('.q-head strong');
+      if (head) head.textContent = head.textContent.replace(/\d+/, String(i + 1));
+    });
+  };
+  // Choices only for a multiple-choice question.
+  const showChoices = (r) => {
+    const choice = r.querySelector('input[value="choice"]');
+    const area = r.querySelector('textarea[name$="_choices"]');
+    const label = area && r.querySelector(`label[for="${area.id}"]`);
+    [area, label].forEach((el) => { if (el) el.hidden = !(choice && choice.checked); });
+  };
+  rows().forEach(showChoices);
+  list.addEventListener('change', (e) => {
+    const r = e.target.closest('[data-q-row]');
+    if (r && e.target.name && e.target.name.endsWith('_kind')) showChoices(r);
+  });
+  editor.querySelectorAll('.q-move').forEach((m) => { m.hidden = false; });
+  const blanks = rows().filter((r) => r.hasAttribute('data-q-blank'));
+  const hasQuestions = rows().length > blanks.length;
+  blanks.slice(hasQuestions ? 0 : 1).forEach((r) => { r.hidden = true; });
+  const add = editor.querySelector('[data-q-add]');
+  add.hidden = false;
+  add.addEventListener('click', () => {
+    let next = rows().find((r) => r.hidden);
+    if (!next) {
+      const last = rows()[rows().length - 1];
+      const n = rows().length;
+      next = last.cloneNode(true);
+      next.querySelectorAll('[name]').forEach((el) => {
+        el.name = el.name.replace(/^q\d+_/, `q${n}_`);
+        if (el.id) el.id = el.id.replace(/^q\d+_/, `q${n}_`);
+        if (el.type === 'checkbox') el.checked = false;
+        else if (el.type === 'radio') el.checked = el.value === 'text';
+        else el.value = '';
+      });
+      next.querySelectorAll('label[for]').forEach((l) => { l.htmlFor = l.htmlFor.replace(/^q\d+_/, `q${n}_`); });
+      next.querySelectorAll('.field-error').forEach((e) => e.remove());
+      list.appendChild(next);
+    }
+    next.hidden = false;
+    showChoices(next);
+    next.querySelector('input[name$="_label"]').focus();
+  });
+  list.addEventListener('click', (e) => {
+    const b = e.target.closest('[data-q-up], [data-q-down]');
+    if (!b) return;
+    const row = b.closest('[data-q-row]');
+    if (b.hasAttribute('data-q-up') && row.previousElementSibling) {
+      list.insertBefore(row, row.previousElementSibling);
+    } else if (b.hasAttribute('data-q-down') && row.nextElementSibling && !row.nextElementSibling.hidden) {
+      list.insertBefore(row.nextElementSibling, row);
+    }
+    row.removeAttribute('data-q-blank');
+    renumber();
+    b.focus();
+  });
+})();

@@ -488,3 +488,160 @@ async fn terms_and_privacy_are_served_and_a_clinic_may_set_its_own() {
     assert_eq!(p.status, 403);
     app.stop().await;
 }
+
+/// The questionnaire is edited as a form: each question its own row (text, free answer or
+/// choices, required, position); rows are added, removed and reordered, questions keep their
+/// ids (answers are keyed by them), and a bad row is named and kept as typed.
+#[tokio::test]
+async fn the_questionnaire_is_edited_question_by_question() {
+    let app = TestApp::spawn().await;
+    let f = app.facility("sapporo-hikari").await;
+    let admin = staff(&app, "admin").await;
+    let base = [
+        ("name", "禁煙外来（オンライン）"),
+        ("mode", "online"),
+        ("first_minutes", "30"),
+        ("return_minutes", "15"),
+        ("booking_fee_yen", "0"),
+    ];
+    let with = |rows: &[(&'static str, &'static str)]| {
+        let mut v = base.to_vec();
+        v.extend_from_slice(rows);
+        v
+    };
+    // A new menu with two questions typed in the editor's rows (a third row left empty).
+    let p = admin
+        .submit(
+            "/staff/menus",
+            "/staff/menus",
+            &with(&[
+                ("q0_id", ""),
+                ("q0_label", "喫煙本数"),
+                ("q0_kind", "choice"),
+                ("q0_choices", "10本未満\r\n10本以上"),
+                ("q0_required", "1"),
+                ("q0_order", ""),
+                ("q1_id", ""),
+                ("q1_label", "既往歴"),
+                ("q1_kind", "text"),
+                ("q1_choices", ""),
+                ("q1_order", ""),
+                ("q2_id", ""),
+                ("q2_label", ""),
+                ("q2_kind", "text"),
+                ("q2_choices", ""),
+                ("q2_order", ""),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/staff/menus?done=saved"),
+        "{}",
+        p.body
+    );
+    let menu = app
+        .state
+        .booker
+        .menus
+        .list(f.id, false)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.name.starts_with("禁煙外来"))
+        .unwrap();
+    let first_ids: Vec<String> = menu.questionnaire.iter().map(|q| q.id.clone()).collect();
+    assert_eq!(first_ids.len(), 2);
+    let id0: &'static str = Box::leak(first_ids[0].clone().into_boxed_str());
+    let id1: &'static str = Box::leak(first_ids[1].clone().into_boxed_str());
+    assert_eq!(menu.questionnaire[0].choices, ["10本未満", "10本以上"]);
+    assert!(menu.questionnaire[0].required && !menu.questionnaire[1].required);
+    // The editor shows one row per question plus empty ones, not a developer syntax.
+    let edit = admin.get(&format!("/staff/menus/{}", menu.id)).await;
+    assert!(
+        edit.body.contains("name=\"q0_label\" value=\"喫煙本数\""),
+        "{}",
+        edit.body
+    );
+    assert!(
+        edit.body.contains("name=\"q4_label\""),
+        "two questions + three empty rows"
+    );
+    assert!(
+        !edit.body.contains("喫煙本数|"),
+        "the text format is only the import, empty until used"
+    );
+    // A choice question with one choice is refused on its row, everything kept.
+    let path = format!("/staff/menus/{}", menu.id);
+    let p = admin
+        .submit(
+            &path,
+            &path,
+            &with(&[
+                ("q0_id", id0),
+                ("q0_label", "喫煙本数"),
+                ("q0_kind", "choice"),
+                ("q0_choices", "10本未満"),
+                ("q0_order", "1"),
+                ("q1_id", id1),
+                ("q1_label", "既往歴（自由記述）"),
+                ("q1_kind", "text"),
+                ("q1_choices", ""),
+                ("q1_order", "2"),
+            ]),
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("選択肢を2つ以上"));
+    assert!(p.body.contains("value=\"既往歴（自由記述）\""));
+    // Reorder (the new question to the top), remove one, reword another: ids stay.
+    let p = admin
+        .submit(
+            &path,
+            &path,
+            &with(&[
+                ("active", "true"),
+                ("q0_id", id0),
+                ("q0_label", "1日の喫煙本数"),
+                ("q0_kind", "choice"),
+                ("q0_choices", "10本未満、10本以上"),
+                ("q0_required", "1"),
+                ("q0_order", "1"),
+                ("q1_id", id1),
+                ("q1_label", "既往歴"),
+                ("q1_kind", "text"),
+                ("q1_choices", ""),
+                ("q1_order", "2"),
+                ("q1_delete", "1"),
+                ("q2_id", ""),
+                ("q2_label", "禁煙を始めたい理由"),
+                ("q2_kind", "text"),
+                ("q2_choices", ""),
+                ("q2_order", "１"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/staff/menus?done=saved"),
+        "{}",
+        p.body
+    );
+    let menu = app.state.booker.menus.get(f.id, menu.id).await.unwrap();
+    let got: Vec<(&str, &str)> = menu
+        .questionnaire
+        .iter()
+        .map(|q| (q.id.as_str(), q.label.as_str()))
+        .collect();
+    assert_eq!(got[0].1, "禁煙を始めたい理由");
+    assert_eq!(
+        got[1],
+        (first_ids[0].as_str(), "1日の喫煙本数"),
+        "reworded, same id"
+    );
+    assert!(
+        !first_ids.contains(&got[0].0.to_string()),
+        "the removed question's id is not handed to the new one"
+    );
+    app.stop().await;
+}

@@ -79,6 +79,7 @@ pub async fn menu_save(
         insured: b.insured,
         booking_fee_yen: b.booking_fee_yen.to_string(),
         questionnaire: b.questionnaire,
+        rows: None,
         consent_text: b.consent_text,
         active: true,
     }

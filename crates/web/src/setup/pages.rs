@@ -68,6 +68,8 @@ struct MenusPage {
     is_admin: bool,
     editing: Option<i64>,
     form: MenuForm,
+    /// The questionnaire editor's rows, with empty ones to add questions.
+    rows: Vec<tsunagu_scheduling::questionnaire::QuestionRow>,
     notice: Option<&'static str>,
 }
 
@@ -120,6 +122,7 @@ async fn menus_page(
             pending,
             is_admin: me.user.role == Role::Admin,
             editing,
+            rows: form.editor_rows(3),
             form,
             notice,
             errors,
@@ -216,9 +219,9 @@ async fn menu_create(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
-    Form(f): Form<MenuForm>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
-    save_menu(&st, ctx, &me, None, f).await
+    save_menu(&st, ctx, &me, None, MenuForm::from_fields(&f)).await
 }
 
 async fn menu_update(
@@ -226,9 +229,9 @@ async fn menu_update(
     ctx: PageCtx,
     me: StaffMember,
     Path(id): Path<i64>,
-    Form(f): Form<MenuForm>,
+    Form(f): Form<std::collections::HashMap<String, String>>,
 ) -> AppResult<Response> {
-    save_menu(&st, ctx, &me, Some(id), f).await
+    save_menu(&st, ctx, &me, Some(id), MenuForm::from_fields(&f)).await
 }
 
 #[derive(Deserialize, Default)]
