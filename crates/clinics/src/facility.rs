@@ -72,6 +72,9 @@ pub struct Facility {
     pub open_on_holidays: bool,
     /// Online menus suspended for maintenance: no new bookings (G1).
     pub online_suspended: bool,
+    /// When a member's 「ビデオ通話画面へ進む」 appears: minutes before the start, or `None`
+    /// for any time before (C1).
+    pub video_entry_minutes: Option<i64>,
 }
 
 impl Facility {
@@ -164,7 +167,8 @@ pub fn parse_slug(field: &'static str, s: &str) -> DomainResult<String> {
 }
 
 const COLUMNS: &str = "id, organisation_id, name, kind, prefecture, address, phone, time_zone, slug, \
-                       require_totp_all, capacity_per_doctor, open_on_holidays, online_suspended";
+                       require_totp_all, capacity_per_doctor, open_on_holidays, online_suspended, \
+                       video_entry_minutes";
 
 fn row_to_facility(r: &sqlx::any::AnyRow) -> Result<Facility, sqlx::Error> {
     use sqlx::Row;
@@ -185,6 +189,7 @@ fn row_to_facility(r: &sqlx::any::AnyRow) -> Result<Facility, sqlx::Error> {
         capacity_per_doctor: r.try_get("capacity_per_doctor")?,
         open_on_holidays: flag(r.try_get("open_on_holidays")?),
         online_suspended: flag(r.try_get("online_suspended")?),
+        video_entry_minutes: r.try_get("video_entry_minutes")?,
     })
 }
 

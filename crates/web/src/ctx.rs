@@ -41,6 +41,22 @@ impl PageCtx {
         t_args(self.lang, key, &[(name, value.to_string())])
     }
 
+    /// Translates a key with two arguments.
+    pub fn ta2(
+        &self,
+        key: &str,
+        n1: &str,
+        v1: &dyn std::fmt::Display,
+        n2: &str,
+        v2: &dyn std::fmt::Display,
+    ) -> String {
+        t_args(
+            self.lang,
+            key,
+            &[(n1, v1.to_string()), (n2, v2.to_string())],
+        )
+    }
+
     /// The page's live-event socket, for signed-in pages (empty otherwise).
     pub fn ws_path(&self) -> &'static str {
         if !self.signed_in {

@@ -39,6 +39,7 @@ pub mod insurance;
 pub mod ops;
 pub mod setup;
 pub mod staff;
+pub mod visits;
 
 pub use state::{AppState, WebConfig};
 pub use tsunagu_webkit::{error, input, proxy, security};
@@ -60,6 +61,7 @@ fn pages() -> Router<AppState> {
         .merge(setup::router())
         .merge(staff::router())
         .merge(ops::router())
+        .merge(visits::router())
         .route("/ws", get(ws::patient_ws))
         .route("/staff/ws", get(ws::staff_ws))
         .route("/ops/ws", get(ws::ops_ws))

@@ -68,6 +68,8 @@ pub struct AppState {
     pub insurance: InsuranceStore,
     /// Bookings' insurance checks with the eligibility service.
     pub coverage: tsunagu_booking::coverage::Coverage,
+    /// Video visits (B8, C1–C8).
+    pub visits: tsunagu_visits::Visits,
 }
 
 impl AppState {
@@ -95,7 +97,17 @@ impl AppState {
             config.files_root.clone(),
             audit.clone(),
         );
+        let visits = tsunagu_visits::Visits::new(
+            db.clone(),
+            clock.clone(),
+            audit.clone(),
+            events.clone(),
+            outbox.clone(),
+            config.sealer.clone(),
+            config.public_url.clone(),
+        );
         Self {
+            visits,
             booker: booker.clone(),
             files,
             insurance: InsuranceStore::new(db.clone(), clock.clone(), audit.clone()),

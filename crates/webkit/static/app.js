@@ -148,3 +148,41 @@ async function refreshLiveRegion() {
     b.focus();
   });
 })();
+
+// Sending a patient URL (C4): the send button stays disabled until the number or address
+// is valid for the chosen channel; 「送信しない」 needs neither. The server checks again.
+(() => {
+  const mobile = /^(\+81|0)[789]0-?\d{4}-?\d{4}$/;
+  const email = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  const toHalf = (s) => s.replace(/[０-９－＋]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xfee0)).replace(/\s/g, '');
+  document.querySelectorAll('[data-send]').forEach((scope) => {
+    const form = scope.closest('form') || scope;
+    const dest = form.querySelector('input[name=destination]');
+    const submit = form.querySelector('[data-send-submit]');
+    if (!dest || !submit) return;
+    const check = () => {
+      const chosen = form.querySelector('input[name=send]:checked');
+      const channel = chosen ? chosen.value : 'none';
+      const v = toHalf(dest.value.trim());
+      const ok = channel === 'none' || (channel === 'sms' ? mobile.test(v) : email.test(v));
+      submit.disabled = !ok;
+      dest.disabled = channel === 'none';
+    };
+    form.addEventListener('input', check);
+    form.addEventListener('change', check);
+    check();
+  });
+})();
+
+// 「このURLをコピー」: copies the field the button names.
+document.querySelectorAll('[data-copy]').forEach((b) => {
+  const field = document.querySelector(b.getAttribute('data-copy'));
+  if (!field || !navigator.clipboard) return;
+  b.hidden = false;
+  b.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(field.value);
+      b.textContent = '✓ ' + b.textContent.replace(/^✓ /, '');
+    } catch { field.select(); }
+  });
+});

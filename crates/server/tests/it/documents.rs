@@ -14,7 +14,7 @@ fn png() -> Vec<u8> {
     v
 }
 
-async fn logged_in(app: &TestApp, phone: &str) -> Browser {
+pub(crate) async fn logged_in(app: &TestApp, phone: &str) -> Browser {
     let b = app.browser();
     let p = b
         .submit(
@@ -410,7 +410,7 @@ async fn the_api_carries_insurance_images_answers_and_setup() {
 
 /// Books the first free return visit at the demo hospital for the account's own patient;
 /// answers (booking id, patient id).
-async fn book_first_slot(app: &TestApp, b: &Browser) -> (i64, String) {
+pub(crate) async fn book_first_slot(app: &TestApp, b: &Browser) -> (i64, String) {
     let f = app.facility("tsunagu-central").await;
     let menu = app.state.booker.menus.list(f.id, true).await.unwrap()[0].clone();
     let form = b

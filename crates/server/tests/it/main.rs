@@ -17,3 +17,4 @@ mod security;
 mod setup;
 mod staff;
 mod tenancy;
+mod visits;

@@ -4,20 +4,25 @@
 use crate::helpers::*;
 
 pub(crate) async fn staff(app: &TestApp, login: &str) -> Browser {
+    staff_at(app, "sapporo-hikari", login).await
+}
+
+/// A browser with `login` of `facility` signed in, its TOTP enrolled when its role needs it.
+pub(crate) async fn staff_at(app: &TestApp, facility: &str, login: &str) -> Browser {
     let b = app.browser();
     let p = b
         .submit(
             "/staff/login",
             "/staff/login",
             &[
-                ("facility", "sapporo-hikari"),
+                ("facility", facility),
                 ("login_id", login),
                 ("password", tsunagu_server::demo::DEMO_PASSWORD),
             ],
         )
         .await;
     if p.location.as_deref() == Some("/staff/totp/enrol") {
-        let f = app.facility("sapporo-hikari").await;
+        let f = app.facility(facility).await;
         prove_enrol_code(&b, "/staff/totp/enrol").await;
         let secret = app
             .state

@@ -151,6 +151,52 @@ async fn staff_of_one_facility_reach_nothing_of_another() {
             .status,
         404
     );
+    // A video call of one facility: another's staff can neither open nor change it.
+    let doctor = app.staff_id(f.id, "doctor").await;
+    let by = tsunagu_audit::By {
+        actor: tsunagu_audit::Actor {
+            kind: "staff",
+            id: Some(doctor.0),
+            label: "doctor".into(),
+        },
+        facility_id: Some(f.id),
+        ip: "127.0.0.1".into(),
+        request_id: String::new(),
+    };
+    let input = tsunagu_visits::UrlCallInput {
+        starts_at: tsunagu_kernel::Clock::now_ms(&app.clock),
+        title: "他院には見えない".into(),
+        doctor,
+        send: tsunagu_visits::Send::None,
+    };
+    let visit = app
+        .state
+        .visits
+        .create_url_call(&by, &f, &input)
+        .await
+        .unwrap();
+    let v = visit.id;
+    assert_eq!(b.get(&format!("/staff/visits/{v}")).await.status, 404);
+    let csrf = b.get("/staff").await.csrf();
+    for (path, fields) in [
+        (
+            "send",
+            vec![("send", "sms"), ("destination", "090-1111-2222")],
+        ),
+        ("edit", vec![("title", "x"), ("doctor", "1")]),
+        ("cancel", vec![]),
+        ("start", vec![]),
+        ("end", vec![]),
+    ] {
+        let p = b
+            .post(&format!("/staff/visits/{v}/{path}"), &csrf, &fields)
+            .await;
+        assert_eq!(p.status, 404, "{path}");
+    }
+    let after = app.state.visits.get(f.id, v).await.unwrap();
+    assert_eq!(after.title, "他院には見えない");
+    assert_eq!(after.state, tsunagu_visits::VisitState::Scheduled);
+    assert!(after.sent.is_none());
     app.stop().await;
 }
 

@@ -417,6 +417,9 @@ struct DetailPage {
     images: Vec<String>,
     /// The clinic booked by phone and the patient has not shared their record yet.
     unshared: bool,
+    /// An online booking still to come: whether 「ビデオ通話画面へ進む」 shows now, and from
+    /// when it shows (C1).
+    video: Option<(bool, String)>,
 }
 
 fn status_key(s: BookingStatus) -> &'static str {
@@ -464,6 +467,17 @@ pub async fn detail_page(
         .map(|f| f.key)
         .collect();
     let unshared = !st.booker.shared_with_facility(user.account, b.id).await?;
+    let video = if b.mode == tsunagu_scheduling::Mode::Online && b.status == BookingStatus::Booked {
+        let facility = st.facilities.get(b.facility_id).await?;
+        let opens =
+            tsunagu_visits::window::member_entry_opens(b.starts_at, facility.video_entry_minutes);
+        Some((
+            st.booker.now_ms() >= opens,
+            crate::ctx::format_ms(opens.max(0), &facility.time_zone),
+        ))
+    } else {
+        None
+    };
     let v = st.booker.view(b).await?;
     page_status(
         form_status(&errors),
@@ -471,6 +485,7 @@ pub async fn detail_page(
             ctx,
             errors,
             unshared,
+            video,
             status_key: status_key(v.booking.status),
             is_live: v.booking.status == BookingStatus::Booked,
             v,

@@ -39,7 +39,6 @@ const ROW_MINUTES: i64 = 15;
 /// A booking as a cell of the schedule.
 #[derive(Clone)]
 pub struct Cell {
-    id: i64,
     patient: String,
     menu: String,
     online: bool,
@@ -47,6 +46,8 @@ pub struct Cell {
     status: &'static str,
     /// The booking started in an earlier row and still runs in this one.
     continued: bool,
+    /// Its page: the booking's, or a video-call URL's visit page.
+    href: String,
 }
 
 /// One row of a day.
@@ -198,7 +199,16 @@ async fn schedule(
         .schedules
         .exceptions(me.scope(), StaffId(doctor), date, end)
         .await?;
-    let entries: Vec<tsunagu_scheduling::grid::Entry> = bookings
+    // Video-call URLs appear on the schedule only (B8), as one row at their start.
+    let span = |d: Date| {
+        local_instant(&tz, d, 0)
+            .ok_or_else(|| DomainError::internal(anyhow::anyhow!("no midnight")))
+    };
+    let calls = st
+        .visits
+        .url_calls(me.scope(), span(date)?, span(end)?, Some(StaffId(doctor)))
+        .await?;
+    let mut entries: Vec<tsunagu_scheduling::grid::Entry> = bookings
         .iter()
         .map(|b| tsunagu_scheduling::grid::Entry {
             starts_at: b.starts_at,
@@ -206,6 +216,11 @@ async fn schedule(
             cancelled: b.status == BookingStatus::Cancelled,
         })
         .collect();
+    entries.extend(calls.iter().map(|c| tsunagu_scheduling::grid::Entry {
+        starts_at: c.starts_at,
+        ends_at: c.starts_at + ROW_MINUTES * 60_000,
+        cancelled: c.state == tsunagu_visits::VisitState::Cancelled,
+    }));
     let grid = tsunagu_scheduling::grid::build(
         &tz,
         date,
@@ -216,10 +231,28 @@ async fn schedule(
         all,
     );
     let cell = |i: usize, continued: bool| {
+        if let Some(c) = i.checked_sub(bookings.len()).and_then(|k| calls.get(k)) {
+            return Cell {
+                continued,
+                patient: if c.title.is_empty() {
+                    ctx.t("visit.staff_title").into_owned()
+                } else {
+                    c.title.clone()
+                },
+                menu: ctx.t("schedule.url_call").into_owned(),
+                online: true,
+                walk_in: false,
+                status: if c.state == tsunagu_visits::VisitState::Cancelled {
+                    "cancelled"
+                } else {
+                    "url"
+                },
+                href: format!("/staff/visits/{}", c.id),
+            };
+        }
         let b = &bookings[i];
         Cell {
             continued,
-            id: b.id,
             patient: nm
                 .patients
                 .get(&b.patient_id.0)
@@ -229,6 +262,7 @@ async fn schedule(
             online: b.mode == Mode::Online,
             walk_in: b.source == Source::InClinic,
             status: status_str(b.status),
+            href: format!("/staff/bookings/{}", b.id),
         }
     };
     let table = if week {

@@ -1,0 +1,645 @@
+//! The use cases of visits: each applies its rule, writes, appends its audit entry in the
+//! same transaction and tells the facility's screens after the commit.
+
+use std::sync::Arc;
+
+use jiff::tz::TimeZone;
+use tsunagu_accounts::Role;
+use tsunagu_accounts::staff::StaffStore;
+use tsunagu_audit::{AuditLog, By};
+use tsunagu_clinics::{Facility, FacilityStore};
+use tsunagu_db::{Db, DbResultExt};
+use tsunagu_events::{Event, EventBus, Topic};
+use tsunagu_i18n::{Lang, t_args};
+use tsunagu_kernel::error::Validator;
+use tsunagu_kernel::seal::Sealer;
+use tsunagu_kernel::{Clock, DomainError, DomainResult, Email, FacilityId, Phone, StaffId};
+use tsunagu_notifications::{Channel, Outbox, OutgoingMessage, SECRET_MARK};
+
+use crate::store::{NewVisit, Visit, VisitKind, VisitState, VisitStore};
+use crate::window::{LinkTime, link_time, url_window};
+
+/// Where to send a patient URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Send {
+    /// Not sent (「送信しない」).
+    None,
+    /// By SMS to this number.
+    Sms(Phone),
+    /// By email to this address.
+    Email(Email),
+}
+
+impl Send {
+    /// Reads the form's choice (`none`, `sms`, `email`) and its destination; the number or
+    /// address must be valid for the chosen channel (C4).
+    pub fn parse(channel: &str, destination: &str) -> DomainResult<Self> {
+        match channel {
+            "sms" => Ok(Self::Sms(Phone::parse("destination", destination)?)),
+            "email" => Ok(Self::Email(Email::parse("destination", destination)?)),
+            "" | "none" => Ok(Self::None),
+            _ => Err(DomainError::invalid("send", "error.visit.send")),
+        }
+    }
+}
+
+/// A video-call URL as staff create it (B8).
+#[derive(Debug, Clone)]
+pub struct UrlCallInput {
+    /// Start (ms).
+    pub starts_at: i64,
+    /// Title, seen by staff only.
+    pub title: String,
+    /// The doctor.
+    pub doctor: StaffId,
+    /// Where to send the patient URL.
+    pub send: Send,
+}
+
+impl UrlCallInput {
+    /// Validates the form: a start (date and time in the facility's zone, or 「現在時刻で
+    /// 作成」), a title, a doctor and the send choice, every problem at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        tz: &TimeZone,
+        now_ms: i64,
+        use_now: bool,
+        date: &str,
+        time: &str,
+        title: &str,
+        doctor: &str,
+        channel: &str,
+        destination: &str,
+    ) -> DomainResult<Self> {
+        let mut v = Validator::new();
+        let starts_at = if use_now {
+            Some(now_ms)
+        } else {
+            let day = v.check(
+                tsunagu_kernel::values::day("starts_at", date)
+                    .map_err(|_| DomainError::invalid("starts_at", "error.visit.start")),
+            )?;
+            let minute = v.check(tsunagu_scheduling_free_hhmm(time))?;
+            match (day, minute) {
+                (Some(d), Some(m)) => {
+                    let at = d
+                        .to_datetime(jiff::civil::Time::midnight())
+                        .checked_add(jiff::Span::new().minutes(m))
+                        .ok()
+                        .and_then(|dt| dt.to_zoned(tz.clone()).ok())
+                        .map(|z| z.timestamp().as_millisecond());
+                    match at {
+                        // A URL for a time already past cannot be waited for: create it
+                        // with 「現在時刻で作成」 instead.
+                        Some(at) if at < now_ms - 5 * 60_000 => {
+                            v.check::<()>(Err(DomainError::invalid(
+                                "starts_at",
+                                "error.visit.start_past",
+                            )))?;
+                            None
+                        }
+                        Some(at) if at > now_ms + 366 * 86_400_000 => {
+                            v.check::<()>(Err(DomainError::invalid(
+                                "starts_at",
+                                "error.visit.start_far",
+                            )))?;
+                            None
+                        }
+                        Some(at) => Some(at),
+                        None => {
+                            v.check::<()>(Err(DomainError::invalid(
+                                "starts_at",
+                                "error.visit.start",
+                            )))?;
+                            None
+                        }
+                    }
+                }
+                _ => None,
+            }
+        };
+        let title = v.check(tsunagu_kernel::values::display_text("title", title, 100))?;
+        let doctor = v.check(
+            doctor
+                .trim()
+                .parse::<i64>()
+                .map(StaffId)
+                .map_err(|_| DomainError::invalid("doctor", "error.booking.doctor")),
+        )?;
+        let send = v.check(Send::parse(channel, destination))?;
+        v.finish()?;
+        match (starts_at, title, doctor, send) {
+            (Some(starts_at), Some(title), Some(doctor), Some(send)) => Ok(Self {
+                starts_at,
+                title,
+                doctor,
+                send,
+            }),
+            _ => Err(DomainError::internal(anyhow::anyhow!(
+                "validated URL call incomplete"
+            ))),
+        }
+    }
+}
+
+/// `HH:MM` as minutes after midnight (full-width digits accepted).
+fn tsunagu_scheduling_free_hhmm(s: &str) -> DomainResult<i64> {
+    let s: String = s
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from_u32(c as u32 - '０' as u32 + '0' as u32).unwrap_or(c),
+            '：' => ':',
+            c => c,
+        })
+        .collect();
+    let bad = || DomainError::invalid("starts_at", "error.visit.start");
+    let (h, m) = s.split_once(':').ok_or_else(bad)?;
+    let (h, m): (i64, i64) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if !(0..24).contains(&h) || !(0..60).contains(&m) {
+        return Err(bad());
+    }
+    Ok(h * 60 + m)
+}
+
+/// What a patient link opens.
+#[derive(Debug, Clone)]
+pub enum LinkAccess {
+    /// The waiting room of this visit (in its facility).
+    Open(Visit, Facility),
+    /// Not yet: it opens at this instant.
+    Early { opens_at: i64, facility: Facility },
+    /// The window has passed.
+    Expired(Facility),
+    /// Ended by the doctor.
+    Ended(Facility),
+    /// No such link, or a cancelled call's (the patient is not told it was cancelled).
+    Unknown,
+}
+
+/// Visits and their use cases.
+#[derive(Clone)]
+pub struct Visits {
+    store: VisitStore,
+    clock: Arc<dyn Clock>,
+    audit: AuditLog,
+    events: EventBus,
+    outbox: Outbox,
+    sealer: Sealer,
+    facilities: FacilityStore,
+    staff: StaffStore,
+    public_url: String,
+}
+
+impl std::fmt::Debug for Visits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The sealer holds the server's key: never printed.
+        f.debug_struct("Visits")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Visits {
+    /// The use cases on `db`; patient links are made under `public_url`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        audit: AuditLog,
+        events: EventBus,
+        outbox: Outbox,
+        sealer: Sealer,
+        public_url: String,
+    ) -> Self {
+        Self {
+            store: VisitStore::new(db.clone()),
+            facilities: FacilityStore::new(db.clone(), clock.clone()),
+            staff: StaffStore::new(db, clock.clone()),
+            clock,
+            audit,
+            events,
+            outbox,
+            sealer,
+            public_url: public_url.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The patient URL of a URL call (derived again from its nonce; never stored).
+    pub fn patient_url(&self, v: &Visit) -> Option<String> {
+        v.link_nonce
+            .as_deref()
+            .map(|n| format!("{}/v/{}", self.public_url, self.token_of(n)))
+    }
+
+    fn token_of(&self, nonce: &str) -> String {
+        self.sealer.mac(&format!("visit-link:{nonce}"))
+    }
+
+    /// The window of a URL call's patient link in the facility's zone.
+    pub fn window(&self, v: &Visit, facility: &Facility) -> (i64, i64) {
+        url_window(v.starts_at, &facility.tz())
+    }
+
+    async fn tell(&self, facility: FacilityId, id: i64) {
+        self.events
+            .publish(Event {
+                topic: Topic::Facility(facility),
+                kind: "visit.changed".into(),
+                data: serde_json::json!({ "id": id }),
+            })
+            .await;
+    }
+
+    async fn doctor_of(&self, facility: FacilityId, id: StaffId) -> DomainResult<()> {
+        match self.staff.get(facility, id).await {
+            Ok(s) if s.role == Role::Doctor && !s.disabled => Ok(()),
+            Ok(_) | Err(DomainError::NotFound) => {
+                Err(DomainError::invalid("doctor", "error.booking.doctor"))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A visit of the facility, for its staff.
+    pub async fn get(&self, facility: FacilityId, id: i64) -> DomainResult<Visit> {
+        self.store.get(facility, id).await
+    }
+
+    /// The facility's URL calls starting in `[from, to)` (the schedule shows them; the
+    /// reception list does not, B8), optionally of one doctor.
+    pub async fn url_calls(
+        &self,
+        facility: FacilityId,
+        from: i64,
+        to: i64,
+        doctor: Option<StaffId>,
+    ) -> DomainResult<Vec<Visit>> {
+        self.store.url_calls(facility, from, to, doctor).await
+    }
+
+    /// Creates a video-call URL (B8) and, if asked, sends the patient URL (C4).
+    pub async fn create_url_call(
+        &self,
+        by: &By,
+        facility: &Facility,
+        input: &UrlCallInput,
+    ) -> DomainResult<Visit> {
+        self.doctor_of(facility.id, input.doctor).await?;
+        let now = self.clock.now_ms();
+        let nonce = tsunagu_kernel::secret::new_token();
+        let digest = tsunagu_kernel::secret::token_digest(&self.token_of(&nonce));
+        let mut tx = self.store.db().begin_write().await?;
+        let id = self
+            .store
+            .insert_in(
+                &mut tx,
+                &NewVisit {
+                    facility: facility.id,
+                    booking: None,
+                    kind: VisitKind::Url,
+                    doctor: input.doctor,
+                    title: &input.title,
+                    starts_at: input.starts_at,
+                    link: Some((&nonce, &digest)),
+                    created_by: by.actor.id.map(StaffId),
+                },
+                now,
+            )
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "visit.create", format!("visit={id} kind=url")),
+            )
+            .await?;
+        let v = Visit {
+            id,
+            facility_id: facility.id,
+            booking_id: None,
+            kind: VisitKind::Url,
+            doctor_id: input.doctor,
+            title: input.title.clone(),
+            starts_at: input.starts_at,
+            state: VisitState::Scheduled,
+            link_nonce: Some(nonce),
+            sent: None,
+            started_at: None,
+            ended_at: None,
+        };
+        self.send_in(&mut tx, by, facility, &v, &input.send, now)
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
+    }
+
+    /// Sends the patient URL again, to this destination (C4: 「URL再送」 overwrites the
+    /// recorded destination and time).
+    pub async fn resend(
+        &self,
+        by: &By,
+        facility: &Facility,
+        id: i64,
+        send: &Send,
+    ) -> DomainResult<Visit> {
+        let v = self.store.get(facility.id, id).await?;
+        if v.kind != VisitKind::Url || !v.state.is_open() {
+            return Err(DomainError::Conflict("error.visit.closed"));
+        }
+        if *send == Send::None {
+            return Err(DomainError::invalid("send", "error.visit.send"));
+        }
+        let now = self.clock.now_ms();
+        let mut tx = self.store.db().begin_write().await?;
+        self.send_in(&mut tx, by, facility, &v, send, now).await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
+    }
+
+    async fn send_in(
+        &self,
+        tx: &mut tsunagu_db::Tx,
+        by: &By,
+        facility: &Facility,
+        v: &Visit,
+        send: &Send,
+        now: i64,
+    ) -> DomainResult<()> {
+        let (channel, kind, destination) = match send {
+            Send::None => return Ok(()),
+            Send::Sms(p) => (Channel::Sms, "sms", p.e164().to_string()),
+            Send::Email(e) => (Channel::Email, "email", e.as_str().to_string()),
+        };
+        let url = self
+            .patient_url(v)
+            .ok_or(DomainError::Conflict("error.visit.closed"))?;
+        let tz = facility.tz();
+        let (_, until) = url_window(v.starts_at, &tz);
+        let fmt = |ms: i64| {
+            jiff::Timestamp::from_millisecond(ms)
+                .map(|t| {
+                    t.to_zoned(tz.clone())
+                        .strftime("%m月%d日 %H:%M")
+                        .to_string()
+                })
+                .unwrap_or_default()
+        };
+        let args = [
+            ("facility", facility.name.clone()),
+            ("start", fmt(v.starts_at)),
+            ("until", fmt(until)),
+            ("url", SECRET_MARK.to_string()),
+        ];
+        self.outbox
+            .enqueue_in(
+                tx,
+                OutgoingMessage {
+                    channel,
+                    destination: destination.clone(),
+                    subject: if channel == Channel::Email {
+                        t_args(
+                            Lang::Ja,
+                            "visit.mail_subject",
+                            &[("facility", facility.name.as_str())],
+                        )
+                    } else {
+                        String::new()
+                    },
+                    body: t_args(Lang::Ja, "visit.link_message", &args),
+                    secret: Some(url),
+                    purpose: "visit_link",
+                    facility_id: Some(facility.id),
+                    account_id: None,
+                },
+            )
+            .await?;
+        self.store
+            .set_sent_in(tx, v, kind, &destination, now)
+            .await?;
+        self.audit
+            .append_in(
+                tx,
+                by.entry(None, "visit.send", format!("visit={} channel={kind}", v.id)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Changes a URL call's title and doctor; its start cannot change (cancel and create
+    /// it again).
+    pub async fn edit(
+        &self,
+        by: &By,
+        facility: &Facility,
+        id: i64,
+        title: &str,
+        doctor: &str,
+    ) -> DomainResult<Visit> {
+        let v = self.store.get(facility.id, id).await?;
+        let mut val = Validator::new();
+        let title = val.check(tsunagu_kernel::values::display_text("title", title, 100))?;
+        let doctor = val.check(
+            doctor
+                .trim()
+                .parse::<i64>()
+                .map(StaffId)
+                .map_err(|_| DomainError::invalid("doctor", "error.booking.doctor")),
+        )?;
+        val.finish()?;
+        let (Some(title), Some(doctor)) = (title, doctor) else {
+            return Err(DomainError::internal(anyhow::anyhow!(
+                "validated edit incomplete"
+            )));
+        };
+        if v.kind != VisitKind::Url || !v.state.is_open() {
+            return Err(DomainError::Conflict("error.visit.closed"));
+        }
+        self.doctor_of(facility.id, doctor).await?;
+        let mut tx = self.store.db().begin_write().await?;
+        self.store
+            .set_title_doctor_in(&mut tx, &v, &title, doctor, self.clock.now_ms())
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(
+                    None,
+                    "visit.edit",
+                    format!("visit={id} doctor={}", doctor.0),
+                ),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
+    }
+
+    /// Cancels a URL call (clinic only; the patient is not told, C5). Its link stops
+    /// working at once.
+    pub async fn cancel(&self, by: &By, facility: &Facility, id: i64) -> DomainResult<Visit> {
+        let v = self.store.get(facility.id, id).await?;
+        if v.kind != VisitKind::Url {
+            return Err(DomainError::Conflict("error.visit.cancel_booking"));
+        }
+        let mut tx = self.store.db().begin_write().await?;
+        self.store
+            .set_state_in(
+                &mut tx,
+                &v,
+                &[VisitState::Scheduled, VisitState::Waiting],
+                VisitState::Cancelled,
+                self.clock.now_ms(),
+            )
+            .await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "visit.cancel", format!("visit={id}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
+    }
+
+    /// The doctor starts the visit (C6: 「ビデオ通話を開始する」); no ring is sent to anyone.
+    pub async fn start(
+        &self,
+        by: &By,
+        role: Role,
+        facility: &Facility,
+        id: i64,
+    ) -> DomainResult<Visit> {
+        self.move_by_doctor(
+            by,
+            role,
+            facility,
+            id,
+            &[VisitState::Scheduled, VisitState::Waiting],
+            VisitState::InProgress,
+            "visit.start",
+        )
+        .await
+    }
+
+    /// The doctor ends the visit; only the doctor ends a visit.
+    pub async fn end(
+        &self,
+        by: &By,
+        role: Role,
+        facility: &Facility,
+        id: i64,
+    ) -> DomainResult<Visit> {
+        self.move_by_doctor(
+            by,
+            role,
+            facility,
+            id,
+            &[VisitState::InProgress],
+            VisitState::Ended,
+            "visit.end",
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn move_by_doctor(
+        &self,
+        by: &By,
+        role: Role,
+        facility: &Facility,
+        id: i64,
+        from: &[VisitState],
+        to: VisitState,
+        action: &'static str,
+    ) -> DomainResult<Visit> {
+        // Scope first: another facility's visit is not found, whoever asks.
+        let v = self.store.get(facility.id, id).await?;
+        if role != Role::Doctor {
+            return Err(DomainError::Forbidden("error.visit.doctor_only"));
+        }
+        let mut tx = self.store.db().begin_write().await?;
+        self.store
+            .set_state_in(&mut tx, &v, from, to, self.clock.now_ms())
+            .await?;
+        self.audit
+            .append_in(&mut tx, by.entry(None, action, format!("visit={id}")))
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
+    }
+
+    /// The visit of a member's online booking, made the first time it is entered. The
+    /// caller has checked the booking is the patient's own, online and booked, and that
+    /// [`crate::window::member_entry_opens`] has passed.
+    pub async fn of_booking(
+        &self,
+        facility: FacilityId,
+        booking: i64,
+        doctor: StaffId,
+        starts_at: i64,
+    ) -> DomainResult<Visit> {
+        if let Some(v) = self.store.of_booking(facility, booking).await? {
+            return Ok(v);
+        }
+        let mut tx = self.store.db().begin_write().await?;
+        // Two tabs entering at once: the booking's unique visit makes the second a no-op.
+        if self
+            .store
+            .of_booking_in(&mut tx, facility, booking)
+            .await?
+            .is_none()
+        {
+            self.store
+                .insert_in(
+                    &mut tx,
+                    &NewVisit {
+                        facility,
+                        booking: Some(booking),
+                        kind: VisitKind::Booking,
+                        doctor,
+                        title: "",
+                        starts_at,
+                        link: None,
+                        created_by: None,
+                    },
+                    self.clock.now_ms(),
+                )
+                .await?;
+        }
+        tx.commit().await.or_internal()?;
+        self.store
+            .of_booking(facility, booking)
+            .await?
+            .ok_or(DomainError::NotFound)
+    }
+
+    /// What a patient link opens now. A malformed, unknown or cancelled link is `Unknown`:
+    /// the page says the link cannot be used and to contact the clinic, never which.
+    pub async fn open_link(&self, token: &str) -> DomainResult<LinkAccess> {
+        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(LinkAccess::Unknown);
+        }
+        let digest = tsunagu_kernel::secret::token_digest(token);
+        let Some(v) = self.store.by_link(&digest).await? else {
+            return Ok(LinkAccess::Unknown);
+        };
+        let facility = self.facilities.get(v.facility_id).await?;
+        if v.state == VisitState::Cancelled {
+            return Ok(LinkAccess::Unknown);
+        }
+        if v.state == VisitState::Ended {
+            return Ok(LinkAccess::Ended(facility));
+        }
+        Ok(
+            match link_time(self.clock.now_ms(), url_window(v.starts_at, &facility.tz())) {
+                LinkTime::Early { opens_at } => LinkAccess::Early { opens_at, facility },
+                LinkTime::Expired => LinkAccess::Expired(facility),
+                LinkTime::Open => LinkAccess::Open(v, facility),
+            },
+        )
+    }
+}

@@ -1,0 +1,27 @@
+//! Video visits (B8, C1–C8): staff create, send, edit and cancel video-call URLs and start
+//! and end visits ([`staff`]); a patient opens a URL call's link or a member's booking into
+//! the waiting room ([`patient`]). The rules, their audit entries and live events are the
+//! use cases of `tsunagu_visits::Visits`; the media (the SFU) will join the same page.
+
+pub mod patient;
+pub mod staff;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/visits/new", get(staff::new_form))
+        .route("/staff/visits", post(staff::create))
+        .route("/staff/visits/{id}", get(staff::detail))
+        .route("/staff/visits/{id}/send", post(staff::send))
+        .route("/staff/visits/{id}/edit", post(staff::edit))
+        .route("/staff/visits/{id}/cancel", post(staff::cancel))
+        .route("/staff/visits/{id}/start", post(staff::start))
+        .route("/staff/visits/{id}/end", post(staff::end))
+        .route("/v/{token}", get(patient::by_link))
+        .route("/my/bookings/{id}/visit", get(patient::member))
+}

@@ -1,0 +1,392 @@
+//! The clinic's side of a visit: 「ビデオ通話URL作成」 (B8), the visit page at the clinic URL
+//! with 「患者用URLを表示」, 「このURLをコピー」, 「URL再送」 (C3, C4), title and doctor
+//! edits, cancel (C5), and the doctor's start and end (C6).
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+use tsunagu_kernel::DomainError;
+use tsunagu_visits::{Send, UrlCallInput, Visit, VisitKind};
+
+use crate::ctx::{FormErrors, PageCtx};
+use crate::error::AppResult;
+use crate::render::{form_status, page_status};
+use crate::session::{StaffMember, see_other};
+use crate::state::AppState;
+
+/// The creation form as typed.
+#[derive(Deserialize, Default, Clone)]
+pub struct NewForm {
+    #[serde(default)]
+    now: Option<String>,
+    #[serde(default)]
+    date: String,
+    #[serde(default)]
+    time: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    doctor: String,
+    #[serde(default)]
+    send: String,
+    #[serde(default)]
+    destination: String,
+}
+
+#[derive(Template)]
+#[template(path = "visits/new.html")]
+struct NewPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    form: NewForm,
+    doctors: Vec<(i64, String)>,
+}
+
+async fn doctors(st: &AppState, me: &StaffMember) -> AppResult<Vec<(i64, String)>> {
+    Ok(st
+        .accounts
+        .staff
+        .list(me.scope())
+        .await?
+        .into_iter()
+        .filter(|s| s.role == tsunagu_accounts::Role::Doctor && !s.disabled)
+        .map(|s| (s.id.0, s.display_name))
+        .collect())
+}
+
+async fn new_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    errors: FormErrors,
+    form: NewForm,
+) -> AppResult<Response> {
+    let doctors = doctors(st, me).await?;
+    page_status(
+        form_status(&errors),
+        &NewPage {
+            ctx,
+            errors,
+            form,
+            doctors,
+        },
+    )
+}
+
+pub async fn new_form(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Query(mut q): Query<NewForm>,
+) -> AppResult<Response> {
+    if q.date.is_empty() {
+        q.date = st.booker.today(&me.facility).to_string();
+    }
+    if q.send.is_empty() {
+        q.send = "none".into();
+    }
+    new_page(&st, ctx, &me, FormErrors::none(), q).await
+}
+
+pub async fn create(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Form(f): Form<NewForm>,
+) -> AppResult<Response> {
+    let made = async {
+        let input = UrlCallInput::parse(
+            &me.facility.tz(),
+            st.booker.now_ms(),
+            f.now.is_some(),
+            &f.date,
+            &f.time,
+            &f.title,
+            &f.doctor,
+            &f.send,
+            &f.destination,
+        )?;
+        st.visits
+            .create_url_call(&me.by(), &me.facility, &input)
+            .await
+    }
+    .await;
+    match made {
+        Ok(v) => Ok(see_other(&format!("/staff/visits/{}?done=created", v.id))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            new_page(&st, ctx, &me, errors, f).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "visits/staff_visit.html")]
+struct VisitPage {
+    ctx: PageCtx,
+    errors: FormErrors,
+    v: Visit,
+    is_url: bool,
+    is_open: bool,
+    is_doctor: bool,
+    state_key: &'static str,
+    starts: String,
+    doctor_name: String,
+    doctors: Vec<(i64, String)>,
+    /// The clinic URL (this page), to copy (C3).
+    clinic_url: String,
+    /// The patient URL and its window, when asked to show it.
+    patient_url: Option<(String, String, String)>,
+    /// Where and when the patient URL was last sent.
+    sent: Option<(String, String, String)>,
+    notice: Option<&'static str>,
+    send_form: (String, String),
+    edit_form: (String, String),
+}
+
+#[derive(Deserialize, Default)]
+pub struct DetailQuery {
+    #[serde(default)]
+    show: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// What the page shows beyond the visit: what was typed in a refused form, the patient URL
+/// when asked for, a completion notice.
+#[derive(Default)]
+struct Typed {
+    send: Option<(String, String)>,
+    edit: Option<(String, String)>,
+    show: bool,
+    notice: Option<&'static str>,
+}
+
+async fn visit_page(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: i64,
+    errors: FormErrors,
+    typed: Typed,
+) -> AppResult<Response> {
+    let (show, notice) = (typed.show, typed.notice);
+    let v = st.visits.get(me.scope(), id).await?;
+    let f = &me.facility;
+    let fmt = |ms: i64| crate::ctx::format_ms(ms, &f.time_zone);
+    let doctors = doctors(st, me).await?;
+    let doctor_name = doctors
+        .iter()
+        .find(|d| d.0 == v.doctor_id.0)
+        .map(|d| d.1.clone())
+        .unwrap_or_default();
+    let patient_url = if show && v.kind == VisitKind::Url && v.state.is_open() {
+        let (from, until) = st.visits.window(&v, f);
+        st.visits
+            .patient_url(&v)
+            .map(|u| (u, fmt(from), fmt(until)))
+    } else {
+        None
+    };
+    let sent = v.sent.as_ref().map(|(c, to, at)| {
+        (
+            if c == "sms" {
+                "visit.channel_sms".to_string()
+            } else {
+                "visit.channel_email".to_string()
+            },
+            to.clone(),
+            fmt(*at),
+        )
+    });
+    let send_form = typed.send.unwrap_or_else(|| {
+        v.sent
+            .as_ref()
+            .map(|(c, to, _)| (c.clone(), display_destination(c, to)))
+            .unwrap_or_else(|| ("sms".into(), String::new()))
+    });
+    let edit_form = typed
+        .edit
+        .unwrap_or_else(|| (v.title.clone(), v.doctor_id.0.to_string()));
+    page_status(
+        form_status(&errors),
+        &VisitPage {
+            is_url: v.kind == VisitKind::Url,
+            is_open: v.state.is_open(),
+            is_doctor: me.user.role == tsunagu_accounts::Role::Doctor,
+            state_key: v.state.label_key(),
+            starts: fmt(v.starts_at),
+            clinic_url: format!(
+                "{}/staff/visits/{}",
+                st.config.public_url.trim_end_matches('/'),
+                v.id
+            ),
+            doctor_name,
+            doctors,
+            patient_url,
+            sent,
+            notice,
+            send_form,
+            edit_form,
+            v,
+            errors,
+            ctx,
+        },
+    )
+}
+
+/// A stored destination as the form shows it (a number in its domestic form).
+fn display_destination(channel: &str, to: &str) -> String {
+    if channel == "sms" {
+        tsunagu_kernel::Phone::parse("destination", to)
+            .map(|p| p.display_domestic())
+            .unwrap_or_else(|_| to.to_string())
+    } else {
+        to.to_string()
+    }
+}
+
+pub async fn detail(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> AppResult<Response> {
+    let notice = match q.done.as_deref() {
+        Some("created") => Some("visit.done_created"),
+        Some("sent") => Some("visit.done_sent"),
+        Some("edited") => Some("visit.done_edited"),
+        Some("cancelled") => Some("visit.done_cancelled"),
+        Some("started") => Some("visit.done_started"),
+        Some("ended") => Some("visit.done_ended"),
+        _ => None,
+    };
+    let typed = Typed {
+        show: q.show.is_some(),
+        notice,
+        ..Typed::default()
+    };
+    visit_page(&st, ctx, &me, id, FormErrors::none(), typed).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct SendForm {
+    #[serde(default)]
+    send: String,
+    #[serde(default)]
+    destination: String,
+}
+
+pub async fn send(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+    Form(f): Form<SendForm>,
+) -> AppResult<Response> {
+    let sent = async {
+        let send = Send::parse(&f.send, &f.destination)?;
+        st.visits.resend(&me.by(), &me.facility, id, &send).await
+    }
+    .await;
+    match sent {
+        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done=sent"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            let typed = Typed {
+                send: Some((f.send, f.destination)),
+                ..Typed::default()
+            };
+            visit_page(&st, ctx, &me, id, errors, typed).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct EditForm {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    doctor: String,
+}
+
+pub async fn edit(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+    Form(f): Form<EditForm>,
+) -> AppResult<Response> {
+    match st
+        .visits
+        .edit(&me.by(), &me.facility, id, &f.title, &f.doctor)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done=edited"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            let typed = Typed {
+                edit: Some((f.title, f.doctor)),
+                ..Typed::default()
+            };
+            visit_page(&st, ctx, &me, id, errors, typed).await
+        }
+    }
+}
+
+/// A state change's refusal shown on the visit page.
+async fn moved(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: i64,
+    r: Result<Visit, DomainError>,
+    done: &str,
+) -> AppResult<Response> {
+    match r {
+        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done={done}"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            visit_page(st, ctx, me, id, errors, Typed::default()).await
+        }
+    }
+}
+
+pub async fn cancel(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let r = st.visits.cancel(&me.by(), &me.facility, id).await;
+    moved(&st, ctx, &me, id, r, "cancelled").await
+}
+
+pub async fn start(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let r = st
+        .visits
+        .start(&me.by(), me.user.role, &me.facility, id)
+        .await;
+    moved(&st, ctx, &me, id, r, "started").await
+}
+
+pub async fn end(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let r = st
+        .visits
+        .end(&me.by(), me.user.role, &me.facility, id)
+        .await;
+    moved(&st, ctx, &me, id, r, "ended").await
+}
