@@ -3,7 +3,8 @@
 //! passwords for accounts, and importing qualification records from a CSV or result XML
 //! file. Operator accounts only; every rule is checked again in the store. A successful
 //! POST answers 303 to the page with a `done=` flag; the message is built from what the
-//! store holds, never from text in the URL.
+//! store holds, never from text in the URL. A refused POST answers 422 with the page
+//! again: every value as typed (never a password), each message under its field.
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
@@ -18,6 +19,7 @@ use tsunagu_kernel::error::Validator;
 
 use crate::{EligState, Me, message, page, who};
 use tsunagu_webkit::error::{AppError, AppResult};
+use tsunagu_webkit::form::FormErrors;
 
 /// Largest import file accepted through the screen; bigger loads use `tsunagu eligibility import`.
 const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
@@ -49,6 +51,45 @@ struct InstitutionsPage {
     notice: Option<String>,
     institutions: Vec<InstitutionRow>,
     roles: [Role; 3],
+    /// The institution form as typed, after a refusal (empty otherwise).
+    institution: InstitutionForm,
+    /// The institution form's messages, per field.
+    institution_errors: FormErrors,
+    /// The account form as typed, after a refusal (empty otherwise; never the password).
+    account: AccountForm,
+    /// The account form's messages, per field.
+    account_errors: FormErrors,
+    /// The account whose password reset was refused, and its messages.
+    reset_for: Option<i64>,
+    reset_errors: FormErrors,
+}
+
+impl InstitutionsPage {
+    /// The refused password reset's message for account `a`, under that row's field.
+    fn reset_error(&self, a: &Account) -> Option<&str> {
+        if self.reset_for == Some(a.id) {
+            self.reset_errors.get("password")
+        } else {
+            None
+        }
+    }
+}
+
+/// The page's forms as typed after a refusal, with their messages; empty on a plain visit.
+#[derive(Default)]
+struct Forms {
+    institution: InstitutionForm,
+    institution_errors: FormErrors,
+    account: AccountForm,
+    account_errors: FormErrors,
+    reset_for: Option<i64>,
+    reset_errors: FormErrors,
+}
+
+impl Forms {
+    fn any(&self) -> bool {
+        self.institution_errors.any() || self.account_errors.any() || self.reset_errors.any()
+    }
 }
 
 async fn render(
@@ -56,6 +97,7 @@ async fn render(
     me: &Me,
     errors: Vec<String>,
     notice: Option<String>,
+    forms: Forms,
 ) -> AppResult<Response> {
     let mut accounts = st.search.access.institution_accounts(&me.account).await?;
     let institutions = st
@@ -76,11 +118,21 @@ async fn render(
             }
         })
         .collect();
-    let status = if errors.is_empty() {
+    let status = if errors.is_empty() && !forms.any() {
         axum::http::StatusCode::OK
     } else {
         axum::http::StatusCode::UNPROCESSABLE_ENTITY
     };
+    let Forms {
+        institution,
+        institution_errors,
+        mut account,
+        account_errors,
+        reset_for,
+        reset_errors,
+    } = forms;
+    // A password is never sent back, not even in a hidden field.
+    account.password.clear();
     let r = page(&InstitutionsPage {
         who: who(me),
         csrf: me.session.csrf.clone(),
@@ -88,15 +140,46 @@ async fn render(
         notice,
         institutions,
         roles: [Role::General, Role::Viewer, Role::Admin],
+        institution,
+        institution_errors,
+        account,
+        account_errors,
+        reset_for,
+        reset_errors,
     })?;
     Ok((status, r).into_response())
+}
+
+/// A form shown again with what was typed and its messages (422): `summary` says which
+/// form at the top of the page, the form's general messages follow it.
+async fn refused(st: &EligState, me: &Me, summary: &str, forms: Forms) -> AppResult<Response> {
+    let mut errors = vec![t(Lang::Ja, summary).into_owned()];
+    for e in [
+        &forms.institution_errors,
+        &forms.account_errors,
+        &forms.reset_errors,
+    ] {
+        errors.extend(e.general.iter().cloned());
+    }
+    render(st, me, errors, None, forms).await
+}
+
+/// The store's refusal as the form's messages. A unique-key conflict (the code or login
+/// ID already taken) belongs under the field that repeats it; what a form cannot show
+/// goes to the error page.
+fn form_errors(e: DomainError, conflict_field: &'static str) -> AppResult<FormErrors> {
+    let e = match e {
+        DomainError::Conflict(key) => DomainError::invalid(conflict_field, key),
+        other => other,
+    };
+    FormErrors::from_error(e, Lang::Ja).map_err(AppError)
 }
 
 /// Shows the page again with the domain error's message, or the error page for what a
 /// form cannot show.
 async fn failed(st: &EligState, me: &Me, e: DomainError) -> AppResult<Response> {
     let msg = message(e)?;
-    render(st, me, vec![msg], None).await
+    render(st, me, vec![msg], None, Forms::default()).await
 }
 
 fn operator_only(me: &Me) -> AppResult<()> {
@@ -178,9 +261,10 @@ async fn institutions(
         },
         _ => None,
     };
-    render(&st, &me, Vec::new(), notice).await
+    render(&st, &me, Vec::new(), notice, Forms::default()).await
 }
 
+/// The institution form as typed (shown again as typed when refused).
 #[derive(Deserialize, Default)]
 pub struct InstitutionForm {
     #[serde(default)]
@@ -196,19 +280,37 @@ async fn add_institution(
 ) -> AppResult<Response> {
     operator_only(&me)?;
     let code: String = f.code.trim().chars().filter(|c| *c != '-').collect();
-    let name = match tsunagu_kernel::values::person_name("name", &f.name, 80) {
-        Ok(n) => n,
-        Err(e) => return failed(&st, &me, e).await,
+    // Check both fields, so one answer names every mistake; the store checks the code again.
+    let mut v = Validator::new();
+    if code.len() != 10 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        v.push(tsunagu_kernel::FieldError::new(
+            "code",
+            "error.eligibility.institution_code",
+        ));
+    }
+    let name = v.check(tsunagu_kernel::values::person_name("name", &f.name, 80))?;
+    let result = match (v.finish(), name) {
+        (Ok(()), Some(name)) => st.search.access.create_institution(&code, &name).await,
+        (Err(e), _) => Err(e),
+        (Ok(()), None) => Err(DomainError::invalid("name", "error.required")),
     };
-    match st.search.access.create_institution(&code, &name).await {
+    match result {
         Ok(()) => Ok(
             Redirect::to(&format!("/ops/institutions?done=institution&code={code}"))
                 .into_response(),
         ),
-        Err(e) => failed(&st, &me, e).await,
+        Err(e) => {
+            let forms = Forms {
+                institution_errors: form_errors(e, "code")?,
+                institution: f,
+                ..Forms::default()
+            };
+            refused(&st, &me, "elig.institution_refused", forms).await
+        }
     }
 }
 
+/// The account form as typed (shown again as typed when refused, the password emptied).
 #[derive(Deserialize, Default)]
 pub struct AccountForm {
     #[serde(default)]
@@ -229,6 +331,24 @@ async fn add_account(
     Form(f): Form<AccountForm>,
 ) -> AppResult<Response> {
     operator_only(&me)?;
+    match issue_account(&st, &me, &f).await {
+        Ok(id) => {
+            Ok(Redirect::to(&format!("/ops/institutions?done=account&id={id}")).into_response())
+        }
+        Err(e) => {
+            let forms = Forms {
+                account_errors: form_errors(e, "login_id")?,
+                account: f,
+                ..Forms::default()
+            };
+            refused(&st, &me, "elig.account_refused", forms).await
+        }
+    }
+}
+
+/// Checks every field of the account form (one answer names every mistake), then issues
+/// the account.
+async fn issue_account(st: &EligState, me: &Me, f: &AccountForm) -> Result<i64, DomainError> {
     let mut v = Validator::new();
     let login = v.check(tsunagu_accounts::StaffStore::parse_login_id(
         "login_id",
@@ -266,25 +386,16 @@ async fn add_account(
             "error.eligibility.unknown_institution",
         ));
     }
-    if let Err(e) = v.finish() {
-        return failed(&st, &me, e).await;
-    }
+    v.finish()?;
     let (Some(login), Some(name), Some(role), Some(password)) = (login, name, role, password)
     else {
-        return failed(&st, &me, DomainError::invalid("form", "error.required")).await;
+        return Err(DomainError::invalid("form", "error.required"));
     };
     let hash = tsunagu_accounts::password::hash(password).await?;
-    match st
-        .search
+    st.search
         .access
         .create_account(Some(f.institution.trim()), &login, &name, role, &hash)
         .await
-    {
-        Ok(id) => {
-            Ok(Redirect::to(&format!("/ops/institutions?done=account&id={id}")).into_response())
-        }
-        Err(e) => failed(&st, &me, e).await,
-    }
 }
 
 #[derive(Deserialize, Default)]
@@ -300,11 +411,22 @@ async fn reset_password(
     Form(f): Form<PasswordForm>,
 ) -> AppResult<Response> {
     operator_only(&me)?;
-    let password = match tsunagu_accounts::password::validate_new("password", &f.password) {
-        Ok(p) => p,
-        Err(e) => return failed(&st, &me, e).await,
+    let hash = match tsunagu_accounts::password::validate_new("password", &f.password) {
+        Ok(p) => tsunagu_accounts::password::hash(p).await,
+        Err(e) => Err(e),
     };
-    let hash = tsunagu_accounts::password::hash(password).await?;
+    let hash = match hash {
+        Ok(h) => h,
+        Err(e) => {
+            // The message goes under that account's field; the password is not sent back.
+            let forms = Forms {
+                reset_for: Some(id),
+                reset_errors: form_errors(e, "password")?,
+                ..Forms::default()
+            };
+            return refused(&st, &me, "elig.password_refused", forms).await;
+        }
+    };
     st.search
         .access
         .reset_password(&me.account, id, &hash)
@@ -328,6 +450,7 @@ async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult
             &me,
             vec!["取り込むファイル（CSV または XML）を選んでください。".into()],
             None,
+            Forms::default(),
         )
         .await;
     };
@@ -337,6 +460,7 @@ async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult
             &me,
             vec!["ファイルは UTF-8 の CSV または XML で保存してください。".into()],
             None,
+            Forms::default(),
         )
         .await;
     };
@@ -352,7 +476,7 @@ async fn import(State(st): State<EligState>, me: Me, mp: Multipart) -> AppResult
             if more > 0 {
                 errors.push(format!("ほか {more} 件"));
             }
-            return render(&st, &me, errors, None).await;
+            return render(&st, &me, errors, None, Forms::default()).await;
         }
     };
     let (imported, held) = st.search.store.import_new(records).await?;

@@ -341,6 +341,186 @@ async fn a_refused_period_form_keeps_what_was_typed_and_names_each_field() {
 }
 
 #[tokio::test]
+async fn a_refused_institution_form_keeps_what_was_typed_and_names_each_field() {
+    let h = Harness::new().await;
+    let op = h.sign_in(&h.operator).await;
+    // A short code: the name stays as typed, the code too, and the code is named (422).
+    let p = h
+        .post(
+            &op,
+            "/ops/institutions",
+            &[("code", "13100"), ("name", "つなぐ南クリニック")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains(r#"value="13100""#), "{}", p.body);
+    assert!(
+        p.body.contains(r#"value="つなぐ南クリニック""#),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains(r#"id="code-error""#), "{}", p.body);
+    assert!(p.body.contains("医療機関コードは10桁の数字です。"));
+    assert!(p.body.contains("医療機関の登録に誤りがあります。"));
+    assert!(!p.body.contains(r#"id="iname-error""#));
+    // Both wrong: one answer names both.
+    let p = h
+        .post(&op, "/ops/institutions", &[("code", "abc"), ("name", " ")])
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains(r#"id="code-error""#), "{}", p.body);
+    assert!(p.body.contains(r#"id="iname-error""#), "{}", p.body);
+    assert!(p.body.contains(r#"value="abc""#));
+    // A code already registered: the store's refusal, under the code.
+    let p = h
+        .post(
+            &op,
+            "/ops/institutions",
+            &[("code", CODE), ("name", "つなぐ南クリニック")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains(r#"id="code-error""#), "{}", p.body);
+    assert!(p.body.contains("この医療機関コードは登録済みです。"));
+    assert!(p.body.contains(&format!(r#"value="{CODE}""#)));
+    assert!(p.body.contains(r#"value="つなぐ南クリニック""#));
+    // Accepted: 303 to the page, which says so.
+    let p = h
+        .post(
+            &op,
+            "/ops/institutions",
+            &[("code", "1310000029"), ("name", "つなぐ南クリニック")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let to = p.location.unwrap();
+    assert_eq!(to, "/ops/institutions?done=institution&code=1310000029");
+    let page = h.get(&op, &to).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("医療機関 1310000029（つなぐ南クリニック）を登録しました。")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_account_form_keeps_what_was_typed_but_never_the_password() {
+    let h = Harness::new().await;
+    let op = h.sign_in(&h.operator).await;
+    // A login ID too short and a password too short: both named, the rest kept (422).
+    let p = h
+        .post(
+            &op,
+            "/ops/accounts",
+            &[
+                ("institution", CODE),
+                ("role", "admin"),
+                ("login_id", "ab"),
+                ("display_name", "管理 花子"),
+                ("password", "Zq9"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("アカウントの発行に誤りがあります。"));
+    assert!(p.body.contains(r#"value="ab""#), "{}", p.body);
+    assert!(p.body.contains(r#"value="管理 花子""#), "{}", p.body);
+    assert!(
+        p.body
+            .contains(&format!(r#"<option value="{CODE}" selected>"#)),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body.contains(r#"<option value="admin" selected>"#),
+        "{}",
+        p.body
+    );
+    assert!(p.body.contains(r#"id="login_id-error""#), "{}", p.body);
+    assert!(p.body.contains("ログインIDは3〜40文字"));
+    assert!(p.body.contains(r#"id="password-error""#), "{}", p.body);
+    assert!(!p.body.contains(r#"id="display_name-error""#));
+    assert!(!p.body.contains("Zq9"), "the password came back");
+    // A login ID the institution already has: the store's refusal, under the login ID.
+    let p = h
+        .post(
+            &op,
+            "/ops/accounts",
+            &[
+                ("institution", CODE),
+                ("role", "viewer"),
+                ("login_id", "viewer"),
+                ("display_name", "閲覧者2"),
+                ("password", "kari-pass-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains(r#"id="login_id-error""#), "{}", p.body);
+    assert!(p.body.contains("このログインIDはすでに使われています。"));
+    assert!(p.body.contains(r#"value="閲覧者2""#));
+    assert!(p.body.contains(r#"<option value="viewer" selected>"#));
+    assert!(!p.body.contains("kari-pass-2026"), "the password came back");
+    // Accepted: 303 to the page, which names the account.
+    let p = h
+        .post(
+            &op,
+            "/ops/accounts",
+            &[
+                ("institution", CODE),
+                ("role", "admin"),
+                ("login_id", "kanri"),
+                ("display_name", "管理 花子"),
+                ("password", "kari-pass-2026"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    let to = p.location.unwrap();
+    assert!(to.starts_with("/ops/institutions?done=account&id="), "{to}");
+    let page = h.get(&op, &to).await;
+    assert!(
+        page.body
+            .contains(&format!("{CODE} の管理アカウント「kanri」を発行しました。")),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test]
+async fn a_refused_password_reset_names_the_field_of_that_account() {
+    let h = Harness::new().await;
+    let op = h.sign_in(&h.operator).await;
+    let uri = format!("/ops/accounts/{}/password", h.viewer.id);
+    let field = format!("pw-{}", h.viewer.id);
+    // Too short: 422, the message under that account's field, its row open.
+    let p = h.post(&op, &uri, &[("password", "Zq9")]).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert!(p.body.contains("パスワードの再設定に誤りがあります。"));
+    assert!(
+        p.body.contains(&format!(r#"id="{field}-error""#)),
+        "{}",
+        p.body
+    );
+    assert!(
+        p.body
+            .contains(&format!(r#"aria-describedby="{field}-error""#))
+    );
+    assert!(p.body.contains("<details open>"), "{}", p.body);
+    assert!(!p.body.contains("Zq9"), "the password came back");
+    // Accepted: 303 to the page, which says so.
+    let p = h.post(&op, &uri, &[("password", "atarashii-2026")]).await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/ops/institutions?done=password")
+    );
+    let page = h.get(&op, "/ops/institutions?done=password").await;
+    assert!(page.body.contains("パスワードを再設定しました"));
+    assert!(!page.body.contains("<details open>"));
+}
+
+#[tokio::test]
 async fn outage_visits_are_listed_by_date_and_the_name_noted() {
     let h = Harness::new().await;
     let api = h.sign_in(&h.viewer).await;
