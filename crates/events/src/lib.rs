@@ -26,6 +26,8 @@ pub enum Topic {
     Account(AccountId),
     /// Platform operators.
     Operators,
+    /// Everyone in one visit's room (its waiting room and call pages).
+    Visit(i64),
 }
 
 /// Something that happened.

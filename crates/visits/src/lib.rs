@@ -9,9 +9,12 @@
 //! ([`window`]). Every change is audited in its own transaction and pushed to the
 //! facility's screens after the commit. The media (the SFU) joins a visit; it never owns it.
 
+pub mod presence;
 mod service;
 mod store;
+pub mod usage;
 pub mod window;
 
+pub use presence::{Participant, Room};
 pub use service::{LinkAccess, Send, UrlCallInput, Visits};
 pub use store::{Visit, VisitKind, VisitState};

@@ -8,7 +8,7 @@ use tsunagu_accounts::Role;
 use tsunagu_accounts::staff::StaffStore;
 use tsunagu_audit::{AuditLog, By};
 use tsunagu_clinics::{Facility, FacilityStore};
-use tsunagu_db::{Db, DbResultExt};
+use tsunagu_db::{Db, DbResultExt, sqlx};
 use tsunagu_events::{Event, EventBus, Topic};
 use tsunagu_i18n::{Lang, t_args};
 use tsunagu_kernel::error::Validator;
@@ -16,6 +16,7 @@ use tsunagu_kernel::seal::Sealer;
 use tsunagu_kernel::{Clock, DomainError, DomainResult, Email, FacilityId, Phone, StaffId};
 use tsunagu_notifications::{Channel, Outbox, OutgoingMessage, SECRET_MARK};
 
+use crate::presence::{self, Participant, Room};
 use crate::store::{NewVisit, Visit, VisitKind, VisitState, VisitStore};
 use crate::window::{LinkTime, link_time, url_window};
 
@@ -569,6 +570,7 @@ impl Visits {
             .await?;
         tx.commit().await.or_internal()?;
         self.tell(facility.id, id).await;
+        self.tell_room(id, to).await;
         self.store.get(facility.id, id).await
     }
 
@@ -615,6 +617,150 @@ impl Visits {
             .of_booking(facility, booking)
             .await?
             .ok_or(DomainError::NotFound)
+    }
+
+    /// A participant's connection enters the visit's room: recorded, audited, and the
+    /// patient's first connection moves a scheduled visit to "patient waiting". Returns the
+    /// presence id the connection reports with.
+    pub async fn join(&self, v: &Visit, who: &Participant, ip: &str) -> DomainResult<i64> {
+        let now = self.clock.now_ms();
+        let mut tx = self.store.db().begin_write().await?;
+        let here_before = presence::patient_here_in(&mut tx, v.id, now).await?;
+        let id = presence::open_in(&mut tx, v.id, who, now).await?;
+        let mut moved = false;
+        if matches!(who, Participant::Patient { .. }) && !here_before {
+            let current = self.store.get_in(&mut tx, v.facility_id, v.id).await?;
+            if current.state == VisitState::Scheduled {
+                self.store
+                    .set_state_in(
+                        &mut tx,
+                        &current,
+                        &[VisitState::Scheduled],
+                        VisitState::Waiting,
+                        now,
+                    )
+                    .await?;
+                moved = true;
+            }
+        }
+        // A reload or a network change rejoins: one entry per arrival, not per connection.
+        if !(matches!(who, Participant::Patient { .. }) && here_before) {
+            self.audit
+                .append_in(&mut tx, self.presence_entry(v, who, ip, "visit.join"))
+                .await?;
+        }
+        tx.commit().await.or_internal()?;
+        self.tell(v.facility_id, v.id).await;
+        if moved {
+            self.tell_room(v.id, VisitState::Waiting).await;
+        }
+        Ok(id)
+    }
+
+    /// The connection is still there (a heartbeat).
+    pub async fn heartbeat(&self, presence: i64) -> DomainResult<()> {
+        sqlx::query("UPDATE visit_presence SET last_seen_at = $2 WHERE id = $1 AND left_at IS NULL")
+            .bind(presence)
+            .bind(self.clock.now_ms())
+            .execute(self.store.db().pool())
+            .await
+            .or_internal()
+            .map(|_| ())
+    }
+
+    /// The connection closed. When the patient's last connection goes, a waiting visit is
+    /// scheduled again (the reception list shows that they left) and the leave is audited.
+    pub async fn leave(
+        &self,
+        v: &Visit,
+        who: &Participant,
+        presence: i64,
+        ip: &str,
+    ) -> DomainResult<()> {
+        let now = self.clock.now_ms();
+        let mut tx = self.store.db().begin_write().await?;
+        presence::close_in(&mut tx, presence, now).await?;
+        let patient = matches!(who, Participant::Patient { .. });
+        let still_here = patient && presence::patient_here_in(&mut tx, v.id, now).await?;
+        let mut moved = false;
+        if patient && !still_here {
+            let current = self.store.get_in(&mut tx, v.facility_id, v.id).await?;
+            if current.state == VisitState::Waiting {
+                self.store
+                    .set_state_in(
+                        &mut tx,
+                        &current,
+                        &[VisitState::Waiting],
+                        VisitState::Scheduled,
+                        now,
+                    )
+                    .await?;
+                moved = true;
+            }
+        }
+        if !still_here {
+            self.audit
+                .append_in(&mut tx, self.presence_entry(v, who, ip, "visit.leave"))
+                .await?;
+        }
+        tx.commit().await.or_internal()?;
+        self.tell(v.facility_id, v.id).await;
+        if moved {
+            self.tell_room(v.id, VisitState::Scheduled).await;
+        }
+        Ok(())
+    }
+
+    fn presence_entry(
+        &self,
+        v: &Visit,
+        who: &Participant,
+        ip: &str,
+        action: &'static str,
+    ) -> tsunagu_audit::Entry {
+        By {
+            actor: who.actor(),
+            facility_id: Some(v.facility_id),
+            ip: ip.to_string(),
+            request_id: String::new(),
+        }
+        .entry(None, action, format!("visit={}", v.id))
+    }
+
+    /// Tells everyone in the visit's room its new state (the waiting room follows the doctor).
+    async fn tell_room(&self, visit: i64, state: VisitState) {
+        self.events
+            .publish(Event {
+                topic: Topic::Visit(visit),
+                kind: "visit.state".into(),
+                data: serde_json::json!({ "state": state.as_str() }),
+            })
+            .await;
+    }
+
+    /// The rooms of the facility's booking visits, by booking id, for the reception list.
+    pub async fn rooms_of_bookings(
+        &self,
+        facility: FacilityId,
+        bookings: &[i64],
+    ) -> DomainResult<std::collections::HashMap<i64, (VisitState, Room)>> {
+        let mut out = std::collections::HashMap::new();
+        let now = self.clock.now_ms();
+        for &b in bookings {
+            let Some(v) = self.store.of_booking(facility, b).await? else {
+                continue;
+            };
+            let (since, left): (Option<i64>, Option<i64>) = sqlx::query_as(
+                "SELECT                    (SELECT MIN(joined_at) FROM visit_presence WHERE visit_id = $1 AND role = 'patient'                       AND left_at IS NULL AND last_seen_at > $2),                    (SELECT MAX(COALESCE(left_at, last_seen_at)) FROM visit_presence                       WHERE visit_id = $1 AND role = 'patient')",
+            )
+            .bind(v.id)
+            .bind(now - presence::GONE_AFTER_MS)
+            .fetch_one(self.store.db().pool())
+            .await
+            .or_internal()?;
+            out.insert(b, (v.state, presence::room_of(since, left)));
+        }
+        Ok(out)
     }
 
     /// What a patient link opens now. A malformed, unknown or cancelled link is `Unknown`:

@@ -210,6 +210,25 @@ impl VisitStore {
         .ok_or(DomainError::NotFound)
     }
 
+    /// A visit of the facility, read inside a write transaction.
+    pub(crate) async fn get_in(
+        &self,
+        tx: &mut Tx,
+        facility: FacilityId,
+        id: i64,
+    ) -> DomainResult<Visit> {
+        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM visits WHERE facility_id = $1 AND id = $2"
+        )))
+        .bind(facility.0)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await
+        .or_internal()?
+        .map(to_visit)
+        .ok_or(DomainError::NotFound)
+    }
+
     /// The visit of a booking of the facility, if it has one.
     pub(crate) async fn of_booking(
         &self,

@@ -15,7 +15,7 @@ use crate::session::{OperatorUser, PatientUser, StaffMember};
 use crate::state::AppState;
 
 /// Refuses upgrades started by another site's page (cross-site WebSocket hijacking).
-fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
+pub(crate) fn same_origin(headers: &HeaderMap) -> Result<(), AppError> {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
     match (origin, host) {

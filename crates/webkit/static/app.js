@@ -38,7 +38,7 @@ document.addEventListener('change', (ev) => {
           badge.hidden = false;
         }
       }
-      if (typeof ev.kind === 'string' && ev.kind.startsWith('booking.')) refreshLiveRegion();
+      if (typeof ev.kind === 'string' && (ev.kind.startsWith('booking.') || ev.kind.startsWith('visit.'))) refreshLiveRegion();
       document.dispatchEvent(new CustomEvent('tsunagu:event', { detail: ev }));
     });
     ws.addEventListener('close', () => {
@@ -186,3 +186,35 @@ document.querySelectorAll('[data-copy]').forEach((b) => {
     } catch { field.select(); }
   });
 });
+
+// A visit page's room socket: being on the page is being in the room (the clinic sees the
+// patient arrive and leave). Heartbeats every 20 s; after a drop it reconnects by itself
+// with backoff, and the same visit continues. When the doctor starts or ends the visit the
+// page follows at once.
+(() => {
+  const el = document.querySelector('[data-room-ws]');
+  if (!el || !('WebSocket' in window)) return;
+  let delay = 1000;
+  const connect = () => {
+    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+    const ws = new WebSocket(`${scheme}://${location.host}${el.dataset.roomWs}`);
+    let beat;
+    ws.addEventListener('open', () => {
+      delay = 1000;
+      el.dataset.roomConnected = '1';
+      beat = setInterval(() => { if (ws.readyState === 1) ws.send('beat'); }, 20000);
+    });
+    ws.addEventListener('message', (e) => {
+      let m;
+      try { m = JSON.parse(e.data); } catch { return; }
+      if (m.kind === 'visit.state' || m.kind === 'resync') location.reload();
+    });
+    ws.addEventListener('close', () => {
+      clearInterval(beat);
+      delete el.dataset.roomConnected;
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    });
+  };
+  connect();
+})();

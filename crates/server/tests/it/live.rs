@@ -6,7 +6,7 @@ use tsunagu_events::{Event, EventBus, Topic};
 
 use crate::helpers::*;
 
-async fn staff_cookie(app: &TestApp, facility: &str, login: &str) -> String {
+pub(crate) async fn staff_cookie(app: &TestApp, facility: &str, login: &str) -> String {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -52,7 +52,7 @@ async fn staff_cookie(app: &TestApp, facility: &str, login: &str) -> String {
         .to_string()
 }
 
-async fn connect(
+pub(crate) async fn connect(
     app: &TestApp,
     path: &str,
     cookie: &str,

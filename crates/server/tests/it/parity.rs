@@ -53,6 +53,7 @@ fn topic(t: &Topic) -> String {
         Topic::Facility(_) => "facility".into(),
         Topic::Account(_) => "account".into(),
         Topic::Operators => "operators".into(),
+        Topic::Visit(_) => "visit".into(),
     }
 }
 

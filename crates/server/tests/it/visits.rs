@@ -347,3 +347,218 @@ async fn a_members_button_appears_the_facilitys_minutes_before_and_the_doctor_st
     assert!(room.body.contains("この診察は終了しました"));
     app.stop().await;
 }
+
+/// A patient's session cookie, for a socket.
+async fn patient_cookie(app: &TestApp, phone: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let anon = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let csrf = Page {
+        status: 200,
+        location: None,
+        body: page.text().await.unwrap(),
+    }
+    .csrf();
+    let r = http
+        .post(format!("{}/login", app.base))
+        .header("cookie", &anon)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("phone", phone),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/my");
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+async fn settle() {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+}
+
+async fn audited(app: &TestApp, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = $1")
+        .bind(action)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// Presence (C8): the patient's page puts them in the room; the reception list shows who
+/// waits and for how long, and who left; a reload or a dropped connection rejoins the same
+/// visit without a second arrival; the doctor's start reaches the patient's page at once.
+#[tokio::test]
+async fn the_reception_list_sees_a_patient_arrive_wait_and_leave_and_a_rejoin_is_the_same_visit() {
+    use futures::{SinkExt, StreamExt};
+    let app = TestApp::spawn().await;
+    let b = crate::documents::logged_in(&app, "090-0000-0002").await;
+    let (id, _) = crate::documents::book_first_slot(&app, &b).await;
+    // 10:00, the visit at 10:15: the room is open (15 minutes before by default).
+    assert_eq!(b.get(&format!("/my/bookings/{id}/visit")).await.status, 200);
+    let staff = crate::live::staff_cookie(&app, "tsunagu-central", "clerk").await;
+    let mut desk = crate::live::connect(&app, "/staff/ws", &staff).await;
+    let cookie = patient_cookie(&app, "090-0000-0002").await;
+    let path = format!("/my/bookings/{id}/visit/ws");
+    let mut first = crate::live::connect(&app, &path, &cookie).await;
+    settle().await;
+    let visit: i64 = sqlx::query_scalar("SELECT id FROM visits WHERE booking_id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let f = app.facility("tsunagu-central").await;
+    let state = || async { app.state.visits.get(f.id, visit).await.unwrap().state };
+    assert_eq!(state().await, tsunagu_visits::VisitState::Waiting);
+    // The reception screen hears of it and lists the patient as waiting.
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), desk.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(msg.to_text().unwrap().contains("visit.changed"));
+    let clerk = app.staff_browser("tsunagu-central", "clerk").await;
+    let rec = clerk.get("/staff/reception?date=2026-11-20").await;
+    assert!(rec.body.contains("待合室 0分"), "{}", rec.body);
+    // Three minutes on, its page's heartbeats keep it in the room.
+    app.advance(SignedDuration::from_mins(3));
+    first
+        .send(tokio_tungstenite::tungstenite::Message::Text("beat".into()))
+        .await
+        .unwrap();
+    settle().await;
+    assert!(
+        clerk
+            .get("/staff/reception?date=2026-11-20")
+            .await
+            .body
+            .contains("待合室 3分")
+    );
+    // A reload opens a second connection before the first closes: still one arrival.
+    let mut second = crate::live::connect(&app, &path, &cookie).await;
+    settle().await;
+    first.close(None).await.unwrap();
+    settle().await;
+    assert_eq!(state().await, tsunagu_visits::VisitState::Waiting);
+    assert_eq!(audited(&app, "visit.join").await, 1);
+    assert_eq!(audited(&app, "visit.leave").await, 0);
+    // The doctor starts: the patient's page hears it at once.
+    let doctor = crate::setup::staff_at(&app, "tsunagu-central", "doctor").await;
+    let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
+    assert!(dp.body.contains("data-room-ws"));
+    let p = doctor
+        .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303);
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), second.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(msg.to_text().unwrap().contains("in_progress"), "{msg:?}");
+    assert!(
+        clerk
+            .get("/staff/reception?date=2026-11-20")
+            .await
+            .body
+            .contains("診察中")
+    );
+    // The patient's network drops (the socket closes) and comes back: the same visit goes
+    // on, in progress; one more presence row, no new visit.
+    second.close(None).await.unwrap();
+    settle().await;
+    let mut third = crate::live::connect(&app, &path, &cookie).await;
+    settle().await;
+    assert_eq!(state().await, tsunagu_visits::VisitState::InProgress);
+    let visits: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM visits WHERE booking_id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(visits, 1);
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM visit_presence WHERE visit_id = $1 AND role = 'patient'",
+    )
+    .bind(visit)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, 3);
+    third
+        .send(tokio_tungstenite::tungstenite::Message::Text("beat".into()))
+        .await
+        .unwrap();
+    third.close(None).await.unwrap();
+    settle().await;
+    assert!(audited(&app, "visit.leave").await >= 1);
+    app.stop().await;
+}
+
+/// A patient who leaves the waiting room before the doctor starts shows as left.
+#[tokio::test]
+async fn a_url_call_patient_who_leaves_the_waiting_room_shows_as_left() {
+    let app = TestApp::spawn().await;
+    let f = app.facility("sapporo-hikari").await;
+    let doctor = app.staff_id(f.id, "doctor").await.0.to_string();
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let p = clerk
+        .submit(
+            "/staff/visits/new",
+            "/staff/visits",
+            &[
+                ("now", "1"),
+                ("title", "URL 患者"),
+                ("doctor", &doctor),
+                ("send", "sms"),
+                ("destination", "090-5555-6666"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let visit = p.id_after("/staff/visits/");
+    let link = url_in(&app.last_sms_to("+819055556666").await.unwrap());
+    let room = app.browser().get(&link).await;
+    assert!(
+        room.body.contains(&format!("data-room-ws=\"{link}/ws\"")),
+        "{}",
+        room.body
+    );
+    let mut ws = crate::live::connect(&app, &format!("{link}/ws"), "x=y").await;
+    settle().await;
+    assert_eq!(
+        app.state.visits.get(f.id, visit).await.unwrap().state,
+        tsunagu_visits::VisitState::Waiting
+    );
+    ws.close(None).await.unwrap();
+    settle().await;
+    assert_eq!(
+        app.state.visits.get(f.id, visit).await.unwrap().state,
+        tsunagu_visits::VisitState::Scheduled
+    );
+    assert_eq!(audited(&app, "visit.join").await, 1);
+    assert_eq!(audited(&app, "visit.leave").await, 1);
+    // A made-up link's socket is refused.
+    let url = app.base.replace("http://", "ws://") + &format!("/v/{}/ws", "b".repeat(64));
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    app.stop().await;
+}

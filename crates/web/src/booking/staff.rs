@@ -345,6 +345,36 @@ pub struct ReceptionRow {
     insurance: (&'static str, String, bool),
     /// Questionnaire column: message key and whether it needs attention.
     questionnaire: (&'static str, bool),
+    /// The video room, live (C8): who waits and since when, who left, in progress.
+    room: Option<String>,
+}
+
+/// The reception list's words for a visit's room.
+fn room_cell(
+    ctx: &PageCtx,
+    now: i64,
+    tz: &jiff::tz::TimeZone,
+    r: Option<&(tsunagu_visits::VisitState, tsunagu_visits::Room)>,
+) -> Option<String> {
+    use tsunagu_visits::{Room, VisitState};
+    let (state, room) = r?;
+    Some(match (state, room) {
+        (VisitState::InProgress, _) => ctx.t("reception.room_in_progress").into_owned(),
+        (VisitState::Ended, _) => ctx.t("reception.room_ended").into_owned(),
+        (_, Room::PatientSince(t)) => ctx.ta(
+            "reception.room_waiting",
+            "min",
+            &((now - t).max(0) / 60_000),
+        ),
+        (_, Room::PatientLeft(t)) => ctx.ta(
+            "reception.room_left",
+            "time",
+            &tsunagu_kernel::clock::from_ms(*t)
+                .to_zoned(tz.clone())
+                .strftime("%H:%M"),
+        ),
+        (_, Room::Empty) => return None,
+    })
 }
 
 /// The reception list's insurance column.
@@ -400,9 +430,17 @@ async fn reception(
         .await?;
     let nm = names(&st, &me, &bookings).await?;
     let desk = st.booker.desk_facts(me.scope(), &bookings).await?;
+    let online: Vec<i64> = bookings
+        .iter()
+        .filter(|b| b.mode == Mode::Online)
+        .map(|b| b.id)
+        .collect();
+    let rooms = st.visits.rooms_of_bookings(me.scope(), &online).await?;
+    let now = st.booker.now_ms();
     let rows = bookings
         .iter()
         .map(|b| ReceptionRow {
+            room: room_cell(&ctx, now, &tz, rooms.get(&b.id)),
             insurance: insurance_cell(desk.get(&b.id)),
             questionnaire: questionnaire_cell(desk.get(&b.id)),
             id: b.id,

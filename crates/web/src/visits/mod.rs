@@ -4,6 +4,7 @@
 //! use cases of `tsunagu_visits::Visits`; the media (the SFU) will join the same page.
 
 pub mod patient;
+pub mod room;
 pub mod staff;
 
 use axum::Router;
@@ -22,6 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/staff/visits/{id}/cancel", post(staff::cancel))
         .route("/staff/visits/{id}/start", post(staff::start))
         .route("/staff/visits/{id}/end", post(staff::end))
+        .route("/staff/visits/{id}/ws", get(room::staff))
         .route("/v/{token}", get(patient::by_link))
+        .route("/v/{token}/ws", get(room::by_link))
         .route("/my/bookings/{id}/visit", get(patient::member))
+        .route("/my/bookings/{id}/visit/ws", get(room::member))
 }

@@ -37,6 +37,8 @@ struct WaitingPage {
     in_progress: bool,
     ended: bool,
     back: Option<String>,
+    /// The room's socket (presence and the doctor's start).
+    ws_path: String,
 }
 
 fn waiting(
@@ -45,6 +47,7 @@ fn waiting(
     v: &Visit,
     facility: &tsunagu_clinics::Facility,
     back: Option<String>,
+    ws_path: String,
 ) -> AppResult<Response> {
     let now = st.booker.now_ms();
     page(&WaitingPage {
@@ -55,6 +58,7 @@ fn waiting(
         in_progress: v.state == VisitState::InProgress,
         ended: v.state == VisitState::Ended,
         back,
+        ws_path,
         ctx,
     })
 }
@@ -67,7 +71,10 @@ pub async fn by_link(
 ) -> AppResult<Response> {
     let clinic = |f: &tsunagu_clinics::Facility| Some((f.name.clone(), f.phone.clone()));
     let (status, title_key, message, facility) = match st.visits.open_link(&token).await? {
-        LinkAccess::Open(v, f) => return waiting(&st, ctx, &v, &f, None),
+        LinkAccess::Open(v, f) => {
+            let ws = format!("/v/{token}/ws");
+            return waiting(&st, ctx, &v, &f, None, ws);
+        }
         LinkAccess::Early { opens_at, facility } => (
             StatusCode::OK,
             "visit.link_early_title",
@@ -127,5 +134,13 @@ pub async fn member(
         .visits
         .of_booking(facility.id, b.id, b.doctor_id, b.starts_at)
         .await?;
-    waiting(&st, ctx, &v, &facility, Some(format!("/my/bookings/{id}")))
+    let ws = format!("/my/bookings/{id}/visit/ws");
+    waiting(
+        &st,
+        ctx,
+        &v,
+        &facility,
+        Some(format!("/my/bookings/{id}")),
+        ws,
+    )
 }
