@@ -46,11 +46,11 @@ export async function startServer() {
   throw new Error(`tsunagu did not start:\n${log}`);
 }
 
-export async function launch() {
+export async function launch(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--disable-gpu', '--no-first-run'],
+      '--disable-gpu', '--no-first-run', ...extraArgs],
   });
 }
 

@@ -16,5 +16,5 @@ pub mod usage;
 pub mod window;
 
 pub use presence::{Participant, Room};
-pub use service::{LinkAccess, Send, UrlCallInput, Visits};
+pub use service::{LinkAccess, NUDGE_FROM_MS, Send, UrlCallInput, UsageLine, Visits};
 pub use store::{Visit, VisitKind, VisitState};

@@ -163,8 +163,23 @@ fn tsunagu_scheduling_free_hhmm(s: &str) -> DomainResult<i64> {
     Ok(h * 60 + m)
 }
 
+/// One visit's line of a month's usage.
+#[derive(Debug, Clone)]
+pub struct UsageLine {
+    /// The visit.
+    pub visit: Visit,
+    /// When its doctor first entered the room.
+    pub entered: i64,
+    /// Its usage.
+    pub usage: crate::usage::VisitUsage,
+}
+
+/// A patient may be nudged from this long before the start.
+pub const NUDGE_FROM_MS: i64 = 5 * 60_000;
+
 /// What a patient link opens.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // One per request, moved once: boxing buys nothing.
 pub enum LinkAccess {
     /// The waiting room of this visit (in its facility).
     Open(Visit, Facility),
@@ -327,6 +342,7 @@ impl Visits {
             sent: None,
             started_at: None,
             ended_at: None,
+            nudged: None,
         };
         self.send_in(&mut tx, by, facility, &v, &input.send, now)
             .await?;
@@ -505,14 +521,49 @@ impl Visits {
         self.store.get(facility.id, id).await
     }
 
+    /// Whether the visit is an insured booking whose patient has registered no insurance:
+    /// it cannot start without the doctor stating why (A4: the rule shown since booking).
+    pub async fn lacks_insurance(&self, v: &Visit) -> DomainResult<bool> {
+        let Some(b) = v.booking_id else {
+            return Ok(false);
+        };
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT m.insured, CASE WHEN EXISTS (SELECT 1 FROM insurance_registrations r \
+               WHERE r.patient_id = b.patient_id) THEN 1 ELSE 0 END \
+             FROM bookings b JOIN menus m ON m.id = b.menu_id \
+             WHERE b.id = $1 AND b.facility_id = $2",
+        )
+        .bind(b)
+        .bind(v.facility_id.0)
+        .fetch_optional(self.store.db().pool())
+        .await
+        .or_internal()?;
+        Ok(matches!(row, Some((insured, card)) if insured != 0 && card == 0))
+    }
+
     /// The doctor starts the visit (C6: 「ビデオ通話を開始する」); no ring is sent to anyone.
+    /// An insured visit without registered insurance needs the doctor's reason, which is
+    /// audited with the start.
     pub async fn start(
         &self,
         by: &By,
         role: Role,
         facility: &Facility,
         id: i64,
+        override_reason: Option<&str>,
     ) -> DomainResult<Visit> {
+        let v = self.store.get(facility.id, id).await?;
+        let mut action = "visit.start";
+        let mut detail = format!("visit={id}");
+        if role == Role::Doctor && self.lacks_insurance(&v).await? {
+            let typed = override_reason.unwrap_or_default();
+            if typed.trim().is_empty() {
+                return Err(DomainError::invalid("reason", "error.visit.no_insurance"));
+            }
+            let reason = tsunagu_kernel::values::display_text("reason", typed, 200)?;
+            action = "visit.start_without_insurance";
+            detail = format!("visit={id} reason={reason}");
+        }
         self.move_by_doctor(
             by,
             role,
@@ -520,7 +571,8 @@ impl Visits {
             id,
             &[VisitState::Scheduled, VisitState::Waiting],
             VisitState::InProgress,
-            "visit.start",
+            action,
+            detail,
         )
         .await
     }
@@ -541,6 +593,7 @@ impl Visits {
             &[VisitState::InProgress],
             VisitState::Ended,
             "visit.end",
+            format!("visit={id}"),
         )
         .await
     }
@@ -555,6 +608,7 @@ impl Visits {
         from: &[VisitState],
         to: VisitState,
         action: &'static str,
+        detail: String,
     ) -> DomainResult<Visit> {
         // Scope first: another facility's visit is not found, whoever asks.
         let v = self.store.get(facility.id, id).await?;
@@ -566,7 +620,7 @@ impl Visits {
             .set_state_in(&mut tx, &v, from, to, self.clock.now_ms())
             .await?;
         self.audit
-            .append_in(&mut tx, by.entry(None, action, format!("visit={id}")))
+            .append_in(&mut tx, by.entry(None, action, detail))
             .await?;
         tx.commit().await.or_internal()?;
         self.tell(facility.id, id).await;
@@ -617,6 +671,91 @@ impl Visits {
             .of_booking(facility, booking)
             .await?
             .ok_or(DomainError::NotFound)
+    }
+
+    /// One tap at the start time (C10): tells a patient who has not entered to come in, by
+    /// the URL call's recorded destination or the member's own notice channel, with the
+    /// way in. Only from five minutes before the start, only while the patient is not in
+    /// the room and the visit has not started; recorded on the visit and audited.
+    pub async fn nudge(
+        &self,
+        by: &By,
+        facility: &Facility,
+        id: i64,
+        member: Option<&tsunagu_accounts::Account>,
+    ) -> DomainResult<Visit> {
+        let v = self.store.get(facility.id, id).await?;
+        let now = self.clock.now_ms();
+        if v.state != VisitState::Scheduled {
+            return Err(DomainError::Conflict("error.visit.nudge_state"));
+        }
+        if now < v.starts_at - NUDGE_FROM_MS {
+            return Err(DomainError::Conflict("error.visit.nudge_early"));
+        }
+        let (channel, destination, link) = match (v.kind, member, &v.sent) {
+            (VisitKind::Url, _, Some((c, to, _))) => (
+                if c == "email" {
+                    Channel::Email
+                } else {
+                    Channel::Sms
+                },
+                to.clone(),
+                self.patient_url(&v)
+                    .ok_or(DomainError::Conflict("error.visit.closed"))?,
+            ),
+            (VisitKind::Url, _, None) => {
+                return Err(DomainError::Conflict("error.visit.nudge_nowhere"));
+            }
+            (VisitKind::Booking, Some(a), _) => {
+                let (c, to) = match (&a.email, a.notify_channel.as_str()) {
+                    (Some(e), "email") => (Channel::Email, e.as_str().to_string()),
+                    _ => (Channel::Sms, a.phone.e164().to_string()),
+                };
+                let b = v.booking_id.unwrap_or_default();
+                (c, to, format!("{}/my/bookings/{b}/visit", self.public_url))
+            }
+            (VisitKind::Booking, None, _) => {
+                return Err(DomainError::Conflict("error.visit.nudge_nowhere"));
+            }
+        };
+        let mut tx = self.store.db().begin_write().await?;
+        self.outbox
+            .enqueue_in(
+                &mut tx,
+                OutgoingMessage {
+                    channel,
+                    destination,
+                    subject: if channel == Channel::Email {
+                        t_args(
+                            Lang::Ja,
+                            "visit.nudge_subject",
+                            &[("facility", facility.name.as_str())],
+                        )
+                    } else {
+                        String::new()
+                    },
+                    body: t_args(
+                        Lang::Ja,
+                        "visit.nudge_message",
+                        &[("facility", facility.name.as_str()), ("url", SECRET_MARK)],
+                    ),
+                    secret: Some(link),
+                    purpose: "visit_nudge",
+                    facility_id: Some(facility.id),
+                    account_id: member.map(|a| a.id),
+                },
+            )
+            .await?;
+        self.store.set_nudged_in(&mut tx, &v, now).await?;
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "visit.nudge", format!("visit={id}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()?;
+        self.tell(facility.id, id).await;
+        self.store.get(facility.id, id).await
     }
 
     /// A participant's connection enters the visit's room: recorded, audited, and the
@@ -761,6 +900,76 @@ impl Visits {
             out.insert(b, (v.state, presence::room_of(since, left)));
         }
         Ok(out)
+    }
+
+    /// A facility's usage in a month of its own calendar (C12): a line per visit and the
+    /// month's total. A visit belongs to the month in which its doctor first entered the
+    /// room, so a visit across midnight on the last day is billed once.
+    pub async fn month_usage(
+        &self,
+        facility: &Facility,
+        month: jiff::civil::Date,
+    ) -> DomainResult<(Vec<UsageLine>, crate::usage::MonthUsage)> {
+        let tz = facility.tz();
+        let first = month.first_of_month();
+        let next = first
+            .checked_add(jiff::Span::new().months(1))
+            .map_err(DomainError::internal)?;
+        let at = |d: jiff::civil::Date| {
+            d.to_zoned(tz.clone())
+                .map(|z| z.timestamp().as_millisecond())
+                .map_err(DomainError::internal)
+        };
+        let (from, to) = (at(first)?, at(next)?);
+        let ids: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT p.visit_id, MIN(p.joined_at) FROM visit_presence p \
+             JOIN visits v ON v.id = p.visit_id \
+             WHERE v.facility_id = $1 AND p.role = 'doctor' \
+             GROUP BY p.visit_id HAVING MIN(p.joined_at) >= $2 AND MIN(p.joined_at) < $3 \
+             ORDER BY 2",
+        )
+        .bind(facility.id.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.store.db().pool())
+        .await
+        .or_internal()?;
+        let mut lines = Vec::with_capacity(ids.len());
+        for (visit, entered) in ids {
+            let v = self.store.get(facility.id, visit).await?;
+            let rows: Vec<(String, String, i64, Option<i64>, i64)> = sqlx::query_as(
+                "SELECT participant, role, joined_at, left_at, last_seen_at FROM visit_presence \
+                 WHERE visit_id = $1 ORDER BY joined_at",
+            )
+            .bind(visit)
+            .fetch_all(self.store.db().pool())
+            .await
+            .or_internal()?;
+            let presence: Vec<crate::usage::Presence> = rows
+                .into_iter()
+                .map(|(participant, role, joined_at, left_at, last_seen_at)| {
+                    crate::usage::Presence {
+                        participant,
+                        role: match role.as_str() {
+                            "doctor" => crate::usage::Role::Doctor,
+                            "patient" => crate::usage::Role::Patient,
+                            "guest" => crate::usage::Role::Guest,
+                            _ => crate::usage::Role::Staff,
+                        },
+                        joined_at,
+                        left_at,
+                        last_seen_at,
+                    }
+                })
+                .collect();
+            lines.push(UsageLine {
+                visit: v,
+                entered,
+                usage: crate::usage::visit_usage(&presence),
+            });
+        }
+        let total = crate::usage::month_total(&lines.iter().map(|l| l.usage).collect::<Vec<_>>());
+        Ok((lines, total))
     }
 
     /// What a patient link opens now. A malformed, unknown or cancelled link is `Unknown`:

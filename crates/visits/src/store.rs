@@ -93,10 +93,13 @@ pub struct Visit {
     pub started_at: Option<i64>,
     /// When the doctor ended it.
     pub ended_at: Option<i64>,
+    /// When the patient was last nudged to enter, and how many times.
+    pub nudged: Option<(i64, i64)>,
 }
 
 const COLUMNS: &str = "id, facility_id, booking_id, kind, doctor_id, title, starts_at, state, \
-                       link_nonce, sent_channel, sent_to, sent_at, started_at, ended_at";
+                       link_nonce, sent_channel, sent_to, sent_at, started_at, ended_at, \
+                       nudged_at, nudges";
 
 type Row = (
     i64,
@@ -113,6 +116,8 @@ type Row = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    Option<i64>,
+    i64,
 );
 
 fn to_visit(r: Row) -> Visit {
@@ -136,6 +141,7 @@ fn to_visit(r: Row) -> Visit {
         },
         started_at: r.12,
         ended_at: r.13,
+        nudged: r.14.map(|at| (at, r.15)),
     }
 }
 
@@ -349,6 +355,20 @@ impl VisitStore {
         .bind(v.facility_id.0)
         .bind(channel)
         .bind(to)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .or_internal()
+        .map(|_| ())
+    }
+
+    pub(crate) async fn set_nudged_in(&self, tx: &mut Tx, v: &Visit, now: i64) -> DomainResult<()> {
+        sqlx::query(
+            "UPDATE visits SET nudged_at = $3, nudges = nudges + 1, updated_at = $3 \
+             WHERE id = $1 AND facility_id = $2",
+        )
+        .bind(v.id)
+        .bind(v.facility_id.0)
         .bind(now)
         .execute(&mut **tx)
         .await

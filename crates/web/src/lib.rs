@@ -92,9 +92,15 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/v1", api())
         .route("/api/openapi.json", get(openapi::serve))
         .route("/healthz", get(health))
+        // Browsers ask for it on their own; an empty answer keeps their consoles clean.
+        .route(
+            "/favicon.ico",
+            get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
         .route("/metrics", get(metrics::serve))
         .route("/static/app.css", get(security::css))
         .route("/static/app.js", get(security::js))
+        .route("/static/precheck.js", get(security::precheck_js))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

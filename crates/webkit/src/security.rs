@@ -82,6 +82,14 @@ pub async fn js() -> Response {
     )
 }
 
+/// The visit pages' pre-call check and self view (loaded by those pages only).
+pub async fn precheck_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/precheck.js"),
+    )
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [

@@ -207,7 +207,10 @@ document.querySelectorAll('[data-copy]').forEach((b) => {
     ws.addEventListener('message', (e) => {
       let m;
       try { m = JSON.parse(e.data); } catch { return; }
-      if (m.kind === 'visit.state' || m.kind === 'resync') location.reload();
+      // A page may name states it need not reload for (the patient's waiting room: their
+      // own arrival and leaving, which would otherwise reload it in a loop).
+      const quiet = (el.dataset.roomQuiet || '').split(' ');
+      if (m.kind === 'resync' || (m.kind === 'visit.state' && !(m.data && quiet.includes(m.data.state)))) location.reload();
     });
     ws.addEventListener('close', () => {
       clearInterval(beat);

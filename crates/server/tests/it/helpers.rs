@@ -276,6 +276,36 @@ impl TestApp {
         b
     }
 
+    /// A browser with the demo operator signed in (TOTP enrolled on the way).
+    pub async fn operator_browser(&self) -> Browser {
+        let b = self.browser();
+        let p = b
+            .submit(
+                "/ops/login",
+                "/ops/login",
+                &[
+                    ("login_id", "ops"),
+                    ("password", tsunagu_server::demo::DEMO_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(p.location.as_deref(), Some("/ops/totp"));
+        prove_enrol_code(&b, "/ops/totp").await;
+        let enrol = b.get("/ops/totp").await;
+        let op = self
+            .state
+            .accounts
+            .staff
+            .find_operator("ops")
+            .await
+            .unwrap()
+            .unwrap();
+        let code = totp_now(self, op.totp_secret.as_deref().unwrap());
+        let p = b.post("/ops/totp", &enrol.csrf(), &[("code", &code)]).await;
+        assert_eq!(p.location.as_deref(), Some("/ops"));
+        b
+    }
+
     /// The eligibility service's access store, opened beside the running service, for
     /// setting its state (outage, periods) the way its operating body would.
     pub async fn eligibility_access(&self) -> tsunagu_eligibility::access::AccessStore {

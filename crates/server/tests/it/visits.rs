@@ -88,9 +88,17 @@ async fn a_video_call_url_is_created_sent_shown_resent_edited_and_cancelled() {
         .expect("the URL was sent");
     assert!(sms.contains("ビデオ通話のURL"), "{sms}");
     let link = url_in(&sms);
-    // The patient link opens the waiting room.
+    // The patient link opens the pre-call check; its 「待合室へ進む」 is the waiting room.
     let patient = app.browser();
-    let room = patient.get(&link).await;
+    let check = patient.get(&link).await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    assert!(
+        check.body.contains("ビデオ通話の前の確認"),
+        "{}",
+        check.body
+    );
+    assert!(check.body.contains(&format!("href=\"{link}?room=1\"")));
+    let room = patient.get(&format!("{link}?room=1")).await;
     assert_eq!(room.status, 200, "{}", room.body);
     assert!(
         room.body.contains("診察はまだ始まっていません"),
@@ -228,7 +236,7 @@ async fn a_patient_link_opens_an_hour_before_and_closes_the_same_time_next_day()
     assert!(patient.get(&link).await.body.contains("待合室"));
     // 22:59 JST the next day: open (late); 23:00: expired.
     app.advance(SignedDuration::from_mins(25 * 60 - 1));
-    let late = patient.get(&link).await;
+    let late = patient.get(&format!("{link}?room=1")).await;
     assert!(
         late.body.contains("遅れている可能性があります"),
         "{}",
@@ -292,7 +300,10 @@ async fn a_members_button_appears_the_facilitys_minutes_before_and_the_doctor_st
     ));
     let page = b.get(&format!("/my/bookings/{id}")).await;
     assert!(page.body.contains("ビデオ通話画面へ進む"), "{}", page.body);
-    let room = b.get(&format!("/my/bookings/{id}/visit")).await;
+    let check = b.get(&format!("/my/bookings/{id}/visit")).await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    assert!(check.body.contains("ビデオ通話の前の確認"));
+    let room = b.get(&format!("/my/bookings/{id}/visit?room=1")).await;
     assert_eq!(room.status, 200, "{}", room.body);
     assert!(room.body.contains("診察はまだ始まっていません"));
     // Entering twice is the same visit.
@@ -320,10 +331,26 @@ async fn a_members_button_appears_the_facilitys_minutes_before_and_the_doctor_st
     let doctor = crate::setup::staff_at(&app, "tsunagu-central", "doctor").await;
     let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
     assert!(dp.body.contains("ビデオ通話を開始する"), "{}", dp.body);
+    // An insured visit and no card registered: the doctor is told, and starts only with a
+    // reason, which is recorded.
+    assert!(
+        dp.body
+            .contains("保険証（またはマイナ保険証）が登録されていません")
+    );
     let p = doctor
         .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
         .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("理由を入力してください"));
+    let p = doctor
+        .post(
+            &format!("/staff/visits/{visit}/start"),
+            &dp.csrf(),
+            &[("reason", "保険証は来院時に確認")],
+        )
+        .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(audited(&app, "visit.start_without_insurance").await, 1);
     let room = b.get(&format!("/my/bookings/{id}/visit")).await;
     assert!(
         room.body.contains("医師が診察を開始しました"),
@@ -332,7 +359,11 @@ async fn a_members_button_appears_the_facilitys_minutes_before_and_the_doctor_st
     );
     // Starting twice is refused with a clear message; the doctor ends it.
     let p = doctor
-        .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
+        .post(
+            &format!("/staff/visits/{visit}/start"),
+            &dp.csrf(),
+            &[("reason", "再開")],
+        )
         .await;
     assert_eq!(p.status, 422, "{}", p.body);
     assert!(
@@ -467,7 +498,11 @@ async fn the_reception_list_sees_a_patient_arrive_wait_and_leave_and_a_rejoin_is
     let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
     assert!(dp.body.contains("data-room-ws"));
     let p = doctor
-        .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
+        .post(
+            &format!("/staff/visits/{visit}/start"),
+            &dp.csrf(),
+            &[("reason", "保険証は来院時に確認")],
+        )
         .await;
     assert_eq!(p.status, 303);
     let msg = tokio::time::timeout(std::time::Duration::from_secs(5), second.next())
@@ -537,7 +572,7 @@ async fn a_url_call_patient_who_leaves_the_waiting_room_shows_as_left() {
     assert_eq!(p.status, 303, "{}", p.body);
     let visit = p.id_after("/staff/visits/");
     let link = url_in(&app.last_sms_to("+819055556666").await.unwrap());
-    let room = app.browser().get(&link).await;
+    let room = app.browser().get(&format!("{link}?room=1")).await;
     assert!(
         room.body.contains(&format!("data-room-ws=\"{link}/ws\"")),
         "{}",
@@ -560,5 +595,292 @@ async fn a_url_call_patient_who_leaves_the_waiting_room_shows_as_left() {
     // A made-up link's socket is refused.
     let url = app.base.replace("http://", "ws://") + &format!("/v/{}/ws", "b".repeat(64));
     assert!(tokio_tungstenite::connect_async(url).await.is_err());
+    app.stop().await;
+}
+
+/// One tap at the start time (C10): the reception list offers 「入室を促す」 for a patient
+/// not in the room from five minutes before; it sends the member their way in by their own
+/// channel, is recorded on the visit and audited; a patient already waiting is not nudged.
+#[tokio::test]
+async fn a_patient_not_in_the_room_at_the_start_is_nudged_with_one_tap() {
+    let app = TestApp::spawn().await;
+    let b = crate::documents::logged_in(&app, "090-0000-0002").await;
+    let (id, _) = crate::documents::book_first_slot(&app, &b).await;
+    let clerk = app.staff_browser("tsunagu-central", "clerk").await;
+    let rec = clerk.get("/staff/reception?date=2026-11-20").await;
+    assert!(
+        !rec.body.contains(&format!("/staff/bookings/{id}/nudge")),
+        "not before 10:10"
+    );
+    let p = clerk
+        .post(&format!("/staff/bookings/{id}/nudge"), &rec.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("開始5分前から"), "{}", p.body);
+    // 10:15, the start: the patient has not come in.
+    app.advance(SignedDuration::from_mins(15));
+    let rec = clerk.get("/staff/reception?date=2026-11-20").await;
+    assert!(
+        rec.body.contains(&format!("/staff/bookings/{id}/nudge")),
+        "{}",
+        rec.body
+    );
+    let p = clerk
+        .post(&format!("/staff/bookings/{id}/nudge"), &rec.csrf(), &[])
+        .await;
+    assert_eq!(
+        p.location.as_deref(),
+        Some("/staff/reception?date=2026-11-20&done=nudged"),
+        "{}",
+        p.body
+    );
+    let sms = app
+        .last_sms_to("+819000000002")
+        .await
+        .expect("the patient was told");
+    assert!(sms.contains("ビデオ診察の開始時刻になりました"), "{sms}");
+    assert!(sms.contains(&format!("/my/bookings/{id}/visit")), "{sms}");
+    assert_eq!(audited(&app, "visit.nudge").await, 1);
+    let visit: i64 = sqlx::query_scalar("SELECT id FROM visits WHERE booking_id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let page = clerk.get(&format!("/staff/visits/{visit}")).await;
+    assert!(page.body.contains("1回目"), "{}", page.body);
+    // Once the patient is waiting, no nudge is offered or sent.
+    let cookie = patient_cookie(&app, "090-0000-0002").await;
+    let _ws = crate::live::connect(&app, &format!("/my/bookings/{id}/visit/ws"), &cookie).await;
+    settle().await;
+    let rec = clerk.get("/staff/reception?date=2026-11-20").await;
+    assert!(!rec.body.contains(&format!("/staff/bookings/{id}/nudge")));
+    let p = clerk
+        .post(&format!("/staff/visits/{visit}/nudge"), &rec.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 422);
+    assert_eq!(audited(&app, "visit.nudge").await, 1);
+    app.stop().await;
+}
+
+/// The facility admin sees the month's usage (C12) from the doctors' presence: 31 minutes
+/// with the patient and a family member is 2 units and 2 extra-participant units.
+#[tokio::test]
+async fn the_admin_sees_the_months_video_usage_from_the_doctors_time_in_the_room() {
+    let app = TestApp::spawn().await;
+    let b = crate::documents::logged_in(&app, "090-0000-0002").await;
+    let (id, _) = crate::documents::book_first_slot(&app, &b).await;
+    assert_eq!(b.get(&format!("/my/bookings/{id}/visit")).await.status, 200);
+    let visit: i64 = sqlx::query_scalar("SELECT id FROM visits WHERE booking_id = $1")
+        .bind(id)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    let at = |hm: &str| {
+        format!("2026-11-20T{hm}:00+09:00")
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_millisecond()
+    };
+    // The doctor 10:15–10:46 (31 min, 2 units); the patient and family throughout; the
+    // doctor's dropped connection 10:50 with its last heartbeat at 10:52 adds 2 minutes.
+    for (who, role, from, to, last) in [
+        (
+            "doctor:2",
+            "doctor",
+            at("10:15"),
+            Some(at("10:46")),
+            at("10:46"),
+        ),
+        (
+            "patient",
+            "patient",
+            at("10:10"),
+            Some(at("10:47")),
+            at("10:47"),
+        ),
+        (
+            "guest:1",
+            "guest",
+            at("10:14"),
+            Some(at("10:47")),
+            at("10:47"),
+        ),
+        ("doctor:2", "doctor", at("10:50"), None, at("10:52")),
+    ] {
+        sqlx::query(
+            "INSERT INTO visit_presence (visit_id, participant, role, joined_at, left_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(visit)
+        .bind(who)
+        .bind(role)
+        .bind(from)
+        .bind(to)
+        .bind(last)
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    }
+    // Clerks do not see billing.
+    let clerk = app.staff_browser("tsunagu-central", "clerk").await;
+    assert_eq!(clerk.get("/staff/usage").await.status, 403);
+    let admin = crate::setup::staff_at(&app, "tsunagu-central", "admin").await;
+    let page = admin.get("/staff/usage?month=2026-11").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let lines = &page.body[page.body.find("id=\"usage-lines\"").unwrap()..];
+    // 33 minutes in all: 2 units × 100 + 2 slices × 1 extra (the family member) × 50.
+    assert!(
+        lines.contains("<td>33</td><td>2</td><td>2</td><td>300</td>"),
+        "{lines}"
+    );
+    let total = &page.body[page.body.find("id=\"usage-total\"").unwrap()..];
+    assert!(
+        total.contains("300 円") && total.contains("30 円") && total.contains("330 円"),
+        "{total}"
+    );
+    // Another month is empty.
+    let oct = admin.get("/staff/usage?month=2026-10").await;
+    assert!(oct.body.contains("この月の利用はありません"));
+    // The operator sees every facility's month.
+    let op = app.operator_browser().await;
+    let ops = op.get("/ops/usage?month=2026-11").await;
+    assert_eq!(ops.status, 200, "{}", ops.body);
+    assert!(ops.body.contains("つなぐ中央病院"), "{}", ops.body);
+    assert!(ops.body.contains("<strong>330</strong>"), "{}", ops.body);
+    app.stop().await;
+}
+
+/// A GET with a browser's User-Agent.
+async fn get_as(app: &TestApp, path: &str, ua: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{}{path}", app.base))
+        .header("user-agent", ua)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The pre-call check (C7): its probe answers an open link (or a member's open room) only,
+/// with the random bytes asked for up to 1 MB, never cached. The browser rule (C11): Internet
+/// Explorer and the old Edge get the supported browsers and what to do instead of a broken
+/// call; LINE's built-in browser gets the check with advice and a one-tap reopen.
+#[tokio::test]
+async fn the_checks_probe_answers_an_open_link_only_and_an_old_browser_is_told_what_to_use() {
+    const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
+        AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+    const IE: &str = "Mozilla/5.0 (Windows NT 10.0; WOW64; Trident/7.0; rv:11.0) like Gecko";
+    const OLD_EDGE: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+        (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19041";
+    const LINE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) \
+        AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Safari Line/14.3.0";
+    let app = TestApp::spawn().await;
+    let f = app.facility("sapporo-hikari").await;
+    let doctor = app.staff_id(f.id, "doctor").await.0.to_string();
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let p = clerk
+        .submit(
+            "/staff/visits/new",
+            "/staff/visits",
+            &[
+                ("now", "1"),
+                ("title", "確認"),
+                ("doctor", &doctor),
+                ("send", "sms"),
+                ("destination", "090-7777-8888"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let visit = p.id_after("/staff/visits/");
+    let link = url_in(&app.last_sms_to("+819077778888").await.unwrap());
+    // The check page names its probe and the room; a supported browser gets no advice.
+    let check = get_as(&app, &link, SAFARI).await.text().await.unwrap();
+    assert!(
+        check.contains(&format!("data-probe=\"{link}/probe\"")),
+        "{check}"
+    );
+    assert!(check.contains("/static/precheck.js"));
+    assert!(check.contains("JavaScript"), "the no-script notice");
+    assert!(!check.contains("id=\"pc-in-app\""));
+    // The probe: 256 KB by default, as asked down to a bare round trip, at most 1 MB.
+    for (kb, len) in [("", 256), ("?kb=0", 0), ("?kb=64", 64), ("?kb=99999", 1024)] {
+        let r = get_as(&app, &format!("{link}/probe{kb}"), SAFARI).await;
+        assert_eq!(r.status(), 200, "{kb}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{kb}");
+        assert_eq!(r.headers()["content-type"], "application/octet-stream");
+        assert_eq!(r.bytes().await.unwrap().len(), len * 1024, "{kb}");
+    }
+    // Random: two downloads differ.
+    let a = get_as(&app, &format!("{link}/probe?kb=1"), SAFARI).await;
+    let b = get_as(&app, &format!("{link}/probe?kb=1"), SAFARI).await;
+    assert_ne!(a.bytes().await.unwrap(), b.bytes().await.unwrap());
+    // No probe for a link that does not open.
+    for bad in [
+        format!("/v/{}/probe", "b".repeat(64)),
+        "/v/x/probe".to_string(),
+    ] {
+        assert_eq!(get_as(&app, &bad, SAFARI).await.status(), 404, "{bad}");
+    }
+    // Internet Explorer and the old Edge, on the check and in the room: the supported
+    // browsers, the page's URL to open in one of them, and the clinic's number.
+    for (ua, name) in [(IE, "Internet Explorer"), (OLD_EDGE, "古い Microsoft Edge")] {
+        for path in [link.clone(), format!("{link}?room=1")] {
+            let r = get_as(&app, &path, ua).await;
+            assert_eq!(r.status(), 200);
+            let body = r.text().await.unwrap();
+            assert!(
+                body.contains("このブラウザではビデオ通話ができません"),
+                "{body}"
+            );
+            assert!(body.contains(&format!("{name}では")), "{body}");
+            for supported in [
+                "iPhone・iPad：Safari",
+                "Android：Google Chrome",
+                "Google Chrome または Microsoft Edge",
+                "Mac：Google Chrome または Safari",
+            ] {
+                assert!(body.contains(supported), "{supported}");
+            }
+            assert!(body.contains(&format!("{link}\" readonly")), "{body}");
+            assert!(!body.contains("data-room-ws"), "no broken call");
+            assert!(!body.contains("data-precheck"));
+        }
+    }
+    // LINE's built-in browser: the check runs, with advice and LINE's own reopen link.
+    let line = get_as(&app, &link, LINE).await.text().await.unwrap();
+    assert!(line.contains("data-precheck"), "{line}");
+    assert!(
+        line.contains("LINE アプリの中でこのページを開いています"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("href=\"{link}?openExternalBrowser=1\"")));
+    // A cancelled call's probe is gone at once.
+    let page = clerk.get(&format!("/staff/visits/{visit}")).await;
+    let p = clerk
+        .post(&format!("/staff/visits/{visit}/cancel"), &page.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(
+        get_as(&app, &format!("{link}/probe"), SAFARI)
+            .await
+            .status(),
+        404
+    );
+    // A member's probe: only while their room is open (here 15 minutes before 10:15).
+    let m = crate::documents::logged_in(&app, "090-0000-0002").await;
+    let (id, _) = crate::documents::book_first_slot(&app, &m).await;
+    let probe = format!("{}/my/bookings/{id}/visit/probe?kb=2", app.base);
+    let r = m.http.get(&probe).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().len(), 2048);
+    sqlx::query("UPDATE facilities SET video_entry_minutes = 5 WHERE slug = 'tsunagu-central'")
+        .execute(app.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(m.http.get(&probe).send().await.unwrap().status(), 404);
+    // Someone else's booking is not theirs to probe.
+    let other = crate::documents::logged_in(&app, "090-0000-0001").await;
+    let r = other.http.get(&probe).send().await.unwrap();
+    assert_eq!(r.status(), 404);
     app.stop().await;
 }

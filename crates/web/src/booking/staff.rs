@@ -347,6 +347,8 @@ pub struct ReceptionRow {
     questionnaire: (&'static str, bool),
     /// The video room, live (C8): who waits and since when, who left, in progress.
     room: Option<String>,
+    /// One tap asks a patient not in the room to come in (C10).
+    nudge: bool,
 }
 
 /// The reception list's words for a visit's room.
@@ -406,12 +408,16 @@ struct ReceptionPage {
     prev: String,
     next: String,
     rows: Vec<ReceptionRow>,
+    /// A patient was just asked to come in.
+    nudged: bool,
 }
 
 #[derive(Deserialize, Default)]
 pub struct DateQuery {
     #[serde(default)]
     date: String,
+    #[serde(default)]
+    done: String,
 }
 
 async fn reception(
@@ -441,6 +447,13 @@ async fn reception(
         .iter()
         .map(|b| ReceptionRow {
             room: room_cell(&ctx, now, &tz, rooms.get(&b.id)),
+            nudge: b.mode == Mode::Online
+                && b.status == BookingStatus::Booked
+                && now >= b.starts_at - tsunagu_visits::NUDGE_FROM_MS
+                && rooms.get(&b.id).is_none_or(|(s, r)| {
+                    *s == tsunagu_visits::VisitState::Scheduled
+                        && !matches!(r, tsunagu_visits::Room::PatientSince(_))
+                }),
             insurance: insurance_cell(desk.get(&b.id)),
             questionnaire: questionnaire_cell(desk.get(&b.id)),
             id: b.id,
@@ -469,6 +482,7 @@ async fn reception(
         })
         .collect();
     page(&ReceptionPage {
+        nudged: q.done == "nudged",
         date_label: crate::booking::patient::day_label(&ctx, date),
         prev: date.yesterday().map(|d| d.to_string()).unwrap_or_default(),
         next: date.tomorrow().map(|d| d.to_string()).unwrap_or_default(),

@@ -2,7 +2,7 @@
 //! verification, and `/dev/outbox` while messages are captured instead of sent.
 
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/ops/organisations", post(add_org))
         .route("/ops/facilities", post(add_facility))
         .route("/ops/jobs", get(jobs))
+        .route("/ops/usage", get(usage))
         .route("/ops/jobs/{id}/retry", post(retry_job))
         .route("/ops/audit", get(audit))
         .route("/ops/audit/verify", post(verify))
@@ -480,4 +481,47 @@ pub fn prefecture_label(code: &i64, lang: &str) -> String {
     } else {
         name.to_string()
     }
+}
+
+#[derive(Template)]
+#[template(path = "ops/usage.html")]
+struct UsagePage {
+    ctx: PageCtx,
+    month: String,
+    /// (facility, visits, units, extra units, before tax, tax, total).
+    rows: Vec<(String, tsunagu_visits::usage::MonthUsage)>,
+    total: i64,
+}
+
+#[derive(Deserialize, Default)]
+pub struct UsageQuery {
+    #[serde(default)]
+    month: String,
+}
+
+/// Every facility's video usage of a month (C12), the input of the platform's invoices.
+async fn usage(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    _op: OperatorUser,
+    Query(q): Query<UsageQuery>,
+) -> AppResult<Response> {
+    let today = tsunagu_kernel::clock::from_ms(st.booker.now_ms())
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Tokyo").unwrap_or(jiff::tz::TimeZone::UTC))
+        .date();
+    let month = crate::visits::usage::parse_month(&q.month, today);
+    let mut rows = Vec::new();
+    for f in st.facilities.list(None).await? {
+        let (_, m) = st.visits.month_usage(&f, month).await?;
+        if m.visits > 0 {
+            rows.push((f.name, m));
+        }
+    }
+    let total = rows.iter().map(|r| r.1.yen_total).sum();
+    page(&UsagePage {
+        month: month.strftime("%Y-%m").to_string(),
+        rows,
+        total,
+        ctx,
+    })
 }

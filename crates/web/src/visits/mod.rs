@@ -3,9 +3,11 @@
 //! the waiting room ([`patient`]). The rules, their audit entries and live events are the
 //! use cases of `tsunagu_visits::Visits`; the media (the SFU) will join the same page.
 
+pub mod check;
 pub mod patient;
 pub mod room;
 pub mod staff;
+pub mod usage;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -23,9 +25,14 @@ pub fn router() -> Router<AppState> {
         .route("/staff/visits/{id}/cancel", post(staff::cancel))
         .route("/staff/visits/{id}/start", post(staff::start))
         .route("/staff/visits/{id}/end", post(staff::end))
+        .route("/staff/visits/{id}/nudge", post(staff::nudge))
+        .route("/staff/bookings/{id}/nudge", post(staff::nudge_booking))
+        .route("/staff/usage", get(usage::facility_month))
         .route("/staff/visits/{id}/ws", get(room::staff))
         .route("/v/{token}", get(patient::by_link))
         .route("/v/{token}/ws", get(room::by_link))
+        .route("/v/{token}/probe", get(check::probe_link))
         .route("/my/bookings/{id}/visit", get(patient::member))
         .route("/my/bookings/{id}/visit/ws", get(room::member))
+        .route("/my/bookings/{id}/visit/probe", get(check::probe_member))
 }

@@ -144,6 +144,12 @@ struct VisitPage {
     notice: Option<&'static str>,
     send_form: (String, String),
     edit_form: (String, String),
+    /// The patient may be nudged now (not in the room, from 5 minutes before the start).
+    can_nudge: bool,
+    /// When the patient was last nudged, and how many times.
+    nudged: Option<(String, i64)>,
+    /// An insured visit whose patient registered no insurance: starting needs a reason.
+    lacks_insurance: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -210,9 +216,16 @@ async fn visit_page(
     let edit_form = typed
         .edit
         .unwrap_or_else(|| (v.title.clone(), v.doctor_id.0.to_string()));
+    let can_nudge = v.state == tsunagu_visits::VisitState::Scheduled
+        && st.booker.now_ms() >= v.starts_at - tsunagu_visits::NUDGE_FROM_MS;
+    let nudged = v.nudged.map(|(at, n)| (fmt(at), n));
+    let lacks_insurance = v.state.is_open() && st.visits.lacks_insurance(&v).await?;
     page_status(
         form_status(&errors),
         &VisitPage {
+            can_nudge,
+            nudged,
+            lacks_insurance,
             is_url: v.kind == VisitKind::Url,
             is_open: v.state.is_open(),
             is_doctor: me.user.role == tsunagu_accounts::Role::Doctor,
@@ -262,6 +275,7 @@ pub async fn detail(
         Some("cancelled") => Some("visit.done_cancelled"),
         Some("started") => Some("visit.done_started"),
         Some("ended") => Some("visit.done_ended"),
+        Some("nudged") => Some("visit.done_nudged"),
         _ => None,
     };
     let typed = Typed {
@@ -365,15 +379,22 @@ pub async fn cancel(
     moved(&st, ctx, &me, id, r, "cancelled").await
 }
 
+#[derive(Deserialize, Default)]
+pub struct StartForm {
+    #[serde(default)]
+    reason: String,
+}
+
 pub async fn start(
     State(st): State<AppState>,
     ctx: PageCtx,
     me: StaffMember,
     Path(id): Path<i64>,
+    Form(f): Form<StartForm>,
 ) -> AppResult<Response> {
     let r = st
         .visits
-        .start(&me.by(), me.user.role, &me.facility, id)
+        .start(&me.by(), me.user.role, &me.facility, id, Some(&f.reason))
         .await;
     moved(&st, ctx, &me, id, r, "started").await
 }
@@ -389,4 +410,73 @@ pub async fn end(
         .end(&me.by(), me.user.role, &me.facility, id)
         .await;
     moved(&st, ctx, &me, id, r, "ended").await
+}
+
+/// The account to nudge for a booking's visit (a member's own; none for a walk-in).
+async fn member_of(
+    st: &AppState,
+    me: &StaffMember,
+    v: &Visit,
+) -> AppResult<Option<tsunagu_accounts::Account>> {
+    let Some(b) = v.booking_id else {
+        return Ok(None);
+    };
+    let b = st.booker.bookings.get_at(me.scope(), b).await?;
+    Ok(match b.account_id {
+        Some(a) => Some(st.accounts.patients.account(a).await?),
+        None => None,
+    })
+}
+
+/// 「入室を促す」 on the visit page (C10).
+pub async fn nudge(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let v = st.visits.get(me.scope(), id).await?;
+    let member = member_of(&st, &me, &v).await?;
+    let r = st
+        .visits
+        .nudge(&me.by(), &me.facility, id, member.as_ref())
+        .await;
+    moved(&st, ctx, &me, id, r, "nudged").await
+}
+
+/// 「入室を促す」 from the reception list: the booking's visit, made if the patient never
+/// entered.
+pub async fn nudge_booking(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(booking): Path<i64>,
+) -> AppResult<Response> {
+    let b = st.booker.bookings.get_at(me.scope(), booking).await?;
+    if b.mode != tsunagu_scheduling::Mode::Online {
+        return Err(DomainError::NotFound.into());
+    }
+    let v = st
+        .visits
+        .of_booking(me.scope(), b.id, b.doctor_id, b.starts_at)
+        .await?;
+    let member = member_of(&st, &me, &v).await?;
+    match st
+        .visits
+        .nudge(&me.by(), &me.facility, v.id, member.as_ref())
+        .await
+    {
+        Ok(_) => {
+            let day = tsunagu_kernel::clock::from_ms(b.starts_at)
+                .to_zoned(me.facility.tz())
+                .date();
+            Ok(see_other(&format!(
+                "/staff/reception?date={day}&done=nudged"
+            )))
+        }
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            visit_page(&st, ctx, &me, v.id, errors, Typed::default()).await
+        }
+    }
 }

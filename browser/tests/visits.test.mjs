@@ -1,0 +1,170 @@
+// Video visits in the browser: a clerk creates a video-call URL for now without sending it;
+// a patient on a phone opens it, the pre-call check runs by itself (camera preview, level
+// meter, connection verdict) and leads to the waiting room with a self view; a patient who
+// refused the camera gets the way to allow it for their own device, a retry, and can still go
+// on; without script the check says JavaScript is needed and the waiting room still opens.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin } from './support.mjs';
+
+// Chromium's fake camera (a moving test pattern) and microphone (a beep).
+const FAKE_DEVICES = '--use-fake-device-for-media-stream';
+const AUTOPLAY = '--autoplay-policy=no-user-gesture-required';
+const ANDROID_UA = 'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36';
+
+let server;
+let browser; // permission prompts answered "allow"
+let refusing; // no prompt answering: what a context is not granted is refused
+
+before(async () => {
+  server = await startServer();
+  browser = await launch([FAKE_DEVICES, '--use-fake-ui-for-media-stream', AUTOPLAY]);
+  refusing = await launch([FAKE_DEVICES, AUTOPLAY]);
+});
+
+after(async () => {
+  await browser?.close();
+  await refusing?.close();
+  server?.proc.kill('SIGTERM');
+});
+
+// A clerk at さっぽろ光クリニック creates a video call starting now, 「送信しない」, and reads
+// the patient URL on the staff page (?show=1). Answers the URL's path.
+async function createVisitNow() {
+  const ctx = await browser.newContext(PC);
+  const page = await ctx.newPage();
+  await staffLogin(page, server.base, 'sapporo-hikari', 'clerk');
+  await page.goto(`${server.base}/staff/visits/new`);
+  await page.check('input[name=now]');
+  await page.fill('#title', '初診 ブラウザ確認');
+  await page.check('input[name=send][value=none]');
+  await Promise.all([page.waitForURL(/\/staff\/visits\/\d+/), page.click('button[data-send-submit]')]);
+  const id = page.url().match(/visits\/(\d+)/)[1];
+  await page.goto(`${server.base}/staff/visits/${id}?show=1`);
+  const url = await page.inputValue('#patient-url');
+  await ctx.close();
+  return new URL(url).pathname;
+}
+
+// The waiting room stays put once the patient is in: their own arrival (and the leaving of
+// the page they came from) must not reload it, let alone in a loop.
+async function assertStaysPut(page) {
+  let reloads = 0;
+  const count = (f) => { if (f === page.mainFrame()) reloads += 1; };
+  page.on('framenavigated', count);
+  await page.waitForTimeout(3000);
+  page.off('framenavigated', count);
+  assert.equal(reloads, 0, 'the waiting room reloaded by itself');
+}
+
+test('the check runs by itself and leads to the waiting room with a self view', async () => {
+  const path = await createVisitNow();
+  const ctx = await browser.newContext({ ...PHONE, permissions: ['camera', 'microphone'] });
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`${m.text()} ${m.location().url}`); });
+  page.on('response', (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+  const started = Date.now();
+  await page.goto(`${server.base}${path}`);
+  await page.locator('h1', { hasText: 'ビデオ通話の前の確認' }).waitFor();
+  // The camera preview plays, the meter moves with the (fake) microphone's beeps.
+  await page.waitForFunction(() => {
+    const v = document.querySelector('#pc-video');
+    return v && v.readyState >= 2 && v.videoWidth > 0 && !v.paused;
+  }, null, { timeout: 20000 });
+  await page.waitForFunction(() => parseFloat(document.querySelector('#pc-level').dataset.peak || '0') > 0.02, null, { timeout: 20000 });
+  // The connection: a verdict in words and the measured figures.
+  await page.locator('#pc-net[data-state=ok]').waitFor({ timeout: 60000 });
+  assert.match(await page.textContent('#pc-verdict'), /通信は良好です/);
+  assert.match(await page.textContent('#pc-net-detail'), /Mbps（目安は 2 Mbps 以上）・応答 \d+ ミリ秒/);
+  // All done well within a minute, and the summary says so.
+  await page.locator('[data-precheck][data-done]').waitFor({ timeout: 60000 });
+  assert.ok(Date.now() - started < 60000, 'the check takes under a minute');
+  assert.equal(await page.getAttribute('#pc-summary', 'data-state'), 'ok');
+  assert.match(await page.textContent('#pc-summary'), /準備ができています/);
+  assert.equal(await page.getAttribute('#pc-camera', 'data-state'), 'ok');
+  assert.match(await page.textContent('#pc-camera .pc-word'), /問題ありません/);
+  assert.equal(await page.getAttribute('#pc-mic', 'data-state'), 'ok');
+  assert.ok(await page.isHidden('#pc-allow'));
+  assert.ok(await page.isHidden('#pc-retry'), 'nothing to retry');
+  assert.ok(await page.isVisible('#pc-go-top'), 'the way on, without scrolling');
+  // The speaker test: a tone, and what to do if it was not heard.
+  await page.click('#pc-tone');
+  await page.locator('#pc-tone-help').waitFor();
+  assert.match(await page.textContent('#pc-tone-help'), /音量を上げてください/);
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-30-precheck.png`, fullPage: true });
+  // 「待合室へ進む」: the waiting room, in the room (its socket), the patient's own picture.
+  await Promise.all([page.waitForURL(/\?room=1$/), page.click('#pc-go')]);
+  assert.match(await page.textContent('#visit-state'), /診察はまだ始まっていません/);
+  await page.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
+  await assertStaysPut(page);
+  await page.waitForFunction(() => {
+    const box = document.querySelector('[data-self-view]');
+    const v = box && box.querySelector('video');
+    return box && !box.hidden && v.readyState >= 2 && v.videoWidth > 0;
+  }, null, { timeout: 20000 });
+  assert.match(await page.textContent('main'), /カメラとマイクをもう一度確認する/);
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-32-waiting.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});
+
+test('a refused camera gets the way to allow it, a retry, and can still go on', async () => {
+  const path = await createVisitNow();
+  const ctx = await refusing.newContext({ ...PHONE, userAgent: ANDROID_UA });
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}${path}`);
+  await page.locator('#pc-camera[data-state=ng]').waitFor({ timeout: 20000 });
+  assert.equal(await page.getAttribute('#pc-mic', 'data-state'), 'ng');
+  // The help names the patient's own device first, open; the others folded below.
+  await page.locator('#pc-allow').waitFor();
+  assert.match(await page.textContent('#pc-allow h2'), /カメラとマイクの使用が許可されていません/);
+  const first = page.locator('#pc-howto details').first();
+  assert.equal(await first.getAttribute('data-platform'), 'android');
+  assert.ok(await first.evaluate((d) => d.open));
+  assert.match(await first.textContent(), /「権限」または「サイトの設定」/);
+  assert.ok(!(await page.locator('#pc-howto details[data-platform=ios]').evaluate((d) => d.open)));
+  // The check still finishes; it says what failed, offers a retry and warns before going on.
+  await page.locator('[data-precheck][data-done]').waitFor({ timeout: 60000 });
+  assert.equal(await page.getAttribute('#pc-summary', 'data-state'), 'ng');
+  assert.ok(await page.isVisible('#pc-retry'));
+  assert.match(await page.textContent('#pc-retry'), /もう一度確認する/);
+  assert.ok(await page.isVisible('#pc-go-warn'));
+  assert.ok(await page.isVisible('#pc-go'));
+  assert.ok(await page.isHidden('#pc-go-top'), 'only below the warning');
+  await assertNoHorizontalScroll(page, assert);
+  await page.screenshot({ path: `${SHOTS}phone-31-precheck-denied.png`, fullPage: true });
+  // Allowed afterwards, 「もう一度確認する」 finds the camera.
+  await ctx.grantPermissions(['camera', 'microphone'], { origin: server.base });
+  await Promise.all([page.waitForEvent('load'), page.click('#pc-retry')]);
+  await page.locator('#pc-camera[data-state=ok]').waitFor({ timeout: 20000 });
+  assert.ok(await page.isHidden('#pc-allow'));
+  await ctx.close();
+
+  // Never stuck: refused and going on anyway reaches the waiting room, without a self view.
+  const ctx2 = await refusing.newContext({ ...PHONE, userAgent: ANDROID_UA });
+  const p2 = await ctx2.newPage();
+  await p2.goto(`${server.base}${path}`);
+  await p2.locator('#pc-camera[data-state=ng]').waitFor({ timeout: 20000 });
+  await Promise.all([p2.waitForURL(/\?room=1$/), p2.click('#pc-go')]);
+  await p2.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
+  await assertStaysPut(p2);
+  assert.ok(await p2.isHidden('[data-self-view]'));
+  await ctx2.close();
+});
+
+test('without script the check says JavaScript is needed and the waiting room still opens', async () => {
+  const path = await createVisitNow();
+  const ctx = await browser.newContext({ ...PHONE, javaScriptEnabled: false });
+  const page = await ctx.newPage();
+  await page.goto(`${server.base}${path}`);
+  assert.match(await page.textContent('main'), /JavaScript（ジャバスクリプト）が必要です/);
+  assert.ok(await page.isHidden('[data-precheck]'));
+  await Promise.all([page.waitForURL(/\?room=1$/), page.click('#pc-go')]);
+  assert.match(await page.textContent('#visit-state'), /診察はまだ始まっていません/);
+  await assertNoHorizontalScroll(page, assert);
+  await ctx.close();
+});
