@@ -168,3 +168,33 @@ test('without script the check says JavaScript is needed and the waiting room st
   await assertNoHorizontalScroll(page, assert);
   await ctx.close();
 });
+
+test('staff invite a family member, who waits in the room until let in', async () => {
+  const sctx = await browser.newContext(PC);
+  const s = await sctx.newPage();
+  await staffLogin(s, server.base, 'sapporo-hikari', 'clerk');
+  await s.goto(`${server.base}/staff/visits/new`);
+  await s.check('input[name=now]');
+  await s.fill('#title', 'ご家族同席');
+  await s.check('input[name=send][value=none]');
+  await Promise.all([s.waitForURL(/\/staff\/visits\/\d+/), s.click('button[data-send-submit]')]);
+  await s.fill('#guest_name', '山田 花子');
+  await s.selectOption('#guest_role', 'family');
+  await Promise.all([s.waitForURL(/done=invited/), s.click('#guests button[type=submit]:not(.danger)')]);
+  const link = await s.inputValue('#guest-url');
+  await s.screenshot({ path: `${SHOTS}pc-33-visit-guests.png`, fullPage: true });
+  const gctx = await browser.newContext(PHONE);
+  const g = await gctx.newPage();
+  await g.goto(link);
+  assert.match(await g.textContent('main'), /医師が入室を許可するまで/);
+  assert.match(await g.textContent('main'), /山田 花子（ご家族）/);
+  await g.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
+  await assertNoHorizontalScroll(g, assert);
+  await g.screenshot({ path: `${SHOTS}phone-33-guest-waiting.png`, fullPage: true });
+  // Withdrawn by the clinic: the guest's page says the link no longer works.
+  s.on('dialog', (d) => d.accept());
+  await Promise.all([s.waitForURL(/done=revoked/), s.click('#guest-list button.danger')]);
+  await g.waitForFunction(() => /取り消されました/.test(document.body.textContent), null, { timeout: 10000 });
+  await gctx.close();
+  await sctx.close();
+});

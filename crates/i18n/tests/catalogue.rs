@@ -74,8 +74,9 @@ fn every_used_key_is_in_both_catalogues() {
             job_kinds.push(piece.split('"').next().unwrap_or("").to_string());
         }
         // …and as passed to `AppState::tell_facility(facility, "booking.changed", id)`.
-        // …and to the booking service's `self.tell(facility, account, "booking.cancelled", id)`.
-        for opener in ["tell_facility(", ".tell("] {
+        // …and to the booking service's `self.tell(facility, account, "booking.cancelled", id)`
+        // and the visits' `self.tell_guest(visit, "visit.guest_admitted", guest)`.
+        for opener in ["tell_facility(", ".tell(", ".tell_guest("] {
             for call in text.split(opener).skip(1) {
                 let args = call.split(';').next().unwrap_or("");
                 job_kinds.extend(args.split('"').skip(1).step_by(2).map(str::to_string));

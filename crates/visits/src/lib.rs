@@ -9,12 +9,14 @@
 //! ([`window`]). Every change is audited in its own transaction and pushed to the
 //! facility's screens after the commit. The media (the SFU) joins a visit; it never owns it.
 
+pub mod guests;
 pub mod presence;
 mod service;
 mod store;
 pub mod usage;
 pub mod window;
 
+pub use guests::{Guest, GuestAccess, GuestRole};
 pub use presence::{Participant, Room};
 pub use service::{LinkAccess, NUDGE_FROM_MS, Send, UrlCallInput, UsageLine, Visits};
 pub use store::{Visit, VisitKind, VisitState};

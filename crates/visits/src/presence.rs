@@ -17,6 +17,8 @@ pub enum Participant {
     Doctor(i64),
     /// Other staff of the facility.
     Staff(i64),
+    /// An invited guest (family, interpreter, specialist).
+    Guest(i64),
 }
 
 impl Participant {
@@ -26,6 +28,7 @@ impl Participant {
             Self::Patient { .. } => ("patient".into(), "patient"),
             Self::Doctor(id) => (format!("doctor:{id}"), "doctor"),
             Self::Staff(id) => (format!("staff:{id}"), "staff"),
+            Self::Guest(id) => (format!("guest:{id}"), "guest"),
         }
     }
 
@@ -50,6 +53,11 @@ impl Participant {
                 kind: "staff",
                 id: Some(*id),
                 label: "staff".into(),
+            },
+            Self::Guest(id) => tsunagu_audit::Actor {
+                kind: "guest",
+                id: Some(*id),
+                label: "guest (visit link)".into(),
             },
         }
     }

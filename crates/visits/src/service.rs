@@ -196,15 +196,15 @@ pub enum LinkAccess {
 /// Visits and their use cases.
 #[derive(Clone)]
 pub struct Visits {
-    store: VisitStore,
-    clock: Arc<dyn Clock>,
-    audit: AuditLog,
-    events: EventBus,
+    pub(crate) store: VisitStore,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) audit: AuditLog,
+    pub(crate) events: EventBus,
     outbox: Outbox,
-    sealer: Sealer,
-    facilities: FacilityStore,
+    pub(crate) sealer: Sealer,
+    pub(crate) facilities: FacilityStore,
     staff: StaffStore,
-    public_url: String,
+    pub(crate) public_url: String,
 }
 
 impl std::fmt::Debug for Visits {
@@ -257,7 +257,7 @@ impl Visits {
         url_window(v.starts_at, &facility.tz())
     }
 
-    async fn tell(&self, facility: FacilityId, id: i64) {
+    pub(crate) async fn tell(&self, facility: FacilityId, id: i64) {
         self.events
             .publish(Event {
                 topic: Topic::Facility(facility),

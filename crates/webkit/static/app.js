@@ -211,6 +211,8 @@ document.querySelectorAll('[data-copy]').forEach((b) => {
       // own arrival and leaving, which would otherwise reload it in a loop).
       const quiet = (el.dataset.roomQuiet || '').split(' ');
       if (m.kind === 'resync' || (m.kind === 'visit.state' && !(m.data && quiet.includes(m.data.state)))) location.reload();
+      // A guest's page follows their own admission and revocation.
+      if (m.kind && m.kind.startsWith('visit.guest_') && m.data && String(m.data.guest) === el.dataset.roomGuest) location.reload();
     });
     ws.addEventListener('close', () => {
       clearInterval(beat);

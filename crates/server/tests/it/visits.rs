@@ -884,3 +884,169 @@ async fn the_checks_probe_answers_an_open_link_only_and_an_old_browser_is_told_w
     assert_eq!(r.status(), 404);
     app.stop().await;
 }
+
+/// Guests (C9 groundwork): staff invite family, an interpreter or a specialist, each with
+/// their own link and validity; the guest waits in the room until the doctor admits them;
+/// a revoked link stops at once and closes the guest's connection; at most four guests.
+#[tokio::test]
+async fn guests_are_invited_with_their_own_link_admitted_by_the_doctor_and_revoked() {
+    use futures::StreamExt;
+    let app = TestApp::spawn().await;
+    let f = app.facility("sapporo-hikari").await;
+    let doctor_id = app.staff_id(f.id, "doctor").await.0.to_string();
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let p = clerk
+        .submit(
+            "/staff/visits/new",
+            "/staff/visits",
+            &[
+                ("now", "1"),
+                ("title", "家族同席"),
+                ("doctor", &doctor_id),
+                ("send", "none"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let visit = p.id_after("/staff/visits/");
+    let page = clerk.get(&format!("/staff/visits/{visit}")).await;
+    // Bad input names the fields and keeps what was typed.
+    let p = clerk
+        .post(
+            &format!("/staff/visits/{visit}/guests"),
+            &page.csrf(),
+            &[("name", ""), ("role", "family"), ("hours", "100")],
+        )
+        .await;
+    assert_eq!(p.status, 422, "{}", p.body);
+    assert!(p.body.contains("1〜72の数字"), "{}", p.body);
+    let p = clerk
+        .post(
+            &format!("/staff/visits/{visit}/guests"),
+            &page.csrf(),
+            &[("name", "山田 花子"), ("role", "family"), ("hours", "2")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let shown = clerk.get(p.location.as_deref().unwrap()).await;
+    let at = shown
+        .body
+        .find("id=\"guest-url\" value=\"")
+        .expect("the guest's link is shown")
+        + 22;
+    let url = shown.body[at..].split('"').next().unwrap().to_string();
+    let path = url[url.find("/g/").unwrap()..].to_string();
+    // The guest waits in the room until admitted.
+    let guest = app.browser();
+    let wait = guest.get(&path).await;
+    assert_eq!(wait.status, 200, "{}", wait.body);
+    assert!(wait.body.contains("医師が入室を許可するまで"));
+    assert!(wait.body.contains("山田 花子（ご家族）"));
+    // A guest's link is not a patient link.
+    assert_eq!(guest.get(&path.replace("/g/", "/v/")).await.status, 404);
+    let mut ws = crate::live::connect(&app, &format!("{path}/ws"), "x=y").await;
+    settle().await;
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM visit_presence WHERE visit_id = $1 AND role = 'guest' AND left_at IS NULL",
+    )
+    .bind(visit)
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, 1, "the guest is in the room");
+    let gid: i64 = sqlx::query_scalar("SELECT id FROM visit_guests WHERE visit_id = $1")
+        .bind(visit)
+        .fetch_one(app.state.db.pool())
+        .await
+        .unwrap();
+    // Only the doctor admits.
+    let p = clerk
+        .post(
+            &format!("/staff/visits/{visit}/guests/{gid}/admit"),
+            &page.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 403);
+    let doctor = crate::setup::staff(&app, "doctor").await;
+    let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
+    let p = doctor
+        .post(
+            &format!("/staff/visits/{visit}/guests/{gid}/admit"),
+            &dp.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        msg.to_text().unwrap().contains("visit.guest_admitted"),
+        "{msg:?}"
+    );
+    assert!(
+        guest
+            .get(&path)
+            .await
+            .body
+            .contains("医師が入室を許可しました")
+    );
+    // Revoked: the connection is closed at once and the link stops.
+    let p = doctor
+        .post(
+            &format!("/staff/visits/{visit}/guests/{gid}/revoke"),
+            &dp.csrf(),
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let mut closed = false;
+    for _ in 0..3 {
+        match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(m))) if m.is_close() => {
+                closed = true;
+                break;
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(closed, "the guest's connection was closed");
+    let gone = guest.get(&path).await;
+    assert_eq!(gone.status, 404);
+    assert!(gone.body.contains("取り消されました"));
+    // At most four live guests.
+    for i in 0..4 {
+        let p = clerk
+            .post(
+                &format!("/staff/visits/{visit}/guests"),
+                &page.csrf(),
+                &[
+                    ("name", &format!("通訳 {}", ["一", "二", "三", "四"][i])),
+                    ("role", "interpreter"),
+                    ("hours", ""),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+    let p = clerk
+        .post(
+            &format!("/staff/visits/{visit}/guests"),
+            &page.csrf(),
+            &[("name", "五人目"), ("role", "specialist"), ("hours", "")],
+        )
+        .await;
+    assert_eq!(p.status, 422);
+    assert!(p.body.contains("4人まで"));
+    for action in ["visit.guest_invite", "visit.admit", "visit.guest_revoke"] {
+        assert!(audited(&app, action).await >= 1, "{action}");
+    }
+    app.stop().await;
+}

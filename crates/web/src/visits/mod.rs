@@ -4,6 +4,7 @@
 //! use cases of `tsunagu_visits::Visits`; the media (the SFU) will join the same page.
 
 pub mod check;
+pub mod guest;
 pub mod patient;
 pub mod room;
 pub mod staff;
@@ -26,6 +27,17 @@ pub fn router() -> Router<AppState> {
         .route("/staff/visits/{id}/start", post(staff::start))
         .route("/staff/visits/{id}/end", post(staff::end))
         .route("/staff/visits/{id}/nudge", post(staff::nudge))
+        .route("/staff/visits/{id}/guests", post(staff::invite_guest))
+        .route(
+            "/staff/visits/{id}/guests/{guest}/admit",
+            post(staff::admit_guest),
+        )
+        .route(
+            "/staff/visits/{id}/guests/{guest}/revoke",
+            post(staff::revoke_guest),
+        )
+        .route("/g/{token}", get(guest::by_link))
+        .route("/g/{token}/ws", get(room::guest))
         .route("/staff/bookings/{id}/nudge", post(staff::nudge_booking))
         .route("/staff/usage", get(usage::facility_month))
         .route("/staff/visits/{id}/ws", get(room::staff))

@@ -75,6 +75,27 @@ pub async fn member(
     }
 }
 
+/// `/g/{token}/ws`: an invited guest, while the link is live.
+pub async fn guest(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    Path(token): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(e) = crate::ws::same_origin(&headers) {
+        return e.into_response();
+    }
+    match st.visits.open_guest_link(&token).await {
+        Ok(tsunagu_visits::GuestAccess::Open(v, g, _)) => {
+            let who = Participant::Guest(g.id);
+            ws.on_upgrade(move |s| room(st, s, v, who, ip))
+        }
+        Ok(_) => AppError(DomainError::NotFound).into_response(),
+        Err(e) => AppError(e).into_response(),
+    }
+}
+
 /// `/staff/visits/{id}/ws`: staff on the visit page (the doctor's time is metered).
 pub async fn staff(
     State(st): State<AppState>,
@@ -114,6 +135,14 @@ async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, i
                 Ok(ev) if ev.topic == topic => {
                     let text = serde_json::json!({ "kind": ev.kind, "data": ev.data }).to_string();
                     if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                    // A revoked guest is out at once: their connection is closed.
+                    if let Participant::Guest(me) = who
+                        && ev.kind == "visit.guest_revoked"
+                        && ev.data["guest"].as_i64() == Some(me)
+                    {
+                        let _ = socket.send(Message::Close(None)).await;
                         break;
                     }
                 }

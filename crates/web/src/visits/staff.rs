@@ -150,12 +150,30 @@ struct VisitPage {
     nudged: Option<(String, i64)>,
     /// An insured visit whose patient registered no insurance: starting needs a reason.
     lacks_insurance: bool,
+    /// The visit's guests.
+    guests: Vec<GuestRow>,
+    /// The invitation form as typed: (name, role, hours).
+    guest_form: (String, String, String),
+}
+
+/// A guest as the visit page lists them.
+pub struct GuestRow {
+    id: i64,
+    name: String,
+    role_key: &'static str,
+    until: String,
+    admitted: bool,
+    live: bool,
+    /// Their link, right after the invitation (to copy or read out).
+    url: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
 pub struct DetailQuery {
     #[serde(default)]
     show: Option<String>,
+    #[serde(default)]
+    guest: Option<i64>,
     #[serde(default)]
     done: Option<String>,
 }
@@ -166,7 +184,10 @@ pub struct DetailQuery {
 struct Typed {
     send: Option<(String, String)>,
     edit: Option<(String, String)>,
+    guest: Option<(String, String, String)>,
     show: bool,
+    /// The guest whose link to show.
+    show_guest: Option<i64>,
     notice: Option<&'static str>,
 }
 
@@ -220,12 +241,35 @@ async fn visit_page(
         && st.booker.now_ms() >= v.starts_at - tsunagu_visits::NUDGE_FROM_MS;
     let nudged = v.nudged.map(|(at, n)| (fmt(at), n));
     let lacks_insurance = v.state.is_open() && st.visits.lacks_insurance(&v).await?;
+    let now = st.booker.now_ms();
+    let guests = st
+        .visits
+        .guests(f, v.id)
+        .await?
+        .into_iter()
+        .map(|g| GuestRow {
+            id: g.id,
+            url: (typed.show_guest == Some(g.id) && g.is_live(now))
+                .then(|| st.visits.guest_url(&g)),
+            name: g.name.clone(),
+            role_key: g.role.label_key(),
+            until: fmt(g.valid_until),
+            admitted: g.admitted_at.is_some(),
+            live: g.is_live(now),
+        })
+        .collect();
+    let guest_form = typed
+        .guest
+        .clone()
+        .unwrap_or_else(|| (String::new(), "family".into(), "24".into()));
     page_status(
         form_status(&errors),
         &VisitPage {
             can_nudge,
             nudged,
             lacks_insurance,
+            guests,
+            guest_form,
             is_url: v.kind == VisitKind::Url,
             is_open: v.state.is_open(),
             is_doctor: me.user.role == tsunagu_accounts::Role::Doctor,
@@ -276,10 +320,14 @@ pub async fn detail(
         Some("started") => Some("visit.done_started"),
         Some("ended") => Some("visit.done_ended"),
         Some("nudged") => Some("visit.done_nudged"),
+        Some("invited") => Some("guest.done_invited"),
+        Some("admitted") => Some("guest.done_admitted"),
+        Some("revoked") => Some("guest.done_revoked"),
         _ => None,
     };
     let typed = Typed {
         show: q.show.is_some(),
+        show_guest: q.guest,
         notice,
         ..Typed::default()
     };
@@ -477,6 +525,89 @@ pub async fn nudge_booking(
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
             visit_page(&st, ctx, &me, v.id, errors, Typed::default()).await
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct GuestForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    hours: String,
+}
+
+/// Invites a guest (family, interpreter, specialist) with their own link.
+pub async fn invite_guest(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path(id): Path<i64>,
+    Form(f): Form<GuestForm>,
+) -> AppResult<Response> {
+    match st
+        .visits
+        .invite_guest(&me.by(), &me.facility, id, &f.name, &f.role, &f.hours)
+        .await
+    {
+        Ok(g) => Ok(see_other(&format!(
+            "/staff/visits/{id}?done=invited&guest={}#guests",
+            g.id
+        ))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            let typed = Typed {
+                guest: Some((f.name, f.role, f.hours)),
+                ..Typed::default()
+            };
+            visit_page(&st, ctx, &me, id, errors, typed).await
+        }
+    }
+}
+
+/// The doctor admits a waiting guest.
+pub async fn admit_guest(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path((id, guest)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let r = st
+        .visits
+        .admit_guest(&me.by(), me.user.role, &me.facility, id, guest)
+        .await;
+    guest_moved(&st, ctx, &me, id, r, "admitted").await
+}
+
+/// Revokes a guest's link.
+pub async fn revoke_guest(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Path((id, guest)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let r = st
+        .visits
+        .revoke_guest(&me.by(), &me.facility, id, guest)
+        .await;
+    guest_moved(&st, ctx, &me, id, r, "revoked").await
+}
+
+async fn guest_moved(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: i64,
+    r: Result<(), DomainError>,
+    done: &str,
+) -> AppResult<Response> {
+    match r {
+        Ok(()) => Ok(see_other(&format!("/staff/visits/{id}?done={done}#guests"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            visit_page(st, ctx, me, id, errors, Typed::default()).await
         }
     }
 }
