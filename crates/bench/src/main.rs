@@ -56,6 +56,20 @@ enum What {
     /// Audited staff reads (one chained, keyed audit row each, under the chain's one
     /// lock) against /healthz; and raw appends with one appender against many.
     Audit,
+    /// A patient's arrival in a visit's room until every staff screen has heard of it,
+    /// with many patients already waiting, against the same with none; and memory per
+    /// open room socket.
+    Visits {
+        /// Patients already waiting (one open room socket each).
+        #[arg(long, default_value_t = 5_000)]
+        waiting: usize,
+        /// Staff screens open (one /staff/ws socket each).
+        #[arg(long, default_value_t = 100)]
+        staff: usize,
+        /// Arrivals measured in each phase.
+        #[arg(long, default_value_t = 200)]
+        arrivals: usize,
+    },
 }
 
 struct Server {
@@ -399,6 +413,11 @@ async fn main() -> anyhow::Result<()> {
         "SQLite"
     };
     match cli.what {
+        What::Visits {
+            waiting,
+            staff,
+            arrivals,
+        } => visits(cli.postgres.as_deref(), waiting, staff, arrivals).await?,
         What::Memory => {
             let before = rss_kib();
             let s = start(cli.postgres.as_deref()).await?;
@@ -974,4 +993,187 @@ async fn eligibility(pg: Option<&str>, count: usize) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// A staff member's session cookie (a clerk: no second factor).
+async fn staff_cookie(base: &str) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = http.get(format!("{base}/staff/login")).send().await?;
+    let anon = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .to_string();
+    let body = page.text().await?;
+    let marker = "name=\"csrf\" value=\"";
+    let start = body
+        .find(marker)
+        .ok_or_else(|| anyhow::anyhow!("no csrf"))?
+        + marker.len();
+    let csrf = &body[start..start + body[start..].find('"').unwrap_or(0)];
+    let r = http
+        .post(format!("{base}/staff/login"))
+        .header("cookie", anon)
+        .form(&[
+            ("csrf", csrf),
+            ("facility", "tsunagu-central"),
+            ("login_id", "clerk"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ])
+        .send()
+        .await?;
+    r.headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("staff login did not set a cookie"))
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn ws(base: &str, path: &str, cookie: Option<&str>) -> anyhow::Result<Ws> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = (base.replace("http://", "ws://") + path).into_client_request()?;
+    if let Some(c) = cookie {
+        req.headers_mut().insert("cookie", c.parse()?);
+    }
+    Ok(tokio_tungstenite::connect_async(req).await?.0)
+}
+
+/// Arrivals one after another: from the patient's connect until all `staff` screens got the
+/// visit's event; the sockets are kept open (they are the next phase's waiting patients).
+async fn arrivals(
+    base: &str,
+    links: &[(i64, String)],
+    staff: usize,
+    heard: &mut tokio::sync::mpsc::UnboundedReceiver<(i64, Instant)>,
+    kept: &mut Vec<Ws>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for (id, path) in links {
+        while heard.try_recv().is_ok() {}
+        let t0 = Instant::now();
+        kept.push(ws(base, &format!("{path}/ws"), None).await?);
+        let mut n = 0;
+        while n < staff {
+            let (v, at) = tokio::time::timeout(Duration::from_secs(10), heard.recv())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("staff sockets closed"))?;
+            if v == *id {
+                n += 1;
+                if n == staff {
+                    hist.record(at.duration_since(t0).as_micros().max(1) as u64)?;
+                }
+            }
+        }
+    }
+    Ok(hist)
+}
+
+async fn visits(pg: Option<&str>, waiting: usize, staff: usize, n: usize) -> anyhow::Result<()> {
+    use futures::StreamExt;
+    let s = start(pg).await?;
+    let f = s
+        .state
+        .facilities
+        .by_slug("tsunagu-central")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let doctor = s
+        .state
+        .accounts
+        .staff
+        .list(f.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .into_iter()
+        .find(|u| u.role == tsunagu_accounts::Role::Doctor)
+        .ok_or_else(|| anyhow::anyhow!("no doctor"))?;
+    let by = tsunagu_audit::By {
+        actor: tsunagu_audit::Actor {
+            kind: "staff",
+            id: Some(doctor.id.0),
+            label: "bench".into(),
+        },
+        facility_id: Some(f.id),
+        ip: "127.0.0.1".into(),
+        request_id: String::new(),
+    };
+    let mut links = Vec::with_capacity(waiting + 2 * n);
+    for _ in 0..waiting + 2 * n {
+        let input = tsunagu_visits::UrlCallInput {
+            starts_at: s.state.booker.now_ms(),
+            title: "bench".into(),
+            doctor: doctor.id,
+            send: tsunagu_visits::Send::None,
+        };
+        let v = s
+            .state
+            .visits
+            .create_url_call(&by, &f, &input)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let url = s
+            .state
+            .visits
+            .patient_url(&v)
+            .ok_or_else(|| anyhow::anyhow!("no link"))?;
+        let path = url[url.find("/v/").unwrap_or(0)..].to_string();
+        links.push((v.id, path));
+    }
+    let cookie = staff_cookie(&s.base).await?;
+    let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..staff {
+        let mut sock = ws(&s.base, "/staff/ws", Some(&cookie)).await?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(m)) = sock.next().await {
+                let at = Instant::now();
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(m.to_text().unwrap_or(""))
+                    && v["kind"] == "visit.changed"
+                {
+                    let _ = tx.send((v["data"]["id"].as_i64().unwrap_or(0), at));
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut kept = Vec::new();
+    let quiet = arrivals(&s.base, &links[..n], staff, &mut heard, &mut kept).await?;
+    // Fill the room: `waiting` more patients, each an open socket.
+    let before = rss_kib();
+    for (_, path) in &links[n..n + waiting] {
+        kept.push(ws(&s.base, &format!("{path}/ws"), None).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let per_socket = (rss_kib().saturating_sub(before) as f64) * 1024.0 / waiting.max(1) as f64;
+    let busy = arrivals(&s.base, &links[n + waiting..], staff, &mut heard, &mut kept).await?;
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let db = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
+    println!("arrival → all {staff} staff screens, {n} arrivals each, one node on {db}:");
+    println!(
+        "  with {} waiting:  p50 {:>7.2} ms   p99 {:>7.2} ms",
+        0,
+        ms(&quiet, 0.5),
+        ms(&quiet, 0.99)
+    );
+    println!(
+        "  with {waiting} waiting: p50 {:>7.2} ms   p99 {:>7.2} ms   ({:.2}× / {:.2}× the empty room)",
+        ms(&busy, 0.5),
+        ms(&busy, 0.99),
+        ms(&busy, 0.5) / ms(&quiet, 0.5).max(0.001),
+        ms(&busy, 0.99) / ms(&quiet, 0.99).max(0.001)
+    );
+    println!(
+        "  memory per open room socket (server and client side, one process): {:.1} KiB",
+        per_socket / 1024.0
+    );
+    drop(kept);
+    s.shutdown().await
 }

@@ -222,6 +222,40 @@ impl TestApp {
         }
     }
 
+    /// A second `serve` node on the same database and data directory (the same key), using
+    /// this app's eligibility service: its base URL and its stop switch.
+    pub async fn second_node(&self) -> (String, watch::Sender<bool>) {
+        let settings = Settings {
+            listen: "127.0.0.1:0".into(),
+            database_url: self.db.url.clone(),
+            data_dir: self.db.data_dir.clone(),
+            demo: true,
+            eligibility: tsunagu_config::EligibilitySettings {
+                listen: String::new(),
+                api_url: self.eligibility.clone(),
+                ..Default::default()
+            },
+            max_connections: 4,
+            ..Settings::default()
+        };
+        let app = Application::build(
+            &settings,
+            Hooks {
+                clock: Some(Arc::new(self.clock.clone())),
+                transports: None,
+                no_workers: true,
+            },
+        )
+        .await
+        .unwrap();
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, rx) = watch::channel(false);
+        tokio::spawn(async move {
+            app.run_until_stopped(rx).await.unwrap();
+        });
+        (base, stop)
+    }
+
     pub fn advance(&self, d: SignedDuration) {
         self.clock.advance(d);
     }

@@ -1050,3 +1050,65 @@ async fn guests_are_invited_with_their_own_link_admitted_by_the_doctor_and_revok
     }
     app.stop().await;
 }
+
+/// Presence across two `serve` nodes on one PostgreSQL: a patient in the room through node
+/// A is seen live on the reception screen of node B, and so is their leaving. On SQLite it
+/// reports itself as ignored; the PostgreSQL run (`.ci/run`) includes it.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: TSUNAGU_TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn presence_crosses_nodes_through_postgres() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = TestApp::spawn().await;
+    assert!(
+        app.db.is_postgres(),
+        "this test needs PostgreSQL (set TSUNAGU_TEST_DATABASE_URL)"
+    );
+    let (node_b, stop_b) = app.second_node().await;
+    let b = crate::documents::logged_in(&app, "090-0000-0002").await;
+    let (id, _) = crate::documents::book_first_slot(&app, &b).await;
+    assert_eq!(b.get(&format!("/my/bookings/{id}/visit")).await.status, 200);
+    // The clerk's screen is served by node B (sessions live in the shared database).
+    let staff = crate::live::staff_cookie(&app, "tsunagu-central", "clerk").await;
+    let mut req = (node_b.replace("http://", "ws://") + "/staff/ws")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut().insert("cookie", staff.parse().unwrap());
+    let (mut desk, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let reception = || async {
+        reqwest::Client::new()
+            .get(format!("{node_b}/staff/reception?date=2026-11-20"))
+            .header("cookie", &staff)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    // The patient enters through node A.
+    let cookie = patient_cookie(&app, "090-0000-0002").await;
+    let mut room =
+        crate::live::connect(&app, &format!("/my/bookings/{id}/visit/ws"), &cookie).await;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), desk.next())
+        .await
+        .expect("node B heard of it")
+        .unwrap()
+        .unwrap();
+    assert!(msg.to_text().unwrap().contains("visit.changed"), "{msg:?}");
+    assert!(reception().await.contains("待合室 0分"));
+    room.send(tokio_tungstenite::tungstenite::Message::Close(None))
+        .await
+        .unwrap();
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), desk.next())
+        .await
+        .expect("node B heard of it")
+        .unwrap()
+        .unwrap();
+    assert!(msg.to_text().unwrap().contains("visit.changed"), "{msg:?}");
+    settle().await;
+    assert!(reception().await.contains("退室"));
+    let _ = stop_b.send(true);
+    app.stop().await;
+}
