@@ -357,17 +357,31 @@ async fn audit(cli: &Cli, db: &str) -> anyhow::Result<()> {
 
 /// A logged-in browser session cookie for the my page.
 async fn login_cookie(base: &str) -> anyhow::Result<String> {
+    session_cookie(
+        base,
+        "/login",
+        &[
+            ("phone", "090-0000-0001"),
+            ("password", tsunagu_server::demo::DEMO_PASSWORD),
+        ],
+    )
+    .await
+}
+
+/// The session cookie of a login form at `path` posted with `fields`.
+async fn session_cookie(base: &str, path: &str, fields: &[(&str, &str)]) -> anyhow::Result<String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let page = http.get(format!("{base}/login")).send().await?;
-    let anon = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("")
-        .to_string();
+    let cookie = |r: &reqwest::Response| {
+        r.headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::to_string)
+    };
+    let page = http.get(format!("{base}{path}")).send().await?;
+    let anon = cookie(&page).unwrap_or_default();
     let body = page.text().await?;
     let marker = "name=\"csrf\" value=\"";
     let start = body
@@ -375,22 +389,15 @@ async fn login_cookie(base: &str) -> anyhow::Result<String> {
         .ok_or_else(|| anyhow::anyhow!("no csrf"))?
         + marker.len();
     let csrf = &body[start..start + body[start..].find('"').unwrap_or(0)];
+    let mut form = vec![("csrf", csrf)];
+    form.extend_from_slice(fields);
     let r = http
-        .post(format!("{base}/login"))
+        .post(format!("{base}{path}"))
         .header("cookie", anon)
-        .form(&[
-            ("csrf", csrf),
-            ("phone", "090-0000-0001"),
-            ("password", tsunagu_server::demo::DEMO_PASSWORD),
-        ])
+        .form(&form)
         .send()
         .await?;
-    r.headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("login did not set a cookie"))
+    cookie(&r).ok_or_else(|| anyhow::anyhow!("login at {path} did not set a cookie"))
 }
 
 fn rss_kib() -> u64 {
@@ -997,41 +1004,16 @@ async fn eligibility(pg: Option<&str>, count: usize) -> anyhow::Result<()> {
 
 /// A staff member's session cookie (a clerk: no second factor).
 async fn staff_cookie(base: &str) -> anyhow::Result<String> {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let page = http.get(format!("{base}/staff/login")).send().await?;
-    let anon = page
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .unwrap_or("")
-        .to_string();
-    let body = page.text().await?;
-    let marker = "name=\"csrf\" value=\"";
-    let start = body
-        .find(marker)
-        .ok_or_else(|| anyhow::anyhow!("no csrf"))?
-        + marker.len();
-    let csrf = &body[start..start + body[start..].find('"').unwrap_or(0)];
-    let r = http
-        .post(format!("{base}/staff/login"))
-        .header("cookie", anon)
-        .form(&[
-            ("csrf", csrf),
+    session_cookie(
+        base,
+        "/staff/login",
+        &[
             ("facility", "tsunagu-central"),
             ("login_id", "clerk"),
             ("password", tsunagu_server::demo::DEMO_PASSWORD),
-        ])
-        .send()
-        .await?;
-    r.headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::to_string)
-        .ok_or_else(|| anyhow::anyhow!("staff login did not set a cookie"))
+        ],
+    )
+    .await
 }
 
 type Ws =

@@ -877,29 +877,46 @@ impl Visits {
             .await;
     }
 
-    /// The rooms of the facility's booking visits, by booking id, for the reception list.
+    /// The rooms of the facility's booking visits, by booking id, for the reception list:
+    /// one query over the span the bookings (id, start) cover, however long the day is.
     pub async fn rooms_of_bookings(
         &self,
         facility: FacilityId,
-        bookings: &[i64],
+        bookings: &[(i64, i64)],
     ) -> DomainResult<std::collections::HashMap<i64, (VisitState, Room)>> {
-        let mut out = std::collections::HashMap::new();
-        let now = self.clock.now_ms();
-        for &b in bookings {
-            let Some(v) = self.store.of_booking(facility, b).await? else {
-                continue;
-            };
-            let (since, left): (Option<i64>, Option<i64>) = sqlx::query_as(
-                "SELECT                    (SELECT MIN(joined_at) FROM visit_presence WHERE visit_id = $1 AND role = 'patient'                       AND left_at IS NULL AND last_seen_at > $2),                    (SELECT MAX(COALESCE(left_at, last_seen_at)) FROM visit_presence                       WHERE visit_id = $1 AND role = 'patient')",
-            )
-            .bind(v.id)
-            .bind(now - presence::GONE_AFTER_MS)
-            .fetch_one(self.store.db().pool())
-            .await
-            .or_internal()?;
-            out.insert(b, (v.state, presence::room_of(since, left)));
-        }
-        Ok(out)
+        let (Some(from), Some(to)) = (
+            bookings.iter().map(|b| b.1).min(),
+            bookings.iter().map(|b| b.1).max(),
+        ) else {
+            return Ok(std::collections::HashMap::new());
+        };
+        let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT v.booking_id, v.state, \
+               (SELECT MIN(p.joined_at) FROM visit_presence p WHERE p.visit_id = v.id \
+                  AND p.role = 'patient' AND p.left_at IS NULL AND p.last_seen_at > $4), \
+               (SELECT MAX(COALESCE(p.left_at, p.last_seen_at)) FROM visit_presence p \
+                  WHERE p.visit_id = v.id AND p.role = 'patient') \
+             FROM visits v WHERE v.facility_id = $1 AND v.booking_id IS NOT NULL \
+             AND v.starts_at >= $2 AND v.starts_at <= $3",
+        )
+        .bind(facility.0)
+        .bind(from)
+        .bind(to)
+        .bind(self.clock.now_ms() - presence::GONE_AFTER_MS)
+        .fetch_all(self.store.db().pool())
+        .await
+        .or_internal()?;
+        let wanted: std::collections::HashSet<i64> = bookings.iter().map(|b| b.0).collect();
+        Ok(rows
+            .into_iter()
+            .filter(|r| wanted.contains(&r.0))
+            .map(|(b, state, since, left)| {
+                (
+                    b,
+                    (VisitState::parse(&state), presence::room_of(since, left)),
+                )
+            })
+            .collect())
     }
 
     /// A facility's usage in a month of its own calendar (C12): a line per visit and the
@@ -921,53 +938,69 @@ impl Visits {
                 .map_err(DomainError::internal)
         };
         let (from, to) = (at(first)?, at(next)?);
-        let ids: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT p.visit_id, MIN(p.joined_at) FROM visit_presence p \
+        // The month's visits: those whose doctor first entered in it. Three queries in
+        // all, however many visits the month has.
+        const MONTH: &str = "SELECT p.visit_id FROM visit_presence p \
              JOIN visits v ON v.id = p.visit_id \
              WHERE v.facility_id = $1 AND p.role = 'doctor' \
-             GROUP BY p.visit_id HAVING MIN(p.joined_at) >= $2 AND MIN(p.joined_at) < $3 \
-             ORDER BY 2",
-        )
+             GROUP BY p.visit_id HAVING MIN(p.joined_at) >= $2 AND MIN(p.joined_at) < $3";
+        let entered: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT visit_id, MIN(joined_at) FROM visit_presence \
+             WHERE role = 'doctor' AND visit_id IN ({MONTH}) GROUP BY visit_id ORDER BY 2"
+        )))
         .bind(facility.id.0)
         .bind(from)
         .bind(to)
         .fetch_all(self.store.db().pool())
         .await
         .or_internal()?;
-        let mut lines = Vec::with_capacity(ids.len());
-        for (visit, entered) in ids {
-            let v = self.store.get(facility.id, visit).await?;
-            let rows: Vec<(String, String, i64, Option<i64>, i64)> = sqlx::query_as(
-                "SELECT participant, role, joined_at, left_at, last_seen_at FROM visit_presence \
-                 WHERE visit_id = $1 ORDER BY joined_at",
-            )
-            .bind(visit)
+        let mut visits: std::collections::HashMap<i64, Visit> = self
+            .store
+            .in_set(facility.id, MONTH, from, to)
+            .await?
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
+        let rows: Vec<(i64, String, String, i64, Option<i64>, i64)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT visit_id, participant, role, joined_at, left_at, last_seen_at \
+                 FROM visit_presence WHERE visit_id IN ({MONTH}) ORDER BY visit_id, joined_at"
+            )))
+            .bind(facility.id.0)
+            .bind(from)
+            .bind(to)
             .fetch_all(self.store.db().pool())
             .await
             .or_internal()?;
-            let presence: Vec<crate::usage::Presence> = rows
-                .into_iter()
-                .map(|(participant, role, joined_at, left_at, last_seen_at)| {
-                    crate::usage::Presence {
-                        participant,
-                        role: match role.as_str() {
-                            "doctor" => crate::usage::Role::Doctor,
-                            "patient" => crate::usage::Role::Patient,
-                            "guest" => crate::usage::Role::Guest,
-                            _ => crate::usage::Role::Staff,
-                        },
-                        joined_at,
-                        left_at,
-                        last_seen_at,
-                    }
-                })
-                .collect();
-            lines.push(UsageLine {
-                visit: v,
-                entered,
-                usage: crate::usage::visit_usage(&presence),
-            });
+        let mut presence: std::collections::HashMap<i64, Vec<crate::usage::Presence>> =
+            std::collections::HashMap::new();
+        for (visit, participant, role, joined_at, left_at, last_seen_at) in rows {
+            presence
+                .entry(visit)
+                .or_default()
+                .push(crate::usage::Presence {
+                    participant,
+                    role: match role.as_str() {
+                        "doctor" => crate::usage::Role::Doctor,
+                        "patient" => crate::usage::Role::Patient,
+                        "guest" => crate::usage::Role::Guest,
+                        _ => crate::usage::Role::Staff,
+                    },
+                    joined_at,
+                    left_at,
+                    last_seen_at,
+                });
         }
+        let lines: Vec<UsageLine> = entered
+            .into_iter()
+            .filter_map(|(id, entered)| {
+                Some(UsageLine {
+                    usage: crate::usage::visit_usage(presence.get(&id).map_or(&[][..], |p| p)),
+                    visit: visits.remove(&id)?,
+                    entered,
+                })
+            })
+            .collect();
         let total = crate::usage::month_total(&lines.iter().map(|l| l.usage).collect::<Vec<_>>());
         Ok((lines, total))
     }

@@ -39,7 +39,7 @@ impl VisitState {
         }
     }
 
-    fn parse(s: &str) -> Self {
+    pub(crate) fn parse(s: &str) -> Self {
         match s {
             "waiting" => Self::Waiting,
             "in_progress" => Self::InProgress,
@@ -233,6 +233,29 @@ impl VisitStore {
         .or_internal()?
         .map(to_visit)
         .ok_or(DomainError::NotFound)
+    }
+
+    /// The facility's visits whose ids `subquery` selects (its parameters: the facility,
+    /// `from`, `to`).
+    pub(crate) async fn in_set(
+        &self,
+        facility: FacilityId,
+        subquery: &str,
+        from: i64,
+        to: i64,
+    ) -> DomainResult<Vec<Visit>> {
+        Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM visits WHERE facility_id = $1 AND id IN ({subquery})"
+        )))
+        .bind(facility.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.db.pool())
+        .await
+        .or_internal()?
+        .into_iter()
+        .map(to_visit)
+        .collect())
     }
 
     /// The visit of a booking of the facility, if it has one.

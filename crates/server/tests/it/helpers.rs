@@ -649,3 +649,49 @@ impl TestClock {
         self.0.advance(SignedDuration::from_hours(h));
     }
 }
+
+/// The session cookie of a login form posted with `fields` (for sockets, which need the
+/// cookie itself); the login must redirect to `expect`.
+pub async fn session_cookie(
+    app: &TestApp,
+    login_path: &str,
+    fields: &[(&str, &str)],
+    expect: &str,
+) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let first = |r: &reqwest::Response| {
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let page = http
+        .get(format!("{}{login_path}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let anon = first(&page);
+    let csrf = Page {
+        status: 200,
+        location: None,
+        body: page.text().await.unwrap(),
+    }
+    .csrf();
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let r = http
+        .post(format!("{}{login_path}", app.base))
+        .header("cookie", &anon)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], expect);
+    first(&r)
+}

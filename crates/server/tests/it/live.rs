@@ -7,49 +7,17 @@ use tsunagu_events::{Event, EventBus, Topic};
 use crate::helpers::*;
 
 pub(crate) async fn staff_cookie(app: &TestApp, facility: &str, login: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{}/staff/login", app.base))
-        .send()
-        .await
-        .unwrap();
-    let anon = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let body = page.text().await.unwrap();
-    let csrf = Page {
-        status: 200,
-        location: None,
-        body,
-    }
-    .csrf();
-    let r = http
-        .post(format!("{}/staff/login", app.base))
-        .header("cookie", &anon)
-        .form(&[
-            ("csrf", csrf.as_str()),
+    session_cookie(
+        app,
+        "/staff/login",
+        &[
             ("facility", facility),
             ("login_id", login),
             ("password", tsunagu_server::demo::DEMO_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/staff");
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
+        ],
+        "/staff",
+    )
+    .await
 }
 
 pub(crate) async fn connect(

@@ -381,47 +381,16 @@ async fn a_members_button_appears_the_facilitys_minutes_before_and_the_doctor_st
 
 /// A patient's session cookie, for a socket.
 async fn patient_cookie(app: &TestApp, phone: &str) -> String {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let page = http
-        .get(format!("{}/login", app.base))
-        .send()
-        .await
-        .unwrap();
-    let anon = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let csrf = Page {
-        status: 200,
-        location: None,
-        body: page.text().await.unwrap(),
-    }
-    .csrf();
-    let r = http
-        .post(format!("{}/login", app.base))
-        .header("cookie", &anon)
-        .form(&[
-            ("csrf", csrf.as_str()),
+    session_cookie(
+        app,
+        "/login",
+        &[
             ("phone", phone),
             ("password", tsunagu_server::demo::DEMO_PASSWORD),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/my");
-    r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
+        ],
+        "/my",
+    )
+    .await
 }
 
 async fn settle() {

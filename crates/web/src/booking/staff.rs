@@ -436,10 +436,10 @@ async fn reception(
         .await?;
     let nm = names(&st, &me, &bookings).await?;
     let desk = st.booker.desk_facts(me.scope(), &bookings).await?;
-    let online: Vec<i64> = bookings
+    let online: Vec<(i64, i64)> = bookings
         .iter()
         .filter(|b| b.mode == Mode::Online)
-        .map(|b| b.id)
+        .map(|b| (b.id, b.starts_at))
         .collect();
     let rooms = st.visits.rooms_of_bookings(me.scope(), &online).await?;
     let now = st.booker.now_ms();
