@@ -29,7 +29,7 @@ export async function startServer() {
   const eligPort = await freePort();
   const proc = spawn(bin, ['serve', '--listen', `127.0.0.1:${port}`, '--eligibility-listen', `127.0.0.1:${eligPort}`, '--data-dir', dataDir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TSUNAGU_LOG: 'warn' },
+    env: { ...process.env, TSUNAGU_LOG: process.env.TSUNAGU_LOG || 'warn', TSUNAGU_RTC__BIND: '0.0.0.0:0' },
   });
   let log = '';
   proc.stdout.on('data', (d) => { log += d; });

@@ -132,6 +132,10 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
             database_url: String::new(),
             ..Default::default()
         },
+        rtc: tsunagu_config::RtcSettings {
+            bind: "127.0.0.1:0".into(),
+            public_ip: "127.0.0.1".into(),
+        },
         ..Settings::default()
     };
     let app = Application::build(&settings, Hooks::default()).await?;

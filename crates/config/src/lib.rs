@@ -31,8 +31,9 @@ impl Secret {
 }
 
 /// Top-level setting names, for picking `TSUNAGU_*` variables out of the environment.
-const SETTING_KEYS: [&str; 15] = [
+const SETTING_KEYS: [&str; 16] = [
     "listen",
+    "rtc",
     "metrics_token",
     "trusted_proxies",
     "secret_key",
@@ -88,6 +89,28 @@ pub struct Settings {
     /// Bearer token that `/metrics` requires (for the Prometheus scraper); absent:
     /// `/metrics` answers only to clients on this machine.
     pub metrics_token: Option<Secret>,
+    /// The embedded SFU (video visits' media).
+    pub rtc: RtcSettings,
+}
+
+/// The embedded SFU: one UDP port for every call on this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RtcSettings {
+    /// The UDP address media arrives at (open it in the firewall); port 0 picks a free port.
+    pub bind: String,
+    /// The address browsers are told to send media to: the public IP when tsunagu runs
+    /// behind NAT; empty: this host's address toward the outside.
+    pub public_ip: String,
+}
+
+impl Default for RtcSettings {
+    fn default() -> Self {
+        Self {
+            bind: "0.0.0.0:50000".into(),
+            public_ip: String::new(),
+        }
+    }
 }
 
 /// Where the eligibility service runs.
@@ -192,6 +215,7 @@ impl Default for Settings {
             secret_key: None,
             trusted_proxies: Vec::new(),
             metrics_token: None,
+            rtc: RtcSettings::default(),
         }
     }
 }

@@ -168,6 +168,39 @@ fn eligibility_client(
     tsunagu_insurance::check::EligibilityClient::new(&base, links)
 }
 
+/// Starts the SFU on its UDP port. A port that cannot be bound (taken by another node on
+/// this machine) leaves the platform running without media, loudly logged.
+fn start_sfu(rtc: &tsunagu_config::RtcSettings) -> Option<tsunagu_rtc::Sfu> {
+    let bind = match rtc.bind.parse() {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(bind = %rtc.bind, error = %e, "rtc.bind is not an address: video has no media");
+            return None;
+        }
+    };
+    let candidate_ip = if rtc.public_ip.is_empty() {
+        tsunagu_rtc::default_candidate_ip()
+    } else {
+        match rtc.public_ip.parse() {
+            Ok(ip) => ip,
+            Err(e) => {
+                tracing::error!(ip = %rtc.public_ip, error = %e, "rtc.public_ip is not an address: video has no media");
+                return None;
+            }
+        }
+    };
+    match tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig { bind, candidate_ip }) {
+        Ok(sfu) => {
+            tracing::info!(media = %sfu.media_addr(), "SFU listening (UDP)");
+            Some(sfu)
+        }
+        Err(e) => {
+            tracing::error!(bind = %rtc.bind, error = %e, "the SFU could not bind its port: video has no media");
+            None
+        }
+    }
+}
+
 impl Application {
     /// Connects, migrates, loads demo data if asked and the database is empty, and binds.
     pub async fn build(settings: &Settings, hooks: Hooks) -> anyhow::Result<Self> {
@@ -216,6 +249,7 @@ impl Application {
                     .metrics_token
                     .as_ref()
                     .map(|t| t.expose().to_string()),
+                sfu: start_sfu(&settings.rtc),
             },
         );
         // The keyed head of the audit chain exists from the first start (and, on a

@@ -223,7 +223,7 @@ impl Visits {
         self.guest(v.id, id).await
     }
 
-    async fn guest(&self, visit: i64, id: i64) -> DomainResult<Guest> {
+    pub(crate) async fn guest(&self, visit: i64, id: i64) -> DomainResult<Guest> {
         sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM visit_guests WHERE visit_id = $1 AND id = $2"
         )))

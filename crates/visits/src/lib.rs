@@ -10,6 +10,7 @@
 //! facility's screens after the commit. The media (the SFU) joins a visit; it never owns it.
 
 pub mod guests;
+pub mod media;
 pub mod presence;
 mod service;
 mod store;
@@ -17,6 +18,7 @@ pub mod usage;
 pub mod window;
 
 pub use guests::{Guest, GuestAccess, GuestRole};
+pub use media::MediaPass;
 pub use presence::{Participant, Room};
 pub use service::{LinkAccess, NUDGE_FROM_MS, Send, UrlCallInput, UsageLine, Visits};
 pub use store::{Visit, VisitKind, VisitState};

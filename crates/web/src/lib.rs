@@ -101,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         .route("/static/app.css", get(security::css))
         .route("/static/app.js", get(security::js))
         .route("/static/precheck.js", get(security::precheck_js))
+        .route("/static/call.js", get(security::call_js))
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -35,6 +35,9 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The bearer token `/metrics` requires; `None`: local clients only.
     pub metrics_token: Option<String>,
+    /// The embedded SFU; `None` when its port could not be bound (pages then say video is
+    /// unavailable instead of failing).
+    pub sfu: Option<tsunagu_rtc::Sfu>,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).

@@ -90,6 +90,14 @@ pub async fn precheck_js() -> Response {
     )
 }
 
+/// `/static/call.js`: the video call of a visit page.
+pub async fn call_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../static/call.js"),
+    )
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [

@@ -194,19 +194,29 @@ document.querySelectorAll('[data-copy]').forEach((b) => {
 (() => {
   const el = document.querySelector('[data-room-ws]');
   if (!el || !('WebSocket' in window)) return;
-  let delay = 1000;
+  let delay = 300;
+  let current = null;
+  // The call (call.js) rides on this socket: it sends through this handle and hears every
+  // message as a `tsunagu:room` event, and `tsunagu:room-open` when the socket (re)opens.
+  window.tsunaguRoom = {
+    send(obj) { if (current && current.readyState === 1) current.send(JSON.stringify(obj)); },
+    open() { return !!current && current.readyState === 1; },
+  };
   const connect = () => {
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}${el.dataset.roomWs}`);
+    current = ws;
     let beat;
     ws.addEventListener('open', () => {
-      delay = 1000;
+      delay = 300;
       el.dataset.roomConnected = '1';
       beat = setInterval(() => { if (ws.readyState === 1) ws.send('beat'); }, 20000);
+      window.dispatchEvent(new CustomEvent('tsunagu:room-open'));
     });
     ws.addEventListener('message', (e) => {
       let m;
       try { m = JSON.parse(e.data); } catch { return; }
+      window.dispatchEvent(new CustomEvent('tsunagu:room', { detail: m }));
       // A page may name states it need not reload for (the patient's waiting room: their
       // own arrival and leaving, which would otherwise reload it in a loop).
       const quiet = (el.dataset.roomQuiet || '').split(' ');
@@ -217,6 +227,7 @@ document.querySelectorAll('[data-copy]').forEach((b) => {
     ws.addEventListener('close', () => {
       clearInterval(beat);
       delete el.dataset.roomConnected;
+      // Reconnect quickly first: the call waits on this socket.
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 15000);
     });

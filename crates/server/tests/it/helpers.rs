@@ -190,6 +190,7 @@ impl TestApp {
             },
             max_connections: 8,
             trusted_proxies: opts.trusted_proxies,
+            rtc: test_rtc(),
             ..Settings::default()
         };
         let app = Application::build(
@@ -236,6 +237,7 @@ impl TestApp {
                 ..Default::default()
             },
             max_connections: 4,
+            rtc: test_rtc(),
             ..Settings::default()
         };
         let app = Application::build(
@@ -694,4 +696,12 @@ pub async fn session_cookie(
         .unwrap();
     assert_eq!(r.headers()["location"], expect);
     first(&r)
+}
+
+/// Each test app's SFU on a free loopback port: the in-test media clients are on loopback.
+fn test_rtc() -> tsunagu_config::RtcSettings {
+    tsunagu_config::RtcSettings {
+        bind: "127.0.0.1:0".into(),
+        public_ip: "127.0.0.1".into(),
+    }
 }

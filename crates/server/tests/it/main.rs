@@ -11,6 +11,7 @@ mod eligibility_web;
 mod helpers;
 mod jobs_outbox;
 mod live;
+mod media;
 mod parity;
 mod platform;
 mod security;

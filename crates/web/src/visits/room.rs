@@ -7,12 +7,16 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 use tsunagu_booking::BookingStatus;
 use tsunagu_events::Topic;
+use tsunagu_i18n::{Lang, t};
 use tsunagu_kernel::DomainError;
+use tsunagu_rtc::{MediaError, PeerInfo, Signal};
 use tsunagu_visits::{LinkAccess, Participant, Visit};
 
+use crate::ctx::ReqLang;
 use crate::error::AppError;
 use crate::session::{ClientIp, PatientUser, StaffMember};
 use crate::state::AppState;
@@ -25,6 +29,7 @@ pub async fn by_link(
     State(st): State<AppState>,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
+    ReqLang(lang): ReqLang,
     Path(token): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -34,7 +39,7 @@ pub async fn by_link(
     match st.visits.open_link(&token).await {
         Ok(LinkAccess::Open(v, _)) => {
             let who = Participant::Patient { account: None };
-            ws.on_upgrade(move |s| room(st, s, v, who, ip))
+            ws.on_upgrade(move |s| room(st, s, v, who, ip, lang))
         }
         Ok(_) => AppError(DomainError::NotFound).into_response(),
         Err(e) => AppError(e).into_response(),
@@ -46,6 +51,7 @@ pub async fn member(
     State(st): State<AppState>,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
+    ReqLang(lang): ReqLang,
     user: PatientUser,
     Path(id): Path<i64>,
     ws: WebSocketUpgrade,
@@ -69,7 +75,7 @@ pub async fn member(
             let who = Participant::Patient {
                 account: Some(user.account.0),
             };
-            ws.on_upgrade(move |s| room(st, s, v, who, ip))
+            ws.on_upgrade(move |s| room(st, s, v, who, ip, lang))
         }
         Err(e) => AppError(e).into_response(),
     }
@@ -80,6 +86,7 @@ pub async fn guest(
     State(st): State<AppState>,
     headers: HeaderMap,
     ClientIp(ip): ClientIp,
+    ReqLang(lang): ReqLang,
     Path(token): Path<String>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -89,7 +96,7 @@ pub async fn guest(
     match st.visits.open_guest_link(&token).await {
         Ok(tsunagu_visits::GuestAccess::Open(v, g, _)) => {
             let who = Participant::Guest(g.id);
-            ws.on_upgrade(move |s| room(st, s, v, who, ip))
+            ws.on_upgrade(move |s| room(st, s, v, who, ip, lang))
         }
         Ok(_) => AppError(DomainError::NotFound).into_response(),
         Err(e) => AppError(e).into_response(),
@@ -100,6 +107,7 @@ pub async fn guest(
 pub async fn staff(
     State(st): State<AppState>,
     headers: HeaderMap,
+    ReqLang(lang): ReqLang,
     me: StaffMember,
     Path(id): Path<i64>,
     ws: WebSocketUpgrade,
@@ -115,13 +123,119 @@ pub async fn staff(
                 Participant::Staff(me.user.id.0)
             };
             let ip = me.ip.clone();
-            ws.on_upgrade(move |s| room(st, s, v, who, ip))
+            ws.on_upgrade(move |s| room(st, s, v, who, ip, lang))
         }
         Err(e) => AppError(e).into_response(),
     }
 }
 
-async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, ip: String) {
+/// What the page sends.
+#[derive(Deserialize)]
+#[serde(tag = "t")]
+enum FromPage {
+    #[serde(rename = "rtc.offer")]
+    Offer { sdp: String },
+    #[serde(rename = "rtc.media")]
+    Media { audio: bool, video: bool },
+    #[serde(rename = "rtc.hangup")]
+    Hangup,
+}
+
+/// This socket's connection in the SFU.
+struct Media {
+    peer: u64,
+    signals: tokio::sync::mpsc::UnboundedReceiver<Signal>,
+}
+
+fn event(kind: &str, data: serde_json::Value) -> Message {
+    Message::Text(
+        serde_json::json!({ "kind": kind, "data": data })
+            .to_string()
+            .into(),
+    )
+}
+
+fn media_error(lang: Lang, key: &str) -> Message {
+    event("rtc.error", serde_json::json!({ "message": t(lang, key) }))
+}
+
+/// Answers an offer: joins the SFU room (first offer) or renegotiates (ICE restart), after
+/// the visits rule let this participant in.
+async fn offer(
+    st: &AppState,
+    v: &Visit,
+    who: &Participant,
+    media: &mut Option<Media>,
+    sdp: &str,
+    lang: Lang,
+) -> Message {
+    let Some(sfu) = st.config.sfu.as_ref() else {
+        return media_error(lang, "error.media.unavailable");
+    };
+    let pass = match st.visits.media_pass(v, who).await {
+        Ok(p) => p,
+        Err(DomainError::Conflict(k) | DomainError::Forbidden(k)) => return media_error(lang, k),
+        Err(e) => {
+            tracing::warn!(visit = v.id, error = %e, "media pass failed");
+            return media_error(lang, "error.media.unavailable");
+        }
+    };
+    let answered = match media {
+        Some(m) => sfu.offer(m.peer, sdp).await,
+        None => {
+            let info = PeerInfo {
+                key: pass.key,
+                name: pass.name,
+                role: pass.role.into(),
+            };
+            sfu.join(v.id, info, sdp).await.map(|j| {
+                *media = Some(Media {
+                    peer: j.peer,
+                    signals: j.signals,
+                });
+                j.answer
+            })
+        }
+    };
+    match answered {
+        Ok(answer) => event("rtc.answer", serde_json::json!({ "sdp": answer })),
+        Err(MediaError::RoomFull) => media_error(lang, "error.media.full"),
+        Err(e) => {
+            tracing::info!(visit = v.id, error = %e, "an offer was refused");
+            media_error(lang, "error.media.unavailable")
+        }
+    }
+}
+
+fn signal_message(s: Signal) -> Message {
+    match s {
+        Signal::Tiles(tiles) => event("rtc.tiles", serde_json::json!({ "tiles": tiles })),
+        Signal::Speaker(key) => event("rtc.speaker", serde_json::json!({ "key": key })),
+        Signal::Closed => event("rtc.closed", serde_json::Value::Null),
+    }
+}
+
+async fn next_signal(media: &mut Option<Media>) -> Option<Signal> {
+    match media.as_mut() {
+        Some(m) => m.signals.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn hang_up(st: &AppState, media: &mut Option<Media>) {
+    if let (Some(m), Some(sfu)) = (media.take(), st.config.sfu.as_ref()) {
+        sfu.leave(m.peer);
+    }
+}
+
+async fn room(
+    st: AppState,
+    mut socket: WebSocket,
+    v: Visit,
+    who: Participant,
+    ip: String,
+    lang: Lang,
+) {
     let mut rx = st.events.subscribe();
     let Ok(presence) = st.visits.join(&v, &who, &ip).await else {
         let _ = socket.send(Message::Close(None)).await;
@@ -129,8 +243,22 @@ async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, i
     };
     let topic = Topic::Visit(v.id);
     let mut last_beat = st.booker.now_ms();
+    let mut media: Option<Media> = None;
     loop {
         tokio::select! {
+            sig = next_signal(&mut media) => match sig {
+                Some(Signal::Closed) | None => {
+                    media = None;
+                    if socket.send(signal_message(Signal::Closed)).await.is_err() {
+                        break;
+                    }
+                }
+                Some(sig) => {
+                    if socket.send(signal_message(sig)).await.is_err() {
+                        break;
+                    }
+                }
+            },
             ev = rx.recv() => match ev {
                 Ok(ev) if ev.topic == topic => {
                     let text = serde_json::json!({ "kind": ev.kind, "data": ev.data }).to_string();
@@ -145,6 +273,12 @@ async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, i
                         let _ = socket.send(Message::Close(None)).await;
                         break;
                     }
+                    // The call ends with the visit.
+                    if ev.kind == "visit.state"
+                        && matches!(ev.data["state"].as_str(), Some("ended" | "cancelled"))
+                    {
+                        hang_up(&st, &mut media);
+                    }
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
@@ -157,6 +291,29 @@ async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, i
             },
             msg = socket.recv() => match msg {
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(Message::Text(text))) if text.starts_with("{\"t\":\"rtc.") => {
+                    let reply = match serde_json::from_str::<FromPage>(&text) {
+                        Ok(FromPage::Offer { sdp }) => {
+                            Some(offer(&st, &v, &who, &mut media, &sdp, lang).await)
+                        }
+                        Ok(FromPage::Media { audio, video }) => {
+                            if let (Some(m), Some(sfu)) = (media.as_ref(), st.config.sfu.as_ref()) {
+                                sfu.set_media(m.peer, audio, video);
+                            }
+                            None
+                        }
+                        Ok(FromPage::Hangup) => {
+                            hang_up(&st, &mut media);
+                            None
+                        }
+                        Err(_) => Some(media_error(lang, "error.media.unavailable")),
+                    };
+                    if let Some(r) = reply
+                        && socket.send(r).await.is_err()
+                    {
+                        break;
+                    }
+                }
                 Some(Ok(_)) => {
                     let now = st.booker.now_ms();
                     if now - last_beat >= HEARTBEAT_WRITE_MS {
@@ -167,6 +324,7 @@ async fn room(st: AppState, mut socket: WebSocket, v: Visit, who: Participant, i
             },
         }
     }
+    hang_up(&st, &mut media);
     if let Err(e) = st.visits.leave(&v, &who, presence, &ip).await {
         tracing::warn!(visit = v.id, error = %e, "leaving a visit's room was not recorded");
     }

@@ -1,0 +1,892 @@
+//! The SFU's run loop: one UDP socket, the peers and rooms of this node, forwarding.
+//!
+//! Everything here runs on the SFU thread and owns its state without locks. The loop waits
+//! for a datagram, a command from the web layer, or the earliest str0m timeout (a heap of
+//! deadlines, so a wake-up touches only the peers that are due, not every peer on the node).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::bwe::{Bitrate, BweKind};
+use str0m::change::SdpOffer;
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::layers::{Chooser, NEEDS, RIDS};
+use crate::rewrite::{InPacket, Rewriter};
+use crate::route::{PeerKey, Routes};
+use crate::{Joined, MediaError, PeerInfo, SLOTS, SfuStats, Signal, Tile};
+
+/// A request from the web layer.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Join {
+        room: i64,
+        info: PeerInfo,
+        offer: String,
+        reply: oneshot::Sender<Result<Joined, MediaError>>,
+    },
+    Offer {
+        peer: u64,
+        offer: String,
+        reply: oneshot::Sender<Result<String, MediaError>>,
+    },
+    Media {
+        peer: u64,
+        audio: bool,
+        video: bool,
+    },
+    Leave {
+        peer: u64,
+    },
+    Remove {
+        room: i64,
+        key: String,
+    },
+    CloseRoom {
+        room: i64,
+    },
+    Stats {
+        reply: oneshot::Sender<SfuStats>,
+    },
+}
+
+/// A layer is "being sent" if a packet of it arrived this recently.
+const LAYER_FRESH: Duration = Duration::from_millis(1500);
+/// At most one keyframe request per publisher layer in this interval.
+const KEYFRAME_EVERY: Duration = Duration::from_millis(400);
+/// How often the loudest speaker is chosen.
+const SPEAKER_EVERY: Duration = Duration::from_millis(300);
+/// Louder than this (dBov, 0 is loudest) counts as speaking.
+const SPEAKING_DBOV: i8 = -50;
+/// Bandwidth assumed for one Opus stream when sharing the estimate out.
+const AUDIO_BPS: u64 = 48_000;
+/// What the BWE starts from before the first estimate.
+const INITIAL_BPS: u64 = 1_000_000;
+
+/// A codec, and whether it comes wrapped in RED.
+type Format = (Codec, bool);
+
+struct Slot {
+    audio_mid: Mid,
+    video_mid: Mid,
+    source: Option<PeerKey>,
+    audio: Rewriter,
+    video: Rewriter,
+    chooser: Chooser,
+}
+
+struct Peer {
+    room: i64,
+    info: PeerInfo,
+    rtc: Rtc,
+    signals: mpsc::UnboundedSender<Signal>,
+    ufrag: String,
+    audio_on: bool,
+    video_on: bool,
+    // As a publisher.
+    pub_video: Option<Mid>,
+    simulcast: bool,
+    ssrcs: HashMap<Ssrc, (MediaKind, usize)>,
+    layer_seen: [Option<Instant>; 3],
+    keyframe_asked: [Option<Instant>; 3],
+    loudest: i8,
+    // As a subscriber.
+    recv_audio: Vec<Mid>,
+    recv_video: Vec<Mid>,
+    slots: Vec<Slot>,
+    bwe: u64,
+    timeout: Option<Instant>,
+}
+
+impl Peer {
+    fn available(&self, now: Instant) -> [bool; 3] {
+        let mut a = [false; 3];
+        for (i, seen) in self.layer_seen.iter().enumerate() {
+            a[i] = seen.is_some_and(|t| now.saturating_duration_since(t) < LAYER_FRESH);
+        }
+        a
+    }
+
+    /// This connection's payload type for a format (numbers may differ between browsers).
+    fn pt_for(&self, (codec, red): Format) -> Option<str0m::media::Pt> {
+        self.rtc
+            .codec_config()
+            .iter()
+            .find(|p| p.spec().codec == codec)
+            .and_then(|p| if red { p.red() } else { Some(p.pt()) })
+    }
+
+    /// The format of an incoming payload type: a codec, or Opus wrapped in RED (RFC 2198),
+    /// which Chromium sends when it was negotiated and the SFU forwards as it is.
+    fn format_of(&self, pt: str0m::media::Pt) -> Option<Format> {
+        self.rtc.codec_config().iter().find_map(|p| {
+            if p.pt() == pt {
+                Some((p.spec().codec, false))
+            } else if p.red() == Some(pt) {
+                Some((p.spec().codec, true))
+            } else {
+                None
+            }
+        })
+    }
+
+    fn tiles(&self, peers: &HashMap<PeerKey, Peer>) -> Vec<Tile> {
+        self.slots
+            .iter()
+            .filter_map(|s| {
+                let src = peers.get(&s.source?)?;
+                let layer = s.chooser.current();
+                Some(Tile {
+                    key: src.info.key.clone(),
+                    name: src.info.name.clone(),
+                    role: src.info.role.clone(),
+                    audio_mid: s.audio_mid.to_string(),
+                    video_mid: s.video_mid.to_string(),
+                    audio: src.audio_on,
+                    video: src.video_on,
+                    paused: layer.is_none() && self.bwe > 0 && src.video_on,
+                    layer: layer.map(|l| RIDS[l]),
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Room {
+    peers: Vec<PeerKey>,
+    speaker: Option<PeerKey>,
+}
+
+struct Engine {
+    socket: UdpSocket,
+    addr: SocketAddr,
+    peers: HashMap<PeerKey, Peer>,
+    rooms: HashMap<i64, Room>,
+    routes: Routes,
+    deadlines: BinaryHeap<Reverse<(Instant, PeerKey)>>,
+    events: VecDeque<(PeerKey, Event)>,
+    next_id: PeerKey,
+    stats: SfuStats,
+    last_speaker_tick: Instant,
+}
+
+pub(crate) async fn run(
+    socket: std::net::UdpSocket,
+    addr: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+) {
+    let socket = match UdpSocket::from_std(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "the SFU socket could not be registered");
+            return;
+        }
+    };
+    let mut e = Engine {
+        socket,
+        addr,
+        peers: HashMap::new(),
+        rooms: HashMap::new(),
+        routes: Routes::default(),
+        deadlines: BinaryHeap::new(),
+        events: VecDeque::new(),
+        next_id: 1,
+        stats: SfuStats::default(),
+        last_speaker_tick: Instant::now(),
+    };
+    let mut buf = vec![0u8; 2000];
+    loop {
+        let next = e
+            .deadlines
+            .peek()
+            .map(|Reverse((t, _))| *t)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            biased;
+            cmd = rx.recv() => match cmd {
+                Some(c) => e.command(c),
+                None => break,
+            },
+            got = e.socket.recv_from(&mut buf) => {
+                if let Ok((n, source)) = got {
+                    e.datagram(source, &buf[..n]);
+                    // Drain what else is queued before turning to timers.
+                    for _ in 0..64 {
+                        match e.socket.try_recv_from(&mut buf) {
+                            Ok((n, source)) => e.datagram(source, &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            },
+            _ = tokio::time::sleep_until(next.into()) => {},
+        }
+        e.due(Instant::now());
+        e.tick(Instant::now());
+    }
+}
+
+impl Engine {
+    fn command(&mut self, c: Command) {
+        let now = Instant::now();
+        match c {
+            Command::Join {
+                room,
+                info,
+                offer,
+                reply,
+            } => {
+                let r = self.join(room, info, &offer, now);
+                let _ = reply.send(r);
+            }
+            Command::Offer { peer, offer, reply } => {
+                let r = self.reoffer(peer, &offer, now);
+                let _ = reply.send(r);
+            }
+            Command::Media { peer, audio, video } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.audio_on = audio;
+                    p.video_on = video;
+                    let room = p.room;
+                    self.send_tiles(room);
+                }
+            }
+            Command::Leave { peer } => self.remove_peer(peer, false),
+            Command::Remove { room, key } => {
+                let found = self.rooms.get(&room).and_then(|r| {
+                    r.peers
+                        .iter()
+                        .copied()
+                        .find(|id| self.peers.get(id).is_some_and(|p| p.info.key == key))
+                });
+                if let Some(id) = found {
+                    self.remove_peer(id, true);
+                }
+            }
+            Command::CloseRoom { room } => {
+                let ids = self.rooms.get(&room).map(|r| r.peers.clone());
+                for id in ids.unwrap_or_default() {
+                    self.remove_peer(id, true);
+                }
+            }
+            Command::Stats { reply } => {
+                let mut s = self.stats;
+                s.peers = self.peers.len();
+                s.rooms = self.rooms.len();
+                let _ = reply.send(s);
+            }
+        }
+    }
+
+    fn join(
+        &mut self,
+        room: i64,
+        info: PeerInfo,
+        offer: &str,
+        now: Instant,
+    ) -> Result<Joined, MediaError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        // A reloaded page (or a second tab) of the same participant replaces the first.
+        let same = self.rooms.get(&room).and_then(|r| {
+            r.peers
+                .iter()
+                .copied()
+                .find(|id| self.peers.get(id).is_some_and(|p| p.info.key == info.key))
+        });
+        if let Some(old) = same {
+            self.remove_peer(old, true);
+        }
+        if self.rooms.get(&room).is_some_and(|r| r.peers.len() > SLOTS) {
+            return Err(MediaError::RoomFull);
+        }
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, true)
+            .enable_vp8(true)
+            .enable_bwe(Some(Bitrate::bps(INITIAL_BPS)))
+            .build(now);
+        let cand =
+            Candidate::host(self.addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        rtc.add_local_candidate(cand);
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let id = self.next_id;
+        self.next_id += 1;
+        self.routes.set_ufrag(&ufrag, id);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.peers.insert(
+            id,
+            Peer {
+                room,
+                info,
+                rtc,
+                signals: tx,
+                ufrag,
+                audio_on: true,
+                video_on: true,
+                pub_video: None,
+                simulcast: false,
+                ssrcs: HashMap::new(),
+                layer_seen: [None; 3],
+                keyframe_asked: [None; 3],
+                loudest: -127,
+                recv_audio: Vec::new(),
+                recv_video: Vec::new(),
+                slots: Vec::new(),
+                bwe: 0,
+                timeout: None,
+            },
+        );
+        self.rooms.entry(room).or_default().peers.push(id);
+        self.poll(id);
+        self.drain_events(now);
+        self.assign(room, now);
+        Ok(Joined {
+            peer: id,
+            answer: answer.to_sdp_string(),
+            signals: rx,
+        })
+    }
+
+    fn reoffer(&mut self, id: PeerKey, offer: &str, now: Instant) -> Result<String, MediaError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let p = self.peers.get_mut(&id).ok_or(MediaError::NoPeer)?;
+        let answer = p
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| MediaError::BadOffer(e.to_string()))?;
+        let ufrag = p.rtc.direct_api().local_ice_credentials().ufrag;
+        if ufrag != p.ufrag {
+            self.routes.forget_ufrag(&p.ufrag);
+            self.routes.set_ufrag(&ufrag, id);
+            p.ufrag = ufrag;
+        }
+        let room = p.room;
+        self.poll(id);
+        self.drain_events(now);
+        self.assign(room, now);
+        Ok(answer.to_sdp_string())
+    }
+
+    fn remove_peer(&mut self, id: PeerKey, tell: bool) {
+        let Some(mut p) = self.peers.remove(&id) else {
+            return;
+        };
+        if tell {
+            let _ = p.signals.send(Signal::Closed);
+        }
+        p.rtc.disconnect();
+        self.routes.remove_peer(id);
+        let room = p.room;
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.peers.retain(|x| *x != id);
+            if r.speaker == Some(id) {
+                r.speaker = None;
+            }
+            if r.peers.is_empty() {
+                self.rooms.remove(&room);
+                return;
+            }
+        }
+        self.assign(room, Instant::now());
+    }
+
+    /// Gives every pair of peers in a room a slot in each other's connection, frees the slots
+    /// of those who left, asks publishers for keyframes for new subscribers, and tells everyone.
+    fn assign(&mut self, room: i64, now: Instant) {
+        let Some(ids) = self.rooms.get(&room).map(|r| r.peers.clone()) else {
+            return;
+        };
+        let mut keyframes = Vec::new();
+        for &sid in &ids {
+            let Some(s) = self.peers.get_mut(&sid) else {
+                continue;
+            };
+            // Pair the receive-only mids into slots as they become known.
+            while s.slots.len() < s.recv_audio.len().min(s.recv_video.len()) {
+                let i = s.slots.len();
+                s.slots.push(Slot {
+                    audio_mid: s.recv_audio[i],
+                    video_mid: s.recv_video[i],
+                    source: None,
+                    audio: Rewriter::new(48_000),
+                    video: Rewriter::new(90_000),
+                    chooser: Chooser::default(),
+                });
+            }
+            for slot in &mut s.slots {
+                if slot.source.is_some_and(|src| !ids.contains(&src)) {
+                    slot.source = None;
+                    slot.audio.release();
+                    slot.video.release();
+                }
+            }
+            for &pid in &ids {
+                if pid == sid || s.slots.iter().any(|sl| sl.source == Some(pid)) {
+                    continue;
+                }
+                if let Some(slot) = s.slots.iter_mut().find(|sl| sl.source.is_none()) {
+                    slot.source = Some(pid);
+                    slot.chooser = Chooser::default();
+                    keyframes.push(pid);
+                }
+            }
+            let videos = s.slots.iter().filter(|sl| sl.source.is_some()).count() as u64;
+            if videos > 0 {
+                // Probe for room to receive everyone's top layer.
+                let want = videos * (NEEDS[2] * 2 + AUDIO_BPS);
+                s.rtc.bwe().set_bitrate(
+                    Bitrate::bps(videos * (NEEDS[0] + AUDIO_BPS)),
+                    Bitrate::bps(want),
+                );
+            }
+        }
+        // The new subscriber's layer is decided by its first estimate (or the initial one).
+        for sid in ids.clone() {
+            self.relayer(sid, now, true);
+        }
+        for pid in keyframes {
+            for layer in 0..3 {
+                self.ask_keyframe(pid, layer, now);
+            }
+        }
+        self.send_tiles(room);
+        for id in ids {
+            self.poll(id);
+        }
+    }
+
+    fn send_tiles(&mut self, room: i64) {
+        let Some(r) = self.rooms.get(&room) else {
+            return;
+        };
+        for id in &r.peers {
+            if let Some(p) = self.peers.get(id) {
+                let _ = p.signals.send(Signal::Tiles(p.tiles(&self.peers)));
+            }
+        }
+    }
+
+    fn datagram(&mut self, source: SocketAddr, buf: &[u8]) {
+        let Some(id) = self.routes.lookup(source, buf) else {
+            self.stats.unrouted += 1;
+            return;
+        };
+        let Ok(contents) = buf.try_into() else {
+            return;
+        };
+        let now = Instant::now();
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.addr,
+                contents,
+            },
+        );
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if let Err(e) = p.rtc.handle_input(input) {
+            tracing::debug!(peer = id, error = %e, "a datagram was refused");
+        }
+        self.poll(id);
+        self.drain_events(now);
+    }
+
+    /// Feeds str0m's timeouts to the peers that are due.
+    fn due(&mut self, now: Instant) {
+        while let Some(Reverse((t, id))) = self.deadlines.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if p.timeout != Some(t) {
+                continue; // superseded by a later deadline
+            }
+            p.timeout = None;
+            if p.rtc.handle_input(Input::Timeout(now)).is_err() {
+                p.rtc.disconnect();
+            }
+            self.poll(id);
+        }
+        self.drain_events(now);
+    }
+
+    /// Sends what a peer has to send and queues its events, until str0m asks for a timeout.
+    fn poll(&mut self, id: PeerKey) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        loop {
+            if !p.rtc.is_alive() {
+                break;
+            }
+            match p.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    // UDP: a full send buffer loses the datagram, as the network would.
+                    let _ = self.socket.try_send_to(&t.contents, t.destination);
+                }
+                Ok(Output::Timeout(t)) => {
+                    if p.timeout != Some(t) {
+                        p.timeout = Some(t);
+                        self.deadlines.push(Reverse((t, id)));
+                    }
+                    break;
+                }
+                Ok(Output::Event(ev)) => self.events.push_back((id, ev)),
+                Err(e) => {
+                    tracing::debug!(peer = id, error = %e, "a connection failed");
+                    p.rtc.disconnect();
+                    break;
+                }
+            }
+        }
+    }
+
+    fn drain_events(&mut self, now: Instant) {
+        while let Some((id, ev)) = self.events.pop_front() {
+            self.event(id, ev, now);
+        }
+        let dead: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.rtc.is_alive())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dead {
+            self.remove_peer(id, true);
+        }
+    }
+
+    fn event(&mut self, id: PeerKey, ev: Event, now: Instant) {
+        match ev {
+            Event::MediaAdded(m) => {
+                let Some(p) = self.peers.get_mut(&id) else {
+                    return;
+                };
+                match (m.direction, m.kind) {
+                    (Direction::RecvOnly, MediaKind::Video) => {
+                        p.pub_video = Some(m.mid);
+                        p.simulcast = m.simulcast.is_some();
+                    }
+                    (Direction::RecvOnly, MediaKind::Audio) => {}
+                    (Direction::SendOnly, MediaKind::Audio) => p.recv_audio.push(m.mid),
+                    (Direction::SendOnly, MediaKind::Video) => p.recv_video.push(m.mid),
+                    _ => return,
+                }
+                // str0m reports the media once the connection is up: slots appear now.
+                let room = p.room;
+                if m.direction == Direction::SendOnly {
+                    self.assign(room, now);
+                }
+            }
+            Event::RtpPacket(pkt) => self.forward(id, pkt, now),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate: b, .. }) => {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.bwe = b.as_u64();
+                }
+                self.relayer(id, now, false);
+            }
+            Event::KeyframeRequest(req) => {
+                // The subscriber's decoder wants a keyframe of what its slot shows.
+                let target = self.peers.get(&id).and_then(|p| {
+                    p.slots
+                        .iter()
+                        .find(|s| s.video_mid == req.mid)
+                        .and_then(|s| Some((s.source?, s.chooser.current()?)))
+                });
+                if let Some((src, layer)) = target {
+                    self.ask_keyframe(src, layer, now);
+                }
+            }
+            Event::StreamPaused(sp) => {
+                if sp.paused
+                    && let Some(p) = self.peers.get_mut(&id)
+                {
+                    let layer = layer_of(sp.rid);
+                    p.layer_seen[layer] = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Recomputes the layer of each slot of subscriber `sid` from its estimate.
+    fn relayer(&mut self, sid: PeerKey, now: Instant, initial: bool) {
+        let Some(s) = self.peers.get(&sid) else {
+            return;
+        };
+        let bwe = if s.bwe == 0 { INITIAL_BPS } else { s.bwe };
+        if initial && s.bwe != 0 {
+            return;
+        }
+        let sources: Vec<(usize, PeerKey, [bool; 3])> = s
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, sl)| {
+                let src = self.peers.get(&sl.source?)?;
+                Some((i, sl.source?, src.available(now)))
+            })
+            .collect();
+        let n = sources.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let budget = bwe.saturating_sub(n * AUDIO_BPS) / n;
+        let mut asks = Vec::new();
+        let mut changed = false;
+        let Some(s) = self.peers.get_mut(&sid) else {
+            return;
+        };
+        for (i, src, available) in sources {
+            let slot = &mut s.slots[i];
+            if let Some(new) = slot.chooser.update(budget, available) {
+                changed = true;
+                match new {
+                    None => slot.video.release(),
+                    Some(layer) => asks.push((src, layer)),
+                }
+            }
+        }
+        let room = s.room;
+        for (src, layer) in asks {
+            self.ask_keyframe(src, layer, now);
+        }
+        if changed {
+            if let Some(s) = self.peers.get(&sid) {
+                let _ = s.signals.send(Signal::Tiles(s.tiles(&self.peers)));
+            }
+            let _ = room;
+        }
+    }
+
+    fn ask_keyframe(&mut self, pid: PeerKey, layer: usize, now: Instant) {
+        let Some(p) = self.peers.get_mut(&pid) else {
+            return;
+        };
+        let Some(mid) = p.pub_video else {
+            return;
+        };
+        if p.keyframe_asked[layer]
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_EVERY)
+        {
+            return;
+        }
+        let rid: Option<Rid> = p.simulcast.then(|| RIDS[layer].into());
+        if !p.simulcast && layer > 0 {
+            return;
+        }
+        let mut api = p.rtc.direct_api();
+        // A paused layer has no receive stream: asking would fail (str0m #773), so skip it.
+        if let Some(rx) = api.stream_rx_by_mid(mid, rid) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            p.keyframe_asked[layer] = Some(now);
+        }
+    }
+
+    /// Forwards one packet of publisher `pid` to every other peer of its room.
+    fn forward(&mut self, pid: PeerKey, pkt: RtpPacket, now: Instant) {
+        self.stats.packets_in += 1;
+        let Some(p) = self.peers.get_mut(&pid) else {
+            return;
+        };
+        let ssrc = pkt.header.ssrc;
+        let (kind, layer) = match p.ssrcs.get(&ssrc) {
+            Some(k) => *k,
+            None => {
+                let mut api = p.rtc.direct_api();
+                let Some(rx) = api.stream_rx(&ssrc) else {
+                    return;
+                };
+                let (mid, rid) = (rx.mid(), rx.rid());
+                let Some(kind) = p.rtc.media(mid).map(|m| m.kind()) else {
+                    return;
+                };
+                let k = (kind, layer_of(rid));
+                p.ssrcs.insert(ssrc, k);
+                k
+            }
+        };
+        let Some(format) = p.format_of(pkt.header.payload_type) else {
+            return;
+        };
+        let codec = format.0;
+        let video = kind == MediaKind::Video;
+        if video {
+            p.layer_seen[layer] = Some(now);
+        } else if let Some(level) = pkt.header.ext_vals.audio_level {
+            p.loudest = p.loudest.max(level);
+        }
+        let room = p.room;
+        let desc = if video && codec == Codec::Vp8 {
+            Vp8Descriptor::parse(&pkt.payload).ok()
+        } else {
+            None
+        };
+        let keyframe = desc.is_some_and(|d| d.starts_keyframe(&pkt.payload));
+        let inp = InPacket {
+            ssrc: *ssrc,
+            seq: *pkt.seq_no,
+            ts: pkt.header.timestamp,
+            at: now,
+            pid: desc.and_then(|d| d.picture_id()),
+            tl0: desc.and_then(|d| d.tl0_pic_idx()),
+        };
+        let exts = ExtensionValues {
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let Some(ids) = self.rooms.get(&room).map(|r| r.peers.clone()) else {
+            return;
+        };
+        let mut want_keyframe = false;
+        for sid in ids {
+            if sid == pid {
+                continue;
+            }
+            let Some(s) = self.peers.get_mut(&sid) else {
+                continue;
+            };
+            let Some(pt) = s.pt_for(format) else {
+                continue;
+            };
+            let Some(slot) = s.slots.iter_mut().find(|sl| sl.source == Some(pid)) else {
+                continue;
+            };
+            let (mid, out) = if video {
+                let Some(target) = slot.chooser.current() else {
+                    continue;
+                };
+                if slot.video.source() == Some(*ssrc) {
+                    (slot.video_mid, slot.video.map(&inp))
+                } else if layer == target {
+                    if keyframe {
+                        slot.video.switch(&inp);
+                        (slot.video_mid, slot.video.map(&inp))
+                    } else {
+                        // Keep showing the old layer until the new one's keyframe comes.
+                        want_keyframe = true;
+                        continue;
+                    }
+                } else {
+                    continue;
+                }
+            } else {
+                if slot.audio.source() != Some(*ssrc) {
+                    slot.audio.switch(&inp);
+                }
+                (slot.audio_mid, slot.audio.map(&inp))
+            };
+            let Some(out) = out else {
+                continue;
+            };
+            let mut w = RtpWrite::new(
+                pt,
+                out.seq.into(),
+                out.ts,
+                pkt.timestamp,
+                pkt.payload.clone(),
+            )
+            .marker(pkt.header.marker)
+            .nackable(video)
+            .ext_vals(exts.clone());
+            if let Some(d) = desc {
+                let mut b = d.patch();
+                if let Some(v) = out.pid {
+                    b = b.picture_id(v);
+                }
+                if let Some(v) = out.tl0 {
+                    b = b.tl0_pic_idx(v);
+                }
+                if let Ok(patch) = b.build() {
+                    w = w.vp8_patch(patch);
+                }
+            }
+            let mut api = s.rtc.direct_api();
+            if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                tx.write_rtp(w);
+                self.stats.packets_out += 1;
+            }
+            self.poll(sid);
+        }
+        if want_keyframe {
+            self.ask_keyframe(pid, layer, now);
+            self.poll(pid);
+        }
+    }
+
+    /// Periodic work: the loudest speaker of each room.
+    fn tick(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_speaker_tick) < SPEAKER_EVERY {
+            return;
+        }
+        self.last_speaker_tick = now;
+        let mut changes = Vec::new();
+        for (room_id, room) in &mut self.rooms {
+            let mut best: Option<(i8, PeerKey)> = None;
+            for id in &room.peers {
+                if let Some(p) = self.peers.get_mut(id) {
+                    if p.audio_on
+                        && p.loudest > SPEAKING_DBOV
+                        && best.is_none_or(|(l, _)| p.loudest > l)
+                    {
+                        best = Some((p.loudest, *id));
+                    }
+                    p.loudest = -127;
+                }
+            }
+            // Keep the last speaker through short pauses; change only to someone speaking.
+            if let Some((_, id)) = best
+                && room.speaker != Some(id)
+            {
+                room.speaker = Some(id);
+                changes.push(*room_id);
+            }
+        }
+        for room_id in changes {
+            let Some(r) = self.rooms.get(&room_id) else {
+                continue;
+            };
+            let key = r
+                .speaker
+                .and_then(|id| self.peers.get(&id))
+                .map(|p| p.info.key.clone());
+            for id in &r.peers {
+                if let Some(p) = self.peers.get(id) {
+                    let _ = p.signals.send(Signal::Speaker(key.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The layer index of a rid (`q`, `h`, `f`); no rid (no simulcast) is layer 0.
+fn layer_of(rid: Option<Rid>) -> usize {
+    rid.and_then(|r| RIDS.iter().position(|x| **x == *r))
+        .unwrap_or(0)
+}
