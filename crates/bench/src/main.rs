@@ -135,6 +135,7 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
         rtc: tsunagu_config::RtcSettings {
             bind: "127.0.0.1:0".into(),
             public_ip: "127.0.0.1".into(),
+            ..Default::default()
         },
         ..Settings::default()
     };

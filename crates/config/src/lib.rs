@@ -102,6 +102,13 @@ pub struct RtcSettings {
     /// The address browsers are told to send media to: the public IP when tsunagu runs
     /// behind NAT; empty: this host's address toward the outside.
     pub public_ip: String,
+    /// TURN URLs for browsers whose network blocks UDP to the SFU (coturn beside tsunagu),
+    /// e.g. `["turn:turn.example.jp:3478", "turns:turn.example.jp:443?transport=tcp"]`.
+    pub turn_urls: Vec<String>,
+    /// coturn's `static-auth-secret` (`use-auth-secret`); required with `turn_urls`.
+    pub turn_secret: Option<Secret>,
+    /// How long a TURN credential works, seconds (it must outlast a call).
+    pub turn_ttl_secs: u64,
 }
 
 impl Default for RtcSettings {
@@ -109,6 +116,9 @@ impl Default for RtcSettings {
         Self {
             bind: "0.0.0.0:50000".into(),
             public_ip: String::new(),
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_ttl_secs: 12 * 3600,
         }
     }
 }

@@ -18,6 +18,7 @@
 pub mod layers;
 pub mod rewrite;
 pub mod route;
+pub mod turn;
 
 mod engine;
 

@@ -168,6 +168,21 @@ fn eligibility_client(
     tsunagu_insurance::check::EligibilityClient::new(&base, links)
 }
 
+/// TURN credentials are issued when URLs and the shared secret are both set.
+fn turn_config(
+    rtc: &tsunagu_config::RtcSettings,
+) -> anyhow::Result<Option<tsunagu_rtc::turn::TurnConfig>> {
+    match (&rtc.turn_secret, rtc.turn_urls.is_empty()) {
+        (None, true) => Ok(None),
+        (Some(secret), false) => Ok(Some(tsunagu_rtc::turn::TurnConfig {
+            urls: rtc.turn_urls.clone(),
+            secret: secret.expose().to_string(),
+            ttl_secs: rtc.turn_ttl_secs.max(60),
+        })),
+        _ => anyhow::bail!("rtc.turn_urls and rtc.turn_secret go together: set both or neither"),
+    }
+}
+
 /// Starts the SFU on its UDP port. A port that cannot be bound (taken by another node on
 /// this machine) leaves the platform running without media, loudly logged.
 fn start_sfu(rtc: &tsunagu_config::RtcSettings) -> Option<tsunagu_rtc::Sfu> {
@@ -250,6 +265,7 @@ impl Application {
                     .as_ref()
                     .map(|t| t.expose().to_string()),
                 sfu: start_sfu(&settings.rtc),
+                turn: turn_config(&settings.rtc)?,
             },
         );
         // The keyed head of the audit chain exists from the first start (and, on a

@@ -38,6 +38,8 @@ pub struct WebConfig {
     /// The embedded SFU; `None` when its port could not be bound (pages then say video is
     /// unavailable instead of failing).
     pub sfu: Option<tsunagu_rtc::Sfu>,
+    /// TURN for browsers behind UDP-blocking firewalls; `None`: direct only.
+    pub turn: Option<tsunagu_rtc::turn::TurnConfig>,
 }
 
 /// Shared state: cheap to clone (everything inside is an `Arc` or a pool handle).

@@ -35,6 +35,7 @@
   let restartTimer = null;
   let closed = false;
   let ready = false;
+  let iceServers = null; // from the server's `rtc.ice`, sent when the socket opens
   const byMid = new Map(); // mid -> MediaStream of that receiver
   const say = (key) => { statusEl.textContent = L[key] || ''; statusEl.dataset.state = key; };
 
@@ -50,7 +51,7 @@
   function newConnection() {
     if (pc) { pc.onconnectionstatechange = null; pc.close(); }
     byMid.clear();
-    pc = new RTCPeerConnection({ iceServers: JSON.parse(root.dataset.callIce || '[]'), bundlePolicy: 'max-bundle' });
+    pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
     window.tsunaguCall = { pc: () => pc, tiles: () => tiles };
     const a = stream && stream.getAudioTracks()[0];
     const v = stream && stream.getVideoTracks()[0];
@@ -133,7 +134,12 @@
 
   function onMessage(m) {
     if (!m || !m.kind || !m.kind.startsWith('rtc.')) return;
-    if (m.kind === 'rtc.answer' && pc) {
+    if (m.kind === 'rtc.ice') {
+      // The socket (re)opened and we may have media: the server has no connection for this
+      // page now, so start one (a new one after a lost socket).
+      iceServers = m.data.iceServers || [];
+      start();
+    } else if (m.kind === 'rtc.answer' && pc) {
       pc.setRemoteDescription({ type: 'answer', sdp: m.data.sdp }).catch(() => say('failed'));
     } else if (m.kind === 'rtc.tiles') {
       tiles = m.data.tiles || [];
@@ -202,13 +208,13 @@
     camSel.hidden = devs.length < 2;
   }
 
-  window.addEventListener('tsunagu:room', (e) => onMessage(e.detail));
-  // The socket (re)opened: the server has no media connection for this page now.
-  window.addEventListener('tsunagu:room-open', () => {
-    if (closed || !ready) return;
+  function start() {
+    if (closed || !ready || iceServers === null) return;
     say('connecting');
     newConnection().then(announce).catch(() => say('failed'));
-  });
+  }
+
+  window.addEventListener('tsunagu:room', (e) => onMessage(e.detail));
 
   (async () => {
     say('starting');
@@ -222,9 +228,6 @@
       say('no_devices');
     }
     ready = true;
-    if (window.tsunaguRoom && window.tsunaguRoom.open()) {
-      say('connecting');
-      newConnection().then(announce).catch(() => say('failed'));
-    }
+    start();
   })();
 })();

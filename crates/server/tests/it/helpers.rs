@@ -703,5 +703,6 @@ fn test_rtc() -> tsunagu_config::RtcSettings {
     tsunagu_config::RtcSettings {
         bind: "127.0.0.1:0".into(),
         public_ip: "127.0.0.1".into(),
+        ..Default::default()
     }
 }

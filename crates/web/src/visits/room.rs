@@ -207,6 +207,29 @@ async fn offer(
     }
 }
 
+/// Tells a page that may have media how to reach the SFU: `rtc.ice` with the ICE servers
+/// (a TURN credential of its own when TURN is configured, else none). The page starts its
+/// connection on this message. Nothing is sent to a page that may not have media yet.
+async fn ice_servers(st: &AppState, v: &Visit, who: &Participant, lang: Lang) -> Option<Message> {
+    st.visits.media_pass(v, who).await.ok()?;
+    if st.config.sfu.is_none() {
+        return Some(media_error(lang, "error.media.unavailable"));
+    }
+    let servers: Vec<_> = st
+        .config
+        .turn
+        .iter()
+        .map(|t| {
+            let (key, _) = who.key_role();
+            t.credential(&format!("visit-{}-{key}", v.id), st.booker.now_ms() / 1000)
+        })
+        .collect();
+    Some(event(
+        "rtc.ice",
+        serde_json::json!({ "iceServers": servers }),
+    ))
+}
+
 fn signal_message(s: Signal) -> Message {
     match s {
         Signal::Tiles(tiles) => event("rtc.tiles", serde_json::json!({ "tiles": tiles })),
@@ -244,6 +267,12 @@ async fn room(
     let topic = Topic::Visit(v.id);
     let mut last_beat = st.booker.now_ms();
     let mut media: Option<Media> = None;
+    if let Some(m) = ice_servers(&st, &v, &who, lang).await
+        && socket.send(m).await.is_err()
+    {
+        let _ = st.visits.leave(&v, &who, presence, &ip).await;
+        return;
+    }
     loop {
         tokio::select! {
             sig = next_signal(&mut media) => match sig {
