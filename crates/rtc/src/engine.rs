@@ -62,6 +62,8 @@ pub(crate) enum Command {
 const LAYER_FRESH: Duration = Duration::from_millis(1500);
 /// At most one keyframe request per publisher layer in this interval.
 const KEYFRAME_EVERY: Duration = Duration::from_millis(400);
+/// How often held-back keyframe requests are looked at.
+const KEYFRAME_TICK: Duration = Duration::from_millis(50);
 /// How often the loudest speaker is chosen.
 const SPEAKER_EVERY: Duration = Duration::from_millis(300);
 /// Louder than this (dBov, 0 is loudest) counts as speaking.
@@ -104,6 +106,12 @@ struct Peer {
     slots: Vec<Slot>,
     bwe: u64,
     timeout: Option<Instant>,
+    /// The tiles last sent (only changes are sent).
+    sent_tiles: Option<Vec<Tile>>,
+    /// The bitrate wish last given to str0m's BWE.
+    bitrate_wish: (u64, u64),
+    /// Keyframe requests held back by the per-layer throttle, to send when it allows.
+    keyframe_due: [bool; 3],
 }
 
 impl Peer {
@@ -152,7 +160,7 @@ impl Peer {
                     video_mid: s.video_mid.to_string(),
                     audio: src.audio_on,
                     video: src.video_on,
-                    paused: layer.is_none() && self.bwe > 0 && src.video_on,
+                    paused: layer.is_none() && s.chooser.decided() && src.video_on,
                     layer: layer.map(|l| RIDS[l]),
                 })
             })
@@ -177,6 +185,7 @@ struct Engine {
     next_id: PeerKey,
     stats: SfuStats,
     last_speaker_tick: Instant,
+    last_keyframe_tick: Instant,
 }
 
 pub(crate) async fn run(
@@ -202,6 +211,7 @@ pub(crate) async fn run(
         next_id: 1,
         stats: SfuStats::default(),
         last_speaker_tick: Instant::now(),
+        last_keyframe_tick: Instant::now(),
     };
     let mut buf = vec![0u8; 2000];
     loop {
@@ -350,6 +360,9 @@ impl Engine {
                 slots: Vec::new(),
                 bwe: 0,
                 timeout: None,
+                sent_tiles: None,
+                bitrate_wish: (0, 0),
+                keyframe_due: [false; 3],
             },
         );
         self.rooms.entry(room).or_default().peers.push(id);
@@ -451,14 +464,19 @@ impl Engine {
             let videos = s.slots.iter().filter(|sl| sl.source.is_some()).count() as u64;
             if videos > 0 {
                 // Probe for room to receive everyone's top layer.
-                let want = videos * (NEEDS[2] * 2 + AUDIO_BPS);
-                s.rtc.bwe().set_bitrate(
-                    Bitrate::bps(videos * (NEEDS[0] + AUDIO_BPS)),
-                    Bitrate::bps(want),
+                let wish = (
+                    videos * (NEEDS[0] + AUDIO_BPS),
+                    videos * (NEEDS[2] * 2 + AUDIO_BPS),
                 );
+                if s.bitrate_wish != wish {
+                    s.bitrate_wish = wish;
+                    s.rtc
+                        .bwe()
+                        .set_bitrate(Bitrate::bps(wish.0), Bitrate::bps(wish.1));
+                }
             }
         }
-        // The new subscriber's layer is decided by its first estimate (or the initial one).
+        // New slots take a layer at once from the estimate known now (or the initial one).
         for sid in ids.clone() {
             self.relayer(sid, now, true);
         }
@@ -474,13 +492,25 @@ impl Engine {
     }
 
     fn send_tiles(&mut self, room: i64) {
-        let Some(r) = self.rooms.get(&room) else {
+        let Some(ids) = self.rooms.get(&room).map(|r| r.peers.clone()) else {
             return;
         };
-        for id in &r.peers {
-            if let Some(p) = self.peers.get(id) {
-                let _ = p.signals.send(Signal::Tiles(p.tiles(&self.peers)));
-            }
+        for id in ids {
+            self.send_tiles_to(id);
+        }
+    }
+
+    /// Tells one connection its tiles, when they changed since it was last told.
+    fn send_tiles_to(&mut self, id: PeerKey) {
+        let Some(tiles) = self.peers.get(&id).map(|p| p.tiles(&self.peers)) else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if p.sent_tiles.as_ref() != Some(&tiles) {
+            p.sent_tiles = Some(tiles.clone());
+            let _ = p.signals.send(Signal::Tiles(tiles));
         }
     }
 
@@ -633,26 +663,26 @@ impl Engine {
         }
     }
 
-    /// Recomputes the layer of each slot of subscriber `sid` from its estimate.
-    fn relayer(&mut self, sid: PeerKey, now: Instant, initial: bool) {
+    /// Recomputes the layer of each slot of subscriber `sid` from its estimate. With
+    /// `undecided_only`, only slots without a first choice (new, or whose publisher had sent
+    /// nothing yet) are decided: an extra pass must not count as an estimate for upgrades.
+    fn relayer(&mut self, sid: PeerKey, now: Instant, undecided_only: bool) {
         let Some(s) = self.peers.get(&sid) else {
             return;
         };
         let bwe = if s.bwe == 0 { INITIAL_BPS } else { s.bwe };
-        if initial && s.bwe != 0 {
-            return;
-        }
+        let n = s.slots.iter().filter(|sl| sl.source.is_some()).count() as u64;
         let sources: Vec<(usize, PeerKey, [bool; 3])> = s
             .slots
             .iter()
             .enumerate()
+            .filter(|(_, sl)| !undecided_only || !sl.chooser.decided())
             .filter_map(|(i, sl)| {
                 let src = self.peers.get(&sl.source?)?;
                 Some((i, sl.source?, src.available(now)))
             })
             .collect();
-        let n = sources.len() as u64;
-        if n == 0 {
+        if n == 0 || sources.is_empty() {
             return;
         }
         let budget = bwe.saturating_sub(n * AUDIO_BPS) / n;
@@ -671,15 +701,11 @@ impl Engine {
                 }
             }
         }
-        let room = s.room;
         for (src, layer) in asks {
             self.ask_keyframe(src, layer, now);
         }
         if changed {
-            if let Some(s) = self.peers.get(&sid) {
-                let _ = s.signals.send(Signal::Tiles(s.tiles(&self.peers)));
-            }
-            let _ = room;
+            self.send_tiles_to(sid);
         }
     }
 
@@ -704,6 +730,7 @@ impl Engine {
         if let Some(rx) = api.stream_rx_by_mid(mid, rid) {
             rx.request_keyframe(KeyframeRequestKind::Pli);
             p.keyframe_asked[layer] = Some(now);
+            p.keyframe_due[layer] = false;
         }
     }
 
@@ -735,7 +762,10 @@ impl Engine {
         };
         let codec = format.0;
         let video = kind == MediaKind::Video;
+        let mut newly_seen = false;
         if video {
+            newly_seen =
+                p.layer_seen[layer].is_none_or(|t| now.saturating_duration_since(t) >= LAYER_FRESH);
             p.layer_seen[layer] = Some(now);
         } else if let Some(level) = pkt.header.ext_vals.audio_level {
             p.loudest = p.loudest.max(level);
@@ -764,6 +794,15 @@ impl Engine {
         let Some(ids) = self.rooms.get(&room).map(|r| r.peers.clone()) else {
             return;
         };
+        if newly_seen {
+            // A layer started arriving: slots still waiting for one decide now, not at their
+            // subscriber's next estimate (seconds away when it receives only audio).
+            for &sid in &ids {
+                if sid != pid {
+                    self.relayer(sid, now, true);
+                }
+            }
+        }
         let mut want_keyframe = false;
         for sid in ids {
             if sid == pid {
@@ -840,11 +879,33 @@ impl Engine {
         }
     }
 
-    /// Periodic work: the loudest speaker of each room.
+    /// Periodic work: held-back keyframe requests, the loudest speaker of each room.
     fn tick(&mut self, now: Instant) {
+        if now.saturating_duration_since(self.last_keyframe_tick) >= KEYFRAME_TICK {
+            self.last_keyframe_tick = now;
+            self.keyframes_due(now);
+        }
         if now.saturating_duration_since(self.last_speaker_tick) < SPEAKER_EVERY {
             return;
         }
+        self.speakers(now);
+    }
+
+    /// Sends the keyframe requests the throttle held back, once it allows them.
+    fn keyframes_due(&mut self, now: Instant) {
+        let due: Vec<(PeerKey, usize)> = self
+            .peers
+            .iter()
+            .flat_map(|(id, p)| (0..3).filter(|l| p.keyframe_due[*l]).map(move |l| (*id, l)))
+            .collect();
+        for (id, layer) in due {
+            self.ask_keyframe(id, layer, now);
+            self.poll(id);
+        }
+    }
+
+    /// Chooses each room's loudest speaker and tells the room when it changed.
+    fn speakers(&mut self, now: Instant) {
         self.last_speaker_tick = now;
         let mut changes = Vec::new();
         for (room_id, room) in &mut self.rooms {

@@ -24,9 +24,14 @@ pub struct Chooser {
 }
 
 impl Chooser {
-    /// The layer being received; `None` is video paused (audio only).
+    /// The layer being received; `None` is video paused (audio only), or not decided yet.
     pub fn current(&self) -> Option<usize> {
         self.current
+    }
+
+    /// Whether a first choice was made (it needs a layer the publisher is sending).
+    pub fn decided(&self) -> bool {
+        self.decided
     }
 
     /// Takes a new estimate. `available[i]` says the publisher is sending layer `i` now.
