@@ -10,6 +10,8 @@
 //!     cargo run --release -p tsunagu-bench -- eligibility-api [--clients 32] [--secs 10]
 //!     cargo run --release -p tsunagu-bench -- audit [--postgres URL] [--clients 32] [--secs 10]
 
+mod sfu;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +71,21 @@ enum What {
         /// Arrivals measured in each phase.
         #[arg(long, default_value_t = 200)]
         arrivals: usize,
+    },
+    /// The SFU under synthetic calls (1.5 Mbps VP8 + Opus per person, everyone receives
+    /// everyone): CPU per forwarded stream-second, packets/s, latency and what the SFU adds
+    /// over a direct link measured in the same run; then how many 4-person rooms fit before
+    /// latency p99 passes 50 ms.
+    Sfu {
+        /// Room sizes to measure.
+        #[arg(long, value_delimiter = ',', default_value = "2,4,6")]
+        sizes: Vec<usize>,
+        /// Rooms of each size at once.
+        #[arg(long, default_value_t = 1)]
+        rooms: usize,
+        /// Largest number of 4-person rooms to try in the capacity search (0: skip it).
+        #[arg(long, default_value_t = 0)]
+        capacity: usize,
     },
 }
 
@@ -425,6 +442,31 @@ async fn main() -> anyhow::Result<()> {
         "SQLite"
     };
     match cli.what {
+        What::Sfu {
+            sizes,
+            rooms,
+            capacity,
+        } => {
+            let secs = cli.secs;
+            let base = tokio::task::spawn_blocking(move || sfu::direct(secs)).await??;
+            println!("SFU benchmark: {secs} s per configuration, loopback, this machine");
+            sfu::head();
+            sfu::line("direct link (baseline)", &base, &base);
+            for size in sizes {
+                let m = sfu::tsunagu(size, rooms, secs).await?;
+                sfu::line(&format!("tsunagu {rooms}×{size}"), &m, &base);
+            }
+            let mut r = 1;
+            while capacity > 0 && r <= capacity {
+                let m = sfu::tsunagu(4, r, secs).await?;
+                sfu::line(&format!("tsunagu {r}×4 (capacity)"), &m, &base);
+                if m.p99_ms > 50.0 {
+                    println!("p99 passed 50 ms at {r} rooms of 4");
+                    break;
+                }
+                r *= 2;
+            }
+        }
         What::Visits {
             waiting,
             staff,
