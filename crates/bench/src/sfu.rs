@@ -298,12 +298,6 @@ pub fn thread_cpu(name: &str) -> Option<f64> {
     None
 }
 
-/// CPU seconds of a whole process.
-pub fn process_cpu(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    Some(ticks(&stat))
-}
-
 fn ticks(stat: &str) -> f64 {
     // Fields after the command (which may hold spaces) close with ')'.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -401,6 +395,7 @@ pub async fn tsunagu(size: usize, rooms: usize, secs: u64) -> anyhow::Result<Mea
     let sfu = tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig {
         bind: "127.0.0.1:0".parse()?,
         candidate_ip: "127.0.0.1".parse()?,
+        ice_tcp: false,
     })?;
     let tally = Tally::new()?;
     let stop = Arc::new(AtomicBool::new(false));

@@ -102,6 +102,9 @@ pub struct RtcSettings {
     /// The address browsers are told to send media to: the public IP when tsunagu runs
     /// behind NAT; empty: this host's address toward the outside.
     pub public_ip: String,
+    /// Also accept ICE over TCP on the same port number (for networks that block UDP but
+    /// allow TCP out; TURN over TLS on 443 covers stricter ones).
+    pub ice_tcp: bool,
     /// TURN URLs for browsers whose network blocks UDP to the SFU (coturn beside tsunagu),
     /// e.g. `["turn:turn.example.jp:3478", "turns:turn.example.jp:443?transport=tcp"]`.
     pub turn_urls: Vec<String>,
@@ -116,6 +119,7 @@ impl Default for RtcSettings {
         Self {
             bind: "0.0.0.0:50000".into(),
             public_ip: String::new(),
+            ice_tcp: true,
             turn_urls: Vec::new(),
             turn_secret: None,
             turn_ttl_secs: 12 * 3600,

@@ -13,7 +13,7 @@ use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::SdpOffer;
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
-use str0m::net::{Protocol, Receive};
+use str0m::net::{Protocol, Receive, TcpType};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc, Vp8Descriptor};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::layers::{Chooser, NEEDS, RIDS};
 use crate::rewrite::{InPacket, Rewriter};
 use crate::route::{PeerKey, Routes};
+use crate::tcp::TcpEvent;
 use crate::{Joined, MediaError, PeerInfo, SLOTS, SfuStats, Signal, Tile};
 
 /// A request from the web layer.
@@ -186,10 +187,17 @@ struct Engine {
     stats: SfuStats,
     last_speaker_tick: Instant,
     last_keyframe_tick: Instant,
+    /// Peers whose connection died, seen while polling (removed after the events).
+    dead: Vec<PeerKey>,
+    /// Whether a passive ICE-TCP candidate is offered.
+    ice_tcp: bool,
+    /// Open ICE-TCP connections, by remote address: where their frames are written.
+    tcp_out: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 pub(crate) async fn run(
     socket: std::net::UdpSocket,
+    tcp: Option<std::net::TcpListener>,
     addr: SocketAddr,
     mut rx: mpsc::UnboundedReceiver<Command>,
 ) {
@@ -200,6 +208,12 @@ pub(crate) async fn run(
             return;
         }
     };
+    let (tcp_tx, mut tcp_rx) = mpsc::unbounded_channel();
+    let tcp = tcp.and_then(|l| tokio::net::TcpListener::from_std(l).ok());
+    let ice_tcp = tcp.is_some();
+    if let Some(listener) = tcp {
+        tokio::spawn(crate::tcp::accept(listener, tcp_tx));
+    }
     let mut e = Engine {
         socket,
         addr,
@@ -212,6 +226,9 @@ pub(crate) async fn run(
         stats: SfuStats::default(),
         last_speaker_tick: Instant::now(),
         last_keyframe_tick: Instant::now(),
+        dead: Vec::new(),
+        ice_tcp,
+        tcp_out: HashMap::new(),
     };
     let mut buf = vec![0u8; 2000];
     loop {
@@ -226,13 +243,18 @@ pub(crate) async fn run(
                 Some(c) => e.command(c),
                 None => break,
             },
+            Some(ev) = tcp_rx.recv() => match ev {
+                TcpEvent::Open(remote, tx) => { e.tcp_out.insert(remote, tx); }
+                TcpEvent::Frame(remote, frame) => e.packet(Protocol::Tcp, remote, &frame),
+                TcpEvent::Closed(remote) => { e.tcp_out.remove(&remote); }
+            },
             got = e.socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = got {
-                    e.datagram(source, &buf[..n]);
+                    e.packet(Protocol::Udp, source, &buf[..n]);
                     // Drain what else is queued before turning to timers.
                     for _ in 0..64 {
                         match e.socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => e.datagram(source, &buf[..n]),
+                            Ok((n, source)) => e.packet(Protocol::Udp, source, &buf[..n]),
                             Err(_) => break,
                         }
                     }
@@ -330,6 +352,15 @@ impl Engine {
         let cand =
             Candidate::host(self.addr, "udp").map_err(|e| MediaError::BadOffer(e.to_string()))?;
         rtc.add_local_candidate(cand);
+        if self.ice_tcp
+            && let Ok(c) = Candidate::builder()
+                .tcp()
+                .host(self.addr)
+                .tcptype(TcpType::Passive)
+                .build()
+        {
+            rtc.add_local_candidate(c);
+        }
         let answer = rtc
             .sdp_api()
             .accept_offer(offer)
@@ -514,7 +545,8 @@ impl Engine {
         }
     }
 
-    fn datagram(&mut self, source: SocketAddr, buf: &[u8]) {
+    /// One packet from the network: a UDP datagram, or a frame of an ICE-TCP connection.
+    fn packet(&mut self, proto: Protocol, source: SocketAddr, buf: &[u8]) {
         let Some(id) = self.routes.lookup(source, buf) else {
             self.stats.unrouted += 1;
             return;
@@ -526,7 +558,7 @@ impl Engine {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
                 destination: self.addr,
                 contents,
@@ -571,12 +603,19 @@ impl Engine {
         };
         loop {
             if !p.rtc.is_alive() {
+                self.dead.push(id);
                 break;
             }
             match p.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    // UDP: a full send buffer loses the datagram, as the network would.
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
+                    if t.proto == Protocol::Tcp {
+                        if let Some(conn) = self.tcp_out.get(&t.destination) {
+                            let _ = conn.send(t.contents.to_vec());
+                        }
+                    } else {
+                        // UDP: a full send buffer loses the datagram, as the network would.
+                        let _ = self.socket.try_send_to(&t.contents, t.destination);
+                    }
                 }
                 Ok(Output::Timeout(t)) => {
                     if p.timeout != Some(t) {
@@ -589,6 +628,7 @@ impl Engine {
                 Err(e) => {
                     tracing::debug!(peer = id, error = %e, "a connection failed");
                     p.rtc.disconnect();
+                    self.dead.push(id);
                     break;
                 }
             }
@@ -599,13 +639,8 @@ impl Engine {
         while let Some((id, ev)) = self.events.pop_front() {
             self.event(id, ev, now);
         }
-        let dead: Vec<PeerKey> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.rtc.is_alive())
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dead {
+        // Only the peers seen dead while polling: no scan of the node per datagram.
+        while let Some(id) = self.dead.pop() {
             self.remove_peer(id, true);
         }
     }

@@ -21,6 +21,7 @@ pub mod route;
 pub mod turn;
 
 mod engine;
+mod tcp;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -37,6 +38,9 @@ pub struct SfuConfig {
     pub bind: SocketAddr,
     /// The address put in the host candidate: the public IP behind NAT, else this host's.
     pub candidate_ip: IpAddr,
+    /// Also accept ICE over TCP (passive, RFC 4571 framing) on the same port number, for
+    /// networks that block UDP.
+    pub ice_tcp: bool,
 }
 
 /// Who a peer is, as the others' tiles show it.
@@ -144,6 +148,21 @@ impl Sfu {
         let socket = std::net::UdpSocket::bind(config.bind)?;
         socket.set_nonblocking(true)?;
         let port = socket.local_addr()?.port();
+        // ICE-TCP is a fallback: a port number taken for TCP leaves UDP working.
+        let tcp = if config.ice_tcp {
+            let bound =
+                std::net::TcpListener::bind(std::net::SocketAddr::new(config.bind.ip(), port))
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l));
+            match bound {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::warn!(port, error = %e, "ICE-TCP not offered: the TCP port is taken");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let addr = SocketAddr::new(config.candidate_ip, port);
         let (tx, rx) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -151,7 +170,7 @@ impl Sfu {
             .build()?;
         std::thread::Builder::new()
             .name("tsunagu-sfu".into())
-            .spawn(move || runtime.block_on(engine::run(socket, addr, rx)))?;
+            .spawn(move || runtime.block_on(engine::run(socket, tcp, addr, rx)))?;
         Ok(Sfu { tx, addr })
     }
 

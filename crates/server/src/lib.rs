@@ -204,7 +204,11 @@ fn start_sfu(rtc: &tsunagu_config::RtcSettings) -> Option<tsunagu_rtc::Sfu> {
             }
         }
     };
-    match tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig { bind, candidate_ip }) {
+    match tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig {
+        bind,
+        candidate_ip,
+        ice_tcp: rtc.ice_tcp,
+    }) {
         Ok(sfu) => {
             tracing::info!(media = %sfu.media_addr(), "SFU listening (UDP)");
             Some(sfu)
