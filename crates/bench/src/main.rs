@@ -10,6 +10,7 @@
 //!     cargo run --release -p tsunagu-bench -- eligibility-api [--clients 32] [--secs 10]
 //!     cargo run --release -p tsunagu-bench -- audit [--postgres URL] [--clients 32] [--secs 10]
 
+mod janus;
 mod sfu;
 
 use std::sync::Arc;
@@ -86,6 +87,10 @@ enum What {
         /// Largest number of 4-person rooms to try in the capacity search (0: skip it).
         #[arg(long, default_value_t = 0)]
         capacity: usize,
+        /// Also run the same load through Janus's VideoRoom (Debian's `janus`), started with
+        /// this config directory (`crates/bench/janus`).
+        #[arg(long)]
+        janus: Option<String>,
     },
 }
 
@@ -446,19 +451,32 @@ async fn main() -> anyhow::Result<()> {
             sizes,
             rooms,
             capacity,
+            janus,
         } => {
             let secs = cli.secs;
-            let base = tokio::task::spawn_blocking(move || sfu::direct(secs)).await??;
-            println!("SFU benchmark: {secs} s per configuration, loopback, this machine");
+            // Janus never uses loopback: everything runs on the host's outward address.
+            let ip = tsunagu_rtc::default_candidate_ip();
+            let base = tokio::task::spawn_blocking(move || sfu::direct(ip, secs)).await??;
+            println!("SFU benchmark: {secs} s per configuration, on {ip}, this machine");
             sfu::head();
             sfu::line("direct link (baseline)", &base, &base);
-            for size in sizes {
-                let m = sfu::tsunagu(size, rooms, secs).await?;
+            for &size in &sizes {
+                let m = sfu::tsunagu(ip, size, rooms, secs).await?;
                 sfu::line(&format!("tsunagu {rooms}×{size}"), &m, &base);
+                if let Some(dir) = &janus {
+                    let j = janus::Janus::start(dir).await?;
+                    let jm = janus::run(&j, ip, size, rooms, secs).await?;
+                    drop(j);
+                    sfu::line(&format!("janus   {rooms}×{size}"), &jm, &base);
+                    println!(
+                        "  tsunagu/janus CPU per stream-second: {:.2}",
+                        m.cpu_ms_per_stream_s() / jm.cpu_ms_per_stream_s().max(1e-9)
+                    );
+                }
             }
             let mut r = 1;
             while capacity > 0 && r <= capacity {
-                let m = sfu::tsunagu(4, r, secs).await?;
+                let m = sfu::tsunagu(ip, 4, r, secs).await?;
                 sfu::line(&format!("tsunagu {r}×4 (capacity)"), &m, &base);
                 if m.p99_ms > 50.0 {
                     println!("p99 passed 50 ms at {r} rooms of 4");

@@ -7,7 +7,7 @@
 //! end-to-end latency. Reported per room size: the SFU thread's CPU per forwarded stream-second,
 //! packets/s forwarded, latency p50/p99 and what the SFU adds over the direct link.
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -91,8 +91,8 @@ pub struct Conn {
 impl Conn {
     /// An offering connection: send-only audio and video when `send`, then `pairs` pairs of
     /// receive-only audio and video (tsunagu's layout).
-    pub fn offer(send: bool, pairs: usize) -> anyhow::Result<(Conn, String)> {
-        let (mut rtc, socket, local) = Self::base()?;
+    pub fn offer(ip: IpAddr, send: bool, pairs: usize) -> anyhow::Result<(Conn, String)> {
+        let (mut rtc, socket, local) = Self::base(ip)?;
         let mut api = rtc.sdp_api();
         let mut mids = None;
         if send {
@@ -118,8 +118,8 @@ impl Conn {
     }
 
     /// An answering connection (a Janus subscriber, or the far end of the direct link).
-    pub fn answer(offer: &str) -> anyhow::Result<(Conn, String)> {
-        let (mut rtc, socket, local) = Self::base()?;
+    pub fn answer(ip: IpAddr, offer: &str) -> anyhow::Result<(Conn, String)> {
+        let (mut rtc, socket, local) = Self::base(ip)?;
         let answer = rtc
             .sdp_api()
             .accept_offer(SdpOffer::from_sdp_string(offer)?)?;
@@ -135,8 +135,8 @@ impl Conn {
         ))
     }
 
-    fn base() -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
+    fn base(ip: IpAddr) -> anyhow::Result<(Rtc, UdpSocket, SocketAddr)> {
+        let socket = UdpSocket::bind(SocketAddr::new(ip, 0))?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder()
             .set_rtp_mode(true)
@@ -285,6 +285,12 @@ impl Conn {
     }
 }
 
+/// CPU seconds of a whole process (every thread).
+pub fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    Some(ticks(&stat))
+}
+
 /// CPU seconds (user + system) of this process's thread named `name`.
 pub fn thread_cpu(name: &str) -> Option<f64> {
     let tasks = std::fs::read_dir("/proc/self/task").ok()?;
@@ -372,11 +378,11 @@ pub fn measure(
 }
 
 /// The direct link: one sender straight to one receiver, no SFU (the latency baseline).
-pub fn direct(secs: u64) -> anyhow::Result<Measured> {
+pub fn direct(ip: IpAddr, secs: u64) -> anyhow::Result<Measured> {
     let tally = Tally::new()?;
     let stop = Arc::new(AtomicBool::new(false));
-    let (mut a, offer) = Conn::offer(true, 0)?;
-    let (b, answer) = Conn::answer(&offer)?;
+    let (mut a, offer) = Conn::offer(ip, true, 0)?;
+    let (b, answer) = Conn::answer(ip, &offer)?;
     a.accept(&answer)?;
     let h = [
         a.spawn(tally.clone(), stop.clone()),
@@ -391,10 +397,10 @@ pub fn direct(secs: u64) -> anyhow::Result<Measured> {
 }
 
 /// `rooms` rooms of `size` people on tsunagu's SFU, everyone receiving everyone.
-pub async fn tsunagu(size: usize, rooms: usize, secs: u64) -> anyhow::Result<Measured> {
+pub async fn tsunagu(ip: IpAddr, size: usize, rooms: usize, secs: u64) -> anyhow::Result<Measured> {
     let sfu = tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig {
-        bind: "127.0.0.1:0".parse()?,
-        candidate_ip: "127.0.0.1".parse()?,
+        bind: SocketAddr::new(ip, 0),
+        candidate_ip: ip,
         ice_tcp: false,
     })?;
     let tally = Tally::new()?;
@@ -403,7 +409,7 @@ pub async fn tsunagu(size: usize, rooms: usize, secs: u64) -> anyhow::Result<Mea
     let mut joined = Vec::new();
     for room in 0..rooms {
         for who in 0..size {
-            let (mut c, offer) = Conn::offer(true, tsunagu_rtc::SLOTS)?;
+            let (mut c, offer) = Conn::offer(ip, true, tsunagu_rtc::SLOTS)?;
             let j = sfu
                 .join(
                     room as i64,
