@@ -49,7 +49,9 @@
   }
 
   function newConnection() {
-    if (pc) { pc.onconnectionstatechange = null; pc.close(); }
+    // A fresh connection replaces any the server still holds for this page (its keys
+    // differ, so it cannot be renegotiated): leave first, then offer.
+    if (pc) { pc.onconnectionstatechange = null; pc.close(); send({ t: 'rtc.hangup' }); }
     byMid.clear();
     pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
     window.tsunaguCall = { pc: () => pc, tiles: () => tiles };
