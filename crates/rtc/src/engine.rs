@@ -63,6 +63,13 @@ pub(crate) enum Command {
 const LAYER_FRESH: Duration = Duration::from_millis(1500);
 /// At most one keyframe request per publisher layer in this interval.
 const KEYFRAME_EVERY: Duration = Duration::from_millis(400);
+/// How often every subscriber's layers are re-chosen from its estimate (three in a row with
+/// headroom upgrade: 1.5 s of sustained room).
+const LAYER_EVERY: Duration = Duration::from_millis(500);
+/// How often a subscriber below the top layers asks for a bandwidth probe.
+const PROBE_EVERY: Duration = Duration::from_secs(3);
+/// A subscriber that received no video this long has an estimate without evidence.
+const VIDEO_IDLE: Duration = Duration::from_secs(2);
 /// How often held-back keyframe requests are looked at.
 const KEYFRAME_TICK: Duration = Duration::from_millis(50);
 /// How often the loudest speaker is chosen.
@@ -113,6 +120,10 @@ struct Peer {
     bitrate_wish: (u64, u64),
     /// Keyframe requests held back by the per-layer throttle, to send when it allows.
     keyframe_due: [bool; 3],
+    /// When video was last written to this subscriber.
+    video_out_at: Option<Instant>,
+    /// When a bandwidth probe was last asked for.
+    probed_at: Option<Instant>,
 }
 
 impl Peer {
@@ -187,6 +198,7 @@ struct Engine {
     stats: SfuStats,
     last_speaker_tick: Instant,
     last_keyframe_tick: Instant,
+    last_layer_tick: Instant,
     /// Peers whose connection died, seen while polling (removed after the events).
     dead: Vec<PeerKey>,
     /// Whether a passive ICE-TCP candidate is offered.
@@ -226,6 +238,7 @@ pub(crate) async fn run(
         stats: SfuStats::default(),
         last_speaker_tick: Instant::now(),
         last_keyframe_tick: Instant::now(),
+        last_layer_tick: Instant::now(),
         dead: Vec::new(),
         ice_tcp,
         tcp_out: HashMap::new(),
@@ -394,6 +407,8 @@ impl Engine {
                 sent_tiles: None,
                 bitrate_wish: (0, 0),
                 keyframe_due: [false; 3],
+                video_out_at: None,
+                probed_at: None,
             },
         );
         self.rooms.entry(room).or_default().peers.push(id);
@@ -670,7 +685,23 @@ impl Engine {
             Event::RtpPacket(pkt) => self.forward(id, pkt, now),
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate: b, .. }) => {
                 if let Some(p) = self.peers.get_mut(&id) {
-                    p.bwe = b.as_u64();
+                    // While no video went out (its sources were silent, say a publisher's
+                    // network dropped), the estimator had no traffic to judge: a low estimate
+                    // then is no evidence of congestion, and must not pause video on return.
+                    // (Not when we paused it ourselves: then the low estimate is the reason.)
+                    let paused_by_us = p.slots.iter().any(|sl| {
+                        sl.source.is_some()
+                            && sl.chooser.decided()
+                            && sl.chooser.current().is_none()
+                    });
+                    let idle = !paused_by_us
+                        && p.video_out_at
+                            .is_none_or(|t| now.saturating_duration_since(t) > VIDEO_IDLE);
+                    p.bwe = if idle {
+                        b.as_u64().max(INITIAL_BPS)
+                    } else {
+                        b.as_u64()
+                    };
                 }
                 self.relayer(id, now, false);
             }
@@ -736,12 +767,54 @@ impl Engine {
                 }
             }
         }
+        if changed {
+            // Keep traffic (padding) only for what flows now: a paused video must not be
+            // padded for on a link that cannot carry it; probe towards the top layers.
+            let flowing: u64 = s
+                .slots
+                .iter()
+                .filter(|sl| sl.source.is_some())
+                .map(|sl| AUDIO_BPS + sl.chooser.current().map_or(0, |l| NEEDS[l]))
+                .sum();
+            let wish = (flowing, n * (NEEDS[2] * 2 + AUDIO_BPS));
+            if s.bitrate_wish != wish {
+                s.bitrate_wish = wish;
+                s.rtc
+                    .bwe()
+                    .set_bitrate(Bitrate::bps(wish.0), Bitrate::bps(wish.1));
+            }
+        }
         for (src, layer) in asks {
             self.ask_keyframe(src, layer, now);
         }
         if changed {
             self.send_tiles_to(sid);
         }
+    }
+
+    /// A subscriber held below the top layers pads only for what flows, so its estimate
+    /// would rise slowly when the link recovers: every few seconds, ask str0m for a probe
+    /// (raising the desired rate is what triggers one).
+    fn probe_if_starved(&mut self, id: PeerKey, now: Instant) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let starved = p.slots.iter().any(|sl| {
+            sl.source.is_some() && sl.chooser.decided() && sl.chooser.current() != Some(2)
+        });
+        if !starved
+            || p.probed_at
+                .is_some_and(|t| now.saturating_duration_since(t) < PROBE_EVERY)
+        {
+            return;
+        }
+        p.probed_at = Some(now);
+        // One bit/s more each time: only a raise asks str0m for a probe.
+        let (min, desired) = p.bitrate_wish;
+        p.bitrate_wish = (min, desired + 1);
+        p.rtc
+            .bwe()
+            .set_bitrate(Bitrate::bps(min), Bitrate::bps(desired + 1));
     }
 
     fn ask_keyframe(&mut self, pid: PeerKey, layer: usize, now: Instant) {
@@ -754,6 +827,8 @@ impl Engine {
         if p.keyframe_asked[layer]
             .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_EVERY)
         {
+            // Held back, not dropped: sent as soon as the throttle allows (see `tick`).
+            p.keyframe_due[layer] = true;
             return;
         }
         let rid: Option<Rid> = p.simulcast.then(|| RIDS[layer].into());
@@ -901,6 +976,9 @@ impl Engine {
                     w = w.vp8_patch(patch);
                 }
             }
+            if video {
+                s.video_out_at = Some(now);
+            }
             let mut api = s.rtc.direct_api();
             if let Some(tx) = api.stream_tx_by_mid(mid, None) {
                 tx.write_rtp(w);
@@ -919,6 +997,17 @@ impl Engine {
         if now.saturating_duration_since(self.last_keyframe_tick) >= KEYFRAME_TICK {
             self.last_keyframe_tick = now;
             self.keyframes_due(now);
+        }
+        if now.saturating_duration_since(self.last_layer_tick) >= LAYER_EVERY {
+            self.last_layer_tick = now;
+            // str0m emits an estimate only when its 3-s average moves by 5 %: on a steady
+            // link that can be never, so layers are re-chosen on a clock as well.
+            let ids: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for id in ids {
+                self.relayer(id, now, false);
+                self.probe_if_starved(id, now);
+                self.poll(id);
+            }
         }
         if now.saturating_duration_since(self.last_speaker_tick) < SPEAKER_EVERY {
             return;
