@@ -124,6 +124,8 @@ struct Peer {
     video_out_at: Option<Instant>,
     /// When a bandwidth probe was last asked for.
     probed_at: Option<Instant>,
+    /// In the engine's `touched` list.
+    touched: bool,
 }
 
 impl Peer {
@@ -201,6 +203,8 @@ struct Engine {
     last_layer_tick: Instant,
     /// Peers whose connection died, seen while polling (removed after the events).
     dead: Vec<PeerKey>,
+    /// Peers given packets to send in this batch.
+    touched: Vec<PeerKey>,
     /// Whether a passive ICE-TCP candidate is offered.
     ice_tcp: bool,
     /// Open ICE-TCP connections, by remote address: where their frames are written.
@@ -240,6 +244,7 @@ pub(crate) async fn run(
         last_keyframe_tick: Instant::now(),
         last_layer_tick: Instant::now(),
         dead: Vec::new(),
+        touched: Vec::new(),
         ice_tcp,
         tcp_out: HashMap::new(),
     };
@@ -258,19 +263,23 @@ pub(crate) async fn run(
             },
             Some(ev) = tcp_rx.recv() => match ev {
                 TcpEvent::Open(remote, tx) => { e.tcp_out.insert(remote, tx); }
-                TcpEvent::Frame(remote, frame) => e.packet(Protocol::Tcp, remote, &frame),
+                TcpEvent::Frame(remote, frame) => {
+                    e.packet(Protocol::Tcp, remote, &frame);
+                    e.drain_events(Instant::now());
+                }
                 TcpEvent::Closed(remote) => { e.tcp_out.remove(&remote); }
             },
             got = e.socket.recv_from(&mut buf) => {
                 if let Ok((n, source)) = got {
                     e.packet(Protocol::Udp, source, &buf[..n]);
-                    // Drain what else is queued before turning to timers.
-                    for _ in 0..64 {
+                    // Take what else is queued (up to a small batch) before forwarding it all.
+                    for _ in 0..32 {
                         match e.socket.try_recv_from(&mut buf) {
                             Ok((n, source)) => e.packet(Protocol::Udp, source, &buf[..n]),
                             Err(_) => break,
                         }
                     }
+                    e.drain_events(Instant::now());
                 }
             },
             _ = tokio::time::sleep_until(next.into()) => {},
@@ -409,6 +418,7 @@ impl Engine {
                 keyframe_due: [false; 3],
                 video_out_at: None,
                 probed_at: None,
+                touched: false,
             },
         );
         self.rooms.entry(room).or_default().peers.push(id);
@@ -489,6 +499,11 @@ impl Engine {
                     video: Rewriter::new(90_000),
                     chooser: Chooser::default(),
                 });
+                // Forwarded video arrives paced by its publisher and sized by the layer
+                // choice: pacing it again would only add delay (and wake-ups).
+                if let Some(tx) = s.rtc.direct_api().stream_tx_by_mid(s.recv_video[i], None) {
+                    tx.set_unpaced(true);
+                }
             }
             for slot in &mut s.slots {
                 if slot.source.is_some_and(|src| !ids.contains(&src)) {
@@ -585,8 +600,8 @@ impl Engine {
         if let Err(e) = p.rtc.handle_input(input) {
             tracing::debug!(peer = id, error = %e, "a datagram was refused");
         }
+        // Its events (the packets to forward) are handled after the batch of datagrams.
         self.poll(id);
-        self.drain_events(now);
     }
 
     /// Feeds str0m's timeouts to the peers that are due.
@@ -650,9 +665,23 @@ impl Engine {
         }
     }
 
+    /// Handles queued events, then sends what they made the touched peers want to send
+    /// (each touched peer is polled once per batch, not once per forwarded packet), until
+    /// nothing is left.
     fn drain_events(&mut self, now: Instant) {
-        while let Some((id, ev)) = self.events.pop_front() {
-            self.event(id, ev, now);
+        loop {
+            while let Some((id, ev)) = self.events.pop_front() {
+                self.event(id, ev, now);
+            }
+            if self.touched.is_empty() {
+                break;
+            }
+            while let Some(id) = self.touched.pop() {
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.touched = false;
+                }
+                self.poll(id);
+            }
         }
         // Only the peers seen dead while polling: no scan of the node per datagram.
         while let Some(id) = self.dead.pop() {
@@ -984,11 +1013,21 @@ impl Engine {
                 tx.write_rtp(w);
                 self.stats.packets_out += 1;
             }
-            self.poll(sid);
+            self.touch(sid);
         }
         if want_keyframe {
             self.ask_keyframe(pid, layer, now);
-            self.poll(pid);
+            self.touch(pid);
+        }
+    }
+
+    /// Marks a peer as having something to send: it is polled once when the batch ends.
+    fn touch(&mut self, id: PeerKey) {
+        if let Some(p) = self.peers.get_mut(&id)
+            && !p.touched
+        {
+            p.touched = true;
+            self.touched.push(id);
         }
     }
 
