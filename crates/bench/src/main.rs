@@ -72,6 +72,9 @@ enum What {
         /// Arrivals measured in each phase.
         #[arg(long, default_value_t = 200)]
         arrivals: usize,
+        /// Staff screens on a second node (same PostgreSQL), patients on the first.
+        #[arg(long)]
+        two_nodes: bool,
     },
     /// The SFU under synthetic calls (1.5 Mbps VP8 + Opus per person, everyone receives
     /// everyone): CPU per forwarded stream-second, packets/s, latency and what the SFU adds
@@ -102,6 +105,7 @@ struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     pg: Option<(String, String)>,
     _dir: Option<std::path::PathBuf>,
+    data_dir: std::path::PathBuf,
 }
 
 async fn start(pg: Option<&str>) -> anyhow::Result<Server> {
@@ -142,7 +146,7 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
     let settings = Settings {
         listen: "127.0.0.1:0".into(),
         database_url: url.clone(),
-        data_dir,
+        data_dir: data_dir.clone(),
         demo: true,
         max_connections: 32,
         eligibility: tsunagu_config::EligibilitySettings {
@@ -177,7 +181,37 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
         stop,
         pg: pgname,
         _dir: dir,
+        data_dir,
     })
+}
+
+/// A second `serve` node on the same database and data directory (so the same key): its
+/// base URL and its stop switch.
+async fn second_node(s: &Server) -> anyhow::Result<(String, tokio::sync::watch::Sender<bool>)> {
+    let settings = Settings {
+        listen: "127.0.0.1:0".into(),
+        database_url: s.url.clone(),
+        data_dir: s.data_dir.clone(),
+        demo: true,
+        max_connections: 32,
+        eligibility: tsunagu_config::EligibilitySettings {
+            listen: String::new(),
+            ..Default::default()
+        },
+        rtc: tsunagu_config::RtcSettings {
+            bind: "127.0.0.1:0".into(),
+            public_ip: "127.0.0.1".into(),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let app = Application::build(&settings, Hooks::default()).await?;
+    let base = app.base_url().to_string();
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let _ = app.run_until_stopped(rx).await;
+    });
+    Ok((base, stop))
 }
 
 impl Server {
@@ -489,7 +523,8 @@ async fn main() -> anyhow::Result<()> {
             waiting,
             staff,
             arrivals,
-        } => visits(cli.postgres.as_deref(), waiting, staff, arrivals).await?,
+            two_nodes,
+        } => visits(cli.postgres.as_deref(), waiting, staff, arrivals, two_nodes).await?,
         What::Memory => {
             let before = rss_kib();
             let s = start(cli.postgres.as_deref()).await?;
@@ -1123,9 +1158,25 @@ async fn arrivals(
     Ok(hist)
 }
 
-async fn visits(pg: Option<&str>, waiting: usize, staff: usize, n: usize) -> anyhow::Result<()> {
+async fn visits(
+    pg: Option<&str>,
+    waiting: usize,
+    staff: usize,
+    n: usize,
+    two_nodes: bool,
+) -> anyhow::Result<()> {
     use futures::StreamExt;
     let s = start(pg).await?;
+    // With two nodes, the staff screens are on node B and the patients arrive on node A.
+    let node_b = if two_nodes {
+        if pg.is_none() {
+            anyhow::bail!("--two-nodes needs --postgres: nodes share one PostgreSQL");
+        }
+        Some(second_node(&s).await?)
+    } else {
+        None
+    };
+    let staff_base = node_b.as_ref().map_or(s.base.clone(), |(b, _)| b.clone());
     let f = s
         .state
         .facilities
@@ -1177,7 +1228,7 @@ async fn visits(pg: Option<&str>, waiting: usize, staff: usize, n: usize) -> any
     let cookie = staff_cookie(&s.base).await?;
     let (tx, mut heard) = tokio::sync::mpsc::unbounded_channel();
     for _ in 0..staff {
-        let mut sock = ws(&s.base, "/staff/ws", Some(&cookie)).await?;
+        let mut sock = ws(&staff_base, "/staff/ws", Some(&cookie)).await?;
         let tx = tx.clone();
         tokio::spawn(async move {
             while let Some(Ok(m)) = sock.next().await {
@@ -1203,7 +1254,12 @@ async fn visits(pg: Option<&str>, waiting: usize, staff: usize, n: usize) -> any
     let busy = arrivals(&s.base, &links[n + waiting..], staff, &mut heard, &mut kept).await?;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let db = if pg.is_some() { "PostgreSQL" } else { "SQLite" };
-    println!("arrival → all {staff} staff screens, {n} arrivals each, one node on {db}:");
+    let nodes = if two_nodes {
+        "two nodes (patients on A, staff screens on B)"
+    } else {
+        "one node"
+    };
+    println!("arrival → all {staff} staff screens, {n} arrivals each, {nodes} on {db}:");
     println!(
         "  with {} waiting:  p50 {:>7.2} ms   p99 {:>7.2} ms",
         0,
@@ -1222,5 +1278,8 @@ async fn visits(pg: Option<&str>, waiting: usize, staff: usize, n: usize) -> any
         per_socket / 1024.0
     );
     drop(kept);
+    if let Some((_, stop)) = node_b {
+        let _ = stop.send(true);
+    }
     s.shutdown().await
 }
