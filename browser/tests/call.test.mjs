@@ -135,6 +135,8 @@ test('doctor, patient and family see and hear each other; mute, reload and remov
   await assertMediaFrom(p, 2, 'patient');
   const guestSees = await assertMediaFrom(g, 2, 'guest');
   assert.ok(guestSees.includes('patient') && guestSees.some((k) => k.startsWith('doctor:')), `guest sees ${guestSees}`);
+  // Active speaker: the fake microphones beep, so someone is outlined as speaking.
+  await d.locator('.call-tile.speaking').first().waitFor({ timeout: 15000 });
   await assertNoHorizontalScroll(p, assert);
   await assertNoHorizontalScroll(g, assert);
   await p.screenshot({ path: `${SHOTS}phone-40-call-patient.png`, fullPage: true });
