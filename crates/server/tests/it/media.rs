@@ -90,6 +90,18 @@ async fn three_participants_exchange_media_and_a_late_guest_starts_on_keyframes_
         .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
+    // Started, but the guest is not let in yet: no media for them.
+    let mut waiting_guest = crate::live::connect(&app, &format!("{guest_path}/ws"), "x=y").await;
+    let (_, early) = Client::new();
+    let (reply, _) = offer_over(&mut waiting_guest, &early).await;
+    assert_eq!(reply["kind"], "rtc.error", "{reply}");
+    assert!(
+        reply["data"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("許可")),
+        "the guest is told the doctor lets them in: {reply}"
+    );
+    drop(waiting_guest);
     let p = doctor
         .post(
             &format!("/staff/visits/{visit}/guests/{gid}/admit"),
