@@ -33,12 +33,18 @@ struct JobLabels {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SfuLabels {
+    what: &'static str,
+}
+
 /// The registry and its metrics.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<LatencyLabels, Histogram>,
     jobs: Family<JobLabels, Gauge>,
+    sfu: Family<SfuLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,11 +79,18 @@ impl Metrics {
             latency.clone(),
         );
         registry.register("jobs", "Background jobs by status", jobs.clone());
+        let sfu = Family::<SfuLabels, Gauge>::default();
+        registry.register(
+            "sfu",
+            "The SFU of this node: connections, rooms, and RTP packets in, out and unrouted since start",
+            sfu.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             jobs,
+            sfu,
         }
     }
 }
@@ -140,6 +153,20 @@ pub async fn serve(
                 .jobs
                 .get_or_create(&JobLabels { status })
                 .set(n);
+        }
+    }
+    if let Some(Ok(st)) = match state.config.sfu.as_ref() {
+        Some(sfu) => Some(sfu.stats().await),
+        None => None,
+    } {
+        for (what, n) in [
+            ("connections", st.peers as i64),
+            ("rooms", st.rooms as i64),
+            ("packets_in", st.packets_in as i64),
+            ("packets_out", st.packets_out as i64),
+            ("unrouted", st.unrouted as i64),
+        ] {
+            state.metrics.sfu.get_or_create(&SfuLabels { what }).set(n);
         }
     }
     let mut out = String::new();

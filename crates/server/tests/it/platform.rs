@@ -29,6 +29,7 @@ async fn health_metrics_openapi_and_headers() {
         .unwrap();
     assert!(m.contains("tsunagu_http_requests_total"));
     assert!(m.contains("route=\"/\""));
+    assert!(m.contains("tsunagu_sfu{what=\"connections\"} 0"), "{m}");
     let doc: serde_json::Value = c
         .get(format!("{}/api/openapi.json", app.base))
         .send()
