@@ -143,28 +143,7 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
         "tsunagu-bench-files-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let settings = Settings {
-        listen: "127.0.0.1:0".into(),
-        database_url: url.clone(),
-        data_dir: data_dir.clone(),
-        demo: true,
-        max_connections: 32,
-        eligibility: tsunagu_config::EligibilitySettings {
-            listen: if eligibility {
-                "127.0.0.1:0".into()
-            } else {
-                String::new()
-            },
-            database_url: String::new(),
-            ..Default::default()
-        },
-        rtc: tsunagu_config::RtcSettings {
-            bind: "127.0.0.1:0".into(),
-            public_ip: "127.0.0.1".into(),
-            ..Default::default()
-        },
-        ..Settings::default()
-    };
+    let settings = node_settings(&url, &data_dir, eligibility);
     let app = Application::build(&settings, Hooks::default()).await?;
     let base = app.base_url().to_string();
     let eligibility = app.eligibility_url().unwrap_or_default();
@@ -185,17 +164,22 @@ async fn start_with(pg: Option<&str>, eligibility: bool) -> anyhow::Result<Serve
     })
 }
 
-/// A second `serve` node on the same database and data directory (so the same key): its
-/// base URL and its stop switch.
-async fn second_node(s: &Server) -> anyhow::Result<(String, tokio::sync::watch::Sender<bool>)> {
-    let settings = Settings {
+/// A bench node's settings: loopback ports, demo data, the eligibility service beside it
+/// when asked.
+fn node_settings(url: &str, data_dir: &std::path::Path, eligibility: bool) -> Settings {
+    Settings {
         listen: "127.0.0.1:0".into(),
-        database_url: s.url.clone(),
-        data_dir: s.data_dir.clone(),
+        database_url: url.to_string(),
+        data_dir: data_dir.to_path_buf(),
         demo: true,
         max_connections: 32,
         eligibility: tsunagu_config::EligibilitySettings {
-            listen: String::new(),
+            listen: if eligibility {
+                "127.0.0.1:0".into()
+            } else {
+                String::new()
+            },
+            database_url: String::new(),
             ..Default::default()
         },
         rtc: tsunagu_config::RtcSettings {
@@ -204,7 +188,13 @@ async fn second_node(s: &Server) -> anyhow::Result<(String, tokio::sync::watch::
             ..Default::default()
         },
         ..Settings::default()
-    };
+    }
+}
+
+/// A second `serve` node on the same database and data directory (so the same key): its
+/// base URL and its stop switch.
+async fn second_node(s: &Server) -> anyhow::Result<(String, tokio::sync::watch::Sender<bool>)> {
+    let settings = node_settings(&s.url, &s.data_dir, false);
     let app = Application::build(&settings, Hooks::default()).await?;
     let base = app.base_url().to_string();
     let (stop, rx) = tokio::sync::watch::channel(false);

@@ -18,32 +18,9 @@ async fn three_participants_exchange_media_and_a_late_guest_starts_on_keyframes_
     init();
     let began = Instant::now();
     let app = TestApp::spawn().await;
-    let f = app.facility("sapporo-hikari").await;
-    let doctor_id = app.staff_id(f.id, "doctor").await.0.to_string();
     let clerk = crate::setup::staff(&app, "clerk").await;
     // A URL call starting now, its link sent by SMS.
-    let p = clerk
-        .submit(
-            "/staff/visits/new",
-            "/staff/visits",
-            &[
-                ("now", "1"),
-                ("title", "三者通話"),
-                ("doctor", &doctor_id),
-                ("send", "sms"),
-                ("destination", "090-7777-8888"),
-            ],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    let visit = p.id_after("/staff/visits/");
-    let sms = app.last_sms_to("+819077778888").await.unwrap();
-    let at = sms.find("/v/").expect("a patient link");
-    let link = sms[at..]
-        .split(char::is_whitespace)
-        .next()
-        .unwrap()
-        .to_string();
+    let (visit, link) = url_call(&app, &clerk, "三者通話").await;
     // A family member invited with their own link.
     let page = clerk.get(&format!("/staff/visits/{visit}")).await;
     let p = clerk

@@ -1016,12 +1016,11 @@ pub(crate) async fn doctor_browser(app: &TestApp) -> (Browser, Arc<reqwest::cook
     (b, jar)
 }
 
-/// A URL call that the doctor started: the doctor's and the patient's room sockets, both
-/// allowed media.
-pub(crate) async fn started_call(app: &TestApp, title: &str) -> (Ws, Ws) {
+/// A video-call URL starting now, created by the clerk with the doctor and sent by SMS:
+/// the visit's id and the patient's link path (`/v/…`).
+pub(crate) async fn url_call(app: &TestApp, clerk: &Browser, title: &str) -> (i64, String) {
     let f = app.facility("sapporo-hikari").await;
     let doctor_id = app.staff_id(f.id, "doctor").await.0.to_string();
-    let clerk = crate::setup::staff(app, "clerk").await;
     let p = clerk
         .submit(
             "/staff/visits/new",
@@ -1044,6 +1043,14 @@ pub(crate) async fn started_call(app: &TestApp, title: &str) -> (Ws, Ws) {
         .next()
         .unwrap()
         .to_string();
+    (visit, link)
+}
+
+/// A URL call that the doctor started: the doctor's and the patient's room sockets, both
+/// allowed media.
+pub(crate) async fn started_call(app: &TestApp, title: &str) -> (Ws, Ws) {
+    let clerk = crate::setup::staff(app, "clerk").await;
+    let (visit, link) = url_call(app, &clerk, title).await;
     let (doctor, jar) = doctor_browser(app).await;
     let ws_url = url::Url::parse(&format!("{}/staff/visits/{visit}/ws", app.base)).unwrap();
     let doctor_cookie = jar.cookies(&ws_url).unwrap().to_str().unwrap().to_string();
