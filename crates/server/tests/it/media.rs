@@ -200,3 +200,30 @@ async fn three_participants_exchange_media_and_a_late_guest_starts_on_keyframes_
     app.stop().await;
     eprintln!("media: the whole test took {:?}", began.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_rapid_offers_are_refused_without_harm() {
+    init();
+    let app = TestApp::spawn().await;
+    let (_doctor_ws, mut patient_ws) = started_call(&app, "攻撃者の試し").await;
+    // 100 KB of SDP-looking text, with a NUL: refused, the socket stays usable.
+    let huge = format!("v=0\r\n{}\0", "a=x\r\n".repeat(20_000));
+    let (reply, _) = offer_over(&mut patient_ws, &huge).await;
+    assert_eq!(reply["kind"], "rtc.error", "{reply}");
+    // A real offer is answered; a second one at once is refused, not parsed.
+    let (_, sdp) = Client::new();
+    let (reply, _) = offer_over(&mut patient_ws, &sdp).await;
+    assert_eq!(reply["kind"], "rtc.answer", "{reply}");
+    let (_, again) = Client::new();
+    let (reply, _) = offer_over(&mut patient_ws, &again).await;
+    assert_eq!(reply["kind"], "rtc.error", "{reply}");
+    // Garbage that is not SDP at all, after the gap: refused with a message.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (reply, _) = offer_over(&mut patient_ws, "not an offer").await;
+    assert_eq!(reply["kind"], "rtc.error", "{reply}");
+    assert!(
+        reply["data"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+}
