@@ -233,6 +233,23 @@
         clearTimeout(timer);
       }
     };
+    const sent = async (kb, limitMs) => {
+      const ctl = window.AbortController ? new AbortController() : null;
+      const timer = setTimeout(() => { if (ctl) ctl.abort(); }, limitMs);
+      const body = new Uint8Array(kb * 1024);
+      // Incompressible, like the download (getRandomValues fills 64 KB at a time).
+      for (let i = 0; i < body.length; i += 65536) crypto.getRandomValues(body.subarray(i, i + 65536));
+      const t0 = performance.now();
+      try {
+        const r = await fetch(`${probe}?n=${Date.now()}`, { method: 'POST', body, headers: { 'X-CSRF-Token': root.dataset.csrf || '' }, cache: 'no-store', credentials: 'same-origin', signal: ctl ? ctl.signal : undefined });
+        if (!r.ok) throw new Error(String(r.status));
+        const got = await r.json();
+        return { ms: Math.max(1, performance.now() - t0), bytes: got.bytes };
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const fmt = (m) => (m >= 10 ? String(Math.round(m)) : m.toFixed(1));
     const startNet = async () => {
       const verdict = $('#pc-verdict');
       const detail = $('#pc-net-detail');
@@ -246,11 +263,20 @@
         const rtt = trips[Math.floor(trips.length / 2)];
         let d = await timed(256, 20000);
         if (d.ms < 500) d = await timed(1024, 20000); // fast: a larger sample is truer
-        const mbps = (d.bytes * 8) / (d.ms / 1000) / 1e6;
+        // The upload: the patient's camera travels this way, so it decides as much.
+        let u = await sent(256, 20000);
+        if (u.ms < 500) u = await sent(1024, 20000);
+        const down = (d.bytes * 8) / (d.ms / 1000) / 1e6;
+        const up = (u.bytes * 8) / (u.ms / 1000) / 1e6;
+        const mbps = Math.min(down, up);
+        item('net').dataset.down = down.toFixed(2);
+        item('net').dataset.up = up.toFixed(2);
         const v = mbps >= 2 && rtt < 300 ? 'good' : mbps >= 1 && rtt < 800 ? 'unstable' : 'slow';
         verdict.textContent = say(`net-${v}`);
         detail.textContent = say('net-detail')
-          .replace('%{mbps}', mbps >= 10 ? String(Math.round(mbps)) : mbps.toFixed(1))
+          .replace('%{mbps}', fmt(mbps))
+          .replace('%{down}', fmt(down))
+          .replace('%{up}', fmt(up))
           .replace('%{ms}', String(Math.round(rtt)));
         item('net').dataset.mbps = mbps.toFixed(2);
         setState('net', v === 'good' ? 'ok' : v === 'unstable' ? 'warn' : 'ng', v === 'good' ? '' : 'net-tips');

@@ -783,12 +783,59 @@ async fn the_checks_probe_answers_an_open_link_only_and_an_old_browser_is_told_w
     let a = get_as(&app, &format!("{link}/probe?kb=1"), SAFARI).await;
     let b = get_as(&app, &format!("{link}/probe?kb=1"), SAFARI).await;
     assert_ne!(a.bytes().await.unwrap(), b.bytes().await.unwrap());
-    // No probe for a link that does not open.
+    // The upload half: what arrived is counted and dropped; more than 1 MB is refused. It is
+    // a POST of the page's session, so it carries the page's CSRF token.
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent(SAFARI)
+        .build()
+        .unwrap();
+    let page = c
+        .get(format!("{}{link}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = page
+        .find("data-csrf=\"")
+        .expect("the check names its token")
+        + 11;
+    let csrf = page[at..].split('"').next().unwrap().to_string();
+    let up = c
+        .post(format!("{}{link}/probe", app.base))
+        .header("x-csrf-token", &csrf)
+        .body(vec![7u8; 100 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status(), 200);
+    assert_eq!(up.headers()["cache-control"], "no-store");
+    let got: serde_json::Value = up.json().await.unwrap();
+    assert_eq!(got["bytes"], 100 * 1024);
+    let too_big = c
+        .post(format!("{}{link}/probe", app.base))
+        .header("x-csrf-token", &csrf)
+        .body(vec![7u8; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    // No probe for a link that does not open, either way.
     for bad in [
         format!("/v/{}/probe", "b".repeat(64)),
         "/v/x/probe".to_string(),
     ] {
         assert_eq!(get_as(&app, &bad, SAFARI).await.status(), 404, "{bad}");
+        let r = c
+            .post(format!("{}{bad}", app.base))
+            .header("x-csrf-token", &csrf)
+            .body(vec![1u8; 1024])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
     }
     // Internet Explorer and the old Edge, on the check and in the room: the supported
     // browsers, the page's URL to open in one of them, and the clinic's number.

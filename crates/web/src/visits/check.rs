@@ -225,6 +225,41 @@ pub async fn probe_link(
     }
 }
 
+/// `POST /v/{token}/probe`: the upload half (the patient's camera goes this way): the body
+/// is read and dropped; its size is capped like the download's.
+pub async fn upload_link(
+    State(st): State<AppState>,
+    Path(token): Path<String>,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    match st.visits.open_link(&token).await? {
+        LinkAccess::Open(..) => Ok(uploaded(&body)),
+        _ => Err(AppError(DomainError::NotFound)),
+    }
+}
+
+/// `POST /my/bookings/{id}/visit/probe`: the same for a member.
+pub async fn upload_member(
+    State(st): State<AppState>,
+    user: PatientUser,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    match super::patient::member_entry(&st, user.account, id).await? {
+        Some(_) => Ok(uploaded(&body)),
+        None => Err(AppError(DomainError::NotFound)),
+    }
+}
+
+/// Says how much arrived (the page times the request itself).
+fn uploaded(body: &[u8]) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(serde_json::json!({ "bytes": body.len() })),
+    )
+        .into_response()
+}
+
 /// `/my/bookings/{id}/visit/probe`: the same for a member whose waiting room is open.
 pub async fn probe_member(
     State(st): State<AppState>,

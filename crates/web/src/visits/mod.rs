@@ -15,6 +15,9 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
+/// The connection check's upload sample is at most 1 MB (plus slack).
+const PROBE_UPLOAD_LIMIT: usize = 1024 * 1024 + 4096;
+
 /// The pages.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -43,8 +46,18 @@ pub fn router() -> Router<AppState> {
         .route("/staff/visits/{id}/ws", get(room::staff))
         .route("/v/{token}", get(patient::by_link))
         .route("/v/{token}/ws", get(room::by_link))
-        .route("/v/{token}/probe", get(check::probe_link))
+        .route(
+            "/v/{token}/probe",
+            get(check::probe_link)
+                .post(check::upload_link)
+                .layer(axum::extract::DefaultBodyLimit::max(PROBE_UPLOAD_LIMIT)),
+        )
         .route("/my/bookings/{id}/visit", get(patient::member))
         .route("/my/bookings/{id}/visit/ws", get(room::member))
-        .route("/my/bookings/{id}/visit/probe", get(check::probe_member))
+        .route(
+            "/my/bookings/{id}/visit/probe",
+            get(check::probe_member)
+                .post(check::upload_member)
+                .layer(axum::extract::DefaultBodyLimit::max(PROBE_UPLOAD_LIMIT)),
+        )
 }

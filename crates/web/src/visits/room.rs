@@ -27,8 +27,10 @@ const HEARTBEAT_WRITE_MS: i64 = 10_000;
 /// The largest SDP offer taken (Chromium's, with our twelve m-lines, is about 15 KB).
 const MAX_SDP: usize = 64 * 1024;
 
-/// Offers closer than this are refused (ICE restarts come seconds apart).
-const MIN_OFFER_GAP: std::time::Duration = std::time::Duration::from_millis(200);
+/// At most this many offers in this window (a page restarts ICE every few seconds at most):
+/// more is refused, not parsed.
+const OFFERS_PER_WINDOW: usize = 10;
+const OFFER_WINDOW: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `/v/{token}/ws`: the holder of a URL call's link, while the link is open.
 pub async fn by_link(
@@ -273,7 +275,7 @@ async fn room(
     let topic = Topic::Visit(v.id);
     let mut last_beat = st.booker.now_ms();
     let mut media: Option<Media> = None;
-    let mut last_offer: Option<std::time::Instant> = None;
+    let mut offers: Vec<std::time::Instant> = Vec::new();
     if let Some(m) = ice_servers(&st, &v, &who, lang).await
         && socket.send(m).await.is_err()
     {
@@ -329,19 +331,19 @@ async fn room(
                 Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 Some(Ok(Message::Text(text))) if text.starts_with("{\"t\":\"rtc.") => {
                     let reply = match serde_json::from_str::<FromPage>(&text) {
-                        // A browser's offer is a few kilobytes, and it renegotiates every few
-                        // seconds at most: anything bigger or faster is refused, not parsed.
+                        // A browser's offer is a few kilobytes: anything bigger is refused.
                         Ok(FromPage::Offer { sdp }) if sdp.len() > MAX_SDP => {
                             Some(media_error(lang, "error.media.unavailable"))
                         }
-                        Ok(FromPage::Offer { .. })
-                            if last_offer.is_some_and(|t| t.elapsed() < MIN_OFFER_GAP) =>
-                        {
-                            Some(media_error(lang, "error.media.unavailable"))
-                        }
                         Ok(FromPage::Offer { sdp }) => {
-                            last_offer = Some(std::time::Instant::now());
-                            Some(offer(&st, &v, &who, &mut media, &sdp, lang).await)
+                            let now = std::time::Instant::now();
+                            offers.retain(|t| now.duration_since(*t) < OFFER_WINDOW);
+                            if offers.len() >= OFFERS_PER_WINDOW {
+                                Some(media_error(lang, "error.media.too_many"))
+                            } else {
+                                offers.push(now);
+                                Some(offer(&st, &v, &who, &mut media, &sdp, lang).await)
+                            }
                         }
                         Ok(FromPage::Media { audio, video }) => {
                             if let (Some(m), Some(sfu)) = (media.as_ref(), st.config.sfu.as_ref()) {
