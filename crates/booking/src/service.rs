@@ -1043,6 +1043,40 @@ impl Booker {
         tx.commit().await.or_internal()
     }
 
+    /// When a member's 「ビデオ通話画面へ進む」 appears (admins): `any` (any time before the
+    /// start) or a number of minutes, 1 to 120. Checked, written and audited together.
+    pub async fn set_video_entry(
+        &self,
+        facility: FacilityId,
+        entry: &str,
+        by: &tsunagu_audit::By,
+    ) -> DomainResult<()> {
+        let minutes = match entry.trim() {
+            "any" => None,
+            m => match m.parse::<i64>() {
+                Ok(n) if (1..=120).contains(&n) => Some(n),
+                _ => {
+                    return Err(DomainError::invalid(
+                        "video_entry",
+                        "error.video_entry.invalid",
+                    ));
+                }
+            },
+        };
+        let mut tx = self.db.begin_write().await?;
+        self.facilities
+            .set_video_entry_minutes(&mut tx, facility, minutes)
+            .await?;
+        let what = minutes.map_or_else(|| "any".to_string(), |m| m.to_string());
+        self.audit
+            .append_in(
+                &mut tx,
+                by.entry(None, "facility.video_entry", format!("minutes={what}")),
+            )
+            .await?;
+        tx.commit().await.or_internal()
+    }
+
     /// Sets the facility's own terms of use or privacy policy (admins); an empty text goes
     /// back to the platform's default. Checked, written and audited together.
     pub async fn set_legal_text(

@@ -321,6 +321,23 @@ impl FacilityStore {
         Ok(())
     }
 
+    /// Sets how many minutes before the start 「ビデオ通話画面へ進む」 appears to a member
+    /// (`None`: any time before).
+    pub async fn set_video_entry_minutes(
+        &self,
+        tx: &mut Tx,
+        id: FacilityId,
+        minutes: Option<i64>,
+    ) -> DomainResult<()> {
+        sqlx::query("UPDATE facilities SET video_entry_minutes = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(minutes)
+            .execute(&mut **tx)
+            .await
+            .or_internal()?;
+        Ok(())
+    }
+
     /// Suspends or resumes the facility's online menus (G1).
     pub async fn set_online_suspended(
         &self,

@@ -1128,3 +1128,83 @@ async fn presence_crosses_nodes_through_postgres() {
     let _ = stop_b.send(true);
     app.stop().await;
 }
+
+/// An admin sets when members see 「ビデオ通話画面へ進む」 (C1): 15 minutes before by
+/// default, another number of minutes, or any time; checked, audited, admins only.
+#[tokio::test]
+async fn an_admin_sets_when_the_video_button_appears() {
+    let app = TestApp::spawn().await;
+    let admin = crate::setup::staff(&app, "admin").await;
+    let page = admin.get("/staff/settings").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("予約時刻の15分前から"), "{}", page.body);
+    let stored = |app: &TestApp| {
+        let pool = app.state.db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT video_entry_minutes FROM facilities WHERE slug = 'sapporo-hikari'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let p = admin
+        .post(
+            "/staff/settings/video-entry",
+            &page.csrf(),
+            &[("entry", "any")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(stored(&app).await, None);
+    let p = admin
+        .post(
+            "/staff/settings/video-entry",
+            &page.csrf(),
+            &[("entry", "30")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    assert_eq!(stored(&app).await, Some(30));
+    assert!(
+        admin
+            .get("/staff/settings")
+            .await
+            .body
+            .contains("<option value=\"30\" selected>")
+    );
+    // Out of range, or not a number: the form says what to choose, nothing changes.
+    for bad in ["999", "0", "abc", ""] {
+        let p = admin
+            .post(
+                "/staff/settings/video-entry",
+                &page.csrf(),
+                &[("entry", bad)],
+            )
+            .await;
+        assert_eq!(p.status, 422, "{bad}: {}", p.body);
+        assert!(p.body.contains("1〜120分"), "{bad}");
+        assert_eq!(stored(&app).await, Some(30));
+    }
+    // Audited with the value.
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'facility.video_entry'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    // Only admins.
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let cp = clerk.get("/staff").await;
+    let p = clerk
+        .post(
+            "/staff/settings/video-entry",
+            &cp.csrf(),
+            &[("entry", "any")],
+        )
+        .await;
+    assert_eq!(p.status, 403, "{}", p.body);
+    assert_eq!(stored(&app).await, Some(30));
+}

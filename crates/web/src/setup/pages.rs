@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/hours/weekly", post(hours_weekly))
         .route("/staff/hours/exceptions", post(hours_exception))
         .route("/staff/settings/suspend", post(suspend))
+        .route("/staff/settings/video-entry", post(video_entry))
         .route("/staff/settings/legal", post(legal_post))
 }
 
@@ -547,6 +548,33 @@ async fn suspend(
         .set_online_suspended(me.scope(), f.suspended.is_some(), &me.by())
         .await?;
     Ok(see_other("/staff/settings"))
+}
+
+#[derive(Deserialize, Default)]
+pub struct VideoEntryForm {
+    #[serde(default)]
+    entry: String,
+}
+
+/// An admin sets when members see 「ビデオ通話画面へ進む」.
+async fn video_entry(
+    State(st): State<AppState>,
+    ctx: PageCtx,
+    me: StaffMember,
+    Form(f): Form<VideoEntryForm>,
+) -> AppResult<Response> {
+    me.require_admin()?;
+    match st
+        .booker
+        .set_video_entry(me.scope(), &f.entry, &me.by())
+        .await
+    {
+        Ok(()) => Ok(see_other("/staff/settings#video-entry")),
+        Err(e) => {
+            let errors = FormErrors::from_error(e, ctx.lang)?;
+            crate::staff::pages::settings_page(&st, ctx, &me, errors, Default::default()).await
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]

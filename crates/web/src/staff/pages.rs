@@ -554,6 +554,10 @@ struct Settings {
     legal_saved: bool,
     /// The facility's booking slug (its patients' pages).
     slug: String,
+    /// When 「ビデオ通話画面へ進む」 appears: minutes before, or `None` for any time.
+    video_entry: Option<i64>,
+    /// The minutes offered, and whether each is the current one.
+    video_entry_choices: Vec<(i64, bool)>,
 }
 
 pub(crate) async fn settings_page(
@@ -619,6 +623,11 @@ pub(crate) async fn settings_page_with(
             legal_saved: extra.legal_saved,
             legal,
             slug: facility.slug.clone(),
+            video_entry: facility.video_entry_minutes,
+            video_entry_choices: [5, 10, 15, 30, 60]
+                .into_iter()
+                .map(|m| (m, facility.video_entry_minutes == Some(m)))
+                .collect(),
         },
     )
 }
