@@ -22,23 +22,7 @@ async fn three_participants_exchange_media_and_a_late_guest_starts_on_keyframes_
     // A URL call starting now, its link sent by SMS.
     let (visit, link) = url_call(&app, &clerk, "三者通話").await;
     // A family member invited with their own link.
-    let page = clerk.get(&format!("/staff/visits/{visit}")).await;
-    let p = clerk
-        .post(
-            &format!("/staff/visits/{visit}/guests"),
-            &page.csrf(),
-            &[("name", "山田 花子"), ("role", "family"), ("hours", "2")],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    let shown = clerk.get(p.location.as_deref().unwrap()).await;
-    let at = shown
-        .body
-        .find("id=\"guest-url\" value=\"")
-        .expect("the guest's link is shown")
-        + 22;
-    let url = shown.body[at..].split('"').next().unwrap();
-    let guest_path = url[url.find("/g/").unwrap()..].to_string();
+    let guest_path = crate::visits::invite_family(&clerk, visit).await;
     let gid: i64 = sqlx::query_scalar("SELECT id FROM visit_guests WHERE visit_id = $1")
         .bind(visit)
         .fetch_one(app.state.db.pool())

@@ -936,22 +936,7 @@ async fn guests_are_invited_with_their_own_link_admitted_by_the_doctor_and_revok
         .await;
     assert_eq!(p.status, 422, "{}", p.body);
     assert!(p.body.contains("1〜72の数字"), "{}", p.body);
-    let p = clerk
-        .post(
-            &format!("/staff/visits/{visit}/guests"),
-            &page.csrf(),
-            &[("name", "山田 花子"), ("role", "family"), ("hours", "2")],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
-    let shown = clerk.get(p.location.as_deref().unwrap()).await;
-    let at = shown
-        .body
-        .find("id=\"guest-url\" value=\"")
-        .expect("the guest's link is shown")
-        + 22;
-    let url = shown.body[at..].split('"').next().unwrap().to_string();
-    let path = url[url.find("/g/").unwrap()..].to_string();
+    let path = invite_family(&clerk, visit).await;
     // The guest waits in the room until admitted.
     let guest = app.browser();
     let wait = guest.get(&path).await;
@@ -1207,4 +1192,26 @@ async fn an_admin_sets_when_the_video_button_appears() {
         .await;
     assert_eq!(p.status, 403, "{}", p.body);
     assert_eq!(stored(&app).await, Some(30));
+}
+
+/// Staff invite 山田 花子 (family, 2 hours) to a visit: her link's path (`/g/…`), as the
+/// staff page shows it once.
+pub(crate) async fn invite_family(clerk: &Browser, visit: i64) -> String {
+    let page = clerk.get(&format!("/staff/visits/{visit}")).await;
+    let p = clerk
+        .post(
+            &format!("/staff/visits/{visit}/guests"),
+            &page.csrf(),
+            &[("name", "山田 花子"), ("role", "family"), ("hours", "2")],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let shown = clerk.get(p.location.as_deref().unwrap()).await;
+    let at = shown
+        .body
+        .find("id=\"guest-url\" value=\"")
+        .expect("the guest's link is shown")
+        + 22;
+    let url = shown.body[at..].split('"').next().unwrap();
+    url[url.find("/g/").unwrap()..].to_string()
 }
