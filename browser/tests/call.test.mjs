@@ -60,17 +60,31 @@ async function assertMediaFrom(page, count, who) {
     await page.waitForTimeout(500);
   }
   const ok = Object.entries(r).filter(([, x]) => x.frames > 0 && x.samples > 0);
-  const state = await page.evaluate(() => {
-    const pc = window.tsunaguCall && window.tsunaguCall.pc();
-    return `${document.querySelector('[data-call-status]')?.textContent} pc=${pc && pc.connectionState}/${pc && pc.iceConnectionState}`;
-  });
-  assert.ok(ok.length >= count, `${who} receives ${count} others: ${JSON.stringify(r)} (${state})`);
+  if (ok.length < count) {
+    // Every page's view of the call, and the server's log of it, to tell why.
+    const states = [];
+    for (const [name, pg] of Object.entries(pages)) states.push(`${name}: ${await callState(pg)}`);
+    const log = server.log().split('\n').filter((l) => /rtc|media|offer|WARN|ERROR/.test(l)).slice(-40).join('\n');
+    assert.fail(`${who} receives ${count} others: ${JSON.stringify(r)}\n${states.join('\n')}\n${log}`);
+  }
   await page.waitForTimeout(2000);
   const later = await received(page);
   for (const [key, x] of ok) {
     assert.ok(later[key] && later[key].frames > x.frames, `${who}: frames from ${key} keep coming`);
   }
   return Object.keys(later);
+}
+
+// The pages of the call by name, for the failure messages.
+const pages = {};
+
+async function callState(page) {
+  return page.evaluate(() => {
+    const pc = window.tsunaguCall && window.tsunaguCall.pc();
+    const tiles = window.tsunaguCall ? window.tsunaguCall.tiles().map((t) => t.key) : [];
+    return `${location.pathname} status=${document.querySelector('[data-call-status]')?.dataset.state} `
+      + `pc=${pc && pc.connectionState}/${pc && pc.iceConnectionState} tiles=${tiles}`;
+  }).catch((e) => `unreadable: ${e}`);
 }
 
 function watchErrors(page, errors) {
@@ -96,6 +110,7 @@ test('doctor, patient and family see and hear each other; mute, reload and remov
 
   const dctx = await browser.newContext(PC);
   const d = await dctx.newPage();
+  pages.doctor = d;
   watchErrors(d, errors);
   // Doctors sign in with a second factor: the demo's enrolment on first sign-in.
   await d.goto(`${server.base}/staff/login`);
@@ -114,11 +129,13 @@ test('doctor, patient and family see and hear each other; mute, reload and remov
 
   const pctx = await browser.newContext(PHONE);
   const p = await pctx.newPage();
+  pages.patient = p;
   watchErrors(p, errors);
   await p.goto(`${patientUrl}?room=1`);
   await p.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
   const gctx = await browser.newContext(PHONE);
   const g = await gctx.newPage();
+  pages.guest = g;
   watchErrors(g, errors);
   await g.goto(guestUrl);
   await g.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });

@@ -23,7 +23,7 @@ use crate::layers::{Chooser, NEEDS, RIDS};
 use crate::rewrite::{InPacket, Rewriter};
 use crate::route::{PeerKey, Routes};
 use crate::tcp::TcpEvent;
-use crate::{Joined, MediaError, PeerInfo, SLOTS, SfuStats, Signal, Tile};
+use crate::{Closed, Joined, MediaError, PeerInfo, SLOTS, SfuStats, Signal, Tile};
 
 /// A request from the web layer.
 #[derive(Debug)]
@@ -314,7 +314,7 @@ impl Engine {
                     self.send_tiles(room);
                 }
             }
-            Command::Leave { peer } => self.remove_peer(peer, false),
+            Command::Leave { peer } => self.remove_peer(peer, None),
             Command::Remove { room, key } => {
                 let found = self.rooms.get(&room).and_then(|r| {
                     r.peers
@@ -323,13 +323,13 @@ impl Engine {
                         .find(|id| self.peers.get(id).is_some_and(|p| p.info.key == key))
                 });
                 if let Some(id) = found {
-                    self.remove_peer(id, true);
+                    self.remove_peer(id, Some(Closed::Removed));
                 }
             }
             Command::CloseRoom { room } => {
                 let ids = self.rooms.get(&room).map(|r| r.peers.clone());
                 for id in ids.unwrap_or_default() {
-                    self.remove_peer(id, true);
+                    self.remove_peer(id, Some(Closed::Removed));
                 }
             }
             Command::Stats { reply } => {
@@ -358,7 +358,7 @@ impl Engine {
                 .find(|id| self.peers.get(id).is_some_and(|p| p.info.key == info.key))
         });
         if let Some(old) = same {
-            self.remove_peer(old, true);
+            self.remove_peer(old, Some(Closed::Replaced));
         }
         if self.rooms.get(&room).is_some_and(|r| r.peers.len() > SLOTS) {
             return Err(MediaError::RoomFull);
@@ -454,12 +454,13 @@ impl Engine {
         Ok(answer.to_sdp_string())
     }
 
-    fn remove_peer(&mut self, id: PeerKey, tell: bool) {
+    /// Takes a peer out of its room; `why`, when given, is told to its page.
+    fn remove_peer(&mut self, id: PeerKey, why: Option<Closed>) {
         let Some(mut p) = self.peers.remove(&id) else {
             return;
         };
-        if tell {
-            let _ = p.signals.send(Signal::Closed);
+        if let Some(why) = why {
+            let _ = p.signals.send(Signal::Closed(why));
         }
         p.rtc.disconnect();
         self.routes.remove_peer(id);
@@ -656,7 +657,7 @@ impl Engine {
                 }
                 Ok(Output::Event(ev)) => self.events.push_back((id, ev)),
                 Err(e) => {
-                    tracing::debug!(peer = id, error = %e, "a connection failed");
+                    tracing::info!(peer = id, error = %e, "a connection failed");
                     p.rtc.disconnect();
                     self.dead.push(id);
                     break;
@@ -685,7 +686,7 @@ impl Engine {
         }
         // Only the peers seen dead while polling: no scan of the node per datagram.
         while let Some(id) = self.dead.pop() {
-            self.remove_peer(id, true);
+            self.remove_peer(id, Some(Closed::Failed));
         }
     }
 

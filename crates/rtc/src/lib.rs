@@ -86,9 +86,20 @@ pub enum Signal {
     Tiles(Vec<Tile>),
     /// The loudest participant now (the key), or nobody.
     Speaker(Option<String>),
-    /// This connection was taken out of the room (removed by the doctor, the room closed, or
-    /// replaced by a newer connection of the same participant).
-    Closed,
+    /// This connection was taken out of the room, and why.
+    Closed(Closed),
+}
+
+/// Why a connection left the room without its page asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// The doctor removed the participant, or the room closed: the page stays out.
+    Removed,
+    /// A newer connection of the same participant (a reloaded page, a second tab) took its
+    /// place: this page stays out.
+    Replaced,
+    /// The connection broke (its DTLS or SRTP failed): the page builds a new one.
+    Failed,
 }
 
 /// Why the SFU refused.

@@ -33,6 +33,7 @@
   let tiles = [];
   let speaker = null;
   let restartTimer = null;
+  let rebuildDelay = 500; // before a new connection after the server dropped one
   let closed = false;
   let ready = false;
   let iceServers = null; // from the server's `rtc.ice`, sent when the socket opens
@@ -70,7 +71,7 @@
     };
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
-      if (s === 'connected') { say('connected'); clearTimeout(restartTimer); restartTimer = null; }
+      if (s === 'connected') { say('connected'); clearTimeout(restartTimer); restartTimer = null; rebuildDelay = 500; }
       if (s === 'disconnected' || s === 'failed') {
         say('reconnecting');
         // A brief dip heals itself; otherwise restart ICE on this connection at once.
@@ -153,12 +154,21 @@
       statusEl.textContent = m.data.message;
       statusEl.dataset.state = 'error';
     } else if (m.kind === 'rtc.closed') {
-      // Removed from the call, or this participant joined from another page.
-      closed = true;
-      if (pc) pc.close();
+      if (pc) { pc.onconnectionstatechange = null; pc.close(); }
       pc = null;
       tiles = [];
       render();
+      if (m.data && m.data.why === 'failed') {
+        // The connection broke on the server's side: a new one, after a pause that grows
+        // while it keeps failing.
+        say('reconnecting');
+        clearTimeout(restartTimer);
+        restartTimer = setTimeout(() => { restartTimer = null; start(); }, rebuildDelay);
+        rebuildDelay = Math.min(rebuildDelay * 2, 10000);
+        return;
+      }
+      // Removed from the call, or this participant joined from another page.
+      closed = true;
       say('closed');
     }
   }

@@ -13,7 +13,7 @@ use tsunagu_booking::BookingStatus;
 use tsunagu_events::Topic;
 use tsunagu_i18n::{Lang, t};
 use tsunagu_kernel::DomainError;
-use tsunagu_rtc::{MediaError, PeerInfo, Signal};
+use tsunagu_rtc::{Closed, MediaError, PeerInfo, Signal};
 use tsunagu_visits::{LinkAccess, Participant, Visit};
 
 use crate::ctx::ReqLang;
@@ -242,7 +242,14 @@ fn signal_message(s: Signal) -> Message {
     match s {
         Signal::Tiles(tiles) => event("rtc.tiles", serde_json::json!({ "tiles": tiles })),
         Signal::Speaker(key) => event("rtc.speaker", serde_json::json!({ "key": key })),
-        Signal::Closed => event("rtc.closed", serde_json::Value::Null),
+        Signal::Closed(why) => event(
+            "rtc.closed",
+            serde_json::json!({ "why": match why {
+                Closed::Removed => "removed",
+                Closed::Replaced => "replaced",
+                Closed::Failed => "failed",
+            } }),
+        ),
     }
 }
 
@@ -285,9 +292,16 @@ async fn room(
     loop {
         tokio::select! {
             sig = next_signal(&mut media) => match sig {
-                Some(Signal::Closed) | None => {
+                Some(Signal::Closed(why)) => {
                     media = None;
-                    if socket.send(signal_message(Signal::Closed)).await.is_err() {
+                    if socket.send(signal_message(Signal::Closed(why))).await.is_err() {
+                        break;
+                    }
+                }
+                // The SFU stopped: this page's connection is gone with it.
+                None => {
+                    media = None;
+                    if socket.send(signal_message(Signal::Closed(Closed::Failed))).await.is_err() {
                         break;
                     }
                 }
