@@ -2,10 +2,12 @@
 // a patient on a phone opens it, the pre-call check runs by itself (camera preview, level
 // meter, connection verdict) and leads to the waiting room with a self view; a patient who
 // refused the camera gets the way to allow it for their own device, a retry, and can still go
-// on; without script the check says JavaScript is needed and the waiting room still opens.
+// on; without script the check says JavaScript is needed and the waiting room still opens;
+// a member enters from their booking (the admin let them in any time before) and the
+// reception list shows them arrive and leave without being reloaded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin } from './support.mjs';
+import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin, patientLogin, bookReturnVisit, enrolTotp, DEMO_PASSWORD } from './support.mjs';
 
 // Chromium's fake camera (a moving test pattern) and microphone (a beep).
 const FAKE_DEVICES = '--use-fake-device-for-media-stream';
@@ -196,5 +198,59 @@ test('staff invite a family member, who waits in the room until let in', async (
   await Promise.all([s.waitForURL(/done=revoked/), s.click('#guest-list button.danger')]);
   await g.waitForFunction(() => /取り消されました/.test(document.body.textContent), null, { timeout: 10000 });
   await gctx.close();
+  await sctx.close();
+});
+
+test('a member enters the waiting room from their booking and the reception list shows it live', async () => {
+  // The admin lets members in any time before their start (C1).
+  const sctx = await browser.newContext(PC);
+  const s = await sctx.newPage();
+  // Admins sign in with a second factor: the demo's enrolment on first sign-in.
+  await s.goto(`${server.base}/staff/login`);
+  await s.fill('#facility', 'tsunagu-central');
+  await s.fill('#login_id', 'admin');
+  await s.fill('#password', DEMO_PASSWORD);
+  await s.click('button.primary');
+  await s.waitForURL(/totp/);
+  await enrolTotp(s);
+  await s.waitForURL(/\/staff$/);
+  await s.goto(`${server.base}/staff/settings`);
+  await s.selectOption('#video_entry', 'any');
+  await Promise.all([s.waitForURL(/settings#video-entry/), s.click('#video-entry button[type=submit]')]);
+  assert.equal(await s.inputValue('#video_entry'), 'any');
+
+  // 山田 太郎 books a return visit days away: the button is on the booking at once.
+  const pctx = await browser.newContext({ ...PHONE, permissions: ['camera', 'microphone'] });
+  const p = await pctx.newPage();
+  await patientLogin(p, server.base, '090-0000-0001');
+  const id = await bookReturnVisit(p, server.base);
+  const enter = p.locator('a', { hasText: 'ビデオ通話画面へ進む' });
+  await enter.waitFor();
+
+  // Reception has that day's list open, the booking without anyone in the room.
+  await s.goto(`${server.base}/staff/bookings/${id}`);
+  await Promise.all([s.waitForURL(/reception\?date=/), s.click('#day-reception')]);
+  const row = s.locator(`tr:has(a[href="/staff/bookings/${id}"])`);
+  await row.waitFor();
+  assert.doesNotMatch(await row.textContent(), /待合室/);
+  let reloads = 0;
+  s.on('framenavigated', (f) => { if (f === s.mainFrame()) reloads += 1; });
+
+  // The patient goes through the check into the waiting room: the row says so by itself.
+  await Promise.all([p.waitForURL(/visit/), enter.click()]);
+  await p.locator('[data-precheck][data-done]').waitFor({ timeout: 60000 });
+  await Promise.all([p.waitForURL(/\?room=1$/), p.click('#pc-go')]);
+  await p.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
+  await s.waitForFunction((sel) => /待合室 \d+分/.test(document.querySelector(sel)?.textContent || ''),
+    `tr:has(a[href="/staff/bookings/${id}"])`, { timeout: 10000 });
+  await s.screenshot({ path: `${SHOTS}pc-34-reception-arrived.png`, fullPage: true });
+  await assertNoHorizontalScroll(p, assert);
+  await p.screenshot({ path: `${SHOTS}phone-34-member-waiting.png`, fullPage: true });
+
+  // The patient closes the page: the row shows when they left.
+  await pctx.close();
+  await s.waitForFunction((sel) => /退室 \d{1,2}:\d{2}/.test(document.querySelector(sel)?.textContent || ''),
+    `tr:has(a[href="/staff/bookings/${id}"])`, { timeout: 15000 });
+  assert.equal(reloads, 0, 'the reception list changed in place, without reloading');
   await sctx.close();
 });

@@ -23,7 +23,7 @@ use crate::apidoc::{self, Conventions};
         crate::booking::api::menus, crate::booking::api::slots, crate::booking::api::my_bookings, crate::booking::api::my_booking, crate::booking::api::book, crate::booking::api::move_booking,
         crate::booking::api::cancel, crate::booking::api::share, crate::booking::api::staff_bookings, crate::booking::api::staff_book, crate::booking::api::staff_close, crate::booking::api::staff_reopen, crate::insurance::api::staff_insurance_check, crate::insurance::api::staff_myna_check, crate::insurance::api::staff_outage_visit, crate::insurance::api::staff_four_facts,
         crate::insurance::api::insurance_get, crate::insurance::api::insurance_put, crate::documents::api::images_post, crate::documents::api::answers_get, crate::documents::api::answers_put,
-        crate::setup::api::menu_save, crate::setup::api::menu_decide, crate::setup::api::hours_put, crate::setup::api::suspend_put,
+        crate::setup::api::menu_save, crate::setup::api::menu_decide, crate::setup::api::hours_put, crate::setup::api::suspend_put, crate::setup::api::video_entry_put,
     ),
     components(schemas(apidoc::ErrorBody, apidoc::ErrorDetail, apidoc::FieldErrorBody, apidoc::ErrorCode)),
     modifiers(&Conventions),

@@ -1192,6 +1192,50 @@ async fn an_admin_sets_when_the_video_button_appears() {
         .await;
     assert_eq!(p.status, 403, "{}", p.body);
     assert_eq!(stored(&app).await, Some(30));
+
+    // The API sets it by the same rule: checked, audited, admins only.
+    let api = app
+        .api()
+        .with_token(&staff_token(&app, "sapporo-hikari", "admin").await);
+    let (s, v) = api
+        .put(
+            "/staff/facility/video-entry",
+            serde_json::json!({"entry": "10"}),
+        )
+        .await;
+    assert_eq!(s, 204, "{v}");
+    assert_eq!(stored(&app).await, Some(10));
+    let (s, v) = api
+        .put(
+            "/staff/facility/video-entry",
+            serde_json::json!({"entry": "121"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v.to_string().contains("1〜120分"), "{v}");
+    let (s, v) = api
+        .put("/staff/facility/video-entry", serde_json::json!({}))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(stored(&app).await, Some(10));
+    let clerk_api = app
+        .api()
+        .with_token(&staff_token(&app, "sapporo-hikari", "clerk").await);
+    let (s, _) = clerk_api
+        .put(
+            "/staff/facility/video-entry",
+            serde_json::json!({"entry": "any"}),
+        )
+        .await;
+    assert_eq!(s, 403);
+    assert_eq!(stored(&app).await, Some(10));
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE action = 'facility.video_entry'",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(n, 3);
 }
 
 /// Staff invite 山田 花子 (family, 2 hours) to a visit: her link's path (`/g/…`), as the

@@ -690,6 +690,8 @@ async fn new_post(
 struct DetailPage {
     ctx: PageCtx,
     v: BookingView,
+    /// The booking's local day, `YYYY-MM-DD`, for the links to that day's lists.
+    day: String,
     status_key: &'static str,
     walk_in: bool,
     /// 生年月日 (和暦 and western) and age today; empty when not given.
@@ -834,6 +836,11 @@ pub(crate) async fn render_detail(
     page_status(
         status,
         &DetailPage {
+            day: v
+                .starts_local
+                .get(..10)
+                .unwrap_or_default()
+                .replace('/', "-"),
             is_live,
             can_seen,
             can_no_show,

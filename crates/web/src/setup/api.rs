@@ -1,4 +1,5 @@
-//! The setup API: menus and their approval, doctors' hours, suspending online care.
+//! The setup API: menus and their approval, doctors' hours, suspending online care, when
+//! members may open the video call.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -202,6 +203,31 @@ pub async fn suspend_put(
     me.require_admin()?;
     st.booker
         .set_online_suspended(me.scope(), b.suspended, &me.by())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// When a member's 「ビデオ通話画面へ進む」 appears.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VideoEntryBody {
+    /// `any` (any time before the start) or minutes before the start, `1` to `120`.
+    /// Required: a missing value must not silently open the button early.
+    #[schema(pattern = r"^(any|[0-9]{1,3})$", example = "15")]
+    pub entry: String,
+}
+
+/// Sets when members can open the video call before their start (admins, C1).
+#[utoipa::path(put, path = "/api/v1/staff/facility/video-entry", tag = "staff", security(("bearer" = [])), request_body = VideoEntryBody,
+    responses((status = 204, description = "Saved"), (status = 403, description = "Not an admin"), (status = 422, description = "Neither `any` nor 1–120 minutes")))]
+pub async fn video_entry_put(
+    State(st): State<AppState>,
+    ApiStaff(me): ApiStaff,
+    ApiJson(b): ApiJson<VideoEntryBody>,
+) -> AppResult<StatusCode> {
+    me.require_admin()?;
+    st.booker
+        .set_video_entry(me.scope(), &b.entry, &me.by())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -22,4 +22,5 @@ pub fn api_router() -> Router<AppState> {
         .route("/staff/menus/changes/{id}", post(api::menu_decide))
         .route("/staff/doctors/{id}/hours", put(api::hours_put))
         .route("/staff/facility/online-suspended", put(api::suspend_put))
+        .route("/staff/facility/video-entry", put(api::video_entry_put))
 }
