@@ -1044,17 +1044,19 @@ impl Booker {
     }
 
     /// When a member's 「ビデオ通話画面へ進む」 appears (admins): `any` (any time before the
-    /// start) or a number of minutes, 1 to 120. Checked, written and audited together.
+    /// start) or a number of minutes, `1` to `120`. Checked, written and audited together.
     pub async fn set_video_entry(
         &self,
         facility: FacilityId,
         entry: &str,
         by: &tsunagu_audit::By,
     ) -> DomainResult<()> {
-        let minutes = match entry.trim() {
+        // Exactly `any` or the number as written plainly (no sign, space or leading zero):
+        // the API's schema states the same, so what it accepts is what is stored.
+        let minutes = match entry {
             "any" => None,
             m => match m.parse::<i64>() {
-                Ok(n) if (1..=120).contains(&n) => Some(n),
+                Ok(n) if (1..=120).contains(&n) && n.to_string() == m => Some(n),
                 _ => {
                     return Err(DomainError::invalid(
                         "video_entry",

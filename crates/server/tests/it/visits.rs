@@ -1160,7 +1160,7 @@ async fn an_admin_sets_when_the_video_button_appears() {
             .contains("<option value=\"30\" selected>")
     );
     // Out of range, or not a number: the form says what to choose, nothing changes.
-    for bad in ["999", "0", "abc", ""] {
+    for bad in ["999", "0", "abc", "", " 15", "015", "+15"] {
         let p = admin
             .post(
                 "/staff/settings/video-entry",

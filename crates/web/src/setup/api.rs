@@ -213,7 +213,7 @@ pub async fn suspend_put(
 pub struct VideoEntryBody {
     /// `any` (any time before the start) or minutes before the start, `1` to `120`.
     /// Required: a missing value must not silently open the button early.
-    #[schema(pattern = r"^(any|[0-9]{1,3})$", example = "15")]
+    #[schema(pattern = r"^(any|[1-9]|[1-9][0-9]|1[01][0-9]|120)$", example = "15")]
     pub entry: String,
 }
 
