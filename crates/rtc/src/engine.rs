@@ -138,16 +138,24 @@ impl Peer {
     }
 
     /// This connection's payload type for a format (numbers may differ between browsers).
-    fn pt_for(&self, (codec, red): Format) -> Option<str0m::media::Pt> {
-        self.rtc
+    /// The payload type to send a format with, and whether RED must be unwrapped first:
+    /// RED was published, but this peer's browser did not offer it (str0m then has no RED
+    /// payload type for it).
+    fn pt_for(&self, (codec, red): Format) -> Option<(str0m::media::Pt, bool)> {
+        let p = self
+            .rtc
             .codec_config()
             .iter()
-            .find(|p| p.spec().codec == codec)
-            .and_then(|p| if red { p.red() } else { Some(p.pt()) })
+            .find(|p| p.spec().codec == codec)?;
+        match p.red() {
+            Some(r) if red => Some((r, false)),
+            _ => Some((p.pt(), red)),
+        }
     }
 
     /// The format of an incoming payload type: a codec, or Opus wrapped in RED (RFC 2198),
-    /// which Chromium sends when it was negotiated and the SFU forwards as it is.
+    /// which Chromium sends when it was negotiated; the SFU forwards it as it is to peers that
+    /// negotiated RED and unwraps it for the others (`red.rs`).
     fn format_of(&self, pt: str0m::media::Pt) -> Option<Format> {
         self.rtc.codec_config().iter().find_map(|p| {
             if p.pt() == pt {
@@ -951,7 +959,7 @@ impl Engine {
             let Some(s) = self.peers.get_mut(&sid) else {
                 continue;
             };
-            let Some(pt) = s.pt_for(format) else {
+            let Some((pt, unwrap_red)) = s.pt_for(format) else {
                 continue;
             };
             let Some(slot) = s.slots.iter_mut().find(|sl| sl.source == Some(pid)) else {
@@ -984,16 +992,18 @@ impl Engine {
             let Some(out) = out else {
                 continue;
             };
-            let mut w = RtpWrite::new(
-                pt,
-                out.seq.into(),
-                out.ts,
-                pkt.timestamp,
-                pkt.payload.clone(),
-            )
-            .marker(pkt.header.marker)
-            .nackable(video)
-            .ext_vals(exts.clone());
+            let payload = if unwrap_red {
+                match crate::red::primary(&pkt.payload) {
+                    Some((_, frame)) if !frame.is_empty() => std::sync::Arc::<[u8]>::from(frame),
+                    _ => continue,
+                }
+            } else {
+                pkt.payload.clone()
+            };
+            let mut w = RtpWrite::new(pt, out.seq.into(), out.ts, pkt.timestamp, payload)
+                .marker(pkt.header.marker)
+                .nackable(video)
+                .ext_vals(exts.clone());
             if let Some(d) = desc {
                 let mut b = d.patch();
                 if let Some(v) = out.pid {

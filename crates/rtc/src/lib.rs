@@ -21,6 +21,7 @@ pub mod route;
 pub mod turn;
 
 mod engine;
+mod red;
 mod tcp;
 
 use std::net::{IpAddr, SocketAddr};

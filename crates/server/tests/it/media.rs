@@ -211,3 +211,63 @@ async fn oversized_and_rapid_offers_are_refused_without_harm() {
         "{last}"
     );
 }
+
+/// Opus in RED (RFC 2198), as Chromium sends it: a browser that offered RED gets it as
+/// published; one that did not (some Safari and Firefox versions) gets the primary frame alone
+/// as plain Opus, and hears the doctor instead of nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn red_audio_goes_as_it_is_to_red_browsers_and_unwrapped_to_the_others() {
+    init();
+    for patient_red in [false, true] {
+        let app = TestApp::spawn().await;
+        let (doctor_ws, patient_ws) = started_call(&app, "RED").await;
+        let red = JoinOpts {
+            red: true,
+            ..Default::default()
+        };
+        let doc = join_with("doctor", doctor_ws, red).await;
+        let pat = join_with(
+            "patient",
+            patient_ws,
+            JoinOpts {
+                red: patient_red,
+                ..Default::default()
+            },
+        )
+        .await;
+        wait_until(
+            &app,
+            "the doctor and the patient hear each other",
+            Duration::from_secs(5),
+            &[&doc, &pat],
+            || doc.hears("patient") && pat.hears("doctor"),
+        )
+        .await;
+        let (heard, _) = pat.from("doctor");
+        let (pt, payload) = heard.last_audio;
+        if patient_red {
+            // The whole RED packet: a redundant block's header, the primary's, both frames.
+            assert_ne!(pt, 0);
+            assert_eq!(payload[0] & 0x80, 0x80, "{payload:?}");
+            assert!(payload.ends_with(&OPUS_FRAME), "{payload:?}");
+            assert_eq!(payload.len(), 4 + 1 + 2 + OPUS_FRAME.len(), "{payload:?}");
+        } else {
+            // The primary frame alone, on the patient's Opus payload type.
+            assert_eq!(payload, OPUS_FRAME.to_vec(), "pt {pt}");
+            assert_eq!(Some(pt), opus_pt_of(&pat), "{}", pat.report());
+        }
+        // The patient's own audio reaches the doctor as it was sent.
+        let (heard, _) = doc.from("patient");
+        if patient_red {
+            assert!(heard.last_audio.1.ends_with(&OPUS_FRAME));
+        } else {
+            assert_eq!(heard.last_audio.1, OPUS_FRAME.to_vec());
+        }
+    }
+}
+
+/// The payload type a peer's audio arrived on when it was plain Opus: the one the SFU
+/// answered for Opus, read back from what the peer's first tile received.
+fn opus_pt_of(p: &Peer) -> Option<u8> {
+    p.shared.lock().unwrap().opus_pt
+}

@@ -282,6 +282,7 @@ async fn a_patient_whose_network_drops_for_five_seconds_restarts_ice_and_is_seen
         JoinOpts {
             via: Some(relay.addr),
             restart: true,
+            red: false,
         },
     )
     .await;
@@ -587,6 +588,7 @@ async fn a_narrowing_link_moves_the_patient_down_the_doctors_layers_to_audio_onl
         JoinOpts {
             via: Some(relay.addr),
             restart: false,
+            red: false,
         },
     )
     .await;

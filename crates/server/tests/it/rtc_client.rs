@@ -96,6 +96,8 @@ pub(crate) struct Received {
     pub late: u64,
     /// Breaks of at least `GAP_RECORDED`: when the break began and how long it lasted.
     pub gaps: Vec<(Instant, Duration)>,
+    /// Audio: the payload type and payload of the last packet.
+    pub last_audio: (u8, Vec<u8>),
     /// Video: undecodable until a keyframe comes.
     need_key: bool,
     last_pli: Option<Instant>,
@@ -162,6 +164,8 @@ pub(crate) struct Shared {
     pub restart_answers: u64,
     pub stale_replies: u64,
     pub error: Option<String>,
+    /// The client's Opus payload type (not RED's).
+    pub opus_pt: Option<u8>,
 }
 
 impl Shared {
@@ -195,7 +199,14 @@ pub(crate) struct Client {
     via: Option<SocketAddr>,
     /// Restart ICE when nothing arrives.
     restart: bool,
+    /// Offer RED and send audio wrapped in it (RFC 2198), as Chromium does.
+    red: bool,
 }
+
+/// The audio frame every client sends (inside RED, when it uses RED).
+pub(crate) const OPUS_FRAME: [u8; 6] = [0xfc, 0xff, 0xfe, 0x01, 0x02, 0x03];
+/// The earlier frame a RED packet repeats.
+const OPUS_EARLIER: [u8; 2] = [0xaa, 0xbb];
 
 /// The answer with every candidate's address replaced by `via`.
 pub(crate) fn redirect_candidates(sdp: &str, via: SocketAddr) -> String {
@@ -221,10 +232,24 @@ impl Client {
     /// The client and its offer: send-only audio, send-only video with three simulcast
     /// layers, then the receive-only pairs.
     pub fn new() -> (Client, String) {
+        Client::with_red(false)
+    }
+
+    /// The same, offering RED for its audio when `red`.
+    pub fn with_red(red: bool) -> (Client, String) {
         init();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let local = socket.local_addr().unwrap();
-        let mut rtc = Rtc::builder().set_rtp_mode(true).build(Instant::now());
+        let builder = Rtc::builder().set_rtp_mode(true);
+        let builder = if red {
+            builder
+                .clear_codecs()
+                .enable_opus(true, true)
+                .enable_vp8(true)
+        } else {
+            builder
+        };
+        let mut rtc = builder.build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
         let mut simulcast = Simulcast::new();
         for rid in RIDS {
@@ -262,6 +287,7 @@ impl Client {
                 pending: Some(pending),
                 via: None,
                 restart: false,
+                red,
             },
             offer.to_sdp_string(),
         )
@@ -293,6 +319,14 @@ impl Client {
     /// each layer every 33 ms, counting what arrives; re-offers when the path is down.
     fn run(mut self, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>, sig: Signalling) {
         let opus = self.pt(Codec::Opus);
+        shared.lock().unwrap().opus_pt = Some(*opus);
+        let red_pt = self
+            .rtc
+            .codec_config()
+            .iter()
+            .find(|p| p.spec().codec == Codec::Opus)
+            .and_then(|p| p.red())
+            .filter(|_| self.red);
         let vp8 = self.pt(Codec::Vp8);
         let mut buf = vec![0u8; 2000];
         let mut audio_seq = AUDIO_SEQ0;
@@ -399,11 +433,27 @@ impl Client {
                         voice_activity: Some(true),
                         ..Default::default()
                     };
-                    let payload = vec![0xfc, 0xff, 0xfe, 0x01, 0x02, 0x03];
+                    let (pt, payload) = match red_pt {
+                        // One earlier frame (20 ms back), then the current one.
+                        Some(red) => {
+                            let (off, len) = (960u16, OPUS_EARLIER.len() as u16);
+                            let mut p = vec![
+                                0x80 | *opus,
+                                (off >> 6) as u8,
+                                (((off & 0x3f) << 2) as u8) | (len >> 8) as u8,
+                                (len & 0xff) as u8,
+                                *opus,
+                            ];
+                            p.extend_from_slice(&OPUS_EARLIER);
+                            p.extend_from_slice(&OPUS_FRAME);
+                            (red, p)
+                        }
+                        None => (opus, OPUS_FRAME.to_vec()),
+                    };
                     let mut api = self.rtc.direct_api();
                     if let Some(tx) = api.stream_tx_by_mid(self.audio_mid, None) {
                         tx.write_rtp(
-                            RtpWrite::new(opus, audio_seq.into(), audio_ts, now, payload)
+                            RtpWrite::new(pt, audio_seq.into(), audio_ts, now, payload)
                                 .ext_vals(exts),
                         );
                         st.audio_sent += 1;
@@ -548,6 +598,7 @@ impl Client {
         }
         r.last_at = Some(now);
         if !self.recv_video.contains(&mid) {
+            r.last_audio = (*p.header.payload_type, p.payload.to_vec());
             return;
         }
         let key = Vp8Descriptor::parse(&p.payload).is_ok_and(|d| d.starts_keyframe(&p.payload));
@@ -676,6 +727,8 @@ pub(crate) struct JoinOpts {
     pub via: Option<SocketAddr>,
     /// Restart ICE when nothing arrives for a second (a browser on a flaky network).
     pub restart: bool,
+    /// Offer RED and send audio in it.
+    pub red: bool,
 }
 
 /// Joins the room's media on an open room socket: offer, answer, then the client runs.
@@ -684,7 +737,7 @@ pub(crate) async fn join(name: &'static str, ws: Ws) -> Peer {
 }
 
 pub(crate) async fn join_with(name: &'static str, mut ws: Ws, opts: JoinOpts) -> Peer {
-    let (mut client, offer) = Client::new();
+    let (mut client, offer) = Client::with_red(opts.red);
     client.via = opts.via;
     client.restart = opts.restart;
     let (reply, first_tiles) = offer_over(&mut ws, &offer).await;
