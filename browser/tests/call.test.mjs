@@ -5,7 +5,7 @@
 // visit; the doctor withdraws the guest and their media stops at once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, PHONE, PC, SHOTS, DEMO_PASSWORD, assertNoHorizontalScroll, staffLogin, enrolTotp } from './support.mjs';
+import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin, staffLoginEnrolling } from './support.mjs';
 
 let server;
 let browser;
@@ -113,14 +113,7 @@ test('doctor, patient and family see and hear each other; mute, reload and remov
   pages.doctor = d;
   watchErrors(d, errors);
   // Doctors sign in with a second factor: the demo's enrolment on first sign-in.
-  await d.goto(`${server.base}/staff/login`);
-  await d.fill('#facility', 'sapporo-hikari');
-  await d.fill('#login_id', 'doctor');
-  await d.fill('#password', DEMO_PASSWORD);
-  await d.click('button.primary');
-  await d.waitForURL(/totp/);
-  await enrolTotp(d);
-  await d.waitForURL(/\/staff$/);
+  await staffLoginEnrolling(d, server.base, 'sapporo-hikari', 'doctor');
   await d.goto(`${server.base}/staff/visits/${id}`);
   await d.fill('#guest_name', '山田 花子');
   await d.selectOption('#guest_role', 'family');

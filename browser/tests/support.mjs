@@ -131,3 +131,15 @@ export async function staffLogin(page, base, facility, login) {
   await page.click('button.primary');
   await page.waitForURL(/\/staff$/);
 }
+
+// A doctor or admin signs in the first time: password, then the demo's TOTP enrolment.
+export async function staffLoginEnrolling(page, base, facility, login) {
+  await page.goto(`${base}/staff/login`);
+  await page.fill('#facility', facility);
+  await page.fill('#login_id', login);
+  await page.fill('#password', DEMO_PASSWORD);
+  await page.click('button.primary');
+  await page.waitForURL(/totp/);
+  await enrolTotp(page);
+  await page.waitForURL(/\/staff$/);
+}

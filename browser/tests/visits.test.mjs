@@ -7,7 +7,7 @@
 // reception list shows them arrive and leave without being reloaded.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin, patientLogin, bookReturnVisit, enrolTotp, DEMO_PASSWORD } from './support.mjs';
+import { startServer, launch, PHONE, PC, SHOTS, assertNoHorizontalScroll, staffLogin, staffLoginEnrolling, patientLogin, bookReturnVisit } from './support.mjs';
 
 // Chromium's fake camera (a moving test pattern) and microphone (a beep).
 const FAKE_DEVICES = '--use-fake-device-for-media-stream';
@@ -206,14 +206,7 @@ test('a member enters the waiting room from their booking and the reception list
   const sctx = await browser.newContext(PC);
   const s = await sctx.newPage();
   // Admins sign in with a second factor: the demo's enrolment on first sign-in.
-  await s.goto(`${server.base}/staff/login`);
-  await s.fill('#facility', 'tsunagu-central');
-  await s.fill('#login_id', 'admin');
-  await s.fill('#password', DEMO_PASSWORD);
-  await s.click('button.primary');
-  await s.waitForURL(/totp/);
-  await enrolTotp(s);
-  await s.waitForURL(/\/staff$/);
+  await staffLoginEnrolling(s, server.base, 'tsunagu-central', 'admin');
   await s.goto(`${server.base}/staff/settings`);
   await s.selectOption('#video_entry', 'any');
   await Promise.all([s.waitForURL(/settings#video-entry/), s.click('#video-entry button[type=submit]')]);
