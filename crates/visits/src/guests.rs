@@ -247,32 +247,15 @@ impl Visits {
     ) -> DomainResult<()> {
         let v = self.store.get(facility.id, visit).await?;
         let g = self.guest(v.id, guest).await?;
-        let now = self.clock.now_ms();
-        let mut tx = self.store.db().begin_write().await?;
-        sqlx::query(
+        self.change_guest(
+            by,
+            &v,
+            g.id,
             "UPDATE visit_guests SET revoked_at = $3, link_digest = NULL \
              WHERE visit_id = $1 AND id = $2 AND revoked_at IS NULL",
+            ("visit.guest_revoke", "visit.guest_revoked"),
         )
-        .bind(v.id)
-        .bind(g.id)
-        .bind(now)
-        .execute(&mut *tx)
         .await
-        .or_internal()?;
-        self.audit
-            .append_in(
-                &mut tx,
-                by.entry(
-                    None,
-                    "visit.guest_revoke",
-                    format!("visit={} guest={}", v.id, g.id),
-                ),
-            )
-            .await?;
-        tx.commit().await.or_internal()?;
-        self.tell(facility.id, v.id).await;
-        self.tell_guest(v.id, "visit.guest_revoked", g.id).await;
-        Ok(())
     }
 
     /// The doctor admits a waiting guest into the call.
@@ -292,10 +275,31 @@ impl Visits {
         if !g.is_live(self.clock.now_ms()) || !v.state.is_open() {
             return Err(DomainError::Conflict("error.guest.closed"));
         }
+        self.change_guest(
+            by,
+            &v,
+            g.id,
+            "UPDATE visit_guests SET admitted_at = $3 WHERE visit_id = $1 AND id = $2",
+            ("visit.admit", "visit.guest_admitted"),
+        )
+        .await
+    }
+
+    /// One change to a guest (`sql` binds the visit, the guest and now), its audit entry in
+    /// the same transaction, then the facility's screens and the room are told: (audit
+    /// action, room event).
+    async fn change_guest(
+        &self,
+        by: &By,
+        v: &Visit,
+        guest: i64,
+        sql: &'static str,
+        (action, event): (&'static str, &str),
+    ) -> DomainResult<()> {
         let mut tx = self.store.db().begin_write().await?;
-        sqlx::query("UPDATE visit_guests SET admitted_at = $3 WHERE visit_id = $1 AND id = $2")
+        sqlx::query(sql)
             .bind(v.id)
-            .bind(g.id)
+            .bind(guest)
             .bind(self.clock.now_ms())
             .execute(&mut *tx)
             .await
@@ -303,16 +307,12 @@ impl Visits {
         self.audit
             .append_in(
                 &mut tx,
-                by.entry(
-                    None,
-                    "visit.admit",
-                    format!("visit={} guest={}", v.id, g.id),
-                ),
+                by.entry(None, action, format!("visit={} guest={guest}", v.id)),
             )
             .await?;
         tx.commit().await.or_internal()?;
-        self.tell(facility.id, v.id).await;
-        self.tell_guest(v.id, "visit.guest_admitted", g.id).await;
+        self.tell(v.facility_id, v.id).await;
+        self.tell_guest(v.id, event, guest).await;
         Ok(())
     }
 

@@ -354,17 +354,12 @@ pub async fn send(
         st.visits.resend(&me.by(), &me.facility, id, &send).await
     }
     .await;
-    match sent {
-        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done=sent"))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e, ctx.lang)?;
-            let typed = Typed {
-                send: Some((f.send, f.destination)),
-                ..Typed::default()
-            };
-            visit_page(&st, ctx, &me, id, errors, typed).await
-        }
-    }
+    let typed = Typed {
+        send: Some((f.send, f.destination)),
+        ..Typed::default()
+    };
+    let to = |_| format!("/staff/visits/{id}?done=sent");
+    outcome(&st, ctx, &me, id, sent, to, typed).await
 }
 
 #[derive(Deserialize, Default)]
@@ -382,39 +377,49 @@ pub async fn edit(
     Path(id): Path<i64>,
     Form(f): Form<EditForm>,
 ) -> AppResult<Response> {
-    match st
+    let r = st
         .visits
         .edit(&me.by(), &me.facility, id, &f.title, &f.doctor)
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done=edited"))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e, ctx.lang)?;
-            let typed = Typed {
-                edit: Some((f.title, f.doctor)),
-                ..Typed::default()
-            };
-            visit_page(&st, ctx, &me, id, errors, typed).await
-        }
-    }
+        .await;
+    let typed = Typed {
+        edit: Some((f.title, f.doctor)),
+        ..Typed::default()
+    };
+    let to = |_| format!("/staff/visits/{id}?done=edited");
+    outcome(&st, ctx, &me, id, r, to, typed).await
 }
 
-/// A state change's refusal shown on the visit page.
-async fn moved(
+/// A visit-page form's outcome: on to `to(result)`, or the visit page again with the
+/// refusal and what was typed.
+async fn outcome<T>(
     st: &AppState,
     ctx: PageCtx,
     me: &StaffMember,
     id: i64,
-    r: Result<Visit, DomainError>,
-    done: &str,
+    r: Result<T, DomainError>,
+    to: impl FnOnce(T) -> String,
+    typed: Typed,
 ) -> AppResult<Response> {
     match r {
-        Ok(_) => Ok(see_other(&format!("/staff/visits/{id}?done={done}"))),
+        Ok(x) => Ok(see_other(&to(x))),
         Err(e) => {
             let errors = FormErrors::from_error(e, ctx.lang)?;
-            visit_page(st, ctx, me, id, errors, Typed::default()).await
+            visit_page(st, ctx, me, id, errors, typed).await
         }
     }
+}
+
+/// A state change: on to the visit page saying `done`, or its refusal shown there.
+async fn moved<T>(
+    st: &AppState,
+    ctx: PageCtx,
+    me: &StaffMember,
+    id: i64,
+    r: Result<T, DomainError>,
+    done: &str,
+) -> AppResult<Response> {
+    let to = |_| format!("/staff/visits/{id}?done={done}");
+    outcome(st, ctx, me, id, r, to, Typed::default()).await
 }
 
 pub async fn cancel(
@@ -509,24 +514,15 @@ pub async fn nudge_booking(
         .of_booking(me.scope(), b.id, b.doctor_id, b.starts_at)
         .await?;
     let member = member_of(&st, &me, &v).await?;
-    match st
+    let r = st
         .visits
         .nudge(&me.by(), &me.facility, v.id, member.as_ref())
-        .await
-    {
-        Ok(_) => {
-            let day = tsunagu_kernel::clock::from_ms(b.starts_at)
-                .to_zoned(me.facility.tz())
-                .date();
-            Ok(see_other(&format!(
-                "/staff/reception?date={day}&done=nudged"
-            )))
-        }
-        Err(e) => {
-            let errors = FormErrors::from_error(e, ctx.lang)?;
-            visit_page(&st, ctx, &me, v.id, errors, Typed::default()).await
-        }
-    }
+        .await;
+    let day = tsunagu_kernel::clock::from_ms(b.starts_at)
+        .to_zoned(me.facility.tz())
+        .date();
+    let to = |_| format!("/staff/reception?date={day}&done=nudged");
+    outcome(&st, ctx, &me, v.id, r, to, Typed::default()).await
 }
 
 #[derive(Deserialize, Default)]
@@ -547,24 +543,17 @@ pub async fn invite_guest(
     Path(id): Path<i64>,
     Form(f): Form<GuestForm>,
 ) -> AppResult<Response> {
-    match st
+    let r = st
         .visits
         .invite_guest(&me.by(), &me.facility, id, &f.name, &f.role, &f.hours)
-        .await
-    {
-        Ok(g) => Ok(see_other(&format!(
-            "/staff/visits/{id}?done=invited&guest={}#guests",
-            g.id
-        ))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e, ctx.lang)?;
-            let typed = Typed {
-                guest: Some((f.name, f.role, f.hours)),
-                ..Typed::default()
-            };
-            visit_page(&st, ctx, &me, id, errors, typed).await
-        }
-    }
+        .await;
+    let typed = Typed {
+        guest: Some((f.name, f.role, f.hours)),
+        ..Typed::default()
+    };
+    let to =
+        |g: tsunagu_visits::Guest| format!("/staff/visits/{id}?done=invited&guest={}#guests", g.id);
+    outcome(&st, ctx, &me, id, r, to, typed).await
 }
 
 /// The doctor admits a waiting guest.
@@ -603,11 +592,6 @@ async fn guest_moved(
     r: Result<(), DomainError>,
     done: &str,
 ) -> AppResult<Response> {
-    match r {
-        Ok(()) => Ok(see_other(&format!("/staff/visits/{id}?done={done}#guests"))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e, ctx.lang)?;
-            visit_page(st, ctx, me, id, errors, Typed::default()).await
-        }
-    }
+    let to = |()| format!("/staff/visits/{id}?done={done}#guests");
+    outcome(st, ctx, me, id, r, to, Typed::default()).await
 }
