@@ -253,9 +253,11 @@ impl Visits {
             g.id,
             "UPDATE visit_guests SET revoked_at = $3, link_digest = NULL \
              WHERE visit_id = $1 AND id = $2 AND revoked_at IS NULL",
-            ("visit.guest_revoke", "visit.guest_revoked"),
+            "visit.guest_revoke",
         )
-        .await
+        .await?;
+        self.tell_guest(v.id, "visit.guest_revoked", g.id).await;
+        Ok(())
     }
 
     /// The doctor admits a waiting guest into the call.
@@ -280,21 +282,23 @@ impl Visits {
             &v,
             g.id,
             "UPDATE visit_guests SET admitted_at = $3 WHERE visit_id = $1 AND id = $2",
-            ("visit.admit", "visit.guest_admitted"),
+            "visit.admit",
         )
-        .await
+        .await?;
+        self.tell_guest(v.id, "visit.guest_admitted", g.id).await;
+        Ok(())
     }
 
-    /// One change to a guest (`sql` binds the visit, the guest and now), its audit entry in
-    /// the same transaction, then the facility's screens and the room are told: (audit
-    /// action, room event).
+    /// One change to a guest (`sql` binds the visit, the guest and now) and its audit entry
+    /// in the same transaction; then the facility's screens are told (the caller tells the
+    /// room what happened).
     async fn change_guest(
         &self,
         by: &By,
         v: &Visit,
         guest: i64,
         sql: &'static str,
-        (action, event): (&'static str, &str),
+        action: &'static str,
     ) -> DomainResult<()> {
         let mut tx = self.store.db().begin_write().await?;
         sqlx::query(sql)
@@ -312,7 +316,6 @@ impl Visits {
             .await?;
         tx.commit().await.or_internal()?;
         self.tell(v.facility_id, v.id).await;
-        self.tell_guest(v.id, event, guest).await;
         Ok(())
     }
 
