@@ -491,16 +491,19 @@ impl PatientStore {
 
     /// One patient the account manages; `NotFound` for anyone else's.
     pub async fn patient_of(&self, account: AccountId, id: PatientId) -> DomainResult<Patient> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {PATIENT_COLUMNS} FROM patients WHERE account_id = $1 AND id = $2"
-        )))
-        .bind(account.0)
-        .bind(id.0)
-        .fetch_optional(self.db.pool())
-        .await
-        .or_internal()?
-        .ok_or(DomainError::NotFound)?;
-        row_to_patient(&row).or_internal()
+        fetch_patient_of(self.db.pool(), account, id).await
+    }
+
+    /// The same, inside a transaction the caller holds. A writer holding SQLite's lock must
+    /// not wait for a second pool connection: those may all be held by writers queued on that
+    /// very lock (they would wait out the busy timeout and fail).
+    pub async fn patient_of_in(
+        &self,
+        tx: &mut Tx,
+        account: AccountId,
+        id: PatientId,
+    ) -> DomainResult<Patient> {
+        fetch_patient_of(&mut **tx, account, id).await
     }
 
     /// Adds a family member to an account.
@@ -843,6 +846,23 @@ impl PatientStore {
         }
         Ok(())
     }
+}
+
+/// One patient of an account, through a pool or a held transaction.
+async fn fetch_patient_of<'e>(
+    e: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    account: AccountId,
+    id: PatientId,
+) -> DomainResult<Patient> {
+    let sql = format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE account_id = $1 AND id = $2");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(account.0)
+        .bind(id.0)
+        .fetch_optional(e)
+        .await
+        .or_internal()?
+        .ok_or(DomainError::NotFound)?;
+    row_to_patient(&row).or_internal()
 }
 
 #[cfg(test)]

@@ -770,7 +770,10 @@ impl Booker {
                 .link_by_staff_in(&mut tx, facility.id, patient)
                 .await?;
             let acct = self.patients.account(account).await?;
-            let person = self.patients.patient_of(account, patient).await?;
+            let person = self
+                .patients
+                .patient_of_in(&mut tx, account, patient)
+                .await?;
             let name = person.full_name();
             let body_key = if shared {
                 "notice.staff_booked"
@@ -1487,9 +1490,10 @@ impl Booker {
         let (channel, destination) = notice_target(account);
         // Which family member the notice is about: the name only, never the menu's
         // medical content beyond what the patient chose.
+        // Read in the transaction: see `patient_of_in`.
         let name = self
             .patients
-            .patient_of(account.id, patient)
+            .patient_of_in(tx, account.id, patient)
             .await
             .map(|p| p.full_name())
             .unwrap_or_default();

@@ -49,10 +49,12 @@ fn keys_in(text: &str, sections: &[String]) -> Vec<String> {
 
 #[test]
 fn every_used_key_is_in_both_catalogues() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    // The tree the test runs in (cargo and nextest set this when they run it), not the one
+    // it was compiled in: clones sharing a target directory share this binary.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    let root = manifest.parent().unwrap().to_path_buf();
     let sections = sections(&root);
     let mut paths = Vec::new();
     files(&root, "rs", &mut paths);
