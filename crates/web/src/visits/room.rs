@@ -292,16 +292,11 @@ async fn room(
     loop {
         tokio::select! {
             sig = next_signal(&mut media) => match sig {
-                Some(Signal::Closed(why)) => {
+                // Out of the room; when the SFU itself stopped (no signal), as broken.
+                sig @ (Some(Signal::Closed(_)) | None) => {
                     media = None;
-                    if socket.send(signal_message(Signal::Closed(why))).await.is_err() {
-                        break;
-                    }
-                }
-                // The SFU stopped: this page's connection is gone with it.
-                None => {
-                    media = None;
-                    if socket.send(signal_message(Signal::Closed(Closed::Failed))).await.is_err() {
+                    let why = sig.unwrap_or(Signal::Closed(Closed::Failed));
+                    if socket.send(signal_message(why)).await.is_err() {
                         break;
                     }
                 }
