@@ -375,15 +375,12 @@ impl PatientStore {
 
     /// An account by id.
     pub async fn account(&self, id: AccountId) -> DomainResult<Account> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-        )))
-        .bind(id.0)
-        .fetch_optional(self.db.pool())
-        .await
-        .or_internal()?
-        .ok_or(DomainError::NotFound)?;
-        row_to_account(&row).or_internal()
+        fetch_account(self.db.pool(), id).await
+    }
+
+    /// The same, inside a transaction the caller holds (see [`Self::patient_of_in`]).
+    pub async fn account_in(&self, tx: &mut Tx, id: AccountId) -> DomainResult<Account> {
+        fetch_account(&mut **tx, id).await
     }
 
     /// Records a login outcome: failures and the earliest next attempt.
@@ -849,6 +846,21 @@ impl PatientStore {
 }
 
 /// One patient of an account, through a pool or a held transaction.
+async fn fetch_account<'e>(
+    e: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: AccountId,
+) -> DomainResult<Account> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+    )))
+    .bind(id.0)
+    .fetch_optional(e)
+    .await
+    .or_internal()?
+    .ok_or(DomainError::NotFound)?;
+    row_to_account(&row).or_internal()
+}
+
 async fn fetch_patient_of<'e>(
     e: impl sqlx::Executor<'e, Database = sqlx::Any>,
     account: AccountId,

@@ -769,7 +769,7 @@ impl Booker {
                 .patients
                 .link_by_staff_in(&mut tx, facility.id, patient)
                 .await?;
-            let acct = self.patients.account(account).await?;
+            let acct = self.patients.account_in(&mut tx, account).await?;
             let person = self
                 .patients
                 .patient_of_in(&mut tx, account, patient)
@@ -1275,7 +1275,7 @@ impl Booker {
                 let late = self.clock.now_ms() >= cancel_deadline(b.starts_at, &facility.tz());
                 self.bookings.cancel_in(&mut tx, &b, late).await?;
                 if let Some(account) = b.account_id {
-                    let acct = self.patients.account(account).await?;
+                    let acct = self.patients.account_in(&mut tx, account).await?;
                     self.notify_in(
                         &mut tx,
                         &acct,

@@ -334,6 +334,24 @@ impl MenuInput {
 const COLUMNS: &str = "id, facility_id, name, description, mode, first_minutes, return_minutes, \
                        insured, booking_fee_yen, active, questionnaire, consent_text";
 
+/// One menu of a facility, through the pool or a transaction.
+async fn fetch_menu<'e>(
+    e: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    facility: FacilityId,
+    id: i64,
+) -> DomainResult<Menu> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM menus WHERE facility_id = $1 AND id = $2"
+    )))
+    .bind(facility.0)
+    .bind(id)
+    .fetch_optional(e)
+    .await
+    .or_internal()?
+    .ok_or(DomainError::NotFound)?;
+    row_to_menu(&row).or_internal()
+}
+
 fn row_to_menu(r: &sqlx::any::AnyRow) -> Result<Menu, sqlx::Error> {
     use sqlx::Row;
     let mode: String = r.try_get("mode")?;
@@ -406,16 +424,7 @@ impl MenuStore {
 
     /// One menu of a facility.
     pub async fn get(&self, facility: FacilityId, id: i64) -> DomainResult<Menu> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM menus WHERE facility_id = $1 AND id = $2"
-        )))
-        .bind(facility.0)
-        .bind(id)
-        .fetch_optional(self.db.pool())
-        .await
-        .or_internal()?
-        .ok_or(DomainError::NotFound)?;
-        row_to_menu(&row).or_internal()
+        fetch_menu(self.db.pool(), facility, id).await
     }
 
     /// Replaces a menu's settings (its bookings keep the times they were made with), in the
@@ -488,7 +497,9 @@ impl MenuStore {
         m: &MenuInput,
     ) -> DomainResult<i64> {
         if let Some(id) = menu {
-            self.get(facility, id).await?;
+            // Through the caller's transaction: a writer holding SQLite's lock must not wait
+            // for a second pool connection (those may all be queued on that very lock).
+            fetch_menu(&mut **tx, facility, id).await?;
         }
         sqlx::query_scalar(
             "INSERT INTO menu_changes (facility_id, menu_id, proposed_by, payload, status, created_at) \
@@ -534,12 +545,19 @@ impl MenuStore {
         admin: tsunagu_kernel::StaffId,
         approve: bool,
     ) -> DomainResult<()> {
-        let Some((_, menu, _, input)) = self
-            .pending(facility)
-            .await?
-            .into_iter()
-            .find(|p| p.0 == change)
-        else {
+        // Read through the transaction held (see `propose_in`).
+        let row: Option<(Option<i64>, String)> = sqlx::query_as(
+            "SELECT menu_id, payload FROM menu_changes \
+             WHERE facility_id = $1 AND id = $2 AND status = 'pending'",
+        )
+        .bind(facility.0)
+        .bind(change)
+        .fetch_optional(&mut **tx)
+        .await
+        .or_internal()?;
+        let Some((menu, input)) = row.and_then(|(menu, payload)| {
+            Some((menu, serde_json::from_str::<MenuInput>(&payload).ok()?))
+        }) else {
             return Err(DomainError::NotFound);
         };
         let r = sqlx::query(
