@@ -19,7 +19,7 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::layers::{Chooser, NEEDS, RIDS};
+use crate::layers::{Chooser, NEEDS, Offer, RIDS, allocate};
 use crate::rewrite::{InPacket, Rewriter};
 use crate::route::{PeerKey, Routes};
 use crate::tcp::TcpEvent;
@@ -76,10 +76,29 @@ const KEYFRAME_TICK: Duration = Duration::from_millis(50);
 const SPEAKER_EVERY: Duration = Duration::from_millis(300);
 /// Louder than this (dBov, 0 is loudest) counts as speaking.
 const SPEAKING_DBOV: i8 = -50;
+/// Bytes a forwarded packet costs on the wire besides its payload: IPv4, UDP, the RTP header
+/// with its extensions, the SRTP tag.
+const PACKET_OVERHEAD: u64 = 20 + 8 + 12 + 16 + 10;
 /// Bandwidth assumed for one Opus stream when sharing the estimate out.
 const AUDIO_BPS: u64 = 48_000;
 /// What the BWE starts from before the first estimate.
 const INITIAL_BPS: u64 = 1_000_000;
+
+/// The share of an estimate given out, percent. A tenth stays free: an estimate sits a little
+/// above what a full link carries, and a video lifted into that edge falls back within a
+/// second, costing a keyframe each way.
+const USABLE_PCT: u64 = 90;
+
+/// What may be spent of an estimate.
+fn usable(estimate: u64) -> u64 {
+    estimate * USABLE_PCT / 100
+}
+
+/// The estimate that lets `spend` be spent: what str0m is asked to probe for (it probes no
+/// higher than the desired rate).
+fn desired(spend: u64) -> u64 {
+    spend * 100 / USABLE_PCT
+}
 
 /// A codec, and whether it comes wrapped in RED.
 type Format = (Codec, bool);
@@ -106,6 +125,11 @@ struct Peer {
     simulcast: bool,
     ssrcs: HashMap<Ssrc, (MediaKind, usize)>,
     layer_seen: [Option<Instant>; 3],
+    /// Bytes of each layer since `rated_at`, and each layer's rate, bits/s (measured each
+    /// `LAYER_EVERY`, smoothed): what receiving it costs a subscriber.
+    layer_bytes: [u64; 3],
+    layer_bps: [u64; 3],
+    rated_at: Instant,
     keyframe_asked: [Option<Instant>; 3],
     loudest: i8,
     // As a subscriber.
@@ -135,6 +159,51 @@ impl Peer {
             a[i] = seen.is_some_and(|t| now.saturating_duration_since(t) < LAYER_FRESH);
         }
         a
+    }
+
+    /// This publisher's video as a subscriber could receive it now.
+    fn offer(&self, now: Instant) -> Offer {
+        Offer {
+            available: self.available(now),
+            rates: self.layer_bps,
+        }
+    }
+
+    /// Turns the bytes counted since the last time into each layer's rate (a layer that sent
+    /// nothing keeps its last rate: it is not available then anyway).
+    fn rate_layers(&mut self, now: Instant) {
+        let span = now.saturating_duration_since(self.rated_at);
+        if span < LAYER_EVERY / 2 {
+            return;
+        }
+        self.rated_at = now;
+        for (bytes, bps) in self.layer_bytes.iter_mut().zip(self.layer_bps.iter_mut()) {
+            if *bytes == 0 {
+                continue;
+            }
+            let measured = (*bytes * 8 * 1_000_000 / span.as_micros().max(1) as u64).max(1);
+            // Half the old, half the new: a keyframe's burst lifts it for a moment, no more.
+            *bps = if *bps == 0 {
+                measured
+            } else {
+                (*bps + measured) / 2
+            };
+            *bytes = 0;
+        }
+    }
+
+    /// Whose video matters most to a subscriber: the speaker, then the doctor, the patient,
+    /// staff, guests.
+    fn rank(&self, speaker: bool) -> u8 {
+        if speaker {
+            return 0;
+        }
+        match self.info.role.as_str() {
+            "doctor" => 1,
+            "patient" => 2,
+            "staff" => 3,
+            _ => 4,
+        }
     }
 
     /// This connection's payload type for a format (numbers may differ between browsers).
@@ -414,6 +483,9 @@ impl Engine {
                 simulcast: false,
                 ssrcs: HashMap::new(),
                 layer_seen: [None; 3],
+                layer_bytes: [0; 3],
+                layer_bps: [0; 3],
+                rated_at: now,
                 keyframe_asked: [None; 3],
                 loudest: -127,
                 recv_audio: Vec::new(),
@@ -536,7 +608,7 @@ impl Engine {
                 // Probe for room to receive everyone's top layer.
                 let wish = (
                     videos * (NEEDS[0] + AUDIO_BPS),
-                    videos * (NEEDS[2] * 2 + AUDIO_BPS),
+                    desired(videos * (NEEDS[2] * 2 + AUDIO_BPS)),
                 );
                 if s.bitrate_wish != wish {
                     s.bitrate_wish = wish;
@@ -775,46 +847,61 @@ impl Engine {
             return;
         };
         let bwe = if s.bwe == 0 { INITIAL_BPS } else { s.bwe };
-        let n = s.slots.iter().filter(|sl| sl.source.is_some()).count() as u64;
-        let sources: Vec<(usize, PeerKey, [bool; 3])> = s
+        let speaker = self.rooms.get(&s.room).and_then(|r| r.speaker);
+        // Every slot with a publisher, most important first: (slot, publisher, offer).
+        let mut subs: Vec<(usize, PeerKey, Offer, u8)> = s
             .slots
             .iter()
             .enumerate()
-            .filter(|(_, sl)| !undecided_only || !sl.chooser.decided())
             .filter_map(|(i, sl)| {
                 let src = self.peers.get(&sl.source?)?;
-                Some((i, sl.source?, src.available(now)))
+                Some((
+                    i,
+                    sl.source?,
+                    src.offer(now),
+                    src.rank(sl.source == speaker),
+                ))
             })
             .collect();
-        if n == 0 || sources.is_empty() {
+        subs.sort_by_key(|(i, _, _, rank)| (*rank, *i));
+        let n = subs.len() as u64;
+        if n == 0 || (undecided_only && subs.iter().all(|(i, ..)| s.slots[*i].chooser.decided())) {
             return;
         }
-        let budget = bwe.saturating_sub(n * AUDIO_BPS) / n;
+        let offers: Vec<Offer> = subs.iter().map(|(_, _, o, _)| *o).collect();
+        let shares = allocate(usable(bwe).saturating_sub(n * AUDIO_BPS), &offers);
         let mut asks = Vec::new();
         let mut changed = false;
         let Some(s) = self.peers.get_mut(&sid) else {
             return;
         };
-        for (i, src, available) in sources {
-            let slot = &mut s.slots[i];
-            if let Some(new) = slot.chooser.update(budget, available) {
+        for ((i, src, offer, _), share) in subs.iter().zip(shares) {
+            let slot = &mut s.slots[*i];
+            if undecided_only && slot.chooser.decided() {
+                continue;
+            }
+            if let Some(new) = slot.chooser.update(share, offer.available) {
                 changed = true;
                 match new {
                     None => slot.video.release(),
-                    Some(layer) => asks.push((src, layer)),
+                    Some(layer) => asks.push((*src, layer)),
                 }
             }
         }
         if changed {
             // Keep traffic (padding) only for what flows now: a paused video must not be
             // padded for on a link that cannot carry it; probe towards the top layers.
-            let flowing: u64 = s
-                .slots
+            let flowing: u64 = subs
                 .iter()
-                .filter(|sl| sl.source.is_some())
-                .map(|sl| AUDIO_BPS + sl.chooser.current().map_or(0, |l| NEEDS[l]))
+                .map(|(i, _, offer, _)| {
+                    AUDIO_BPS + s.slots[*i].chooser.current().map_or(0, |l| offer.cost(l))
+                })
                 .sum();
-            let wish = (flowing, n * (NEEDS[2] * 2 + AUDIO_BPS));
+            let top: u64 = offers
+                .iter()
+                .map(|o| AUDIO_BPS + o.cost(2).max(NEEDS[2] * 2))
+                .sum();
+            let wish = (flowing, desired(top));
             if s.bitrate_wish != wish {
                 s.bitrate_wish = wish;
                 s.rtc
@@ -915,6 +1002,7 @@ impl Engine {
             newly_seen =
                 p.layer_seen[layer].is_none_or(|t| now.saturating_duration_since(t) >= LAYER_FRESH);
             p.layer_seen[layer] = Some(now);
+            p.layer_bytes[layer] += pkt.payload.len() as u64 + PACKET_OVERHEAD;
         } else if let Some(level) = pkt.header.ext_vals.audio_level {
             p.loudest = p.loudest.max(level);
         }
@@ -1052,6 +1140,9 @@ impl Engine {
             self.last_layer_tick = now;
             // str0m emits an estimate only when its 3-s average moves by 5 %: on a steady
             // link that can be never, so layers are re-chosen on a clock as well.
+            for p in self.peers.values_mut() {
+                p.rate_layers(now);
+            }
             let ids: Vec<PeerKey> = self.peers.keys().copied().collect();
             for id in ids {
                 self.relayer(id, now, false);

@@ -10,6 +10,9 @@
 //! * The link towards the patient is narrowed and widened: the SFU moves the patient's view
 //!   of the doctor down the simulcast layers, to audio only, and back up, from str0m's
 //!   bandwidth estimate, and the audio never stops.
+//! * A phone on 2 Mbps in a room of six: it hears all five others without a break and sees
+//!   them all, the doctor at `h` and the rest at `q` or `h` (never `f`, never paused), while
+//!   the others, on good links, keep seeing everyone.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
@@ -704,4 +707,237 @@ async fn a_narrowing_link_moves_the_patient_down_the_doctors_layers_to_audio_onl
     drop(relay);
     app.stop().await;
     eprintln!("media: the layer test took {:?}", began.elapsed());
+}
+
+/// The phone's downlink in the room of six.
+const PHONE_BPS: u64 = 2_000_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_on_two_megabits_in_a_room_of_six_hears_everyone_and_sees_them_at_low_layers() {
+    init();
+    let began = Instant::now();
+    let app = TestApp::spawn().await;
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let (visit, link) = url_call(&app, &clerk, "六人の通話").await;
+    let mut guest_paths = Vec::new();
+    for (name, role) in [
+        ("山田 花子", "family"),
+        ("通訳 リン", "interpreter"),
+        ("専門医 佐藤", "specialist"),
+        ("山田 次郎", "family"),
+    ] {
+        guest_paths.push(crate::visits::invite(&clerk, visit, name, role).await);
+    }
+    let gids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM visit_guests WHERE visit_id = $1 ORDER BY id")
+            .bind(visit)
+            .fetch_all(app.state.db.pool())
+            .await
+            .unwrap();
+    let (doctor, jar) = doctor_browser(&app).await;
+    let ws_url = url::Url::parse(&format!("{}/staff/visits/{visit}/ws", app.base)).unwrap();
+    let doctor_cookie = {
+        use reqwest::cookie::CookieStore;
+        jar.cookies(&ws_url).unwrap().to_str().unwrap().to_string()
+    };
+    let patient_ws = crate::live::connect(&app, &format!("{link}/ws"), "x=y").await;
+    let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
+    let p = doctor
+        .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    for gid in &gids {
+        let p = doctor
+            .post(
+                &format!("/staff/visits/{visit}/guests/{gid}/admit"),
+                &dp.csrf(),
+                &[],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+    }
+
+    // The doctor and the four guests join on good links and publish their three layers.
+    let doctor_ws =
+        crate::live::connect(&app, &format!("/staff/visits/{visit}/ws"), &doctor_cookie).await;
+    let mut others = vec![join("doctor", doctor_ws).await];
+    for (path, name) in guest_paths
+        .iter()
+        .zip(["guest1", "guest2", "guest3", "guest4"])
+    {
+        let ws = crate::live::connect(&app, &format!("{path}/ws"), "x=y").await;
+        others.push(join(name, ws).await);
+    }
+    let all: Vec<&Peer> = others.iter().collect();
+    wait_until(
+        &app,
+        "the five on good links publish",
+        Duration::from_secs(10),
+        &all,
+        || {
+            others
+                .iter()
+                .all(|p| p.shared.lock().unwrap().video_sent >= 8 * 10)
+        },
+    )
+    .await;
+
+    // The patient's phone: 2 Mbps down, from the start.
+    let relay = Relay::start(sfu_addr(&app));
+    relay.limit(PHONE_BPS);
+    let pat = join_with(
+        "patient",
+        patient_ws,
+        JoinOpts {
+            via: Some(relay.addr),
+            restart: false,
+            red: false,
+        },
+    )
+    .await;
+    let media_from = Instant::now();
+    let mut peers: Vec<&Peer> = vec![&pat];
+    peers.extend(others.iter());
+    let keys = |p: &Peer| -> Vec<String> { p.views().into_iter().map(|v| v.0).collect() };
+    // Settling: the phone has five tiles, and every one shows video at some layer and plays
+    // audio.
+    wait_until(
+        &app,
+        "the phone receives all five, video and audio",
+        Duration::from_secs(20),
+        &peers,
+        || {
+            let views = pat.views();
+            views.len() == 5
+                && views.iter().all(|(key, layer, paused)| {
+                    let (a, v) = pat.received_from(key);
+                    layer.is_some() && !paused && a.packets >= 25 && v.packets >= 10
+                })
+        },
+    )
+    .await;
+    // Let the estimate settle, then watch for six seconds.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let hold_from = Instant::now();
+    let at_start: Vec<(String, u64, u64)> = keys(&pat)
+        .into_iter()
+        .map(|k| {
+            let (a, v) = pat.received_from(&k);
+            (k, a.packets, v.packets)
+        })
+        .collect();
+    let bytes_from = relay.ctl.down_bytes.load(Ordering::Relaxed);
+    let dropped_from = relay.ctl.down_dropped.load(Ordering::Relaxed);
+    let mut seen: Vec<(String, Option<String>, bool)> = Vec::new();
+    while hold_from.elapsed() < Duration::from_secs(6) {
+        for v in pat.views() {
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hold_to = Instant::now();
+    let secs = hold_to.duration_since(hold_from).as_secs_f64();
+    let kbps =
+        (relay.ctl.down_bytes.load(Ordering::Relaxed) - bytes_from) as f64 * 8.0 / secs / 1000.0;
+    let dropped = relay.ctl.down_dropped.load(Ordering::Relaxed) - dropped_from;
+    let mut lines = Vec::new();
+    for (key, a0, v0) in &at_start {
+        let (a, v) = pat.received_from(key);
+        lines.push(format!(
+            "{key}: audio {} pkts, longest break {:?}; video {} pkts (q/h/f {:?})",
+            a.packets - a0,
+            a.longest_break(hold_from, hold_to),
+            v.packets - v0,
+            v.layers,
+        ));
+    }
+    let summary = format!(
+        "the phone over {secs:.1} s: {kbps:.0} kbps delivered, {dropped} datagrams dropped by its link\n{}\nlayers seen (key, layer, paused): {seen:?}\nphone's timeline: {:#?}",
+        lines.join("\n"),
+        pat.tiles_history
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(at, tiles)| format!(
+                "{:.2} s {:?}",
+                at.saturating_duration_since(media_from).as_secs_f64(),
+                tiles
+                    .iter()
+                    .map(|t| format!(
+                        "{}={}{}",
+                        t["key"],
+                        t["layer"],
+                        if t["paused"] == true { " paused" } else { "" }
+                    ))
+                    .collect::<Vec<_>>()
+            ))
+            .collect::<Vec<_>>(),
+    );
+    eprintln!("media: {summary}\n{}", report(&app, &peers).await);
+    for (key, a0, v0) in &at_start {
+        let (a, v) = pat.received_from(key);
+        // 50 audio packets a second: nearly all of them, and never a break a listener hears
+        // as a dropout of the conversation.
+        assert!(
+            (a.packets - a0) as f64 >= 0.9 * 50.0 * secs,
+            "{key}'s audio thinned out on the phone\n{summary}"
+        );
+        assert!(
+            a.longest_break(hold_from, hold_to) < Duration::from_millis(300),
+            "{key}'s audio broke on the phone\n{summary}"
+        );
+        assert!(
+            // At q a frame is one packet, 30 a second: most frames, at least.
+            (v.packets - v0) as f64 >= 0.7 * 30.0 * secs,
+            "{key}'s video stalled on the phone\n{summary}"
+        );
+    }
+    for (key, layer, paused) in &seen {
+        assert!(
+            !paused && matches!(layer.as_deref(), Some("q" | "h")),
+            "the phone showed {key} at {layer:?} (paused {paused}): only q or h fit\n{summary}"
+        );
+    }
+    // The doctor comes first: the phone sees them at h.
+    assert!(
+        pat.views()
+            .iter()
+            .any(|(key, layer, _)| key.starts_with("doctor") && layer.as_deref() == Some("h")),
+        "the phone does not see the doctor at h\n{summary}"
+    );
+    // The phone's link holds nobody else back: each subscriber's layers come from its own
+    // estimate. On their good links the others keep receiving everyone's video; how high
+    // depends on how fast str0m's estimate climbs here (printed, not asserted: on this
+    // 2-core host it is the test's own clients that run short of CPU).
+    let doc = &others[0];
+    let before: Vec<u64> = doc
+        .views()
+        .iter()
+        .map(|(k, ..)| doc.received_from(k).1.packets)
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for ((key, layer, paused), was) in doc.views().into_iter().zip(before) {
+        let now = doc.received_from(&key).1.packets;
+        eprintln!(
+            "media: the doctor sees {key} at {layer:?}, {} video packets in 1 s",
+            now - was
+        );
+        assert!(
+            !paused && now > was,
+            "the doctor's video of {key} stopped\n{summary}"
+        );
+    }
+    for p in &peers {
+        let st = p.shared.lock().unwrap();
+        assert!(st.error.is_none(), "{}: {:?}", p.name, st.error);
+    }
+    pat.stop();
+    for p in others {
+        p.stop();
+    }
+    drop(relay);
+    app.stop().await;
+    eprintln!("media: the room-of-six test took {:?}", began.elapsed());
 }

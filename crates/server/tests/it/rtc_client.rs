@@ -855,6 +855,44 @@ impl Peer {
         (get(&t.audio_mid), get(&t.video_mid))
     }
 
+    /// What arrived from the participant whose tile has `key` (audio, video).
+    pub fn received_from(&self, key: &str) -> (Received, Received) {
+        let Some((a, v)) = self
+            .tiles
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|t| t["key"] == key)
+            .map(|t| {
+                (
+                    t["audio_mid"].as_str().unwrap_or_default().to_string(),
+                    t["video_mid"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+        else {
+            return Default::default();
+        };
+        let st = self.shared.lock().unwrap();
+        let get = |mid: &str| st.by_mid.get(mid).cloned().unwrap_or_default();
+        (get(&a), get(&v))
+    }
+
+    /// Every tile now: its key, layer and paused flag.
+    pub fn views(&self) -> Vec<(String, Option<String>, bool)> {
+        self.tiles
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["key"].as_str().unwrap_or_default().to_string(),
+                    t["layer"].as_str().map(str::to_string),
+                    t["paused"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    }
+
     /// At least a few packets of both audio and video from `role`.
     pub fn hears(&self, role: &str) -> bool {
         let (a, v) = self.from(role);

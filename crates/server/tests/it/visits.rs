@@ -1241,12 +1241,18 @@ async fn an_admin_sets_when_the_video_button_appears() {
 /// Staff invite 山田 花子 (family, 2 hours) to a visit: her link's path (`/g/…`), as the
 /// staff page shows it once.
 pub(crate) async fn invite_family(clerk: &Browser, visit: i64) -> String {
+    invite(clerk, visit, "山田 花子", "family").await
+}
+
+/// Invites a guest with `role` (`family`, `interpreter`, `specialist`) for two hours: the
+/// path of their link.
+pub(crate) async fn invite(clerk: &Browser, visit: i64, name: &str, role: &str) -> String {
     let page = clerk.get(&format!("/staff/visits/{visit}")).await;
     let p = clerk
         .post(
             &format!("/staff/visits/{visit}/guests"),
             &page.csrf(),
-            &[("name", "山田 花子"), ("role", "family"), ("hours", "2")],
+            &[("name", name), ("role", role), ("hours", "2")],
         )
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
