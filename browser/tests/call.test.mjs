@@ -181,6 +181,42 @@ test('doctor, patient and family see and hear each other; mute, reload and remov
   await p.waitForFunction(() => !document.querySelector('.call-tile[data-key^="guest:"]'), null, { timeout: 10000 });
   await d.waitForFunction(() => !document.querySelector('.call-tile[data-key^="guest:"]'), null, { timeout: 10000 });
   await g.waitForFunction(() => /取り消されました/.test(document.body.textContent), null, { timeout: 10000 });
+
+  // Four people: the doctor lets in an interpreter and a specialist. On the patient's phone
+  // (three tiles on two columns) the one speaking goes first, across the whole width.
+  const joined = [];
+  for (const [name, role] of [['通訳 リン', 'interpreter'], ['専門医 佐藤', 'specialist']]) {
+    await d.goto(`${server.base}/staff/visits/${id}`);
+    await d.fill('#guest_name', name);
+    await d.selectOption('#guest_role', role);
+    await Promise.all([d.waitForURL(/done=invited/), d.click('#guests button[type=submit]:not(.danger)')]);
+    const url = await d.inputValue('#guest-url');
+    const ctx = await browser.newContext(PHONE);
+    const page = await ctx.newPage();
+    pages[role] = page;
+    watchErrors(page, errors);
+    await page.goto(url);
+    await page.locator('#visit-state[data-room-connected="1"]').waitFor({ timeout: 10000 });
+    await d.goto(`${server.base}/staff/visits/${id}`);
+    await Promise.all([d.waitForURL(/admit|visits\/\d+/), d.click('form[action*="/admit"] button')]);
+    await page.locator('[data-call]').waitFor({ timeout: 10000 });
+    joined.push(ctx);
+  }
+  await assertMediaFrom(p, 3, 'patient among four');
+  // The fake microphones all beep, so the speaker moves around, the patient included (who
+  // has no tile here): the last other speaker stays featured meanwhile.
+  await p.locator('.call-tiles[data-count="3"] .call-tile.featured').waitFor({ timeout: 15000 });
+  const layout = await p.evaluate(() => {
+    const grid = document.querySelector('.call-tiles').getBoundingClientRect();
+    const tiles = [...document.querySelectorAll('.call-tile')].map((t) => ({ featured: t.classList.contains('featured'), ...t.getBoundingClientRect().toJSON() }));
+    return { grid: grid.toJSON(), tiles };
+  });
+  const big = layout.tiles.find((t) => t.featured);
+  assert.ok(Math.abs(big.width - layout.grid.width) < 2, `the speaker spans the grid: ${JSON.stringify(layout)}`);
+  assert.ok(layout.tiles.every((t) => t.featured || t.top > big.top), `the speaker comes first: ${JSON.stringify(layout)}`);
+  assert.ok(layout.tiles.filter((t) => !t.featured).every((t) => t.width < layout.grid.width / 2 + 1), `the others share a row: ${JSON.stringify(layout)}`);
+  await assertNoHorizontalScroll(p, assert);
+  await p.screenshot({ path: `${SHOTS}phone-42-call-four-patient.png`, fullPage: true });
   assert.deepEqual(errors, []);
-  await Promise.all([dctx.close(), pctx.close(), gctx.close()]);
+  await Promise.all([dctx.close(), pctx.close(), gctx.close(), ...joined.map((x) => x.close())]);
 });

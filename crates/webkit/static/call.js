@@ -32,6 +32,9 @@
   let videoOn = true;
   let tiles = [];
   let speaker = null;
+  // The last speaker who has a tile here: featured (larger) until someone else with a tile
+  // speaks, so our own voice does not shuffle the layout.
+  let featured = null;
   let restartTimer = null;
   let rebuildDelay = 500; // before a new connection after the server dropped one
   let closed = false;
@@ -129,6 +132,7 @@
       fig.dataset.audio = t.audio ? 'on' : 'off';
       fig.dataset.layer = t.layer || '';
       fig.classList.toggle('speaking', speaker === t.key);
+      fig.classList.toggle('featured', featured === t.key);
     }
     for (const fig of [...tilesEl.children]) if (!keep.has(fig.dataset.key)) fig.remove();
     tilesEl.dataset.count = String(tiles.length);
@@ -149,6 +153,7 @@
       render();
     } else if (m.kind === 'rtc.speaker') {
       speaker = m.data.key;
+      if (tiles.some((t) => t.key === speaker)) featured = speaker;
       render();
     } else if (m.kind === 'rtc.error') {
       statusEl.textContent = m.data.message;
