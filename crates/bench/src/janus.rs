@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::sfu::{Conn, Measured, Tally, measure, process_cpu};
+use crate::sfu::{Conn, Measured, Tally, WARMUP, measure, process_cpu};
 
 const API: &str = "http://127.0.0.1:8088/janus";
 
@@ -293,7 +293,7 @@ pub async fn run(
     let streams = (rooms * size * (size - 1)) as u64;
     let pid = janus.pid();
     let m = tokio::task::spawn_blocking(move || {
-        measure(&tally, Duration::from_secs(3), secs, streams, &|| {
+        measure(&tally, WARMUP, secs, streams, &|| {
             process_cpu(pid).unwrap_or(0.0)
         })
     })

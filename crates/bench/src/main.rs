@@ -485,22 +485,30 @@ async fn main() -> anyhow::Result<()> {
             sfu::head();
             sfu::line("direct link (baseline)", &base, &base);
             for &size in &sizes {
-                let m = sfu::tsunagu(ip, size, rooms, secs).await?;
+                let plain = sfu::tsunagu(ip, size, rooms, secs, false).await?;
+                sfu::line(&format!("tsunagu {rooms}×{size} unbatched"), &plain, &base);
+                let m = sfu::tsunagu(ip, size, rooms, secs, true).await?;
                 sfu::line(&format!("tsunagu {rooms}×{size}"), &m, &base);
+                println!(
+                    "  batched/unbatched CPU per stream-second: {:.2}, per packet: {:.2}",
+                    m.cpu_ms_per_stream_s() / plain.cpu_ms_per_stream_s().max(1e-9),
+                    m.cpu_us_per_packet() / plain.cpu_us_per_packet().max(1e-9)
+                );
                 if let Some(dir) = &janus {
                     let j = janus::Janus::start(dir).await?;
                     let jm = janus::run(&j, ip, size, rooms, secs).await?;
                     drop(j);
                     sfu::line(&format!("janus   {rooms}×{size}"), &jm, &base);
                     println!(
-                        "  tsunagu/janus CPU per stream-second: {:.2}",
-                        m.cpu_ms_per_stream_s() / jm.cpu_ms_per_stream_s().max(1e-9)
+                        "  tsunagu/janus CPU per stream-second: {:.2}, per packet: {:.2}",
+                        m.cpu_ms_per_stream_s() / jm.cpu_ms_per_stream_s().max(1e-9),
+                        m.cpu_us_per_packet() / jm.cpu_us_per_packet().max(1e-9)
                     );
                 }
             }
             let mut r = 1;
             while capacity > 0 && r <= capacity {
-                let m = sfu::tsunagu(ip, 4, r, secs).await?;
+                let m = sfu::tsunagu(ip, 4, r, secs, true).await?;
                 sfu::line(&format!("tsunagu {r}×4 (capacity)"), &m, &base);
                 if m.p99_ms > 50.0 {
                     println!("p99 passed 50 ms at {r} rooms of 4");

@@ -26,6 +26,9 @@ const FRAME_BYTES: usize = 6_250;
 const PACKET_BYTES: usize = 1_050;
 const AUDIO_BYTES: usize = 100;
 const KEYFRAME_EVERY: u64 = 60;
+/// Media before the measured window: every subscriber's bandwidth estimate climbs from 1 Mbps
+/// to what all its videos need (the SFU pauses videos that do not fit it meanwhile).
+pub const WARMUP: Duration = Duration::from_secs(6);
 /// Where the send time sits in every payload (after the VP8 descriptor and header byte).
 const STAMP_AT: usize = 8;
 
@@ -333,6 +336,16 @@ impl Measured {
         }
         self.cpu_s * 1000.0 / (self.secs * self.video_streams as f64)
     }
+
+    /// CPU per packet delivered (video and audio), µs: fair where an SFU held some video back
+    /// (tsunagu pauses a video a subscriber's estimate does not fit; Janus forwards all).
+    pub fn cpu_us_per_packet(&self) -> f64 {
+        let packets = (self.video_pps + self.audio_pps) * self.secs;
+        if packets <= 0.0 {
+            return 0.0;
+        }
+        self.cpu_s * 1e6 / packets
+    }
 }
 
 /// Warms up, then measures `secs` with `cpu` read before and after.
@@ -397,11 +410,20 @@ pub fn direct(ip: IpAddr, secs: u64) -> anyhow::Result<Measured> {
 }
 
 /// `rooms` rooms of `size` people on tsunagu's SFU, everyone receiving everyone.
-pub async fn tsunagu(ip: IpAddr, size: usize, rooms: usize, secs: u64) -> anyhow::Result<Measured> {
+/// Calls through tsunagu's SFU; `batching` false sends and receives one datagram per system
+/// call (the baseline for the UDP batching).
+pub async fn tsunagu(
+    ip: IpAddr,
+    size: usize,
+    rooms: usize,
+    secs: u64,
+    batching: bool,
+) -> anyhow::Result<Measured> {
     let sfu = tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig {
         bind: SocketAddr::new(ip, 0),
         candidate_ip: ip,
         ice_tcp: false,
+        udp_batching: batching,
     })?;
     let tally = Tally::new()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -428,11 +450,19 @@ pub async fn tsunagu(ip: IpAddr, size: usize, rooms: usize, secs: u64) -> anyhow
     }
     let streams = (rooms * size * (size - 1)) as u64;
     let m = tokio::task::spawn_blocking(move || {
-        measure(&tally, Duration::from_secs(3), secs, streams, &|| {
+        measure(&tally, WARMUP, secs, streams, &|| {
             thread_cpu("tsunagu-sfu").unwrap_or(0.0)
         })
     })
     .await?;
+    if let Ok(s) = sfu.stats().await {
+        eprintln!(
+            "  tsunagu {rooms}×{size}: {} UDP datagrams in {} system calls ({:.2} each)",
+            s.udp_datagrams,
+            s.udp_sends,
+            s.udp_datagrams as f64 / s.udp_sends.max(1) as f64
+        );
+    }
     stop.store(true, Ordering::Relaxed);
     for t in threads {
         let _ = t.join();
@@ -447,8 +477,9 @@ pub async fn tsunagu(ip: IpAddr, size: usize, rooms: usize, secs: u64) -> anyhow
 /// Prints one line of the table.
 pub fn line(label: &str, m: &Measured, base: &Measured) {
     println!(
-        "{label:<22} {:>8.3} {:>9.0} {:>7.0} {:>7.2} {:>7.2} {:>8.2}",
+        "{label:<22} {:>8.3} {:>7.1} {:>9.0} {:>7.0} {:>7.2} {:>7.2} {:>8.2}",
         m.cpu_ms_per_stream_s(),
+        m.cpu_us_per_packet(),
         m.video_pps,
         m.audio_pps,
         m.p50_ms,
@@ -460,7 +491,14 @@ pub fn line(label: &str, m: &Measured, base: &Measured) {
 /// Prints the table's head.
 pub fn head() {
     println!(
-        "{:<22} {:>8} {:>9} {:>7} {:>7} {:>7} {:>8}",
-        "configuration", "cpu ms/s", "video p/s", "aud p/s", "p50 ms", "p99 ms", "+p50 ms"
+        "{:<22} {:>8} {:>7} {:>9} {:>7} {:>7} {:>7} {:>8}",
+        "configuration",
+        "cpu ms/s",
+        "µs/pkt",
+        "video p/s",
+        "aud p/s",
+        "p50 ms",
+        "p99 ms",
+        "+p50 ms"
     );
 }

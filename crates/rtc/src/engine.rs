@@ -23,6 +23,7 @@ use crate::layers::{Chooser, NEEDS, Offer, RIDS, allocate};
 use crate::rewrite::{InPacket, Rewriter};
 use crate::route::{PeerKey, Routes};
 use crate::tcp::TcpEvent;
+use crate::udp::Udp;
 use crate::{Closed, Joined, MediaError, PeerInfo, SLOTS, SfuStats, Signal, Tile};
 
 /// A request from the web layer.
@@ -72,6 +73,8 @@ const PROBE_EVERY: Duration = Duration::from_secs(3);
 const VIDEO_IDLE: Duration = Duration::from_secs(2);
 /// How often held-back keyframe requests are looked at.
 const KEYFRAME_TICK: Duration = Duration::from_millis(50);
+/// Timeouts already due that one poll of a peer feeds back at once (see `poll`).
+const POLL_ROUNDS: u32 = 64;
 /// How often the loudest speaker is chosen.
 const SPEAKER_EVERY: Duration = Duration::from_millis(300);
 /// Louder than this (dBov, 0 is loudest) counts as speaking.
@@ -267,6 +270,8 @@ struct Room {
 
 struct Engine {
     socket: UdpSocket,
+    /// The socket's batches in and out (`udp.rs`).
+    udp: Udp,
     addr: SocketAddr,
     peers: HashMap<PeerKey, Peer>,
     rooms: HashMap<i64, Room>,
@@ -292,6 +297,7 @@ pub(crate) async fn run(
     socket: std::net::UdpSocket,
     tcp: Option<std::net::TcpListener>,
     addr: SocketAddr,
+    batching: bool,
     mut rx: mpsc::UnboundedReceiver<Command>,
 ) {
     let socket = match UdpSocket::from_std(socket) {
@@ -307,8 +313,10 @@ pub(crate) async fn run(
     if let Some(listener) = tcp {
         tokio::spawn(crate::tcp::accept(listener, tcp_tx));
     }
+    let udp = Udp::new(&socket, batching);
     let mut e = Engine {
         socket,
+        udp,
         addr,
         peers: HashMap::new(),
         rooms: HashMap::new(),
@@ -325,7 +333,7 @@ pub(crate) async fn run(
         ice_tcp,
         tcp_out: HashMap::new(),
     };
-    let mut buf = vec![0u8; 2000];
+    let mut inbox = e.udp.inbox();
     loop {
         let next = e
             .deadlines
@@ -346,15 +354,12 @@ pub(crate) async fn run(
                 }
                 TcpEvent::Closed(remote) => { e.tcp_out.remove(&remote); }
             },
-            got = e.socket.recv_from(&mut buf) => {
-                if let Ok((n, source)) = got {
-                    e.packet(Protocol::Udp, source, &buf[..n]);
-                    // Take what else is queued (up to a small batch) before forwarding it all.
-                    for _ in 0..32 {
-                        match e.socket.try_recv_from(&mut buf) {
-                            Ok((n, source)) => e.packet(Protocol::Udp, source, &buf[..n]),
-                            Err(_) => break,
-                        }
+            ready = e.socket.readable() => {
+                // What is queued (a batch of up to 32 datagrams), all taken in before any of
+                // it is forwarded.
+                if ready.is_ok() && e.udp.recv(&e.socket, &mut inbox).is_ok() {
+                    for (source, datagram) in inbox.datagrams() {
+                        e.packet(Protocol::Udp, source, datagram);
                     }
                     e.drain_events(Instant::now());
                 }
@@ -411,6 +416,8 @@ impl Engine {
             }
             Command::Stats { reply } => {
                 let mut s = self.stats;
+                s.udp_datagrams = self.udp.datagrams;
+                s.udp_sends = self.udp.sends;
                 s.peers = self.peers.len();
                 s.rooms = self.rooms.len();
                 let _ = reply.send(s);
@@ -712,6 +719,11 @@ impl Engine {
         let Some(p) = self.peers.get_mut(&id) else {
             return;
         };
+        let now = Instant::now();
+        // str0m hands out one queued packet per round and asks for a timeout of "now" for
+        // the next: such rounds are run here at once (up to a bound), so a peer's packets
+        // leave together, in one batch, instead of one per pass of the event loop.
+        let mut rounds = 0;
         loop {
             if !p.rtc.is_alive() {
                 self.dead.push(id);
@@ -724,11 +736,17 @@ impl Engine {
                             let _ = conn.send(t.contents.to_vec());
                         }
                     } else {
-                        // UDP: a full send buffer loses the datagram, as the network would.
-                        let _ = self.socket.try_send_to(&t.contents, t.destination);
+                        self.udp.push(&self.socket, t.destination, &t.contents);
                     }
                 }
                 Ok(Output::Timeout(t)) => {
+                    if t <= now && rounds < POLL_ROUNDS {
+                        rounds += 1;
+                        if p.rtc.handle_input(Input::Timeout(now)).is_err() {
+                            p.rtc.disconnect();
+                        }
+                        continue;
+                    }
                     if p.timeout != Some(t) {
                         p.timeout = Some(t);
                         self.deadlines.push(Reverse((t, id)));
@@ -744,6 +762,7 @@ impl Engine {
                 }
             }
         }
+        self.udp.flush(&self.socket);
     }
 
     /// Handles queued events, then sends what they made the touched peers want to send

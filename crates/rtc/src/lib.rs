@@ -23,6 +23,7 @@ pub mod turn;
 mod engine;
 mod red;
 mod tcp;
+mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -42,6 +43,9 @@ pub struct SfuConfig {
     /// Also accept ICE over TCP (passive, RFC 4571 framing) on the same port number, for
     /// networks that block UDP.
     pub ice_tcp: bool,
+    /// Send and receive UDP in batches (segmentation offload, `recvmmsg`) where the kernel
+    /// allows. Always on in the server; the benchmark turns it off for its baseline.
+    pub udp_batching: bool,
 }
 
 /// Who a peer is, as the others' tiles show it.
@@ -144,6 +148,10 @@ pub struct SfuStats {
     pub packets_out: u64,
     /// Datagrams that matched no peer.
     pub unrouted: u64,
+    /// UDP datagrams sent, and the system calls that carried them (fewer with segmentation
+    /// offload).
+    pub udp_datagrams: u64,
+    pub udp_sends: u64,
 }
 
 /// A handle to the SFU thread; cheap to clone.
@@ -182,7 +190,9 @@ impl Sfu {
             .build()?;
         std::thread::Builder::new()
             .name("tsunagu-sfu".into())
-            .spawn(move || runtime.block_on(engine::run(socket, tcp, addr, rx)))?;
+            .spawn(move || {
+                runtime.block_on(engine::run(socket, tcp, addr, config.udp_batching, rx))
+            })?;
         Ok(Sfu { tx, addr })
     }
 

@@ -194,6 +194,7 @@ async fn a_tcp_only_client_and_a_udp_client_hear_each_other() {
         bind: "127.0.0.1:0".parse().unwrap(),
         candidate_ip: "127.0.0.1".parse().unwrap(),
         ice_tcp: true,
+        udp_batching: true,
     })
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));

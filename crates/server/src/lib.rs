@@ -208,6 +208,7 @@ fn start_sfu(rtc: &tsunagu_config::RtcSettings) -> Option<tsunagu_rtc::Sfu> {
         bind,
         candidate_ip,
         ice_tcp: rtc.ice_tcp,
+        udp_batching: true,
     }) {
         Ok(sfu) => {
             tracing::info!(media = %sfu.media_addr(), "SFU listening (UDP)");
