@@ -768,19 +768,18 @@ impl Visits {
         let id = presence::open_in(&mut tx, v.id, who, now).await?;
         let mut moved = false;
         if matches!(who, Participant::Patient { .. }) && !here_before {
-            let current = self.store.get_in(&mut tx, v.facility_id, v.id).await?;
-            if current.state == VisitState::Scheduled {
-                self.store
-                    .set_state_in(
-                        &mut tx,
-                        &current,
-                        &[VisitState::Scheduled],
-                        VisitState::Waiting,
-                        now,
-                    )
-                    .await?;
-                moved = true;
-            }
+            // Only a scheduled visit starts waiting: if the doctor started it a moment ago,
+            // the patient simply joins the call (the database decides, not what `v` said).
+            moved = self
+                .store
+                .move_state_in(
+                    &mut tx,
+                    v,
+                    &[VisitState::Scheduled],
+                    VisitState::Waiting,
+                    now,
+                )
+                .await?;
         }
         // A reload or a network change rejoins: one entry per arrival, not per connection.
         if !(matches!(who, Participant::Patient { .. }) && here_before) {
@@ -823,19 +822,17 @@ impl Visits {
         let still_here = patient && presence::patient_here_in(&mut tx, v.id, now).await?;
         let mut moved = false;
         if patient && !still_here {
-            let current = self.store.get_in(&mut tx, v.facility_id, v.id).await?;
-            if current.state == VisitState::Waiting {
-                self.store
-                    .set_state_in(
-                        &mut tx,
-                        &current,
-                        &[VisitState::Waiting],
-                        VisitState::Scheduled,
-                        now,
-                    )
-                    .await?;
-                moved = true;
-            }
+            // Only a waiting visit goes back to scheduled (not one the doctor just started).
+            moved = self
+                .store
+                .move_state_in(
+                    &mut tx,
+                    v,
+                    &[VisitState::Waiting],
+                    VisitState::Scheduled,
+                    now,
+                )
+                .await?;
         }
         if !still_here {
             self.audit

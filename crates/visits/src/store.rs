@@ -216,25 +216,6 @@ impl VisitStore {
         .ok_or(DomainError::NotFound)
     }
 
-    /// A visit of the facility, read inside a write transaction.
-    pub(crate) async fn get_in(
-        &self,
-        tx: &mut Tx,
-        facility: FacilityId,
-        id: i64,
-    ) -> DomainResult<Visit> {
-        sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM visits WHERE facility_id = $1 AND id = $2"
-        )))
-        .bind(facility.0)
-        .bind(id)
-        .fetch_optional(&mut **tx)
-        .await
-        .or_internal()?
-        .map(to_visit)
-        .ok_or(DomainError::NotFound)
-    }
-
     /// The facility's visits whose ids `subquery` selects (its parameters: the facility,
     /// `from`, `to`).
     pub(crate) async fn in_set(
@@ -337,29 +318,45 @@ impl VisitStore {
         to: VisitState,
         now: i64,
     ) -> DomainResult<()> {
-        if !from.contains(&v.state) {
+        if !from.contains(&v.state) || !self.move_state_in(tx, v, from, to, now).await? {
             return Err(DomainError::Conflict("error.visit.state"));
         }
-        let done = sqlx::query(
+        Ok(())
+    }
+
+    /// Moves the visit to `to` if it is in one of `from` now, as the database has it (not as
+    /// `v` was read: another request may have moved it since, say the patient arriving while
+    /// the doctor starts). Whether it moved.
+    pub(crate) async fn move_state_in(
+        &self,
+        tx: &mut Tx,
+        v: &Visit,
+        from: &[VisitState],
+        to: VisitState,
+        now: i64,
+    ) -> DomainResult<bool> {
+        if from.is_empty() {
+            return Ok(false);
+        }
+        let states: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 5)).collect();
+        let sql = format!(
             "UPDATE visits SET state = $3, updated_at = $4, \
              started_at = CASE WHEN $3 = 'in_progress' THEN $4 ELSE started_at END, \
              ended_at = CASE WHEN $3 IN ('ended', 'cancelled') THEN $4 ELSE ended_at END, \
              link_digest = CASE WHEN $3 = 'cancelled' THEN NULL ELSE link_digest END \
-             WHERE id = $1 AND facility_id = $2 AND state = $5",
-        )
-        .bind(v.id)
-        .bind(v.facility_id.0)
-        .bind(to.as_str())
-        .bind(now)
-        .bind(v.state.as_str())
-        .execute(&mut **tx)
-        .await
-        .or_internal()?
-        .rows_affected();
-        if done == 0 {
-            return Err(DomainError::Conflict("error.visit.state"));
+             WHERE id = $1 AND facility_id = $2 AND state IN ({})",
+            states.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(v.id)
+            .bind(v.facility_id.0)
+            .bind(to.as_str())
+            .bind(now);
+        for s in from {
+            q = q.bind(s.as_str());
         }
-        Ok(())
+        let done = q.execute(&mut **tx).await.or_internal()?.rows_affected();
+        Ok(done > 0)
     }
 
     pub(crate) async fn set_sent_in(

@@ -1265,3 +1265,50 @@ pub(crate) async fn invite(clerk: &Browser, visit: i64, name: &str, role: &str) 
     let url = shown.body[at..].split('"').next().unwrap();
     url[url.find("/g/").unwrap()..].to_string()
 }
+
+/// The patient's page read the visit as scheduled, and the doctor started it before the
+/// patient's arrival was written (on PostgreSQL the two really interleave): the arrival must
+/// not fail (it did: the room socket closed on the patient), nor move the call back to
+/// waiting. The database's state decides, not the one read before.
+#[tokio::test]
+async fn a_patient_arriving_as_the_doctor_starts_joins_the_call_and_the_start_holds() {
+    use tsunagu_visits::{Participant, VisitState};
+    let app = TestApp::spawn().await;
+    let clerk = crate::setup::staff(&app, "clerk").await;
+    let (visit, _) = crate::rtc_client::url_call(&app, &clerk, "同時の入室").await;
+    let f = app.facility("sapporo-hikari").await;
+    let read_by_the_patient = app.state.visits.get(f.id, visit).await.unwrap();
+    assert_eq!(read_by_the_patient.state, VisitState::Scheduled);
+    let (doctor, _) = crate::rtc_client::doctor_browser(&app).await;
+    let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
+    let p = doctor
+        .post(&format!("/staff/visits/{visit}/start"), &dp.csrf(), &[])
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
+    let patient = Participant::Patient { account: None };
+    let presence = app
+        .state
+        .visits
+        .join(&read_by_the_patient, &patient, "192.0.2.10")
+        .await;
+    assert!(presence.is_ok(), "the arrival failed: {presence:?}");
+    assert_eq!(
+        app.state.visits.get(f.id, visit).await.unwrap().state,
+        VisitState::InProgress
+    );
+    // Leaving, with the same old read, does not send the started call back to scheduled.
+    app.state
+        .visits
+        .leave(
+            &read_by_the_patient,
+            &patient,
+            presence.unwrap(),
+            "192.0.2.10",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.state.visits.get(f.id, visit).await.unwrap().state,
+        VisitState::InProgress
+    );
+}

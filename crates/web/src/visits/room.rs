@@ -275,9 +275,14 @@ async fn room(
     lang: Lang,
 ) {
     let mut rx = st.events.subscribe();
-    let Ok(presence) = st.visits.join(&v, &who, &ip).await else {
-        let _ = socket.send(Message::Close(None)).await;
-        return;
+    let presence = match st.visits.join(&v, &who, &ip).await {
+        Ok(p) => p,
+        Err(e) => {
+            // The page reconnects by itself; the log says why it had to.
+            tracing::warn!(visit = v.id, error = %e, "entering a visit's room was not recorded");
+            let _ = socket.send(Message::Close(None)).await;
+            return;
+        }
     };
     let topic = Topic::Visit(v.id);
     let mut last_beat = st.booker.now_ms();
