@@ -63,14 +63,7 @@ async fn three_participants_exchange_media_and_a_late_guest_starts_on_keyframes_
         "the guest is told the doctor lets them in: {reply}"
     );
     drop(waiting_guest);
-    let p = doctor
-        .post(
-            &format!("/staff/visits/{visit}/guests/{gid}/admit"),
-            &dp.csrf(),
-            &[],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
+    admit(&doctor, &dp.csrf(), visit, gid).await;
 
     // The doctor and the patient join and hear and see each other.
     let doctor_ws =

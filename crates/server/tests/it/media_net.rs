@@ -585,16 +585,7 @@ async fn a_narrowing_link_moves_the_patient_down_the_doctors_layers_to_audio_onl
     )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let pat = join_with(
-        "patient",
-        patient_ws,
-        JoinOpts {
-            via: Some(relay.addr),
-            restart: false,
-            red: false,
-        },
-    )
-    .await;
+    let pat = join_via("patient", patient_ws, relay.addr).await;
     let media_from = Instant::now();
     let mut s = Sampler::new(media_from);
     let mut outcome: Vec<String> = Vec::new();
@@ -747,14 +738,7 @@ async fn a_phone_on_two_megabits_in_a_room_of_six_hears_everyone_and_sees_them_a
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
     for gid in &gids {
-        let p = doctor
-            .post(
-                &format!("/staff/visits/{visit}/guests/{gid}/admit"),
-                &dp.csrf(),
-                &[],
-            )
-            .await;
-        assert_eq!(p.status, 303, "{}", p.body);
+        admit(&doctor, &dp.csrf(), visit, *gid).await;
     }
 
     // The doctor and the four guests join on good links and publish their three layers.
@@ -785,16 +769,7 @@ async fn a_phone_on_two_megabits_in_a_room_of_six_hears_everyone_and_sees_them_a
     // The patient's phone: 2 Mbps down, from the start.
     let relay = Relay::start(sfu_addr(&app));
     relay.limit(PHONE_BPS);
-    let pat = join_with(
-        "patient",
-        patient_ws,
-        JoinOpts {
-            via: Some(relay.addr),
-            restart: false,
-            red: false,
-        },
-    )
-    .await;
+    let pat = join_via("patient", patient_ws, relay.addr).await;
     let media_from = Instant::now();
     let mut peers: Vec<&Peer> = vec![&pat];
     peers.extend(others.iter());

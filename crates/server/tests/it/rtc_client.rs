@@ -736,6 +736,19 @@ pub(crate) async fn join(name: &'static str, ws: Ws) -> Peer {
     join_with(name, ws, JoinOpts::default()).await
 }
 
+/// Joins through a relay at `via` (a limited or breakable path to the SFU).
+pub(crate) async fn join_via(name: &'static str, ws: Ws, via: SocketAddr) -> Peer {
+    join_with(
+        name,
+        ws,
+        JoinOpts {
+            via: Some(via),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
 pub(crate) async fn join_with(name: &'static str, mut ws: Ws, opts: JoinOpts) -> Peer {
     let (mut client, offer) = Client::with_red(opts.red);
     client.via = opts.via;
@@ -1135,6 +1148,18 @@ pub(crate) async fn url_call(app: &TestApp, clerk: &Browser, title: &str) -> (i6
         .unwrap()
         .to_string();
     (visit, link)
+}
+
+/// The doctor lets guest `gid` into the started call.
+pub(crate) async fn admit(doctor: &Browser, csrf: &str, visit: i64, gid: i64) {
+    let p = doctor
+        .post(
+            &format!("/staff/visits/{visit}/guests/{gid}/admit"),
+            csrf,
+            &[],
+        )
+        .await;
+    assert_eq!(p.status, 303, "{}", p.body);
 }
 
 /// A URL call that the doctor started: the doctor's and the patient's room sockets, both

@@ -971,14 +971,7 @@ async fn guests_are_invited_with_their_own_link_admitted_by_the_doctor_and_revok
     assert_eq!(p.status, 403);
     let doctor = crate::setup::staff(&app, "doctor").await;
     let dp = doctor.get(&format!("/staff/visits/{visit}")).await;
-    let p = doctor
-        .post(
-            &format!("/staff/visits/{visit}/guests/{gid}/admit"),
-            &dp.csrf(),
-            &[],
-        )
-        .await;
-    assert_eq!(p.status, 303, "{}", p.body);
+    crate::rtc_client::admit(&doctor, &dp.csrf(), visit, gid).await;
     let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
         .await
         .unwrap()
