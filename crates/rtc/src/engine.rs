@@ -103,6 +103,18 @@ fn desired(spend: u64) -> u64 {
     spend * 100 / USABLE_PCT
 }
 
+/// The rate str0m is asked to probe up to for a subscriber of these videos: every one at its
+/// top layer (at least twice the top floor, as Chromium's top layer can be), with its audio
+/// and the free tenth.
+fn probe_to(offers: &[Offer]) -> u64 {
+    desired(
+        offers
+            .iter()
+            .map(|o| AUDIO_BPS + o.cost(2).max(NEEDS[2] * 2))
+            .sum(),
+    )
+}
+
 /// A codec, and whether it comes wrapped in RED.
 type Format = (Codec, bool);
 
@@ -613,9 +625,10 @@ impl Engine {
             let videos = s.slots.iter().filter(|sl| sl.source.is_some()).count() as u64;
             if videos > 0 {
                 // Probe for room to receive everyone's top layer.
+                // Nothing measured yet for new slots: each video at its floors.
                 let wish = (
                     videos * (NEEDS[0] + AUDIO_BPS),
-                    desired(videos * (NEEDS[2] * 2 + AUDIO_BPS)),
+                    probe_to(&vec![Offer::default(); videos as usize]),
                 );
                 if s.bitrate_wish != wish {
                     s.bitrate_wish = wish;
@@ -916,11 +929,7 @@ impl Engine {
                     AUDIO_BPS + s.slots[*i].chooser.current().map_or(0, |l| offer.cost(l))
                 })
                 .sum();
-            let top: u64 = offers
-                .iter()
-                .map(|o| AUDIO_BPS + o.cost(2).max(NEEDS[2] * 2))
-                .sum();
-            let wish = (flowing, desired(top));
+            let wish = (flowing, probe_to(&offers));
             if s.bitrate_wish != wish {
                 s.bitrate_wish = wish;
                 s.rtc
