@@ -152,6 +152,9 @@ pub struct SfuStats {
     /// offload).
     pub udp_datagrams: u64,
     pub udp_sends: u64,
+    /// UDP datagrams received, and the system calls that brought them (fewer with `recvmmsg`).
+    pub udp_received: u64,
+    pub udp_receives: u64,
 }
 
 /// A handle to the SFU thread; cheap to clone.

@@ -40,6 +40,9 @@ pub(crate) struct Udp {
     /// System calls made to send, and datagrams they carried.
     pub sends: u64,
     pub datagrams: u64,
+    /// Receiving system calls that brought something, and the datagrams they brought.
+    pub receives: u64,
+    pub received: u64,
 }
 
 /// Buffers for one receiving system call, and where its datagrams came from.
@@ -93,6 +96,8 @@ impl Udp {
             buf: Vec::with_capacity(MAX_BYTES),
             sends: 0,
             datagrams: 0,
+            receives: 0,
+            received: 0,
         }
     }
 
@@ -110,12 +115,17 @@ impl Udp {
     }
 
     /// Takes what is waiting on the socket, without waiting: `WouldBlock` when nothing is.
-    pub fn recv(&self, socket: &UdpSocket, inbox: &mut Inbox) -> io::Result<()> {
+    pub fn recv(&mut self, socket: &UdpSocket, inbox: &mut Inbox) -> io::Result<()> {
         inbox.got = 0;
         match &self.state {
             Some(state) => {
-                let mut slices: Vec<IoSliceMut<'_>> =
-                    inbox.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+                // On the stack: one receive per readiness must not cost an allocation.
+                let mut bufs = inbox.bufs.iter_mut();
+                let mut slices: [IoSliceMut<'_>; quinn_udp::BATCH_SIZE] =
+                    std::array::from_fn(|_| match bufs.next() {
+                        Some(b) => IoSliceMut::new(b),
+                        None => IoSliceMut::new(&mut []),
+                    });
                 inbox.got = socket.try_io(Interest::READABLE, || {
                     state.recv(socket.into(), &mut slices, &mut inbox.metas)
                 })?;
@@ -128,6 +138,8 @@ impl Udp {
                 inbox.got = 1;
             }
         }
+        self.receives += 1;
+        self.received += inbox.datagrams().count() as u64;
         Ok(())
     }
 
@@ -233,7 +245,7 @@ mod tests {
     async fn datagrams_the_kernel_coalesced_are_cut_apart_again() {
         let (tx, rx) = (bound().await, bound().await);
         let mut out = Udp::new(&tx, true);
-        let inp = Udp::new(&rx, true);
+        let mut inp = Udp::new(&rx, true);
         let mut inbox = inp.inbox();
         let to = rx.local_addr().unwrap();
         for d in frame() {
@@ -265,7 +277,7 @@ mod tests {
         }
         udp.flush(&tx);
         assert_eq!((udp.sends, udp.datagrams), (3, 3));
-        let plain = Udp::new(&rx, false);
+        let mut plain = Udp::new(&rx, false);
         let mut inbox = plain.inbox();
         let mut got: Vec<Vec<u8>> = Vec::new();
         while got.len() < 3 {
