@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
-use crate::sfu::{Conn, Measured, Tally, WARMUP, measure, process_cpu};
+use crate::sfu::{Conn, Measured, Tally, WARMUP, Wake, measure, process_cpu};
 
 const API: &str = "http://127.0.0.1:8088/janus";
 
@@ -200,9 +200,10 @@ pub async fn run(
     size: usize,
     rooms: usize,
     secs: u64,
+    wake: Wake,
 ) -> anyhow::Result<Measured> {
     let session = Session::new().await?;
-    let tally = Tally::new()?;
+    let tally = Tally::new(wake)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let admin = session.attach().await?;

@@ -21,6 +21,8 @@ use hdrhistogram::Histogram;
 use tsunagu_config::Settings;
 use tsunagu_server::{Application, Hooks};
 
+use crate::sfu::Wake;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -480,35 +482,49 @@ async fn main() -> anyhow::Result<()> {
             let secs = cli.secs;
             // Janus never uses loopback: everything runs on the host's outward address.
             let ip = tsunagu_rtc::default_candidate_ip();
-            let base = tokio::task::spawn_blocking(move || sfu::direct(ip, secs)).await??;
+            let base =
+                tokio::task::spawn_blocking(move || sfu::direct(ip, secs, Wake::Poll)).await??;
+            let woken = tokio::task::spawn_blocking(move || sfu::direct(ip, secs, Wake::Datagram))
+                .await??;
             println!("SFU benchmark: {secs} s per configuration, on {ip}, this machine");
+            println!(
+                "clients poll their sockets every 1 ms, except on the lines marked \"woken\" \
+                 (blocked on the socket: the SFU's send wakes them, as loopback charges it)"
+            );
             sfu::head();
             sfu::line("direct link (baseline)", &base, &base);
+            sfu::line("direct link, woken", &woken, &woken);
             for &size in &sizes {
-                let plain = sfu::tsunagu(ip, size, rooms, secs, false).await?;
+                let plain = sfu::tsunagu(ip, size, rooms, secs, false, Wake::Poll).await?;
                 sfu::line(&format!("tsunagu {rooms}×{size} unbatched"), &plain, &base);
-                let m = sfu::tsunagu(ip, size, rooms, secs, true).await?;
-                sfu::line(&format!("tsunagu {rooms}×{size}"), &m, &base);
-                println!(
-                    "  batched/unbatched CPU per stream-second: {:.2}, per packet: {:.2}",
-                    m.cpu_ms_per_stream_s() / plain.cpu_ms_per_stream_s().max(1e-9),
-                    m.cpu_us_per_packet() / plain.cpu_us_per_packet().max(1e-9)
-                );
-                if let Some(dir) = &janus {
-                    let j = janus::Janus::start(dir).await?;
-                    let jm = janus::run(&j, ip, size, rooms, secs).await?;
-                    drop(j);
-                    sfu::line(&format!("janus   {rooms}×{size}"), &jm, &base);
-                    println!(
-                        "  tsunagu/janus CPU per stream-second: {:.2}, per packet: {:.2}",
-                        m.cpu_ms_per_stream_s() / jm.cpu_ms_per_stream_s().max(1e-9),
-                        m.cpu_us_per_packet() / jm.cpu_us_per_packet().max(1e-9)
-                    );
+                for (wake, mark, base) in
+                    [(Wake::Poll, "", &base), (Wake::Datagram, " woken", &woken)]
+                {
+                    let m = sfu::tsunagu(ip, size, rooms, secs, true, wake).await?;
+                    sfu::line(&format!("tsunagu {rooms}×{size}{mark}"), &m, base);
+                    if wake == Wake::Poll {
+                        println!(
+                            "  batched/unbatched CPU per stream-second: {:.2}, per packet: {:.2}",
+                            m.cpu_ms_per_stream_s() / plain.cpu_ms_per_stream_s().max(1e-9),
+                            m.cpu_us_per_packet() / plain.cpu_us_per_packet().max(1e-9)
+                        );
+                    }
+                    if let Some(dir) = &janus {
+                        let j = janus::Janus::start(dir).await?;
+                        let jm = janus::run(&j, ip, size, rooms, secs, wake).await?;
+                        drop(j);
+                        sfu::line(&format!("janus   {rooms}×{size}{mark}"), &jm, base);
+                        println!(
+                            "  tsunagu/janus{mark} CPU per stream-second: {:.2}, per packet: {:.2}",
+                            m.cpu_ms_per_stream_s() / jm.cpu_ms_per_stream_s().max(1e-9),
+                            m.cpu_us_per_packet() / jm.cpu_us_per_packet().max(1e-9)
+                        );
+                    }
                 }
             }
             let mut r = 1;
             while capacity > 0 && r <= capacity {
-                let m = sfu::tsunagu(ip, 4, r, secs, true).await?;
+                let m = sfu::tsunagu(ip, 4, r, secs, true, Wake::Poll).await?;
                 sfu::line(&format!("tsunagu {r}×4 (capacity)"), &m, &base);
                 if m.p99_ms > 50.0 {
                     println!("p99 passed 50 ms at {r} rooms of 4");

@@ -6,6 +6,13 @@
 //! receives everyone. Each payload carries its send time, so every received packet gives the
 //! end-to-end latency. Reported per room size: the SFU thread's CPU per forwarded stream-second,
 //! packets/s forwarded, latency p50/p99 and what the SFU adds over the direct link.
+//!
+//! On loopback the kernel delivers a datagram into its receiver's socket in the sender's
+//! system call, and wakes the receiving thread there too: an SFU is charged for waking its
+//! load clients, which no SFU pays on a real network (the far host's kernel does it). So each
+//! configuration runs twice: with clients that block on their sockets ([`Wake::Datagram`],
+//! the SFU pays for every wake-up) and with clients that look at their sockets every
+//! millisecond ([`Wake::Poll`], nobody waits on the socket, nobody is woken by a send).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -41,8 +48,21 @@ fn stamp_now() -> u64 {
     epoch().elapsed().as_nanos() as u64
 }
 
+/// How a load client waits for its datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Blocked on its socket: each datagram sent to it wakes it, in the sender's system call.
+    Datagram,
+    /// Asleep on a timer and reading its socket every [`POLL_EVERY`]: a send wakes nobody.
+    Poll,
+}
+
+/// How often a polling client reads its socket: up to this much is added to its latency.
+const POLL_EVERY: Duration = Duration::from_millis(1);
+
 /// What all receivers saw during the measured window.
 pub struct Tally {
+    wake: Wake,
     recording: AtomicBool,
     latency_us: Mutex<Histogram<u64>>,
     video: AtomicU64,
@@ -50,8 +70,9 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn new() -> anyhow::Result<Arc<Tally>> {
+    pub fn new(wake: Wake) -> anyhow::Result<Arc<Tally>> {
         Ok(Arc::new(Tally {
+            wake,
             recording: AtomicBool::new(false),
             latency_us: Mutex::new(Histogram::new_with_bounds(1, 10_000_000, 3)?),
             video: AtomicU64::new(0),
@@ -186,6 +207,10 @@ impl Conn {
         let mut next_audio = Instant::now();
         let mut next_video = Instant::now();
         let frame_gap = Duration::from_micros(1_000_000 / FPS);
+        let polling = tally.wake == Wake::Poll;
+        if polling && self.socket.set_nonblocking(true).is_err() {
+            return;
+        }
         while !stop.load(Ordering::Relaxed) && self.rtc.is_alive() {
             let timeout = loop {
                 match self.rtc.poll_output() {
@@ -265,7 +290,9 @@ impl Conn {
             let wait = wake
                 .saturating_duration_since(Instant::now())
                 .clamp(Duration::from_micros(200), Duration::from_millis(50));
-            let _ = self.socket.set_read_timeout(Some(wait));
+            if !polling {
+                let _ = self.socket.set_read_timeout(Some(wait));
+            }
             let input = match self.socket.recv_from(&mut buf) {
                 Ok((n, source)) => match buf[..n].try_into() {
                     Ok(contents) => Input::Receive(
@@ -279,7 +306,13 @@ impl Conn {
                     ),
                     Err(_) => continue,
                 },
-                Err(_) => Input::Timeout(Instant::now()),
+                Err(_) => {
+                    if polling {
+                        // Nothing waiting: sleep on a timer, not on the socket.
+                        std::thread::sleep(wait.min(POLL_EVERY));
+                    }
+                    Input::Timeout(Instant::now())
+                }
             };
             if self.rtc.handle_input(input).is_err() {
                 return;
@@ -391,8 +424,8 @@ pub fn measure(
 }
 
 /// The direct link: one sender straight to one receiver, no SFU (the latency baseline).
-pub fn direct(ip: IpAddr, secs: u64) -> anyhow::Result<Measured> {
-    let tally = Tally::new()?;
+pub fn direct(ip: IpAddr, secs: u64, wake: Wake) -> anyhow::Result<Measured> {
+    let tally = Tally::new(wake)?;
     let stop = Arc::new(AtomicBool::new(false));
     let (mut a, offer) = Conn::offer(ip, true, 0)?;
     let (b, answer) = Conn::answer(ip, &offer)?;
@@ -418,6 +451,7 @@ pub async fn tsunagu(
     rooms: usize,
     secs: u64,
     batching: bool,
+    wake: Wake,
 ) -> anyhow::Result<Measured> {
     let sfu = tsunagu_rtc::Sfu::start(tsunagu_rtc::SfuConfig {
         bind: SocketAddr::new(ip, 0),
@@ -425,7 +459,7 @@ pub async fn tsunagu(
         ice_tcp: false,
         udp_batching: batching,
     })?;
-    let tally = Tally::new()?;
+    let tally = Tally::new(wake)?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     let mut joined = Vec::new();
@@ -457,10 +491,14 @@ pub async fn tsunagu(
     .await?;
     if let Ok(s) = sfu.stats().await {
         eprintln!(
-            "  tsunagu {rooms}×{size}: {} UDP datagrams in {} system calls ({:.2} each)",
+            "  tsunagu {rooms}×{size}: out {} UDP datagrams in {} system calls ({:.2} each), \
+             in {} in {} ({:.2} each)",
             s.udp_datagrams,
             s.udp_sends,
-            s.udp_datagrams as f64 / s.udp_sends.max(1) as f64
+            s.udp_datagrams as f64 / s.udp_sends.max(1) as f64,
+            s.udp_received,
+            s.udp_receives,
+            s.udp_received as f64 / s.udp_receives.max(1) as f64
         );
     }
     stop.store(true, Ordering::Relaxed);
