@@ -527,7 +527,9 @@ async fn main() -> anyhow::Result<()> {
             while capacity > 0 && r <= capacity {
                 let m = sfu::tsunagu(ip, 4, r, secs, true, Wake::Poll).await?;
                 sfu::line(&format!("tsunagu {r}×4 (capacity)"), &m, &base);
-                let fits = m.p99_ms <= 50.0;
+                // A room count "fits" when its latency holds and its video arrives: a run
+                // that delivered little has a short, flattering latency histogram.
+                let fits = m.p99_ms <= 50.0 && m.video_delivered() >= 0.9;
                 match bad {
                     None if fits => {
                         good = r;
@@ -550,10 +552,13 @@ async fn main() -> anyhow::Result<()> {
             }
             match bad {
                 Some(b) if capacity > 0 => {
-                    println!("one node: {good} rooms of 4 with p99 ≤ 50 ms; {b} rooms pass it")
+                    println!(
+                        "one node: {good} rooms of 4 with p99 ≤ 50 ms and 90 % of video delivered; \
+                     {b} rooms do not"
+                    )
                 }
                 _ if capacity > 0 => {
-                    println!("one node: {good} rooms of 4, p99 ≤ 50 ms throughout")
+                    println!("one node: {good} rooms of 4, all within the limits")
                 }
                 _ => {}
             }

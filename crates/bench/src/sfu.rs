@@ -362,6 +362,12 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// The share of the video packets the load sent for every stream that arrived.
+    pub fn video_delivered(&self) -> f64 {
+        let per_stream = (FPS as usize * FRAME_BYTES.div_ceil(PACKET_BYTES)) as f64;
+        self.video_pps / (per_stream * self.video_streams.max(1) as f64)
+    }
+
     /// CPU milliseconds per second per forwarded video stream (its audio included).
     pub fn cpu_ms_per_stream_s(&self) -> f64 {
         if self.video_streams == 0 {

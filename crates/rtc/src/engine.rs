@@ -1272,6 +1272,10 @@ fn drain(
                     }
                     continue;
                 }
+                // str0m closes itself while computing a timeout: that peer is done.
+                if !rtc.is_alive() {
+                    return Err(None);
+                }
                 return Ok(t);
             }
             Ok(Output::Event(ev)) => event(ev),
