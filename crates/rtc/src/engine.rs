@@ -1342,8 +1342,16 @@ mod tests {
         (back, events)
     }
 
-    fn up(events: &[Event]) -> bool {
-        events.iter().any(|e| matches!(e, Event::Connected))
+    /// One side's turn: takes what reached it, runs, and sends what it has; whether it
+    /// reported being connected.
+    fn turn(rtc: &mut Rtc, inbox: &mut Vec<Datagram>, outbox: &mut Vec<Datagram>) -> bool {
+        let (back, got) = deliver(rtc, std::mem::take(inbox));
+        let (sent, ran) = run(rtc);
+        outbox.extend(back);
+        outbox.extend(sent);
+        got.iter()
+            .chain(&ran)
+            .any(|e| matches!(e, Event::Connected))
     }
 
     /// Runs one side until it waits; what it sent, and its events.
@@ -1374,18 +1382,8 @@ mod tests {
         let (mut sfu_up, mut client_up) = (false, false);
         let (mut to_sfu, mut to_client) = (Vec::new(), Vec::new());
         for _ in 0..200 {
-            let (sent, events) = run(&mut client);
-            to_sfu.extend(sent);
-            client_up |= up(&events);
-            let (back, events) = deliver(&mut sfu, std::mem::take(&mut to_sfu));
-            to_client.extend(back);
-            sfu_up |= up(&events);
-            let (sent, events) = run(&mut sfu);
-            to_client.extend(sent);
-            sfu_up |= up(&events);
-            let (back, events) = deliver(&mut client, std::mem::take(&mut to_client));
-            to_sfu.extend(back);
-            client_up |= up(&events);
+            client_up |= turn(&mut client, &mut to_client, &mut to_sfu);
+            sfu_up |= turn(&mut sfu, &mut to_sfu, &mut to_client);
             if sfu_up && client_up {
                 return (sfu, client, mid);
             }
